@@ -1,0 +1,60 @@
+// The key layout of the one blox-edge table: the contract between agents and coordinator.
+// Every access path is a GetItem or a Query on a partition; nothing ever needs a Scan.
+//
+//   pk                     sk                    record
+//   CLUSTER#<cluster>      MARKER                ChangeMarker: bumped with every Environment change
+//   CLUSTER#<cluster>      ENV#<name>            Environment head (the agent's one Query on change)
+//   CLUSTER#<cluster>      INSTANCE#<id>         InstanceStatus, written by that instance's agent (TTL)
+//   ENVIRONMENTS           ENV#<name>            EnvironmentIndex: name -> cluster; makes names unique
+//   ENV#<name>             REV#<0000000001>      EnvironmentRevision (immutable, numbered)
+//   ENV#<name>             DEP#<id>              Deployment (ids sort by creation time)
+//   ENV#<name>             LEASE#<id>            Lease of (environment, container instance)
+//   ENV#<name>             SLOT#<n>              Rollout slot of the environment's active deployment
+//
+// <cluster> is the cluster name (never the ARN); <id> is the container instance id, the last
+// segment of its ARN.
+
+export const PK = 'pk';
+export const SK = 'sk';
+/** Epoch seconds; DynamoDB's TTL deletes the item some time after it passes. */
+export const TTL_ATTRIBUTE = 'expiresAt';
+export const SCHEMA_VERSION = 1;
+
+export interface ItemKey {
+  pk: string;
+  sk: string;
+}
+
+export const ENVIRONMENT_INDEX_PK = 'ENVIRONMENTS';
+export const ENV_SK_PREFIX = 'ENV#';
+export const INSTANCE_SK_PREFIX = 'INSTANCE#';
+export const REVISION_SK_PREFIX = 'REV#';
+export const DEPLOYMENT_SK_PREFIX = 'DEP#';
+export const LEASE_SK_PREFIX = 'LEASE#';
+export const SLOT_SK_PREFIX = 'SLOT#';
+
+export const clusterPk = (cluster: string): string => `CLUSTER#${cluster}`;
+export const environmentPk = (name: string): string => `ENV#${name}`;
+
+export const keys = {
+  changeMarker: (cluster: string): ItemKey => ({ pk: clusterPk(cluster), sk: 'MARKER' }),
+  environment: (cluster: string, name: string): ItemKey => ({ pk: clusterPk(cluster), sk: `${ENV_SK_PREFIX}${name}` }),
+  environmentIndex: (name: string): ItemKey => ({ pk: ENVIRONMENT_INDEX_PK, sk: `${ENV_SK_PREFIX}${name}` }),
+  revision: (name: string, revision: number): ItemKey => ({ pk: environmentPk(name), sk: `${REVISION_SK_PREFIX}${String(revision).padStart(10, '0')}` }),
+  deployment: (name: string, id: string): ItemKey => ({ pk: environmentPk(name), sk: `${DEPLOYMENT_SK_PREFIX}${id}` }),
+  lease: (name: string, containerInstanceId: string): ItemKey => ({ pk: environmentPk(name), sk: `${LEASE_SK_PREFIX}${containerInstanceId}` }),
+  slot: (name: string, slot: number): ItemKey => ({ pk: environmentPk(name), sk: `${SLOT_SK_PREFIX}${slot}` }),
+  instanceStatus: (cluster: string, containerInstanceId: string): ItemKey => ({ pk: clusterPk(cluster), sk: `${INSTANCE_SK_PREFIX}${containerInstanceId}` }),
+};
+
+/** `arn:aws:ecs:region:acct:cluster/name` or `name` -> `name`. */
+export function clusterNameOf(clusterOrArn: string): string {
+  const match = /^arn:[^:]+:ecs:[^:]*:[^:]*:cluster\/(.+)$/.exec(clusterOrArn);
+  return match?.[1] ?? clusterOrArn;
+}
+
+/** `arn:...:container-instance/[cluster/]id` or `id` -> `id`. */
+export function containerInstanceIdOf(arnOrId: string): string {
+  const slash = arnOrId.lastIndexOf('/');
+  return slash >= 0 ? arnOrId.slice(slash + 1) : arnOrId;
+}
