@@ -31,6 +31,8 @@ export interface RuntimeTaskSpec {
   family: string;
   revision: number;
   containers: RuntimeContainerSpec[];
+  /** The task definition's networkMode (bridge, host, awsvpc, none); absent = the runtime's default. */
+  networkMode?: string;
 }
 
 export type ContainerHealth = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
@@ -55,6 +57,10 @@ export interface ViewContainer {
   createdAt: number;
   startedAt: number | null;
   finishedAt: number | null;
+  /** Killed by the kernel's OOM killer (Docker's State.OOMKilled); absent = false. */
+  oomKilled?: boolean;
+  /** Whether the container has a health check (Docker shows State.Health only then); absent = false. */
+  hasHealthCheck?: boolean;
 }
 
 /** A Docker-style event: `action` is start, die, oom, health_status: healthy|unhealthy, destroy. */
