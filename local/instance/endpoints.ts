@@ -1,0 +1,90 @@
+// Everything one emulated container instance offers the agent running "on" it, each on its own
+// endpoint, so that an agent configured with these endpoints cannot tell the sandbox from EC2:
+// - the ECS agent introspection API (answers only after the instance has registered),
+// - EC2 instance metadata with IMDSv2 tokens,
+// - a Docker Engine API view over a unix socket, showing only this instance's containers.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { TaskRuntime } from '../runtime/types.js';
+import { DockerViewServer } from './docker-view.js';
+import { reservePort } from './http.js';
+import { ImdsServer, type InstanceIdentity } from './imds.js';
+import { IntrospectionServer, type InstanceTaskSource } from './introspection.js';
+
+export { type InstanceIdentity } from './imds.js';
+export { type InstanceTaskSource, type IntrospectedTask, ECS_AGENT_VERSION } from './introspection.js';
+
+export interface InstanceEndpointsOptions {
+  /** The ECS emulator (anything with tasksOnInstance). */
+  emulator: InstanceTaskSource;
+  runtime: Pick<TaskRuntime, 'containersOf' | 'watch'>;
+  identity: InstanceIdentity;
+  cluster: string;
+  /** Given: the instance is registered and introspection answers at once; absent: call markRegistered. */
+  containerInstanceArn?: string;
+  /** Directory for the Docker view's socket (`<ec2InstanceId>.docker.sock`); keep it short (108-byte limit). */
+  socketDir: string;
+  host?: string;
+  /** 0 or absent: a free port. */
+  introspectionPort?: number;
+  imdsPort?: number;
+  /** Version string of /v1/metadata. */
+  agentVersion?: string;
+}
+
+export interface InstanceEndpoints {
+  readonly introspectionUrl: string;
+  readonly imdsUrl: string;
+  readonly dockerSocket: string;
+  readonly containerInstanceArn: string | undefined;
+  /** The instance has registered with ECS: introspection starts listening, the Docker view shows its containers. */
+  markRegistered(containerInstanceArn: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function startInstanceEndpoints(options: InstanceEndpointsOptions): Promise<InstanceEndpoints> {
+  const host = options.host ?? '127.0.0.1';
+  mkdirSync(options.socketDir, { recursive: true });
+  const introspection = new IntrospectionServer({
+    tasks: options.emulator,
+    runtime: options.runtime,
+    host,
+    port: options.introspectionPort || (await reservePort(host)),
+    ...(options.agentVersion ? { version: options.agentVersion } : {}),
+  });
+  const imds = new ImdsServer({ identity: options.identity, host, port: options.imdsPort || (await reservePort(host)) });
+  const view = new DockerViewServer({ runtime: options.runtime, socketPath: join(options.socketDir, `${options.identity.ec2InstanceId}.docker.sock`), name: options.identity.ec2InstanceId });
+  await imds.start();
+  try {
+    await view.start();
+  } catch (error) {
+    await imds.close();
+    throw error;
+  }
+  let arn: string | undefined;
+  const endpoints: InstanceEndpoints = {
+    introspectionUrl: introspection.url,
+    imdsUrl: imds.url,
+    dockerSocket: view.socketPath,
+    get containerInstanceArn() {
+      return arn;
+    },
+    async markRegistered(containerInstanceArn: string) {
+      arn = containerInstanceArn;
+      view.setInstance(containerInstanceArn);
+      await introspection.register(containerInstanceArn, options.cluster);
+    },
+    async close() {
+      await Promise.all([introspection.close(), imds.close(), view.close()]);
+    },
+  };
+  if (options.containerInstanceArn) {
+    try {
+      await endpoints.markRegistered(options.containerInstanceArn);
+    } catch (error) {
+      await endpoints.close();
+      throw error;
+    }
+  }
+  return endpoints;
+}
