@@ -34,7 +34,11 @@
 //   every operator. `not in`, `not exists` (two words) are accepted as spellings of `!in`, `!exists`.
 // - Attribute names follow ECS's rule (letters, digits, `-`, `_`, `/`, `\`, `.`; 1..128 characters).
 //   Values are not restricted to ECS's attribute-value alphabet, because patterns need `*`, `+`, `?`.
-//   Values containing spaces, `,`, `(`, `)`, `[`, `]`, `|`, `&`, `!`, `=`, `<`, `>` must be quoted.
+//   Values containing spaces, `,`, `(`, `)`, `[`, `]`, `|`, `&`, `!`, `=`, `<`, `>`, `~` must be quoted.
+//   Inside quotes, `\'` (or `\"`) and `\\` are escapes; any other backslash is kept, so regex escapes
+//   such as `'t2\.small'` pass through unchanged.
+// - Patterns with a repeated group that itself repeats (`(a+)+`) are rejected: every agent evaluates
+//   them, and exponential backtracking would stall the fleet.
 
 import { InvalidInputError } from './errors.js';
 
@@ -445,12 +449,49 @@ function subjectName(subject: Subject): string {
 }
 
 function compilePattern(pattern: string, column: number): RegExp {
+  let regex: RegExp;
   try {
-    return new RegExp(`^(?:${pattern})$`);
+    regex = new RegExp(`^(?:${pattern})$`);
   } catch (error) {
     const detail = error instanceof Error ? error.message.replace(/^Invalid regular expression: /, '') : String(error);
     throw new CqlSyntaxError(`invalid pattern '${pattern}' (${detail})`, column);
   }
+  if (hasNestedQuantifier(pattern)) {
+    throw new CqlSyntaxError(`pattern '${pattern}' repeats a group that itself repeats, which can take exponential time`, column);
+  }
+  return regex;
+}
+
+/**
+ * True for `(a+)+`, `(.*)*`, `((ab)*x)+`...: an unbounded quantifier applied to a group that contains
+ * one. Every agent evaluates these patterns, so one catastrophic-backtracking pattern could stall the
+ * whole fleet; this catches the classic shape (overlapping alternations such as `(a|a)*` remain).
+ * Runs only on patterns that already compiled, so brackets and escapes are well formed.
+ */
+function hasNestedQuantifier(pattern: string): boolean {
+  const groups: boolean[] = [false]; // per open group (index 0: top level): contains an unbounded quantifier
+  const isUnbounded = (i: number): boolean => {
+    const c = pattern[i];
+    return c === '*' || c === '+' || (c === '{' && /^\{\d*,\d*\}/.test(pattern.slice(i)));
+  };
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') {
+      i++;
+    } else if (c === '[') {
+      for (i++; i < pattern.length && pattern[i] !== ']'; i++) if (pattern[i] === '\\') i++;
+    } else if (c === '(') {
+      groups.push(false);
+    } else if (c === ')') {
+      const inner = groups.pop() ?? false;
+      const repeated = isUnbounded(i + 1);
+      if (inner && repeated) return true;
+      groups[groups.length - 1] ||= inner || repeated;
+    } else if (isUnbounded(i)) {
+      groups[groups.length - 1] = true;
+    }
+  }
+  return false;
 }
 
 /** Typed subjects reject values they could never compare, so mistakes surface at parse time. */
@@ -562,7 +603,7 @@ function evaluateComparison(comparison: Comparison, facts: InstanceFacts): boole
 function valuesOf(subject: Subject, facts: InstanceFacts): readonly (string | number | boolean)[] {
   switch (subject.kind) {
     case 'attribute': {
-      const attributes = facts.attributes;
+      const attributes = facts.attributes ?? {}; // tolerate callers that omit it
       // Own properties only: `attribute:constructor` must not find Object.prototype.constructor.
       const value = Object.hasOwn(attributes, subject.name) ? attributes[subject.name] : undefined;
       return typeof value === 'string' ? [value] : [];

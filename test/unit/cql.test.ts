@@ -400,6 +400,18 @@ describe('syntax errors name the problem and its 1-based column', () => {
     expect(glob.message).toMatch(/^invalid pattern '\*\.large' \(.*Nothing to repeat\) at column 36$/);
   });
 
+  it.each(['(a+)+', '(.*)*', '((ab)*x)+', '(a|b+){2,}', '([a-z]+\\.)+com'])(
+    'rejects the nested-quantifier pattern %s (conservative: exponential backtracking shape)',
+    (pattern) => {
+      const error = syntaxError(`attribute:host =~ '${pattern}'`);
+      expect(error.message).toBe(`pattern '${pattern}' repeats a group that itself repeats, which can take exponential time at column 19`);
+    },
+  );
+
+  it.each(['(t2|m5).*', '(ab)+', '(a+)?x', '[(+]+', '\\(a+\\)+', '(a{2})+', 't2\\..*'])('accepts the linear-time pattern %s', (pattern) => {
+    expect(() => parseExpression(`attribute:host =~ '${pattern}'`)).not.toThrow();
+  });
+
   it('rejects an expression longer than 2000 characters at column 2001', () => {
     const text = `attribute:x == ${'v'.repeat(MAX_EXPRESSION_LENGTH)}`;
     const error = syntaxError(text);
@@ -450,6 +462,10 @@ describe('matches cache', () => {
         expect(matches(`attribute:n == ${i}`, instance)).toBe(i === 150);
       }
     }
+  });
+
+  it('treats facts without an attributes map as having no attributes', () => {
+    expect(matches('attribute:x exists', {} as InstanceFacts)).toBe(false);
   });
 
   it('does not let one evaluation change another instance’s answer', () => {
