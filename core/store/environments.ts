@@ -320,7 +320,7 @@ export class EnvironmentStore {
     const startKey = request.nextToken !== undefined ? decodeKeyToken(request.nextToken, pk, REVISION_SK_PREFIX) : undefined;
     const page = await this.table.query(pk, { prefix: REVISION_SK_PREFIX, limit, forward: false, ...(startKey ? { startKey } : {}) });
     const invalid: InvalidItem[] = [];
-    const items = page.items.map((item) => this.tryParse(item, (i) => parseRevision(i, validateExpression), invalid, name)).filter((r): r is EnvironmentRevision => r !== undefined);
+    const items = page.items.map((item) => this.tryParse(item, (i) => parseStoredRevision(i), invalid, name)).filter((r): r is EnvironmentRevision => r !== undefined);
     return pageOf(items.map(revisionView), page.lastKey, invalid);
   }
 
@@ -597,7 +597,7 @@ export class EnvironmentStore {
     const key = keys.revision(name, number);
     const item = await this.table.get(key);
     if (!item) throw new InvalidRecordError(`${key.pk}/${key.sk}`, 'revision', `revision ${number} of environment ${name} is missing`);
-    return parseRevision(item, validateExpression);
+    return parseStoredRevision(item);
   }
 
   private async loadDeployment(name: string, id: string): Promise<Deployment> {
@@ -638,7 +638,7 @@ export class EnvironmentStore {
         const revisionKey = keys.revision(head.name, head.currentRevision);
         const revisionItem = byKey.get(`${revisionKey.pk}/${revisionKey.sk}`);
         if (!revisionItem) throw new InvalidRecordError(`${revisionKey.pk}/${revisionKey.sk}`, 'revision', `revision ${head.currentRevision} of environment ${head.name} is missing`);
-        const revision = parseRevision(revisionItem, validateExpression);
+        const revision = parseStoredRevision(revisionItem);
         let active: Deployment | undefined;
         if (head.activeDeploymentId) {
           const key = keys.deployment(head.name, head.activeDeploymentId);
@@ -659,7 +659,7 @@ export class EnvironmentStore {
     const items = await this.table.batchGet([...new Set(numbers)].map((n) => keys.revision(name, n)));
     const map = new Map<number, EnvironmentRevision>();
     for (const item of items) {
-      const revision = this.tryParse(item, (i) => parseRevision(i, validateExpression), invalid, name);
+      const revision = this.tryParse(item, (i) => parseStoredRevision(i), invalid, name);
       if (revision) map.set(revision.revision, revision);
     }
     for (const n of new Set(numbers)) {
@@ -770,6 +770,21 @@ export class EnvironmentStore {
 }
 
 // ---------------------------------------------------------------- helpers
+
+/** parseRevision, with a stored bad expression reported as the record's fault (not the caller's input). */
+export function parseStoredRevision(item: unknown): EnvironmentRevision {
+  const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+  const record = `${String(o.pk ?? '?')}/${String(o.sk ?? '?')}`;
+  return parseRevision(item, (text, field) => {
+    try {
+      validateExpression(text, field);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      const prefix = `${field}: `;
+      throw new InvalidRecordError(record, field, error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+    }
+  });
+}
 
 function invalidItem(error: InvalidRecordError, name: string | undefined): InvalidItem {
   const entry: InvalidItem = { record: error.record, code: error.code, message: error.message };

@@ -5,6 +5,10 @@ import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore, type Clock } from '../../core/store/environments.js';
 import { dynamoDbClient, localCredentials } from '../support/services.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { startCoordinator, type CoordinatorOptions, type RunningCoordinator } from '../../coordinator/server.js';
+import { OpenApiValidator } from '../support/openapi.js';
 
 export class TestClock implements Clock {
   constructor(private time = Date.parse('2026-01-01T00:00:00.000Z')) {}
@@ -65,4 +69,66 @@ export function instanceStatusItem(cluster: string, id: string, daemons: Array<{
     expiresAt: 4_000_000_000,
     ...extra,
   };
+}
+
+// ---- the API in-process, with every response checked against coordinator/openapi.json ----
+
+
+const validator = new OpenApiValidator();
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export interface ApiCallOptions {
+  body?: unknown;
+  /** Sent as is (for malformed JSON and similar). */
+  raw?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+export class TestApi {
+  readonly logLines: Record<string, unknown>[] = [];
+  validated = 0;
+  private constructor(readonly coordinator: RunningCoordinator) {}
+
+  static async start(options: Omit<CoordinatorOptions, 'logger'>, logLines?: Record<string, unknown>[]): Promise<TestApi> {
+    const lines = logLines ?? [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, callback) {
+        for (const line of chunk.toString('utf8').split('\n')) if (line.trim()) lines.push(JSON.parse(line) as Record<string, unknown>);
+        callback();
+      },
+    });
+    const coordinator = await startCoordinator({ ...options, logger: pino({ base: undefined }, sink), listen: '127.0.0.1:0' });
+    const api = new TestApi(coordinator);
+    (api as { logLines: Record<string, unknown>[] }).logLines = lines;
+    return api;
+  }
+
+  get url(): string {
+    return this.coordinator.url;
+  }
+
+  async call(method: string, path: string, options: ApiCallOptions = {}): Promise<ApiResponse> {
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    let payload: string | Buffer | undefined = options.raw;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${this.url}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    const text = await response.text();
+    validator.check(method, path, response.status, text, response.headers.get('content-type'));
+    this.validated++;
+    return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as unknown) : undefined };
+  }
+
+  close(): Promise<void> {
+    return this.coordinator.close();
+  }
 }

@@ -1,0 +1,396 @@
+// The coordinator's HTTP API (node:http, no framework). Thin: it validates, calls the store and
+// answers JSON; it never starts a task. Routes and shapes: coordinator/openapi.json.
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino, type Logger } from 'pino';
+import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, errorMessage } from '../core/errors.js';
+import { version } from '../core/version.js';
+import type { EnvironmentStore, InstanceStatusFilter } from '../core/store/environments.js';
+import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../core/store/inputs.js';
+import openapi from './openapi.json' with { type: 'json' };
+import type { EcsChecker } from './ecs-check.js';
+
+export const DEFAULT_LISTEN = '127.0.0.1:7070';
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+export interface CoordinatorOptions {
+  store: EnvironmentStore;
+  logger?: Logger;
+  /** When set, POST/PUT/DELETE need `Authorization: Bearer <authToken>`. */
+  authToken?: string;
+  /** Checks clusters and task definitions with ECS before storing them. */
+  ecsCheck?: EcsChecker;
+  bodyLimit?: number;
+}
+
+interface Request {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  params: string[];
+  raw: IncomingMessage;
+  id: string;
+}
+
+interface Reply {
+  status: number;
+  body?: unknown;
+}
+
+type Handler = (request: Request) => Promise<Reply>;
+
+interface Route {
+  pattern: RegExp;
+  methods: Partial<Record<string, { handler: Handler; query: string[] }>>;
+}
+
+class MethodNotAllowed extends Error {
+  constructor(readonly allowed: string[]) {
+    super('method not allowed');
+  }
+}
+
+const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
+
+export function createCoordinatorHandler(options: CoordinatorOptions): (req: IncomingMessage, res: ServerResponse) => void {
+  const { store } = options;
+  const logger = options.logger ?? pino({ base: undefined });
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
+  const check = options.ecsCheck;
+
+  const page = (q: URLSearchParams) => {
+    const request: { limit?: number; nextToken?: string } = {};
+    const limit = q.get('limit');
+    if (limit !== null) {
+      if (!/^\d{1,4}$/.test(limit)) throw new InvalidInputError('limit', 'must be an integer from 1 to 100');
+      request.limit = Number(limit);
+    }
+    const nextToken = q.get('nextToken');
+    if (nextToken !== null) request.nextToken = nextToken;
+    return request;
+  };
+  const optional = (q: URLSearchParams, name: string): string | undefined => {
+    const value = q.get(name);
+    if (value === null) return undefined;
+    if (value === '') throw new InvalidInputError(name, 'must not be empty');
+    return value;
+  };
+  const queryToken = (q: URLSearchParams): string | undefined => {
+    const a = q.get('deploymentToken');
+    const b = q.get('token');
+    if (a !== null && b !== null && a !== b) throw new InvalidInputError('token', 'token and deploymentToken disagree');
+    return a ?? b ?? undefined;
+  };
+  const ok = (body: unknown): Reply => ({ status: 200, body });
+
+  const routes: Route[] = [
+    { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version }) } } },
+    { pattern: /^\/v1\/openapi\.json$/, methods: { GET: { query: [], handler: async () => ok(openapi) } } },
+    {
+      pattern: /^\/v1\/environments$/,
+      methods: {
+        GET: {
+          query: ['cluster', 'nextToken', 'limit'],
+          handler: async ({ query }) => {
+            const cluster = optional(query, 'cluster');
+            return ok(await store.listEnvironments({ ...page(query), ...(cluster !== undefined ? { cluster } : {}) }));
+          },
+        },
+        POST: {
+          query: [],
+          handler: async (request) => {
+            const input = parseCreateEnvironment(await readJson(request.raw, bodyLimit, true));
+            if (check) {
+              await check.checkCluster(input.instanceGroup.cluster);
+              await check.checkTaskDefinition(input.taskDefinition);
+            }
+            return ok(await store.createEnvironment(input));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)$/,
+      methods: {
+        GET: { query: [], handler: async ({ params }) => ok(await store.getEnvironment(params[0] as string)) },
+        PUT: {
+          query: ['token', 'deploymentToken'],
+          handler: async (request) => {
+            const name = request.params[0] as string;
+            const input = parseUpdateEnvironment(await readJson(request.raw, bodyLimit, true), name, queryToken(request.query));
+            if (check && input.taskDefinition) await check.checkTaskDefinition(input.taskDefinition);
+            return ok((await store.updateEnvironment(name, input)).environment);
+          },
+        },
+        DELETE: {
+          query: ['token', 'deploymentToken'],
+          handler: async ({ params, query }) => {
+            const deleted = await store.deleteEnvironment(params[0] as string, queryToken(query));
+            return deleted ? ok(deleted) : { status: 204 };
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/revisions$/,
+      methods: { GET: { query: ['nextToken', 'limit'], handler: async ({ params, query }) => ok(await store.listRevisions(params[0] as string, page(query))) } },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/revisions\/([^/]+)$/,
+      methods: {
+        GET: {
+          query: [],
+          handler: async ({ params }) => {
+            const text = params[1] as string;
+            if (!/^[1-9]\d{0,9}$/.test(text)) throw new InvalidInputError('revision', 'must be a positive integer');
+            return ok(await store.getRevision(params[0] as string, Number(text)));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/deployments$/,
+      methods: {
+        GET: { query: ['nextToken', 'limit', 'deploymentToken', 'token'], handler: async ({ params, query }) => ok(await store.listDeployments(params[0] as string, page(query))) },
+        POST: {
+          query: ['deploymentToken', 'token'],
+          handler: async (request) => {
+            const input = parseStartDeployment(await readJson(request.raw, bodyLimit, false), queryToken(request.query));
+            return ok(await store.startDeployment(request.params[0] as string, input));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/deployments\/([^/]+)$/,
+      methods: { GET: { query: [], handler: async ({ params }) => ok(await store.getDeployment(params[0] as string, params[1] as string)) } },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/deployments\/([^/]+)\/(stop|pause|resume|rollback)$/,
+      methods: {
+        POST: {
+          query: ['deploymentToken', 'token'],
+          handler: async (request) => {
+            const [name, id, action] = request.params as [string, string, string];
+            const body = await readJson(request.raw, bodyLimit, false);
+            const token = queryToken(request.query);
+            if (action === 'rollback') return ok(await store.rollbackDeployment(name, id, parseRollback(body, token)));
+            const input = parseDeploymentAction(body, token);
+            if (action === 'stop') return ok(await store.stopDeployment(name, id, input));
+            if (action === 'pause') return ok(await store.pauseDeployment(name, id, input));
+            return ok(await store.resumeDeployment(name, id, input));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/instances$/,
+      methods: {
+        GET: {
+          query: ['cluster', 'status', 'environment', 'nextToken', 'limit'],
+          handler: async ({ query }) => {
+            const cluster = optional(query, 'cluster');
+            const status = optional(query, 'status');
+            const environment = optional(query, 'environment');
+            return ok(
+              await store.listInstances({
+                ...page(query),
+                ...(cluster !== undefined ? { cluster } : {}),
+                ...(status !== undefined ? { status: status as InstanceStatusFilter } : {}),
+                ...(environment !== undefined ? { environment } : {}),
+              }),
+            );
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/tasks$/,
+      methods: {
+        GET: {
+          query: ['cluster', 'status', 'environment', 'nextToken', 'limit'],
+          handler: async ({ query }) => {
+            const cluster = optional(query, 'cluster');
+            const status = optional(query, 'status');
+            const environment = optional(query, 'environment');
+            return ok(
+              await store.listTasks({
+                ...page(query),
+                ...(cluster !== undefined ? { cluster } : {}),
+                ...(status !== undefined ? { status } : {}),
+                ...(environment !== undefined ? { environment } : {}),
+              }),
+            );
+          },
+        },
+      },
+    },
+  ];
+
+  const dispatch = async (req: IncomingMessage, id: string): Promise<Reply> => {
+    const method = (req.method ?? 'GET').toUpperCase();
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://coordinator');
+    } catch {
+      throw new InvalidInputError('(url)', 'is not a valid request target');
+    }
+    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    for (const route of routes) {
+      const match = route.pattern.exec(path);
+      if (!match) continue;
+      const entry = route.methods[method === 'HEAD' ? 'GET' : method];
+      if (!entry) throw new MethodNotAllowed(Object.keys(route.methods));
+      if (MUTATING.has(method)) authorize(req, options.authToken);
+      const params = match.slice(1).map((segment, i) => decodeSegment(segment, i === 0 ? 'name' : 'id'));
+      checkQuery(url.searchParams, entry.query);
+      return entry.handler({ method, path, query: url.searchParams, params, raw: req, id });
+    }
+    throw new BloxError('NotFound', `no route for ${method} ${path}`);
+  };
+
+  return (req, res) => {
+    const started = process.hrtime.bigint();
+    const id = randomUUID();
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const finish = (reply: Reply, extraHeaders: Record<string, string> = {}) => {
+      const headers: Record<string, string> = { 'x-request-id': id, ...extraHeaders };
+      let payload: string | undefined;
+      if (reply.body !== undefined && reply.status !== 204) {
+        payload = JSON.stringify(reply.body);
+        headers['content-type'] = 'application/json; charset=utf-8';
+        headers['content-length'] = String(Buffer.byteLength(payload));
+      }
+      if (!res.headersSent) res.writeHead(reply.status, headers);
+      res.end(req.method === 'HEAD' ? undefined : payload);
+      const ms = Number(process.hrtime.bigint() - started) / 1e6;
+      logger.info({ requestId: id, method: req.method, path, status: reply.status, ms: Math.round(ms * 10) / 10 }, 'request');
+    };
+    dispatch(req, id).then(
+      (reply) => finish(reply),
+      (error: unknown) => {
+        if (error instanceof MethodNotAllowed) {
+          finish({ status: 405, body: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here; allowed: ${error.allowed.join(', ')}`, requestId: id } }, { allow: error.allowed.join(', ') });
+          return;
+        }
+        if (error instanceof BloxError) {
+          const body: Record<string, unknown> = { ...error.toJSON(), requestId: id };
+          if (error instanceof InvalidRecordError) body.record = error.record;
+          if (error instanceof ConflictError && isTokenHolder(error.current)) {
+            body.token = error.current.token;
+            body.deploymentToken = error.current.token;
+          }
+          const headers: Record<string, string> = {};
+          if (error.code === 'Unauthorized') headers['www-authenticate'] = 'Bearer realm="blox"';
+          if (error.code === 'PayloadTooLarge') headers.connection = 'close';
+          finish({ status: error.httpStatus, body }, headers);
+          return;
+        }
+        logger.error({ requestId: id, err: error }, `unexpected error: ${errorMessage(error)}`);
+        finish({ status: 500, body: { code: 'Internal', message: `internal error (request id ${id})`, requestId: id } });
+      },
+    );
+  };
+}
+
+function isTokenHolder(value: unknown): value is { token: string } {
+  return typeof value === 'object' && value !== null && typeof (value as { token?: unknown }).token === 'string';
+}
+
+function decodeSegment(segment: string, field: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new InvalidInputError(field, 'is not valid percent-encoding');
+  }
+}
+
+function checkQuery(query: URLSearchParams, allowed: string[]): void {
+  const seen = new Set<string>();
+  for (const name of query.keys()) {
+    if (!allowed.includes(name)) throw new InvalidInputError(name, allowed.length ? `is not a known query parameter (known: ${allowed.join(', ')})` : 'is not a known query parameter');
+    if (seen.has(name)) throw new InvalidInputError(name, 'must be given at most once');
+    seen.add(name);
+  }
+}
+
+function authorize(req: IncomingMessage, token: string | undefined): void {
+  if (!token) return;
+  const header = req.headers.authorization ?? '';
+  const match = /^Bearer\s+(.+)$/i.exec(header);
+  const given = Buffer.from(match?.[1]?.trim() ?? '');
+  const expected = Buffer.from(token);
+  if (!match || given.length !== expected.length || !timingSafeEqual(given, expected)) {
+    throw new BloxError('Unauthorized', match ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header');
+  }
+}
+
+/** Reads and parses a JSON body; `required` false lets an empty body be `undefined`. */
+async function readJson(req: IncomingMessage, limit: number, required: boolean): Promise<unknown> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (Number.isFinite(declared) && declared > limit) {
+    req.resume();
+    throw new BloxError('PayloadTooLarge', `the request body is larger than ${limit} bytes`);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) {
+      req.resume();
+      throw new BloxError('PayloadTooLarge', `the request body is larger than ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') {
+    if (required) throw new InvalidInputError('(body)', 'is required: a JSON object');
+    return undefined;
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new InvalidInputError('(body)', `is not valid JSON: ${errorMessage(error)}`);
+  }
+}
+
+export interface RunningCoordinator {
+  server: Server;
+  url: string;
+  close(): Promise<void>;
+}
+
+/** `host:port`, `:port` or `port`; IPv6 hosts in brackets. */
+export function parseListen(text: string, field = '--listen'): { host: string; port: number } {
+  const match = /^(?:(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):)?(\d{1,5})$/.exec(text);
+  const port = Number(match?.[2]);
+  if (!match || port > 65_535) throw new InvalidInputError(field, 'must be host:port, e.g. 127.0.0.1:7070');
+  const host = (match[1] ?? '').replace(/^\[|\]$/g, '') || '127.0.0.1';
+  return { host, port };
+}
+
+export async function startCoordinator(options: CoordinatorOptions & { listen?: string }): Promise<RunningCoordinator> {
+  const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
+  const server = createServer(createCoordinatorHandler(options));
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const address = server.address() as AddressInfo;
+  const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  return {
+    server,
+    url: `http://${shownHost}:${address.port}`,
+    close: () =>
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
+  };
+}

@@ -1,0 +1,395 @@
+// The coordinator's HTTP API against DynamoDB Local: every route, every error path, the Blox v0.3
+// scenarios. TestApi checks every response against coordinator/openapi.json.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys } from '../../core/keys.js';
+import { EnvironmentStore } from '../../core/store/environments.js';
+import type { TableAccess } from '../../core/store/dynamo.js';
+import { dynamoDbEndpoint } from '../support/services.js';
+import { createTestTable, instanceStatusItem, TestApi, type TestTable } from './coordinator-support.js';
+
+const endpoint = dynamoDbEndpoint();
+const ARN = (cluster: string) => `arn:aws:ecs:us-east-1:123456789012:cluster/${cluster}`;
+const bloxBody = (name: string, cluster = 'alpha', taskDefinition = 'logs:1') => ({ name, instanceGroup: { cluster }, taskDefinition });
+
+describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
+  let t: TestTable;
+  let api: TestApi;
+  beforeAll(async () => {
+    t = await createTestTable(endpoint, 'api');
+    api = await TestApi.start({ store: t.store });
+  });
+  afterAll(async () => {
+    await api?.close();
+    await t?.dispose();
+  });
+
+  describe('Blox v0.3 scenarios', () => {
+    it('ping answers 200', async () => {
+      const res = await api.call('GET', '/v1/ping');
+      expect(res.status).toBe(200);
+      expect(res.body.status).toBe('ok');
+    });
+
+    it('creates an environment and gets it; a duplicate name is 409; a missing one 404', async () => {
+      const created = await api.call('POST', '/v1/environments', { body: bloxBody('blox-a') });
+      expect(created.status).toBe(200);
+      expect(created.body).toMatchObject({ name: 'blox-a', instanceGroup: { cluster: 'alpha' }, taskDefinition: 'logs:1', health: 'unknown', status: 'ACTIVE' });
+      expect(created.body.deploymentToken).toEqual(expect.any(String));
+      const duplicate = await api.call('POST', '/v1/environments', { body: bloxBody('blox-a', 'beta') });
+      expect(duplicate.status).toBe(409);
+      expect(duplicate.body).toMatchObject({ code: 'Conflict', field: 'name' });
+      const got = await api.call('GET', '/v1/environments/blox-a');
+      expect(got.status).toBe(200);
+      expect(got.body.deploymentToken).toBe(created.body.deploymentToken);
+      const missing = await api.call('GET', '/v1/environments/no-such-env');
+      expect(missing.status).toBe(404);
+      expect(missing.body.code).toBe('NotFound');
+    });
+
+    it('deletes: then get is 404, a second delete is harmless, the list hides it', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('blox-del') });
+      const deleted = await api.call('DELETE', '/v1/environments/blox-del');
+      expect(deleted.status).toBe(200);
+      expect(deleted.body.status).toBe('DELETING');
+      expect((await api.call('GET', '/v1/environments/blox-del')).status).toBe(404);
+      const again = await api.call('DELETE', '/v1/environments/blox-del');
+      expect(again.status).toBe(204);
+      expect(again.text).toBe('');
+      const list = await api.call('GET', '/v1/environments');
+      expect(list.body.items.map((e: { name: string }) => e.name)).not.toContain('blox-del');
+      // the name can be used again; revision numbers continue
+      const reborn = await api.call('POST', '/v1/environments', { body: bloxBody('blox-del') });
+      expect(reborn.status).toBe(200);
+      expect(reborn.body.currentRevision).toBe(2);
+    });
+
+    it('lists with a cluster filter by name and by ARN; invalid or repeated filters are 400', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('in-gamma-1', 'gamma') });
+      await api.call('POST', '/v1/environments', { body: bloxBody('in-gamma-2', ARN('gamma')) });
+      await api.call('POST', '/v1/environments', { body: bloxBody('in-delta', 'delta') });
+      for (const filter of ['gamma', ARN('gamma'), encodeURIComponent(ARN('gamma'))]) {
+        const res = await api.call('GET', `/v1/environments?cluster=${filter}`);
+        expect(res.status).toBe(200);
+        expect(res.body.items.map((e: { name: string }) => e.name).sort()).toEqual(['in-gamma-1', 'in-gamma-2']);
+      }
+      const all = await api.call('GET', '/v1/environments');
+      expect(all.body.items.map((e: { name: string }) => e.name)).toEqual(expect.arrayContaining(['in-gamma-1', 'in-gamma-2', 'in-delta']));
+      for (const bad of ['bad%20cluster!', 'arn:aws:ecs:us-east-1:123:cluster/x', '']) {
+        const res = await api.call('GET', `/v1/environments?cluster=${bad}`);
+        expect(res.status, bad).toBe(400);
+        expect(res.body.field).toBe('cluster');
+      }
+      const repeated = await api.call('GET', '/v1/environments?cluster=gamma&cluster=delta');
+      expect(repeated.status).toBe(400);
+      expect(repeated.body).toMatchObject({ code: 'InvalidInput', field: 'cluster' });
+    });
+
+    it('creates deployments with ?deploymentToken, lists and gets them; a missing deployment is 404', async () => {
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('blox-dep') })).body;
+      const dep = await api.call('POST', `/v1/environments/blox-dep/deployments?deploymentToken=${env.deploymentToken}`);
+      expect(dep.status).toBe(200);
+      expect(dep.body).toMatchObject({ environmentName: 'blox-dep', status: 'pending', taskDefinition: 'logs:1', failedInstances: [] });
+      const list = await api.call('GET', '/v1/environments/blox-dep/deployments');
+      expect(list.status).toBe(200);
+      expect(list.body.items).toHaveLength(2);
+      expect(list.body.items[0].id).toBe(dep.body.id);
+      const got = await api.call('GET', `/v1/environments/blox-dep/deployments/${dep.body.id}`);
+      expect(got.status).toBe(200);
+      expect(got.body.id).toBe(dep.body.id);
+      expect((await api.call('GET', '/v1/environments/blox-dep/deployments/0000000000-nothing')).status).toBe(404);
+      expect((await api.call('GET', '/v1/environments/nope/deployments')).status).toBe(404);
+      const stale = await api.call('POST', `/v1/environments/blox-dep/deployments?deploymentToken=${env.deploymentToken}`);
+      expect(stale.status).toBe(409);
+      const missingToken = await api.call('POST', '/v1/environments/blox-dep/deployments');
+      expect(missingToken.status).toBe(400);
+      expect(missingToken.body.field).toBe('token');
+    });
+  });
+
+  describe('updates, revisions and deployment control', () => {
+    it('PUT makes a new revision and deployment; a stale token is 409 carrying the current token', async () => {
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('upd') })).body;
+      const updated = await api.call('PUT', '/v1/environments/upd', { body: { token: env.token, taskDefinition: 'logs:2', instanceGroup: { cluster: 'alpha', expression: 'attribute:ecs.instance-type =~ t3.*' } } });
+      expect(updated.status).toBe(200);
+      expect(updated.body).toMatchObject({ currentRevision: 2, latestRevision: 2, taskDefinition: 'logs:2', instanceGroup: { expression: 'attribute:ecs.instance-type =~ t3.*' } });
+      expect(updated.body.activeDeployment).toMatchObject({ targetRevision: 2, status: 'pending' });
+      const stale = await api.call('PUT', `/v1/environments/upd?deploymentToken=${env.token}`, { body: { taskDefinition: 'logs:3' } });
+      expect(stale.status).toBe(409);
+      expect(stale.body).toMatchObject({ code: 'Conflict', field: 'token', token: updated.body.token, deploymentToken: updated.body.token });
+      const moved = await api.call('PUT', '/v1/environments/upd', { body: { token: updated.body.token, instanceGroup: { cluster: 'elsewhere' } } });
+      expect(moved.status).toBe(400);
+      expect(moved.body.field).toBe('instanceGroup.cluster');
+      const renamed = await api.call('PUT', '/v1/environments/upd', { body: { token: updated.body.token, name: 'other' } });
+      expect(renamed.status).toBe(400);
+      expect(renamed.body.field).toBe('name');
+      expect((await api.call('PUT', '/v1/environments/nope', { body: { token: 'x' } })).status).toBe(404);
+
+      const revisions = await api.call('GET', '/v1/environments/upd/revisions');
+      expect(revisions.body.items.map((r: { revision: number }) => r.revision)).toEqual([2, 1]);
+      const one = await api.call('GET', '/v1/environments/upd/revisions/1');
+      expect(one.body).toMatchObject({ revision: 1, taskDefinition: 'logs:1' });
+      expect((await api.call('GET', '/v1/environments/upd/revisions/9')).status).toBe(404);
+      for (const bad of ['0', 'abc', '-1', '1.5']) {
+        const res = await api.call('GET', `/v1/environments/upd/revisions/${bad}`);
+        expect(res.status).toBe(400);
+        expect(res.body.field).toBe('revision');
+      }
+    });
+
+    it('two clients racing to update one environment: exactly one wins, the other gets 409', async () => {
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('race') })).body;
+      const other = await TestApi.start({ store: new EnvironmentStore({ table: t.table }) });
+      try {
+        const [a, b] = await Promise.all([
+          api.call('PUT', '/v1/environments/race', { body: { token: env.token, taskDefinition: 'logs:5' } }),
+          other.call('PUT', '/v1/environments/race', { body: { deploymentToken: env.token, taskDefinition: 'logs:6' } }),
+        ]);
+        expect([a.status, b.status].sort()).toEqual([200, 409]);
+        const loser = a.status === 409 ? a : b;
+        const winner = a.status === 200 ? a : b;
+        expect(loser.body.token).toBe(winner.body.token);
+        const final = await api.call('GET', '/v1/environments/race');
+        expect(final.body.latestRevision).toBe(2);
+        expect(final.body.taskDefinition).toBe(winner.body.taskDefinition);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it('stops, pauses, resumes and rolls back deployments', async () => {
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('ctl') })).body;
+      const up = (await api.call('PUT', '/v1/environments/ctl', { body: { token: env.token, taskDefinition: 'logs:2' } })).body;
+      const id = up.activeDeployment.id;
+      const paused = await api.call('POST', `/v1/environments/ctl/deployments/${id}/pause`);
+      expect(paused.status).toBe(200);
+      expect(paused.body.paused).toBe(true);
+      const resumed = await api.call('POST', `/v1/environments/ctl/deployments/${id}/resume`, { body: {} });
+      expect(resumed.body.paused).toBe(false);
+      const staleToken = await api.call('POST', `/v1/environments/ctl/deployments/${id}/pause?token=${env.token}`);
+      expect(staleToken.status).toBe(409);
+      const rolled = await api.call('POST', `/v1/environments/ctl/deployments/${id}/rollback`);
+      expect(rolled.status).toBe(200);
+      expect(rolled.body).toMatchObject({ targetRevision: 3, previousRevision: 2, taskDefinition: 'logs:1' });
+      expect((await api.call('GET', `/v1/environments/ctl/deployments/${id}`)).body.status).toBe('rolled_back');
+      expect((await api.call('GET', '/v1/environments/ctl/revisions/3')).body.copiedFrom).toBe(1);
+      const again = await api.call('POST', `/v1/environments/ctl/deployments/${id}/rollback`);
+      expect(again.status).toBe(409);
+      const stopped = await api.call('POST', `/v1/environments/ctl/deployments/${rolled.body.id}/stop`);
+      expect(stopped.body.status).toBe('stopped');
+      expect((await api.call('POST', `/v1/environments/ctl/deployments/${rolled.body.id}/stop`)).status).toBe(409);
+      expect((await api.call('POST', `/v1/environments/ctl/deployments/${rolled.body.id}/resume`)).status).toBe(409);
+      const first = (await api.call('GET', '/v1/environments/ctl/deployments')).body.items.at(-1).id;
+      const noPrevious = await api.call('POST', `/v1/environments/ctl/deployments/${first}/rollback`);
+      expect(noPrevious.status).toBe(400);
+      expect(noPrevious.body.field).toBe('revision');
+      expect((await api.call('POST', '/v1/environments/ctl/deployments/missing-id/stop')).status).toBe(404);
+      expect((await api.call('POST', `/v1/environments/ctl/deployments/${id}/explode`)).status).toBe(404);
+      const current = (await api.call('GET', '/v1/environments/ctl')).body;
+      const redeploy = await api.call('POST', '/v1/environments/ctl/deployments', { body: { token: current.token, revision: 2 } });
+      expect(redeploy.body).toMatchObject({ targetRevision: 2, taskDefinition: 'logs:2' });
+      expect((await api.call('POST', '/v1/environments/ctl/deployments', { body: { token: redeploy.body.id, revision: 2 } })).status).toBe(409);
+    });
+
+    it('bumps the cluster marker on every change', async () => {
+      const version = async () => (await t.store.getChangeMarker('marked'))?.version ?? 0;
+      expect(await version()).toBe(0);
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('mk', 'marked') })).body;
+      expect(await version()).toBe(1);
+      const up = (await api.call('PUT', '/v1/environments/mk', { body: { token: env.token, taskDefinition: 'logs:2' } })).body;
+      expect(await version()).toBe(2);
+      await api.call('POST', `/v1/environments/mk/deployments/${up.activeDeployment.id}/pause`);
+      expect(await version()).toBe(3);
+      await api.call('GET', '/v1/environments/mk');
+      expect(await version()).toBe(3);
+      await api.call('DELETE', '/v1/environments/mk');
+      expect(await version()).toBe(4);
+    });
+  });
+
+  describe('instances, tasks, pagination and malformed records', () => {
+    it('lists instances and tasks from the agents\' status records, with filters', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('agents-env', 'fleet') });
+      await t.table.put(instanceStatusItem('fleet', 'i-1', [{ environment: 'agents-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', lastStatus: 'RUNNING' }]));
+      await t.table.put(instanceStatusItem('fleet', 'i-2', [{ environment: 'agents-env', revision: 1, state: 'starting', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/b', lastStatus: 'PENDING' }]));
+      const instances = await api.call('GET', '/v1/instances?cluster=fleet');
+      expect(instances.status).toBe(200);
+      expect(instances.body.items).toHaveLength(2);
+      expect((await api.call('GET', `/v1/instances?cluster=${ARN('fleet')}&status=ready`)).body.items).toHaveLength(1);
+      expect((await api.call('GET', '/v1/instances?environment=agents-env')).body.items).toHaveLength(2);
+      expect((await api.call('GET', '/v1/instances?status=sleepy')).status).toBe(400);
+      const tasks = await api.call('GET', '/v1/tasks?cluster=fleet&status=RUNNING');
+      expect(tasks.body.items).toEqual([expect.objectContaining({ taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', environmentName: 'agents-env' })]);
+      expect((await api.call('GET', '/v1/tasks?environment=agents-env')).body.items).toHaveLength(2);
+      const env = await api.call('GET', '/v1/environments/agents-env');
+      expect(env.body.health).toBe('healthy');
+      expect(env.body.instances).toEqual({ reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 2 });
+    });
+
+    it('paginates with nextToken and rejects a bad one naming nextToken', async () => {
+      for (const n of [1, 2, 3]) await api.call('POST', '/v1/environments', { body: bloxBody(`pg-${n}`, 'paged') });
+      const names: string[] = [];
+      let next: string | undefined;
+      do {
+        const res = await api.call('GET', `/v1/environments?cluster=paged&limit=2${next ? `&nextToken=${next}` : ''}`);
+        names.push(...res.body.items.map((e: { name: string }) => e.name));
+        next = res.body.nextToken;
+      } while (next);
+      expect(names).toEqual(['pg-1', 'pg-2', 'pg-3']);
+      for (const query of ['nextToken=%%%', 'nextToken=eyJwayI6IkVOVklST05NRU5UUyIsInNrIjoiRU5WI3gifQ', 'limit=0', 'limit=101', 'limit=abc']) {
+        const res = await api.call('GET', `/v1/environments?cluster=paged&${query}`);
+        expect(res.status, query).toBe(400);
+        expect(['nextToken', 'limit']).toContain(res.body.field);
+      }
+      expect((await api.call('GET', '/v1/environments/pg-1/deployments?nextToken=abc')).status).toBe(400);
+      expect((await api.call('GET', '/v1/environments/pg-1/revisions?limit=1')).body.items).toHaveLength(1);
+    });
+
+    it('a malformed record written into DynamoDB gives an error naming record and field, and other environments still list', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('healthy-neighbour', 'handmade') });
+      await t.table.put({ ...keys.environmentIndex('handwritten'), kind: 'EnvironmentIndex', schemaVersion: 1, name: 'handwritten', cluster: 'handmade' });
+      await t.table.put({ ...keys.environment('handmade', 'handwritten'), kind: 'Environment', schemaVersion: 1, name: 'handwritten', cluster: 'handmade', status: 'READY', health: 'unknown', currentRevision: 1, latestRevision: 1, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+      const got = await api.call('GET', '/v1/environments/handwritten');
+      expect(got.status).toBe(422);
+      expect(got.body).toMatchObject({ code: 'InvalidRecord', record: 'CLUSTER#handmade/ENV#handwritten', field: 'status' });
+      expect(got.body.message).toContain('CLUSTER#handmade/ENV#handwritten');
+      for (const path of ['/v1/environments?cluster=handmade', '/v1/environments']) {
+        const list = await api.call('GET', path);
+        expect(list.status).toBe(200);
+        expect(list.body.items.map((e: { name: string }) => e.name)).toContain('healthy-neighbour');
+        expect(list.body.invalid).toEqual([expect.objectContaining({ record: 'CLUSTER#handmade/ENV#handwritten', field: 'status', name: 'handwritten' })]);
+      }
+      // a malformed revision of a good environment breaks only that environment
+      await api.call('POST', '/v1/environments', { body: bloxBody('bad-revision', 'handmade') });
+      await t.table.put({ ...keys.revision('bad-revision', 1), kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'bad-revision', revision: 1, taskDefinition: 'logs:1', instanceGroup: { cluster: 'handmade', expression: 'attribute:x ==' }, createdAt: '2026-01-01T00:00:00Z' });
+      const broken = await api.call('GET', '/v1/environments/bad-revision');
+      expect(broken.status).toBe(422);
+      expect(broken.body.field).toBe('instanceGroup.expression');
+      const list = await api.call('GET', '/v1/environments?cluster=handmade');
+      expect(list.body.items.map((e: { name: string }) => e.name)).toEqual(['healthy-neighbour']);
+      expect(list.body.invalid.map((i: { name: string }) => i.name).sort()).toEqual(['bad-revision', 'handwritten']);
+    });
+  });
+
+  describe('bad input never yields a 500', () => {
+    it('rejects malformed JSON, unknown fields, bad names and bad expressions with 400 naming the field', async () => {
+      const cases: Array<[unknown, string | undefined, string]> = [
+        [undefined, '(body)', '{"name": '],
+        [undefined, '(body)', ''],
+        [[1, 2], '(body)', ''],
+        [null, '(body)', ''],
+        ['text', '(body)', ''],
+        [{ ...bloxBody('x'), colour: 'red' }, 'colour', ''],
+        [{ ...bloxBody('x'), instanceGroup: { cluster: 'a', region: 'b' } }, 'instanceGroup.region', ''],
+        [bloxBody('bad name'), 'name', ''],
+        [bloxBody('x'.repeat(65)), 'name', ''],
+        [bloxBody(''), 'name', ''],
+        [{ name: 'x', taskDefinition: 'logs:1' }, 'instanceGroup', ''],
+        [{ name: 'x', instanceGroup: { cluster: 'a' } }, 'taskDefinition', ''],
+        [bloxBody('x', 'a', 'logs:0'), 'taskDefinition', ''],
+        [bloxBody('x', 'bad cluster'), 'instanceGroup.cluster', ''],
+        [{ ...bloxBody('x'), instanceGroup: { cluster: 'a', expression: 'attribute:ecs.instance-type in [t2.micro' } }, 'instanceGroup.expression', ''],
+        [{ ...bloxBody('x'), deploymentConfiguration: { maxUnavailable: '150%' } }, 'deploymentConfiguration.maxUnavailable', ''],
+        [{ ...bloxBody('x'), restartPolicy: { multiplier: 'fast' } }, 'restartPolicy.multiplier', ''],
+        [{ ...bloxBody('x'), critical: 'yes' }, 'critical', ''],
+        [{ ...bloxBody('x'), order: 1e9 }, 'order', ''],
+      ];
+      for (const [body, field, raw] of cases) {
+        const res = await api.call('POST', '/v1/environments', body === undefined ? { raw, headers: { 'content-type': 'application/json' } } : { body });
+        expect(res.status, JSON.stringify(body ?? raw)).toBe(400);
+        expect(res.body.code).toBe('InvalidInput');
+        expect(res.body.field, JSON.stringify(body ?? raw)).toBe(field);
+      }
+      const expression = await api.call('POST', '/v1/environments', { body: { ...bloxBody('x'), instanceGroup: { cluster: 'a', expression: 'attribute:ecs.instance-type in [t2.micro' } } });
+      expect(expression.body.message).toMatch(/column \d+/);
+    });
+
+    it('answers nasty requests with 4xx JSON errors', async () => {
+      const nasty: Array<[string, string, Parameters<TestApi['call']>[2], number]> = [
+        ['GET', '/v1/environments/%E0%A4%A', {}, 400],
+        ['GET', `/v1/environments/${'a'.repeat(5000)}`, {}, 400],
+        ['GET', '/v1/environments/..%2F..%2Fetc', {}, 400],
+        ['GET', '/v1/environments/%00', {}, 400],
+        ['GET', '/v1/environments/%F0%9F%92%A9', {}, 400],
+        ['GET', '/v1/environments?colour=red', {}, 400],
+        ['GET', '/v1/nothing-here', {}, 404],
+        ['GET', '/', {}, 404],
+        ['PATCH', '/v1/environments', {}, 405],
+        ['DELETE', '/v1/ping', {}, 405],
+        ['POST', '/v1/environments', { raw: JSON.stringify({ __proto__: { polluted: true }, ...bloxBody('proto') }).replace('{', '{"__proto__":{"x":1},'), headers: { 'content-type': 'application/json' } }, 400],
+        ['POST', '/v1/environments', { raw: '['.repeat(10_000) + ']'.repeat(10_000), headers: { 'content-type': 'application/json' } }, 400],
+        ['POST', '/v1/environments', { raw: Buffer.from([0xff, 0xfe, 0x00, 0x7b]), headers: { 'content-type': 'application/json' } }, 400],
+        ['POST', '/v1/environments', { body: { ...bloxBody('x'), taskDefinition: { $gt: '' } } }, 400],
+        ['PUT', '/v1/environments/x', { raw: 'null', headers: { 'content-type': 'application/json' } }, 400],
+        ['POST', '/v1/environments/x/deployments', { raw: '"token"', headers: { 'content-type': 'application/json' } }, 400],
+        ['POST', '/v1/environments/x/deployments?deploymentToken=a&token=b', {}, 400],
+        ['POST', '/v1/environments/x/deployments?deploymentToken=a&deploymentToken=a', {}, 400],
+      ];
+      for (const [method, path, options, status] of nasty) {
+        const res = await api.call(method, path, options);
+        expect(res.status, `${method} ${path.slice(0, 60)}`).toBe(status);
+        expect(res.body.code).toEqual(expect.any(String));
+        expect(res.body.requestId).toEqual(expect.any(String));
+      }
+      expect((await api.call('DELETE', '/v1/ping')).headers.get('allow')).toBe('GET');
+    });
+
+    it('refuses bodies over 64 KiB with 413', async () => {
+      const res = await api.call('POST', '/v1/environments', { body: { ...bloxBody('big'), padding: 'x'.repeat(70_000) } });
+      expect(res.status).toBe(413);
+      expect(res.body.code).toBe('PayloadTooLarge');
+      expect((await api.call('GET', '/v1/ping')).status).toBe(200);
+    });
+
+    it('wraps an unexpected failure as 500 Internal with a request id', async () => {
+      const failing: TableAccess = {
+        get: () => Promise.reject(new Error('disk on fire')),
+        batchGet: () => Promise.reject(new Error('disk on fire')),
+        query: () => Promise.reject(new Error('disk on fire')),
+        transact: () => Promise.reject(new Error('disk on fire')),
+      };
+      const lines: Record<string, unknown>[] = [];
+      const broken = await TestApi.start({ store: new EnvironmentStore({ table: failing }) }, lines);
+      try {
+        const res = await broken.call('GET', '/v1/environments/x');
+        expect(res.status).toBe(500);
+        expect(res.body.code).toBe('Internal');
+        expect(res.body.message).not.toContain('disk on fire');
+        expect(res.body.requestId).toBe(res.headers.get('x-request-id'));
+        expect(lines.some((l) => l.requestId === res.body.requestId && String(l.msg).includes('disk on fire'))).toBe(true);
+      } finally {
+        await broken.close();
+      }
+    });
+  });
+
+  describe('serving', () => {
+    it('serves the checked-in OpenAPI document', async () => {
+      const res = await api.call('GET', '/v1/openapi.json');
+      expect(res.body).toEqual(JSON.parse(readFileSync(new URL('../../coordinator/openapi.json', import.meta.url), 'utf8')));
+    });
+
+    it('logs one pino line per request with method, path, status and ms', async () => {
+      await api.call('GET', '/v1/ping?');
+      const line = api.logLines.filter((l) => l.path === '/v1/ping').at(-1);
+      expect(line).toMatchObject({ method: 'GET', path: '/v1/ping', status: 200, msg: 'request' });
+      expect(typeof line?.ms).toBe('number');
+    });
+
+    it('needs the bearer token for mutating calls when one is configured', async () => {
+      const secured = await TestApi.start({ store: t.store, authToken: 's3cret' });
+      try {
+        expect((await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a') })).status).toBe(401);
+        const wrong = await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a'), headers: { authorization: 'Bearer nope' } });
+        expect(wrong.status).toBe(401);
+        expect(wrong.headers.get('www-authenticate')).toContain('Bearer');
+        expect((await secured.call('DELETE', '/v1/environments/auth-a')).status).toBe(401);
+        const ok = await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a'), headers: { authorization: 'Bearer s3cret' } });
+        expect(ok.status).toBe(200);
+        expect((await secured.call('GET', '/v1/environments/auth-a')).status).toBe(200);
+      } finally {
+        await secured.close();
+      }
+    });
+  });
+});
