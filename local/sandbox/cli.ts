@@ -1,0 +1,199 @@
+// `blox local ...`: the sandbox commands. `blox local up` is what `npm start` runs.
+//   up                   boot the local world and run until Ctrl-C (SIGINT) or SIGTERM
+//   status               print the running sandbox's endpoints (.blox-local/endpoints.json)
+//   add-instance         add a container instance to the running sandbox
+//   terminate-instance   terminate one (its agent and tasks vanish without a goodbye)
+//   drain-instance       set one DRAINING
+//   down                 stop the running sandbox (SIGTERM to its pid) and wait until it is gone
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { DEFAULTS, parseUpOptions, UP_USAGE, UsageError } from './options.js';
+import { pidAlive } from './processes.js';
+import { Sandbox, type EndpointsDocument } from './sandbox.js';
+
+const EX_USAGE = 64;
+
+export const LOCAL_USAGE = `usage: blox local <command> [options]
+
+  up                   boot DynamoDB Local, the ECS emulator, instances, agents and the coordinator;
+                       runs until Ctrl-C (npm start runs this; npm start -- --instances 20 passes options)
+  status               print the running sandbox's endpoints
+  add-instance         [--instance-type t3.medium|m5.large] [--availability-zone us-east-1a]
+  terminate-instance   <ec2-instance-id | container-instance-arn>
+  drain-instance       <ec2-instance-id | container-instance-arn>
+  down                 stop the running sandbox
+
+Every command but up takes --state-dir DIR (default ${DEFAULTS.stateDir}) to find the sandbox.
+Run "blox local up --help" for up's options.
+`;
+
+function readEndpoints(stateDir: string): EndpointsDocument {
+  const file = join(resolve(stateDir), 'endpoints.json');
+  if (!existsSync(file)) throw new UsageError(`no sandbox is running here (${file} does not exist); start one with npm start`);
+  return JSON.parse(readFileSync(file, 'utf8')) as EndpointsDocument;
+}
+
+export function banner(doc: EndpointsDocument, endpointsFile: string): string {
+  const lines: string[] = [];
+  lines.push('');
+  lines.push(`blox-edge local sandbox is up (runtime: ${doc.runtime}, cluster: ${doc.cluster}, region: ${doc.region})`);
+  lines.push(`  coordinator     ${doc.coordinator ? doc.coordinator.url : 'not running (see above)'}`);
+  lines.push(`  ECS emulator    ${doc.ecs.url}`);
+  lines.push(`  DynamoDB Local  ${doc.dynamodb.endpoint}  table ${doc.table}${doc.dynamodb.dataDir ? `, data in ${doc.dynamodb.dataDir}` : ', in memory'}`);
+  lines.push(`  control         ${doc.control.url}`);
+  lines.push(`  credentials     AWS_ACCESS_KEY_ID=${doc.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${doc.credentials.secretAccessKey} AWS_REGION=${doc.region}`);
+  lines.push(`  instances (${doc.instances.length}):`);
+  for (const instance of doc.instances) {
+    lines.push(`    ${instance.ec2InstanceId}  ${instance.instanceType.padEnd(9)} ${instance.availabilityZone}  ${instance.containerInstanceArn ?? '(registering)'}`);
+    lines.push(`      introspection ${instance.introspectionUrl}  imds ${instance.imdsUrl}  agent ${instance.agent ? instance.agent.healthUrl : '-'}`);
+    lines.push(`      docker        ${instance.dockerSocket}`);
+  }
+  lines.push(`  endpoints       ${endpointsFile}`);
+  lines.push(`  logs            ${doc.logs}`);
+  lines.push('');
+  lines.push('Try this:');
+  lines.push(`  # 1. an environment: the sample daemon ${doc.sampleTaskDefinition} on every instance of ${doc.cluster}`);
+  lines.push(`  node dist/blox.js environment create sample --task-definition ${doc.sampleTaskDefinition} --cluster ${doc.cluster}`);
+  lines.push('  # 2. watch it reach every instance');
+  lines.push('  node dist/blox.js environment get sample');
+  lines.push(`  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ecs list-tasks --cluster ${doc.cluster} --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
+  if (doc.runtime === 'docker') {
+    lines.push('  docker ps --filter label=com.amazonaws.ecs.task-definition-family=blox-sample-daemon');
+    lines.push('  # 3. kill a daemon container and watch its agent start it again');
+    lines.push('  docker kill $(docker ps -q --filter label=com.amazonaws.ecs.task-definition-family=blox-sample-daemon | head -n 1)');
+  } else {
+    lines.push('  # 3. stop a daemon task and watch its agent start it again');
+    lines.push(`  aws ecs stop-task --cluster ${doc.cluster} --task <task-arn> --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
+  }
+  lines.push('  # 4. add an instance: its agent starts the daemon there too');
+  lines.push('  node dist/blox.js local add-instance');
+  lines.push('');
+  lines.push('Ctrl-C stops everything.');
+  return lines.join('\n');
+}
+
+async function up(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(UP_USAGE);
+    return 0;
+  }
+  const options = parseUpOptions(argv);
+  const say = (line: string): void => void process.stdout.write(`${line}\n`);
+  const sandbox = new Sandbox(options, say);
+  let stopping = false;
+  let resolveStopped: (code: number) => void = () => undefined;
+  const stopped = new Promise<number>((r) => (resolveStopped = r));
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (stopping) {
+      say(`${signal} again: stopping harder`);
+      return;
+    }
+    stopping = true;
+    say(`\n${signal}: stopping every process the sandbox started...`);
+    void sandbox.close().then(() => {
+      say('sandbox stopped; nothing left running.');
+      resolveStopped(0);
+    });
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    say(`starting the blox-edge local sandbox (${options.instances} instance(s), cluster ${options.cluster})...`);
+    try {
+      await sandbox.start();
+    } catch (error) {
+      if (stopping) return stopped;
+      process.stderr.write(`blox local up: ${(error as Error).message}\n`);
+      return 1;
+    }
+    if (!stopping) say(banner(sandbox.endpointsDocument(), sandbox.endpointsPath));
+    return await stopped;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}
+
+async function control(stateDir: string, method: string, path: string, body?: unknown): Promise<unknown> {
+  const doc = readEndpoints(stateDir);
+  const response = await fetch(`${doc.control.url}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } }),
+  });
+  const answer = (await response.json()) as { message?: string };
+  if (!response.ok) throw new Error(answer.message ?? `HTTP ${response.status}`);
+  return answer;
+}
+
+export async function localCommand(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  try {
+    switch (command) {
+      case 'up':
+        return await up(rest);
+      case undefined:
+      case 'help':
+      case '--help':
+      case '-h':
+        process.stdout.write(LOCAL_USAGE);
+        return command === undefined ? EX_USAGE : 0;
+      default:
+        break;
+    }
+    const { values, positionals } = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: { 'state-dir': { type: 'string' }, 'instance-type': { type: 'string' }, 'availability-zone': { type: 'string' }, 'timeout-seconds': { type: 'string' } },
+    });
+    const stateDir = values['state-dir'] ?? DEFAULTS.stateDir;
+    const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+    switch (command) {
+      case 'status':
+        print(readEndpoints(stateDir));
+        return 0;
+      case 'add-instance': {
+        const request: Record<string, string> = {};
+        if (values['instance-type']) request.instanceType = values['instance-type'];
+        if (values['availability-zone']) request.availabilityZone = values['availability-zone'];
+        print(await control(stateDir, 'POST', '/v1/instances', request));
+        return 0;
+      }
+      case 'terminate-instance':
+      case 'drain-instance': {
+        const id = positionals[0];
+        if (!id) throw new UsageError(`${command}: which instance? (an EC2 instance id or container instance ARN)`);
+        const path = `/v1/instances/${encodeURIComponent(id)}`;
+        print(command === 'terminate-instance' ? await control(stateDir, 'DELETE', path) : await control(stateDir, 'POST', `${path}/drain`));
+        return 0;
+      }
+      case 'down': {
+        const doc = readEndpoints(stateDir);
+        if (!pidAlive(doc.pid)) {
+          process.stdout.write(`the sandbox (pid ${doc.pid}) is not running\n`);
+          return 0;
+        }
+        process.kill(doc.pid, 'SIGTERM');
+        const deadline = Date.now() + Number(values['timeout-seconds'] ?? '60') * 1000;
+        while (pidAlive(doc.pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+        if (pidAlive(doc.pid)) {
+          process.stderr.write(`the sandbox (pid ${doc.pid}) is still stopping\n`);
+          return 1;
+        }
+        process.stdout.write('sandbox stopped\n');
+        return 0;
+      }
+      default:
+        throw new UsageError(`unknown command "${command}"\n\n${LOCAL_USAGE}`);
+    }
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`blox local: ${(error as Error).message}\n`);
+      return EX_USAGE;
+    }
+    process.stderr.write(`blox local: ${(error as Error).message}\n`);
+    return 1;
+  }
+}
