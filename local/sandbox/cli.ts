@@ -52,22 +52,28 @@ export function banner(doc: EndpointsDocument, endpointsFile: string): string {
   lines.push(`  endpoints       ${endpointsFile}`);
   lines.push(`  logs            ${doc.logs}`);
   lines.push('');
+  const blox = `node dist/blox.js`;
+  const endpoint = doc.coordinator && doc.coordinator.url !== 'http://127.0.0.1:7070' ? ` --endpoint ${doc.coordinator.url}` : '';
+  const family = doc.sampleTaskDefinition.split(':')[0] ?? doc.sampleTaskDefinition;
   lines.push('Try this:');
   lines.push(`  # 1. an environment: the sample daemon ${doc.sampleTaskDefinition} on every instance of ${doc.cluster}`);
-  lines.push(`  node dist/blox.js environment create sample --task-definition ${doc.sampleTaskDefinition} --cluster ${doc.cluster}`);
+  lines.push(`  ${blox} env create sample --cluster ${doc.cluster} --task-definition ${doc.sampleTaskDefinition}${endpoint}`);
   lines.push('  # 2. watch it reach every instance');
-  lines.push('  node dist/blox.js environment get sample');
-  lines.push(`  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ecs list-tasks --cluster ${doc.cluster} --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
+  lines.push(`  ${blox} env get sample${endpoint}`);
+  lines.push(`  ${blox} instances --cluster ${doc.cluster}${endpoint}`);
+  lines.push(`  ${blox} tasks --cluster ${doc.cluster}${endpoint}`);
   if (doc.runtime === 'docker') {
-    lines.push('  docker ps --filter label=com.amazonaws.ecs.task-definition-family=blox-sample-daemon');
+    lines.push(`  docker ps --filter label=com.amazonaws.ecs.task-definition-family=${family}`);
     lines.push('  # 3. kill a daemon container and watch its agent start it again');
-    lines.push('  docker kill $(docker ps -q --filter label=com.amazonaws.ecs.task-definition-family=blox-sample-daemon | head -n 1)');
+    lines.push(`  docker kill $(docker ps -q --filter label=com.amazonaws.ecs.task-definition-family=${family} | head -n 1)`);
   } else {
     lines.push('  # 3. stop a daemon task and watch its agent start it again');
-    lines.push(`  aws ecs stop-task --cluster ${doc.cluster} --task <task-arn> --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
+    lines.push(`  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ecs stop-task --cluster ${doc.cluster} --task <task-arn> --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
   }
+  lines.push(`  ${blox} tasks --cluster ${doc.cluster}${endpoint}`);
   lines.push('  # 4. add an instance: its agent starts the daemon there too');
-  lines.push('  node dist/blox.js local add-instance');
+  lines.push(`  ${blox} local add-instance`);
+  lines.push(`  ${blox} env get sample${endpoint}`);
   lines.push('');
   lines.push('Ctrl-C stops everything.');
   return lines.join('\n');

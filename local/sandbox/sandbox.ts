@@ -310,6 +310,8 @@ export class Sandbox {
       o.region,
       '--dynamodb-endpoint',
       this.dynamodbEndpoint,
+      // The coordinator checks clusters and task definitions against the emulator before storing them.
+      '--check-ecs',
       '--ecs-endpoint',
       this.ecsUrl,
     ];

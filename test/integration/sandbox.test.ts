@@ -1,0 +1,191 @@
+// `npm start` end to end: builds the bundles, starts `node dist/blox.js local up` as a child process
+// (non-default ports, its own state directory), waits for .blox-local/endpoints.json, talks to
+// every endpoint it lists, adds an instance through the control endpoint, runs a task, sends
+// SIGINT, and checks that every process it started is gone and no container of it remains.
+import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient, ListContainerInstancesCommand, StartTaskCommand } from '@aws-sdk/client-ecs';
+import Docker from 'dockerode';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OWNER_LABEL } from '../../local/runtime/docker.js';
+import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
+import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
+
+const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
+const haveDocker = await dockerAvailable();
+const run = promisify(execFile);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+describe('npm start: blox local up', () => {
+  const cwd = mkdtempSync(join(tmpdir(), 'blox-sandbox-'));
+  const endpointsFile = join(cwd, '.blox-local', 'endpoints.json');
+  let sandbox: ChildProcess;
+  let output = '';
+  let exited: Promise<number | null>;
+  let doc: EndpointsDocument;
+  let ecs: ECSClient;
+
+  beforeAll(async () => {
+    await run(process.execPath, ['scripts/build.mjs'], { cwd: repo, timeout: 120_000 });
+    const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+    sandbox = spawn(
+      process.execPath,
+      [join(repo, 'dist', 'blox.js'), 'local', 'up', '--instances', '2', '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort), '--register-delay-ms', '300', '--cluster', 'sandbox-test'],
+      { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+    );
+    sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    sandbox.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    exited = new Promise((r) => sandbox.once('exit', (code) => r(code)));
+    await until('the sandbox to come up', 120_000, () => {
+      if (sandbox.exitCode !== null) throw new Error(`the sandbox exited with ${sandbox.exitCode}:\n${output}`);
+      return output.includes('Ctrl-C stops everything.') && existsSync(endpointsFile) ? true : undefined;
+    });
+    doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+    ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
+  }, 240_000);
+
+  afterAll(async () => {
+    ecs?.destroy();
+    if (sandbox && sandbox.exitCode === null) {
+      sandbox.kill('SIGKILL');
+      for (const pid of doc?.pids ?? []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    }
+    if (doc?.runtimeOwner) {
+      const docker = new Docker();
+      for (const container of await docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${doc.runtimeOwner}`] } })) {
+        await docker.getContainer(container.Id).remove({ force: true });
+      }
+    }
+    rmSync(cwd, { recursive: true, force: true });
+  });
+
+  it('prints where everything is and writes endpoints.json with the chosen ports and the runtime it picked', () => {
+    expect(output).toContain('blox-edge local sandbox is up');
+    expect(output).toContain(`runtime: ${haveDocker ? 'docker' : 'simulated'}`);
+    expect(output).toContain('Try this:');
+    expect(doc.pid).toBe(sandbox.pid);
+    expect(doc.runtime).toBe(haveDocker ? 'docker' : 'simulated');
+    expect(doc.cluster).toBe('sandbox-test');
+    expect(doc.instances).toHaveLength(2);
+    expect(new Set(doc.instances.map((instance) => instance.instanceType))).toEqual(new Set(['t3.medium', 'm5.large']));
+    expect(new Set(doc.instances.map((instance) => instance.availabilityZone)).size).toBe(2);
+    expect(doc.pids).toContain(doc.dynamodb.pid);
+  });
+
+  it('the coordinator answers /v1/ping', async () => {
+    expect(doc.coordinator, `no coordinator; output:\n${output}`).not.toBeNull();
+    const response = await fetch(`${doc.coordinator?.url}/v1/ping`);
+    expect(response.status).toBe(200);
+    expect(doc.pids).toContain(doc.coordinator?.pid);
+  });
+
+  it('the ECS emulator lists the cluster\'s container instances; DynamoDB Local has the table', async () => {
+    const listed = await ecs.send(new ListContainerInstancesCommand({ cluster: doc.cluster }));
+    expect(new Set(listed.containerInstanceArns)).toEqual(new Set(doc.instances.map((instance) => instance.containerInstanceArn)));
+    const described = await ecs.send(new DescribeContainerInstancesCommand({ cluster: doc.cluster, containerInstances: listed.containerInstanceArns }));
+    expect(new Set(described.containerInstances?.map((instance) => instance.ec2InstanceId))).toEqual(new Set(doc.instances.map((instance) => instance.ec2InstanceId)));
+    const dynamo = dynamoDbClient(doc.dynamodb.endpoint);
+    try {
+      const table = await dynamo.send(new DescribeTableCommand({ TableName: doc.table }));
+      expect(table.Table?.TableStatus).toBe('ACTIVE');
+    } finally {
+      dynamo.destroy();
+    }
+  });
+
+  it('every instance offers introspection, IMDSv2 and its Docker socket', async () => {
+    for (const instance of doc.instances) {
+      const metadata = (await (await fetch(`${instance.introspectionUrl}/v1/metadata`)).json()) as Record<string, string>;
+      expect(metadata).toMatchObject({ Cluster: doc.cluster, ContainerInstanceArn: instance.containerInstanceArn });
+      const token = await (await fetch(`${instance.imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+      const id = await (await fetch(`${instance.imdsUrl}/latest/meta-data/instance-id`, { headers: { 'X-aws-ec2-metadata-token': token } })).text();
+      expect(id).toBe(instance.ec2InstanceId);
+      const docker = new Docker({ socketPath: instance.dockerSocket });
+      expect((await docker.ping()).toString()).toBe('OK');
+      expect(Array.isArray(await docker.listContainers({ all: true }))).toBe(true);
+    }
+  });
+
+  it('runs one agent per instance, each answering on its health port', async () => {
+    const agents = doc.instances.map((instance) => instance.agent);
+    if (!existsSync(join(repo, 'dist', 'agent.js'))) {
+      expect(agents).toEqual([null, null]);
+      expect(output).toContain('running without agents');
+      return;
+    }
+    for (const agent of agents) {
+      expect(agent?.pid).toBeGreaterThan(0);
+      expect(alive(agent?.pid ?? -1)).toBe(true);
+      expect(doc.pids).toContain(agent?.pid);
+      const response = await until('the agent health port', 20_000, async () => {
+        try {
+          return await fetch(`${agent?.healthUrl}/`);
+        } catch {
+          return undefined;
+        }
+      });
+      expect(response.status).toBeLessThan(500);
+    }
+  });
+
+  it('adds an instance through `blox local add-instance` while running', async () => {
+    const { stdout } = await run(process.execPath, [join(repo, 'dist', 'blox.js'), 'local', 'add-instance', '--instance-type', 'm5.large'], { cwd, timeout: 30_000 });
+    const added = JSON.parse(stdout) as { ec2InstanceId: string; containerInstanceArn: string; instanceType: string };
+    expect(added.instanceType).toBe('m5.large');
+    const listed = await ecs.send(new ListContainerInstancesCommand({ cluster: doc.cluster }));
+    expect(listed.containerInstanceArns).toContain(added.containerInstanceArn);
+    doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+    expect(doc.instances.map((instance) => instance.ec2InstanceId)).toContain(added.ec2InstanceId);
+  });
+
+  it('runs a task on an instance (a real container with the docker runtime)', { timeout: 60_000 }, async () => {
+    const instance = doc.instances[0];
+    const started = await ecs.send(new StartTaskCommand({ cluster: doc.cluster, taskDefinition: doc.sampleTaskDefinition, containerInstances: [instance?.containerInstanceArn ?? ''] }));
+    const taskArn = started.tasks?.[0]?.taskArn ?? '';
+    expect(taskArn).not.toBe('');
+    await until('RUNNING', 30_000, async () => ((await ecs.send(new DescribeTasksCommand({ cluster: doc.cluster, tasks: [taskArn] }))).tasks?.[0]?.lastStatus === 'RUNNING' ? true : undefined));
+    const seen = await new Docker({ socketPath: instance?.dockerSocket ?? '' }).listContainers({ filters: { label: [`com.amazonaws.ecs.task-arn=${taskArn}`] } });
+    expect(seen).toHaveLength(1);
+    if (haveDocker) {
+      const real = await new Docker().listContainers({ filters: { label: [`${OWNER_LABEL}=${doc.runtimeOwner}`] } });
+      expect(real.map((container) => container.Id)).toContain(seen[0]?.Id);
+    }
+  });
+
+  it('SIGINT stops every process it started and leaves no container, socket or endpoints.json behind', { timeout: 90_000 }, async () => {
+    doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+    const pids = [...doc.pids];
+    expect(pids.length).toBeGreaterThanOrEqual(1);
+    sandbox.kill('SIGINT');
+    expect(await exited).toBe(0);
+    expect(output).toContain('sandbox stopped');
+    await until('every child to be gone', 10_000, () => (pids.every((pid) => !alive(pid)) ? true : undefined));
+    expect(pids.filter(alive)).toEqual([]);
+    expect(existsSync(endpointsFile)).toBe(false);
+    for (const instance of doc.instances) expect(existsSync(instance.dockerSocket)).toBe(false);
+    if (haveDocker) expect(await new Docker().listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${doc.runtimeOwner}`] } })).toEqual([]);
+  });
+});
