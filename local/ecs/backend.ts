@@ -79,6 +79,8 @@ interface ClusterState {
   inactiveInstances: Map<string, InstanceState>;
   tasks: Map<string, TaskState>;
   tasksByStartedBy: Map<string, Map<string, TaskState>>;
+  /** RunTask clientToken -> the task ARNs that call started. */
+  runTaskTokens: Map<string, string[]>;
 }
 
 interface InstanceState {
@@ -413,6 +415,7 @@ export class EcsBackend {
         inactiveInstances: new Map(),
         tasks: new Map(),
         tasksByStartedBy: new Map(),
+        runTaskTokens: new Map(),
       };
       this.clusters.delete(name);
       this.clusters.set(name, cluster);
@@ -1147,6 +1150,23 @@ export class EcsBackend {
 
   runTask(input: Json): Json {
     const cluster = this.clusterRef(input.cluster);
+    // RunTask's clientToken (newer than some service models): a retry with the same token answers
+    // the tasks the first call started instead of starting more, as ECS documents for idempotency.
+    const clientToken = typeof input.clientToken === 'string' && input.clientToken !== '' ? input.clientToken : undefined;
+    if (clientToken !== undefined) {
+      if (clientToken.length > 64) throw invalidParameter('clientToken can be at most 64 characters.');
+      const earlier = cluster.runTaskTokens.get(clientToken);
+      if (earlier) {
+        const tasks = earlier.map((arn) => this.tasksByArn.get(arn)).filter((task): task is TaskState => !!task);
+        return { tasks: tasks.map((task) => this.taskWire(task, false)), failures: [] };
+      }
+    }
+    const answer = this.placeTasks(cluster, input);
+    if (clientToken !== undefined) cluster.runTaskTokens.set(clientToken, (answer.tasks as Json[]).map((task) => task.taskArn as string));
+    return answer;
+  }
+
+  private placeTasks(cluster: ClusterState, input: Json): Json {
     const count = input.count === undefined || input.count === null ? 1 : input.count;
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 10) throw invalidParameter('count must be between 1 and 10.');
     if (input.launchType !== undefined && input.launchType !== 'EC2') throw invalidParameter(`launchType ${String(input.launchType)} is not supported by this emulator; use EC2.`);

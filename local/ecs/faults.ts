@@ -46,13 +46,14 @@ export class Faults implements FaultInjector {
 
   setLatency(operation: string, ms: number): void {
     if (!(ms >= 0)) throw new RangeError('latency must be >= 0');
-    if (ms === 0) this.latency.delete(operation);
+    // 0 on one operation overrides a '*' setting; 0 on '*' removes it.
+    if (ms === 0 && operation === '*') this.latency.delete(operation);
     else this.latency.set(operation, ms);
   }
 
   setErrorRate(operation: string, rate: number, errorType: EcsErrorType = 'ServerException'): void {
     if (!(rate >= 0 && rate <= 1)) throw new RangeError('error rate must be within 0..1');
-    if (rate === 0) this.errorRates.delete(operation);
+    if (rate === 0 && operation === '*') this.errorRates.delete(operation);
     else this.errorRates.set(operation, { rate, type: errorType });
   }
 

@@ -248,9 +248,9 @@ export class SimulatedRuntime implements TaskRuntime {
   }
 
   containersOf(containerInstanceArn: string): ViewContainer[] {
-    const list = this.byInstance.get(containerInstanceArn);
-    if (!list) return [];
-    this.collect(containerInstanceArn, list);
+    const found = this.byInstance.get(containerInstanceArn);
+    if (!found) return [];
+    const list = this.collect(containerInstanceArn, found);
     return list
       .slice()
       .reverse()
@@ -258,10 +258,10 @@ export class SimulatedRuntime implements TaskRuntime {
   }
 
   /** Removes exited containers older than the retention (as the agent's task cleanup does). */
-  private collect(containerInstanceArn: string, list: SimContainer[]): void {
+  private collect(containerInstanceArn: string, list: SimContainer[]): SimContainer[] {
     const horizon = this.clock.now() - this.exitedRetentionMs;
     const keep = list.filter((container) => !(container.view.state === 'exited' && (container.view.finishedAt ?? 0) <= horizon));
-    if (keep.length === list.length) return;
+    if (keep.length === list.length) return list;
     for (const container of list) {
       if (keep.includes(container)) continue;
       this.viewEvent(containerInstanceArn, container, 'destroy');
@@ -270,6 +270,7 @@ export class SimulatedRuntime implements TaskRuntime {
       if (task && task.containers.every((item) => !keep.includes(item))) this.tasks.delete(taskArn);
     }
     this.byInstance.set(containerInstanceArn, keep);
+    return keep;
   }
 
   watch(containerInstanceArn: string, onEvent: (event: ViewEvent) => void): () => void {
