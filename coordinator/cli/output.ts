@@ -1,0 +1,132 @@
+// Human-readable output of `blox`: aligned tables for lists, key/value blocks for single items.
+// `-o json` bypasses all of this and prints the API's JSON.
+import type { InvalidItem } from '../../core/store/paging.js';
+import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
+
+export type Cell = string | number | boolean | undefined | null;
+
+export function table(headers: string[], rows: Cell[][]): string {
+  const text = rows.map((row) => row.map((cell) => (cell === undefined || cell === null || cell === '' ? '-' : String(cell))));
+  const widths = headers.map((h, i) => Math.max(h.length, ...text.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), ...text.map(line)].join('\n') + '\n';
+}
+
+export function keyValues(pairs: [string, Cell][]): string {
+  const width = Math.max(...pairs.map(([k]) => k.length));
+  return pairs.map(([k, v]) => `${`${k}:`.padEnd(width + 1)} ${v === undefined || v === null || v === '' ? '-' : String(v)}`).join('\n') + '\n';
+}
+
+export function environmentsTable(items: EnvironmentView[]): string {
+  return table(
+    ['NAME', 'CLUSTER', 'TASK DEFINITION', 'REVISION', 'HEALTH', 'DEPLOYMENT', 'INSTANCES'],
+    items.map((e) => [e.name, e.cluster, e.taskDefinition, revisionText(e), e.health, deploymentText(e), `${e.instances.healthy}/${e.instances.reporting}`]),
+  );
+}
+
+function revisionText(e: EnvironmentView): string {
+  return e.currentRevision === e.latestRevision ? String(e.currentRevision) : `${e.currentRevision} (latest ${e.latestRevision})`;
+}
+
+function deploymentText(e: EnvironmentView): string {
+  const d = e.activeDeployment;
+  if (!d) return '-';
+  return `${d.status}${d.paused ? ' (paused)' : ''}`;
+}
+
+export function environmentDetails(e: EnvironmentView): string {
+  return keyValues([
+    ['Name', e.name],
+    ['Status', e.status],
+    ['Cluster', e.cluster],
+    ['Expression', e.instanceGroup.expression],
+    ['Task definition', e.taskDefinition],
+    ['Revision', revisionText(e)],
+    ['Health', e.health],
+    ['Instances', `${e.instances.reporting} reporting, ${e.instances.healthy} healthy, ${e.instances.unhealthy} unhealthy, ${e.instances.onCurrentRevision} on revision ${e.currentRevision}`],
+    ['Deployment', e.activeDeployment ? `${e.activeDeployment.id} ${deploymentText(e)} -> revision ${e.activeDeployment.targetRevision}` : undefined],
+    ['Max unavailable', e.deploymentConfiguration.maxUnavailable],
+    ['Max surge', e.deploymentConfiguration.maxSurge],
+    ['Min healthy (s)', e.deploymentConfiguration.minHealthySeconds],
+    ['Healthy deadline (s)', e.deploymentConfiguration.healthyDeadlineSeconds],
+    ['Auto rollback', e.deploymentConfiguration.autoRollback],
+    ['Critical', e.critical],
+    ['Order', e.order],
+    ['Token', e.token],
+    ['Created', e.createdAt],
+    ['Updated', e.updatedAt],
+  ]);
+}
+
+export function revisionsTable(items: RevisionView[]): string {
+  return table(
+    ['REVISION', 'TASK DEFINITION', 'EXPRESSION', 'MAX UNAVAILABLE', 'MAX SURGE', 'COPIED FROM', 'CREATED'],
+    items.map((r) => [r.revision, r.taskDefinition, r.instanceGroup.expression, r.deploymentConfiguration.maxUnavailable, r.deploymentConfiguration.maxSurge, r.copiedFrom, r.createdAt]),
+  );
+}
+
+export function revisionDetails(r: RevisionView): string {
+  return keyValues([
+    ['Environment', r.environmentName],
+    ['Revision', r.revision],
+    ['Task definition', r.taskDefinition],
+    ['Cluster', r.instanceGroup.cluster],
+    ['Expression', r.instanceGroup.expression],
+    ['Deployment configuration', JSON.stringify(r.deploymentConfiguration)],
+    ['Restart policy', JSON.stringify(r.restartPolicy)],
+    ['Critical', r.critical],
+    ['Order', r.order],
+    ['Copied from', r.copiedFrom],
+    ['Created', r.createdAt],
+  ]);
+}
+
+export function deploymentsTable(items: DeploymentView[]): string {
+  return table(
+    ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'FAILED', 'CREATED', 'FINISHED'],
+    items.map((d) => [d.id, `${d.status}${d.paused ? ' (paused)' : ''}`, d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision, d.taskDefinition, d.failedInstances.length, d.createdAt, d.finishedAt]),
+  );
+}
+
+export function deploymentDetails(d: DeploymentView): string {
+  const text = keyValues([
+    ['Id', d.id],
+    ['Environment', d.environmentName],
+    ['Status', `${d.status}${d.paused ? ' (paused)' : ''}`],
+    ['Revision', d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision],
+    ['Task definition', d.taskDefinition],
+    ['Reasons', d.reasons.join('; ')],
+    ['Created', d.createdAt],
+    ['Updated', d.updatedAt],
+    ['Finished', d.finishedAt],
+  ]);
+  if (d.failures.length === 0) return text;
+  return `${text}\nFailed instances:\n${table(['INSTANCE', 'REASON', 'AT'], d.failures.map((f) => [f.containerInstanceArn, f.reason, f.at]))}`;
+}
+
+export function instancesTable(items: InstanceView[]): string {
+  return table(
+    ['INSTANCE', 'CLUSTER', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'READY', 'DEGRADED', 'DAEMONS', 'UPDATED'],
+    items.map((i) => [shortArn(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
+  );
+}
+
+export function tasksTable(items: TaskView[]): string {
+  return table(
+    ['TASK', 'ENVIRONMENT', 'REVISION', 'STATE', 'LAST STATUS', 'HEALTH', 'RESTARTS', 'INSTANCE'],
+    items.map((t) => [shortArn(t.taskArn), t.environmentName, t.revision, t.state, t.lastStatus, t.health, t.restarts, shortArn(t.containerInstanceArn)]),
+  );
+}
+
+export function invalidWarnings(invalid: InvalidItem[] | undefined): string {
+  return (invalid ?? []).map((i) => `warning: skipped a malformed record: ${i.message}\n`).join('');
+}
+
+function shortArn(arn: string): string {
+  const slash = arn.lastIndexOf('/');
+  return slash >= 0 ? arn.slice(slash + 1) : arn;
+}
