@@ -36,6 +36,7 @@ export const GENERATED = {
 type EcsScope =
   | 'cluster-condition' // Resource "*", Condition ArnEquals ecs:cluster = the cluster's ARN
   | 'cluster-resource' // Resource = the cluster's ARN
+  | 'tag-on-start' // tagging the tasks it starts: the cluster's task ARNs, only as part of StartTask
   | 'unscoped'; // the action supports no resource-level permissions (Resource "*")
 
 export const ECS_ACTION_SCOPES: Record<string, EcsScope> = {
@@ -50,12 +51,13 @@ export const ECS_ACTION_SCOPES: Record<string, EcsScope> = {
   'ecs:ListContainerInstances': 'cluster-resource',
   'ecs:DescribeClusters': 'cluster-resource',
   'ecs:ListAttributes': 'cluster-resource',
+  'ecs:TagResource': 'tag-on-start',
   'ecs:DescribeTaskDefinition': 'unscoped',
 };
 
 export const AGENT_ACTIONS = {
-  ecs: ['ecs:StartTask', 'ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes'],
-  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+  ecs: ['ecs:StartTask', 'ecs:TagResource', 'ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances', 'ecs:DescribeTaskDefinition'],
+  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
 };
 
 export const COORDINATOR_ACTIONS = {
@@ -183,6 +185,11 @@ function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): 
   if (condition) statements.push({ Sid: `${sidPrefix}InOwnCluster`, Effect: 'Allow', Action: condition, Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } });
   const resource = byScope.get('cluster-resource');
   if (resource) statements.push({ Sid: `${sidPrefix}OnCluster`, Effect: 'Allow', Action: resource, Resource: clusterArn });
+  const tagging = byScope.get('tag-on-start');
+  if (tagging) {
+    const tasks = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*');
+    statements.push({ Sid: `${sidPrefix}TagStartedTasks`, Effect: 'Allow', Action: tagging, Resource: tasks, Condition: { StringEquals: { 'ecs:CreateAction': 'StartTask' } } });
+  }
   const unscoped = byScope.get('unscoped');
   if (unscoped) statements.push({ Sid: `${sidPrefix}NoResourceLevel`, Effect: 'Allow', Action: unscoped, Resource: '*' });
   return statements;
