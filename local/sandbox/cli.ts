@@ -85,6 +85,8 @@ async function up(argv: string[]): Promise<number> {
     return 0;
   }
   const options = parseUpOptions(argv);
+  // The SDK's notice about its future Node 22 floor is noise in the sandbox's console (and in children's).
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const say = (line: string): void => void process.stdout.write(`${line}\n`);
   const sandbox = new Sandbox(options, say);
   let stopping = false;
