@@ -9,6 +9,10 @@
 #                 enable the unit; write no configuration and start nothing.
 #   --configure   only write /etc/ecs/ecs.config and /etc/blox-edge/agent.json, then start the agent
 #                 (the short user-data of a baked AMI runs /opt/blox-edge/install.sh --configure).
+#   --upgrade     on a running host: install the bundle of BLOX_BUNDLE_URL (and Node.js, the unit,
+#                 this script); restart the agent if it runs and anything changed. Daemons keep
+#                 running across the restart. E.g. sudo env BLOX_BUNDLE_URL=... BLOX_BUNDLE_SHA256=...
+#                 /opt/blox-edge/install.sh --upgrade
 #
 # Running it twice leaves the same files; the agent is restarted only when something changed.
 # Settings come from the lines below or the environment (the environment wins).
@@ -44,16 +48,17 @@ for arg in "$@"; do
   case "$arg" in
     --bake) mode=bake ;;
     --configure) mode=configure ;;
+    --upgrade) mode=upgrade ;;
     --no-systemctl) BLOX_SKIP_SYSTEMD=1 ;;
     --skip-node-install) BLOX_SKIP_NODE_INSTALL=1 ;;
-    *) die "unknown argument: $arg (expected --bake, --configure, --no-systemctl, --skip-node-install)" ;;
+    *) die "unknown argument: $arg (expected --bake, --configure, --upgrade, --no-systemctl, --skip-node-install)" ;;
   esac
 done
 
 [ -n "$BLOX_NODE_BIN" ] || BLOX_NODE_BIN="/usr/bin/node-${BLOX_NODE_MAJOR}"
 
 validate() {
-  if [ "$mode" != bake ]; then
+  if [ "$mode" = install ] || [ "$mode" = configure ]; then
     [[ "$BLOX_CLUSTER" =~ ^[A-Za-z0-9_-]{1,255}$ ]] || die "BLOX_CLUSTER must be an ECS cluster name, got '${BLOX_CLUSTER}'"
     [[ "$BLOX_TABLE" =~ ^[A-Za-z0-9_.-]{3,255}$ ]] || die "BLOX_TABLE is not a DynamoDB table name: '${BLOX_TABLE}'"
     [ -z "$BLOX_REGION" ] || [[ "$BLOX_REGION" =~ ^[a-z]{2}(-[a-z]+)+-[0-9]+$ ]] || die "BLOX_REGION is not a region: '${BLOX_REGION}'"
@@ -251,10 +256,12 @@ write_agent_config() {
   fi
 }
 
+# Keeps this installer on the host for --configure and --upgrade: the canonical script, without the
+# settings a launch template may have put in front of it.
 install_self() {
   local tmp
   tmp="$(mktemp "${ROOT}/opt/blox-edge/install.sh.XXXXXX")"
-  cat "${BASH_SOURCE[0]}" >"$tmp"
+  { printf '#!/bin/bash\n'; sed -n '/^# blox-edge installer: /,$p' "${BASH_SOURCE[0]}"; } >"$tmp"
   install_file "$tmp" "${ROOT}/opt/blox-edge/install.sh" 0755
 }
 
@@ -266,6 +273,10 @@ systemd_apply() {
   systemctl daemon-reload
   systemctl enable "$UNIT_NAME"
   [ "$mode" != bake ] || return 0
+  if [ "$mode" = upgrade ]; then
+    [ "$changed" = 0 ] || systemctl try-restart "$UNIT_NAME"
+    return 0
+  fi
   # --no-block: user-data runs inside cloud-final, and the unit is ordered after ecs.service, which
   # the ECS-optimized AMI orders after cloud-final. Waiting here would deadlock the boot.
   if [ "$changed" = 1 ] && systemctl is-active --quiet "$UNIT_NAME"; then
@@ -283,9 +294,10 @@ case "$mode" in
     install_node
     install_bundle
     install_unit
+    install_self
     write_agent_config
     ;;
-  bake)
+  bake | upgrade)
     install_node
     install_bundle
     install_unit

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tableDefinition } from '../../core/dynamo-table.js';
 import { TTL_ATTRIBUTE } from '../../core/keys.js';
-import { installerBody } from '../../deploy/render.js';
+import { installerBody, installerScript } from '../../deploy/render.js';
 import { asList, attOf, loadTemplate, PSEUDO, refOf, Resolver, statementsOf, type Template } from './shipping-cfn.js';
 import { fakeBundle, repoRoot, runInstaller, tempDir } from './shipping-support.js';
 
@@ -173,6 +173,8 @@ describe('user-data', () => {
     expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toContain('ECS_CLUSTER=edge\n');
     expect(JSON.parse(readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8'))).toEqual({ table: 'blox-edge', region: PSEUDO['AWS::Region'] });
     expect(readFileSync(join(root, 'opt/blox-edge/agent.js'), 'utf8')).toBe(readFileSync(bundle.path, 'utf8'));
+    // The copy kept for --configure and --upgrade is the canonical installer, without the stack's settings.
+    expect(readFileSync(join(root, 'opt/blox-edge/install.sh'), 'utf8')).toBe(installerScript());
   });
 
   it('on the baked AMI only configures, through the baked installer', () => {

@@ -111,6 +111,24 @@ describe('install.sh in a temporary root', () => {
     expect(JSON.parse(readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8'))).toEqual({ table: 'blox-edge', region: 'eu-west-1' });
     expect(readFileSync(join(root, 'etc/systemd/system/blox-edge-agent.service'), 'utf8')).toBe(readFileSync(join(repoRoot, 'userdata/blox-edge-agent.service'), 'utf8'));
     expect(statSync(join(root, 'etc/blox-edge/agent.json')).mode & 0o777).toBe(0o644);
+    expect(readFileSync(join(root, 'opt/blox-edge/install.sh'), 'utf8')).toBe(installerScript());
+  });
+
+  it('upgrades the bundle in place and leaves the configuration alone', () => {
+    const root = tempDir('root');
+    const v1 = fakeBundle('// v1\n');
+    install(root, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: v1.url, BLOX_BUNDLE_SHA256: v1.sha256 });
+    const config = readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8');
+    const ecsConfig = readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8');
+    const v2 = fakeBundle('// v2\n');
+    // The upgrade needs only the new bundle: no cluster, no configuration.
+    const result = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256 }, ['--upgrade']);
+    expect(result.status, result.stderr).toBe(0);
+    expect(result.stderr).toContain('wrote /opt/blox-edge/agent.js');
+    expect(result.stderr).toContain('done (upgrade)');
+    expect(readFileSync(join(root, 'opt/blox-edge/agent.js'), 'utf8')).toBe('// v2\n');
+    expect(readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8')).toBe(config);
+    expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toBe(ecsConfig);
   });
 
   it('is idempotent: a second run changes nothing and writes nothing', () => {
