@@ -5,10 +5,10 @@
 // Needs a Docker engine: skipped locally without one, failed under CI=true (dockerAvailable).
 import { CreateClusterCommand, DescribeTasksCommand, ECSClient, RegisterTaskDefinitionCommand, StartTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
-import { DockerRuntime, OWNER_LABEL, STAND_IN_IMAGE } from '../../local/runtime/docker.js';
+import { DockerRuntime, OWNER_LABEL, OWNER_PID_LABEL, STAND_IN_IMAGE } from '../../local/runtime/docker.js';
 import { ECS_LABELS, INSTANCE_LABEL } from '../../local/runtime/types.js';
 import { dockerAvailable, localCredentials } from '../support/services.js';
 
@@ -94,6 +94,12 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
       new RegisterTaskDefinitionCommand({
         family: `${FAMILY}-sick`,
         containerDefinitions: [{ name: 'main', image: 'registry.invalid/sick:1', essential: true, memory: 32, healthCheck: { command: ['CMD', 'false'], interval: 5, timeout: 2, retries: 1 } }],
+      }),
+    );
+    await ecs.send(
+      new RegisterTaskDefinitionCommand({
+        family: `${FAMILY}-oom`,
+        containerDefinitions: [{ name: 'hog', image: 'registry.invalid/hog:1', essential: true, memory: 8, command: ['sh', '-c', 'a=x; while true; do a="$a$a"; done'] }],
       }),
     );
   });
@@ -187,6 +193,37 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
     const [container] = await containersOfTask(taskArn);
     expect(container?.Status).toContain('unhealthy');
     await ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: taskArn }));
+  });
+
+  it('a container the kernel OOM-kills stops its task with 137 and OutOfMemoryError', { timeout: 30_000 }, async () => {
+    const taskArn = await startTask(`${FAMILY}-oom:1`);
+    const stopped = await until('STOPPED', 20_000, async () => {
+      const current = await describeTask(taskArn);
+      return current.lastStatus === 'STOPPED' ? current : undefined;
+    });
+    expect(stopped.stopCode).toBe('EssentialContainerExited');
+    expect(stopped.containers?.[0]).toMatchObject({ name: 'hog', exitCode: 137, reason: 'OutOfMemoryError: Container killed due to memory usage' });
+    const [container] = await containersOfTask(taskArn);
+    expect((await docker.getContainer(container?.Id ?? '').inspect()).State.OOMKilled).toBe(true);
+    expect(runtime.containersOf(instanceArn).find((view) => view.id === container?.Id)?.oomKilled).toBe(true);
+  });
+
+  it('removes containers left behind by a runtime whose process is gone, and no others', { timeout: 30_000 }, async () => {
+    const deadPid = spawnSync('true').pid ?? 0;
+    const make = (pid: number) =>
+      docker.createContainer({ Image: STAND_IN_IMAGE, Cmd: ['true'], Labels: { [OWNER_LABEL]: 'crashed-sandbox', [OWNER_PID_LABEL]: String(pid) }, HostConfig: { NetworkMode: 'none' } });
+    const orphan = await make(deadPid);
+    const live = await make(process.pid);
+    try {
+      const sweeper = new DockerRuntime({ removeOrphans: true });
+      await sweeper.init();
+      await sweeper.close();
+      await expect(docker.getContainer(orphan.id).inspect()).rejects.toMatchObject({ statusCode: 404 });
+      expect((await docker.getContainer(live.id).inspect()).Id).toBe(live.id);
+    } finally {
+      await live.remove({ force: true });
+      await orphan.remove({ force: true }).catch(() => undefined);
+    }
   });
 
   it('removeInstance removes every container of the instance at once', { timeout: 30_000 }, async () => {
