@@ -1,0 +1,209 @@
+// The agent's ECS calls, all about its own container instance: StartTask there only (startedBy =
+// the attempt token, group and tags naming environment and revision), StopTask with a reason,
+// ListTasks(startedBy)+DescribeTasks to resolve an attempt, DescribeContainerInstances on itself,
+// and ListTasks(containerInstance)+DescribeTasks for the slow reconcile.
+import {
+  DescribeContainerInstancesCommand,
+  DescribeTaskDefinitionCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListTasksCommand,
+  StartTaskCommand,
+  StopTaskCommand,
+  type Task,
+} from '@aws-sdk/client-ecs';
+import { GROUP_PREFIX } from '../decide.js';
+
+export const TAG_ENVIRONMENT = 'blox:environment';
+export const TAG_REVISION = 'blox:revision';
+export const TAG_MANAGED_BY = 'blox:managed-by';
+
+export interface TaskInfo {
+  taskArn: string;
+  taskDefinitionArn: string;
+  group?: string;
+  startedBy?: string;
+  environment?: string;
+  revision?: number;
+  lastStatus: string;
+  desiredStatus: string;
+  healthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  containerInstanceArn?: string;
+  stoppedReason?: string;
+  /** Group, tags or startedBy say blox-edge started it. */
+  ours: boolean;
+}
+
+export interface StartFailure {
+  arn?: string;
+  reason: string;
+  detail?: string;
+}
+
+export interface SelfDescription {
+  status: string;
+  ec2InstanceId?: string;
+  attributes: Record<string, string>;
+  agentConnected?: boolean;
+  runningTasksCount?: number;
+  agentVersion?: string;
+  registeredAt?: Date;
+}
+
+export interface EcsAdapterOptions {
+  cluster: string;
+  containerInstanceArn: string;
+  endpoint?: string;
+  region: string;
+  credentials?: { accessKeyId: string; secretAccessKey: string };
+  requestTimeoutMs?: number;
+  client?: ECSClient;
+  call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+}
+
+export function taskInfoOf(task: Task): TaskInfo {
+  const tags = Object.fromEntries((task.tags ?? []).map((t) => [t.key ?? '', t.value ?? '']));
+  const group = task.group;
+  const fromGroup = group?.startsWith(GROUP_PREFIX) ? group.slice(GROUP_PREFIX.length) : undefined;
+  const environment = tags[TAG_ENVIRONMENT] || fromGroup;
+  const revisionText = tags[TAG_REVISION];
+  const revision = revisionText && /^\d+$/.test(revisionText) ? Number(revisionText) : undefined;
+  const info: TaskInfo = {
+    taskArn: task.taskArn ?? '',
+    taskDefinitionArn: task.taskDefinitionArn ?? '',
+    lastStatus: task.lastStatus ?? 'PROVISIONING',
+    desiredStatus: task.desiredStatus ?? 'RUNNING',
+    ours: environment !== undefined || TAG_MANAGED_BY in tags,
+  };
+  if (group) info.group = group;
+  if (task.startedBy) info.startedBy = task.startedBy;
+  if (environment) info.environment = environment;
+  if (revision !== undefined) info.revision = revision;
+  if (task.healthStatus === 'HEALTHY' || task.healthStatus === 'UNHEALTHY' || task.healthStatus === 'UNKNOWN') info.healthStatus = task.healthStatus;
+  if (task.containerInstanceArn) info.containerInstanceArn = task.containerInstanceArn;
+  if (task.stoppedReason) info.stoppedReason = task.stoppedReason;
+  return info;
+}
+
+export class AgentEcs {
+  readonly client: ECSClient;
+  private readonly ownsClient: boolean;
+  private readonly cluster: string;
+  private readonly containerInstanceArn: string;
+  private readonly call: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
+  private readonly healthChecks = new Map<string, boolean>();
+
+  constructor(options: EcsAdapterOptions) {
+    this.cluster = options.cluster;
+    this.containerInstanceArn = options.containerInstanceArn;
+    this.ownsClient = !options.client;
+    const timeout = options.requestTimeoutMs ?? 5_000;
+    this.client =
+      options.client ??
+      new ECSClient({
+        region: options.region,
+        // The agent retries in its own loop, with its own backoff and metrics.
+        maxAttempts: 1,
+        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout },
+        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+        ...(options.credentials ? { credentials: options.credentials } : {}),
+      });
+    this.call = options.call ?? ((_op, run) => run());
+  }
+
+  destroy(): void {
+    if (this.ownsClient) this.client.destroy();
+  }
+
+  async startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
+    const out = await this.call('StartTask', () =>
+      this.client.send(
+        new StartTaskCommand({
+          cluster: this.cluster,
+          containerInstances: [this.containerInstanceArn],
+          taskDefinition: input.taskDefinition,
+          startedBy: input.token,
+          group: `${GROUP_PREFIX}${input.environment}`,
+          tags: [
+            { key: TAG_ENVIRONMENT, value: input.environment },
+            { key: TAG_REVISION, value: String(input.revision) },
+            { key: TAG_MANAGED_BY, value: 'blox-edge' },
+          ],
+        }),
+      ),
+    );
+    const task = out.tasks?.[0];
+    const failures = (out.failures ?? []).map((f) => ({ ...(f.arn ? { arn: f.arn } : {}), reason: f.reason ?? 'UNKNOWN', ...(f.detail ? { detail: f.detail } : {}) }));
+    return task ? { task: taskInfoOf(task), failures } : { failures };
+  }
+
+  async stopTask(taskArn: string, reason: string): Promise<void> {
+    await this.call('StopTask', () => this.client.send(new StopTaskCommand({ cluster: this.cluster, task: taskArn, reason: reason.slice(0, 255) })));
+  }
+
+  /** ListTasks(startedBy = token) then DescribeTasks: what an attempt started, if anything. */
+  async findByStartedBy(token: string): Promise<TaskInfo[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, startedBy: token, ...(nextToken ? { nextToken } : {}) })));
+      arns.push(...(page.taskArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    const tasks = await this.describeTasks(arns);
+    return tasks.filter((t) => t.containerInstanceArn === undefined || t.containerInstanceArn === this.containerInstanceArn);
+  }
+
+  async describeTasks(taskArns: string[]): Promise<TaskInfo[]> {
+    const result: TaskInfo[] = [];
+    for (let i = 0; i < taskArns.length; i += 100) {
+      const batch = taskArns.slice(i, i + 100);
+      const out = await this.call('DescribeTasks', () => this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: batch, include: ['TAGS'] })));
+      result.push(...(out.tasks ?? []).map(taskInfoOf));
+    }
+    return result;
+  }
+
+  /** The slow reconcile: every task ECS places on this instance (running and stopping). */
+  async listInstanceTasks(): Promise<TaskInfo[]> {
+    const arns: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, containerInstance: this.containerInstanceArn, ...(nextToken ? { nextToken } : {}) })));
+      arns.push(...(page.taskArns ?? []));
+      nextToken = page.nextToken;
+    } while (nextToken);
+    return this.describeTasks(arns);
+  }
+
+  async describeSelf(): Promise<SelfDescription> {
+    const out = await this.call('DescribeContainerInstances', () => this.client.send(new DescribeContainerInstancesCommand({ cluster: this.cluster, containerInstances: [this.containerInstanceArn] })));
+    const ci = out.containerInstances?.[0];
+    if (!ci) throw new Error(`container instance ${this.containerInstanceArn} not found in cluster ${this.cluster}: ${JSON.stringify(out.failures ?? [])}`);
+    const attributes: Record<string, string> = {};
+    for (const a of ci.attributes ?? []) if (a.name) attributes[a.name] = a.value ?? '';
+    const self: SelfDescription = { status: ci.status ?? 'ACTIVE', attributes };
+    if (ci.ec2InstanceId) self.ec2InstanceId = ci.ec2InstanceId;
+    if (ci.agentConnected !== undefined) self.agentConnected = ci.agentConnected;
+    if (ci.runningTasksCount !== undefined) self.runningTasksCount = ci.runningTasksCount;
+    if (ci.versionInfo?.agentVersion) self.agentVersion = ci.versionInfo.agentVersion;
+    if (ci.registeredAt) self.registeredAt = ci.registeredAt;
+    return self;
+  }
+
+  /** Whether a task definition gives any container a health check (immutable: cached). */
+  async hasHealthCheck(taskDefinitionArn: string): Promise<boolean> {
+    const cached = this.healthChecks.get(taskDefinitionArn);
+    if (cached !== undefined) return cached;
+    const out = await this.call('DescribeTaskDefinition', () => this.client.send(new DescribeTaskDefinitionCommand({ taskDefinition: taskDefinitionArn })));
+    const has = (out.taskDefinition?.containerDefinitions ?? []).some((c) => c.healthCheck !== undefined && (c.healthCheck.command?.length ?? 0) > 0);
+    this.healthChecks.set(taskDefinitionArn, has);
+    return has;
+  }
+}
+
+/** ECS errors worth a retry with backoff (the loop reports them). */
+export function isThrottle(error: unknown): boolean {
+  const name = (error as { name?: string } | undefined)?.name ?? '';
+  return /Throttl|RequestLimitExceeded|TooManyRequests/i.test(name);
+}

@@ -1,0 +1,130 @@
+// Local metadata over HTTP (undici, with timeouts): the ECS agent's introspection API
+// (/v1/metadata: cluster and container instance; /v1/tasks: the tasks it runs, at no API cost) and
+// EC2 instance metadata with the IMDSv2 token flow.
+import { Agent, request } from 'undici';
+
+export interface EcsAgentMetadata {
+  cluster: string;
+  containerInstanceArn: string;
+  version?: string;
+}
+
+export interface LocalTask {
+  taskArn: string;
+  desiredStatus: string;
+  /** The ECS agent's own status: NONE, PULLED, CREATED, RUNNING, STOPPED. */
+  knownStatus: string;
+  family: string;
+  version: string;
+  dockerIds: string[];
+}
+
+export interface InstanceIdentityFacts {
+  ec2InstanceId?: string;
+  availabilityZone?: string;
+  instanceType?: string;
+  amiId?: string;
+  region?: string;
+}
+
+export class MetadataError extends Error {
+  constructor(
+    message: string,
+    readonly status?: number,
+  ) {
+    super(message);
+    this.name = 'MetadataError';
+  }
+}
+
+export interface MetadataOptions {
+  ecsAgentUrl: string;
+  imdsUrl: string;
+  timeoutMs?: number;
+}
+
+export class MetadataClient {
+  private readonly dispatcher: Agent;
+  private readonly timeoutMs: number;
+  private imdsToken: { value: string; expiresAt: number } | undefined;
+
+  constructor(private readonly options: MetadataOptions) {
+    this.timeoutMs = options.timeoutMs ?? 2_000;
+    this.dispatcher = new Agent({ connectTimeout: this.timeoutMs, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, keepAliveTimeout: 10_000 });
+  }
+
+  async close(): Promise<void> {
+    await this.dispatcher.close();
+  }
+
+  private async get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'PUT' = 'GET'): Promise<{ status: number; text: string }> {
+    const response = await request(url, { method, headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
+    const text = await response.body.text();
+    return { status: response.statusCode, text };
+  }
+
+  /** GET /v1/metadata; throws while the ECS agent has not registered (connection refused, empty ARN). */
+  async ecsMetadata(): Promise<EcsAgentMetadata> {
+    const { status, text } = await this.get(`${this.options.ecsAgentUrl}/v1/metadata`);
+    if (status !== 200) throw new MetadataError(`ECS agent /v1/metadata answered ${status}`, status);
+    const body = JSON.parse(text) as { Cluster?: string; ContainerInstanceArn?: string; Version?: string };
+    if (!body.Cluster || !body.ContainerInstanceArn) throw new MetadataError('ECS agent has not registered the instance yet (no ContainerInstanceArn)');
+    return { cluster: body.Cluster, containerInstanceArn: body.ContainerInstanceArn, ...(body.Version ? { version: body.Version } : {}) };
+  }
+
+  /** GET /v1/tasks: the tasks the ECS agent manages on this instance. */
+  async localTasks(): Promise<LocalTask[]> {
+    const { status, text } = await this.get(`${this.options.ecsAgentUrl}/v1/tasks`);
+    if (status !== 200) throw new MetadataError(`ECS agent /v1/tasks answered ${status}`, status);
+    const body = JSON.parse(text) as { Tasks?: Array<{ Arn?: string; DesiredStatus?: string; KnownStatus?: string; Family?: string; Version?: string; Containers?: Array<{ DockerId?: string }> | null }> | null };
+    return (body.Tasks ?? []).filter((t) => t.Arn).map((t) => ({
+      taskArn: t.Arn ?? '',
+      desiredStatus: t.DesiredStatus ?? 'RUNNING',
+      knownStatus: t.KnownStatus ?? 'NONE',
+      family: t.Family ?? '',
+      version: t.Version ?? '',
+      dockerIds: (t.Containers ?? []).map((c) => c.DockerId ?? '').filter(Boolean),
+    }));
+  }
+
+  private async token(): Promise<string> {
+    const now = Date.now();
+    if (this.imdsToken && this.imdsToken.expiresAt > now + 60_000) return this.imdsToken.value;
+    const ttl = 21_600;
+    const { status, text } = await this.get(`${this.options.imdsUrl}/latest/api/token`, { 'x-aws-ec2-metadata-token-ttl-seconds': String(ttl) }, 'PUT');
+    if (status !== 200) throw new MetadataError(`IMDS token request answered ${status}`, status);
+    this.imdsToken = { value: text.trim(), expiresAt: now + ttl * 1000 };
+    return this.imdsToken.value;
+  }
+
+  private async imds(path: string): Promise<string | undefined> {
+    const token = await this.token();
+    let { status, text } = await this.get(`${this.options.imdsUrl}/latest/meta-data/${path}`, { 'x-aws-ec2-metadata-token': token });
+    if (status === 401) {
+      this.imdsToken = undefined;
+      ({ status, text } = await this.get(`${this.options.imdsUrl}/latest/meta-data/${path}`, { 'x-aws-ec2-metadata-token': await this.token() }));
+    }
+    if (status === 404) return undefined;
+    if (status !== 200) throw new MetadataError(`IMDS ${path} answered ${status}`, status);
+    return text.trim();
+  }
+
+  /** Instance id, AZ, type, AMI and region through IMDSv2. */
+  async instanceIdentity(): Promise<InstanceIdentityFacts> {
+    const [ec2InstanceId, availabilityZone, instanceType, amiId, region] = await Promise.all([
+      this.imds('instance-id'),
+      this.imds('placement/availability-zone'),
+      this.imds('instance-type'),
+      this.imds('ami-id'),
+      this.imds('placement/region'),
+    ]);
+    const facts: InstanceIdentityFacts = {};
+    if (ec2InstanceId) facts.ec2InstanceId = ec2InstanceId;
+    if (availabilityZone) facts.availabilityZone = availabilityZone;
+    if (instanceType) facts.instanceType = instanceType;
+    if (amiId) facts.amiId = amiId;
+    facts.region = region ?? (availabilityZone ? availabilityZone.replace(/[a-z]$/, '') : undefined);
+    if (!facts.region) delete facts.region;
+    return facts;
+  }
+}

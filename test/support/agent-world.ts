@@ -1,0 +1,241 @@
+// A local world for the agent's integration tests: a table of its own in the run's DynamoDB Local,
+// the ECS emulator over a task runtime, per-instance endpoints (ECS agent introspection, IMDSv2,
+// Docker view), environments written through the store library (or raw items), and agents either
+// in-process (createAgent) or as `node dist/agent.js` child processes.
+import { CreateClusterCommand, ECSClient, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { createAgent, type Agent, type AgentDeps } from '../../agent/agent.js';
+import { CONFIG_KEYS, type AgentConfig } from '../../agent/config.js';
+import { startHealthServer, type HealthServer } from '../../agent/health-server.js';
+import { tableDefinition } from '../../core/dynamo-table.js';
+import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/records.js';
+import { DynamoTable } from '../../core/store/dynamo.js';
+import { EnvironmentStore } from '../../core/store/environments.js';
+import { startEcsEmulator, type EcsEmulator, type EmulatedTask } from '../../local/ecs/emulator.js';
+import { startInstanceEndpoints, type InstanceEndpoints } from '../../local/instance/endpoints.js';
+import type { TaskRuntime } from '../../local/runtime/types.js';
+import { freePort, localCredentials } from './services.js';
+
+export interface WorldInstance {
+  arn: string;
+  ec2InstanceId: string;
+  endpoints: InstanceEndpoints;
+}
+
+export interface RunningAgent {
+  agent: Agent;
+  health: HealthServer;
+  config: AgentConfig;
+  stop(): Promise<void>;
+}
+
+export interface ChildAgent {
+  child: ChildProcess;
+  url: string;
+  output: () => string;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+export interface AgentWorld {
+  cluster: string;
+  table: string;
+  dynamodbEndpoint: string;
+  ddb: DynamoDBClient;
+  store: EnvironmentStore;
+  emulator: EcsEmulator;
+  ecs: ECSClient;
+  runtime: TaskRuntime;
+  addInstance(options?: { instanceType?: string; availabilityZone?: string; attributes?: Record<string, string> }): Promise<WorldInstance>;
+  registerTaskDefinition(family: string, options?: { healthCheck?: boolean; image?: string; command?: string[] }): Promise<string>;
+  createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy> }): Promise<void>;
+  deleteEnvironment(name: string): Promise<void>;
+  putRaw(item: Record<string, unknown>): Promise<void>;
+  /** Live (not STOPPED, desired RUNNING) tasks of an instance, optionally of one environment. */
+  liveTasks(instanceArn: string, environment?: string): EmulatedTask[];
+  startAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, deps?: Partial<AgentDeps>): Promise<RunningAgent>;
+  spawnAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, env?: Record<string, string>): Promise<ChildAgent>;
+  agentConfig(instance: WorldInstance, overrides?: Partial<AgentConfig>): Promise<AgentConfig>;
+  close(): Promise<void>;
+}
+
+export const quietLogger = (): pino.Logger => pino({ level: process.env.BLOX_TEST_AGENT_LOG ?? 'silent' });
+
+export async function waitFor<T>(what: string, timeoutMs: number, probe: () => T | undefined | false | Promise<T | undefined | false>, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined && value !== false) return value;
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+let worldCount = 0;
+
+export async function startAgentWorld(options: { dynamodbEndpoint: string; runtime: TaskRuntime; cluster?: string }): Promise<AgentWorld> {
+  worldCount++;
+  const cluster = options.cluster ?? `agent-${process.pid}-${worldCount}`;
+  const table = `agent-it-${process.pid}-${Date.now()}-${worldCount}`;
+  const ddb = new DynamoDBClient({ endpoint: options.dynamodbEndpoint, region: 'us-east-1', credentials: localCredentials });
+  await ddb.send(new CreateTableCommand(tableDefinition(table)));
+  const store = new EnvironmentStore({ table: new DynamoTable({ tableName: table, client: ddb }) });
+  const runtime = options.runtime;
+  const emulator = await startEcsEmulator({ port: 0, runtime });
+  const ecs = new ECSClient({ endpoint: emulator.url, region: 'us-east-1', credentials: localCredentials, maxAttempts: 1 });
+  await ecs.send(new CreateClusterCommand({ clusterName: cluster }));
+  const socketDir = mkdtempSync(join(tmpdir(), 'bx-ag-'));
+  const instances: WorldInstance[] = [];
+  const agents: RunningAgent[] = [];
+  const children: ChildAgent[] = [];
+  let n = 0;
+
+  const world: AgentWorld = {
+    cluster,
+    table,
+    dynamodbEndpoint: options.dynamodbEndpoint,
+    ddb,
+    store,
+    emulator,
+    ecs,
+    runtime,
+    async addInstance(o = {}) {
+      n++;
+      const ec2InstanceId = `i-${(worldCount * 1000 + n).toString(16).padStart(17, '0')}`;
+      const instanceType = o.instanceType ?? 't2.micro';
+      const availabilityZone = o.availabilityZone ?? 'us-east-1a';
+      const { containerInstanceArn } = await emulator.registerInstance({ cluster, ec2InstanceId, instanceType, availabilityZone, amiId: 'ami-0123456789abcdef0', cpu: 2048, memory: 4096, ...(o.attributes ? { attributes: o.attributes } : {}) });
+      const endpoints = await startInstanceEndpoints({
+        emulator,
+        runtime,
+        identity: { ec2InstanceId, instanceType, availabilityZone, amiId: 'ami-0123456789abcdef0', region: 'us-east-1', accountId: '000000000000' },
+        cluster,
+        containerInstanceArn,
+        socketDir,
+      });
+      const instance = { arn: containerInstanceArn, ec2InstanceId, endpoints };
+      instances.push(instance);
+      return instance;
+    },
+    async registerTaskDefinition(family, o = {}) {
+      const out = await ecs.send(
+        new RegisterTaskDefinitionCommand({
+          family,
+          containerDefinitions: [
+            {
+              name: 'main',
+              image: o.image ?? 'busybox:latest',
+              essential: true,
+              memory: 32,
+              command: o.command ?? ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
+              ...(o.healthCheck ? { healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1, startPeriod: 0 } } : {}),
+            },
+          ],
+        }),
+      );
+      return `${out.taskDefinition?.family}:${out.taskDefinition?.revision}`;
+    },
+    async createEnvironment(name, taskDefinition, o = {}) {
+      await store.createEnvironment({
+        name,
+        taskDefinition,
+        instanceGroup: o.expression ? { cluster, expression: o.expression } : { cluster },
+        deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION,
+        restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000, ...o.restartPolicy },
+        critical: false,
+        order: 0,
+      });
+    },
+    async deleteEnvironment(name) {
+      await store.deleteEnvironment(name);
+    },
+    async putRaw(item) {
+      await ddb.send(new PutItemCommand({ TableName: table, Item: marshall(item, { removeUndefinedValues: true }) }));
+    },
+    liveTasks(instanceArn, environment) {
+      return emulator.tasksOnInstance(instanceArn).filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus === 'RUNNING' && (environment === undefined || t.group === `blox:${environment}`));
+    },
+    async agentConfig(instance, overrides = {}) {
+      const defaults: Record<string, unknown> = {};
+      for (const k of CONFIG_KEYS) if (k.default !== undefined) defaults[k.key] = k.default;
+      return {
+        ...(defaults as unknown as AgentConfig),
+        table,
+        region: 'us-east-1',
+        dynamodbEndpoint: options.dynamodbEndpoint,
+        ecsEndpoint: emulator.url,
+        ecsAgentUrl: instance.endpoints.introspectionUrl,
+        imdsUrl: instance.endpoints.imdsUrl,
+        dockerSocket: instance.endpoints.dockerSocket,
+        listen: `127.0.0.1:${await freePort()}`,
+        pollIntervalMs: 300,
+        ecsReconcileIntervalMs: 5_000,
+        leaseDurationMs: 3_000,
+        stateDir: socketDir,
+        orphanGraceMs: 1_000,
+        attemptSettleMs: 500,
+        statusHeartbeatMs: 5_000,
+        ...overrides,
+      };
+    },
+    async startAgent(instance, overrides = {}, deps = {}) {
+      const config = await world.agentConfig(instance, overrides);
+      const agent = createAgent(config, { logger: quietLogger(), credentials: localCredentials, tickMs: 200, ...deps });
+      const health = await startHealthServer(agent, config.listen);
+      agent.start();
+      let stopped = false;
+      const running: RunningAgent = {
+        agent,
+        health,
+        config,
+        async stop() {
+          if (stopped) return;
+          stopped = true;
+          await agent.stop();
+          await health.close();
+        },
+      };
+      agents.push(running);
+      return running;
+    },
+    async spawnAgent(instance, overrides = {}, env = {}) {
+      const config = await world.agentConfig(instance, overrides);
+      const args = ['dist/agent.js'];
+      for (const k of CONFIG_KEYS) {
+        const value = config[k.key];
+        if (value !== undefined && value !== '') args.push(k.flag, String(value));
+      }
+      let output = '';
+      const child = spawn(process.execPath, args, { env: { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', BLOX_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      const handle = { child, url: `http://${config.listen}`, output: () => output, exited };
+      children.push(handle);
+      return handle;
+    },
+    async close() {
+      for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+      await Promise.all(children.map((c) => c.exited));
+      await Promise.all(agents.map((a) => a.stop().catch(() => undefined)));
+      await Promise.all(instances.map((i) => i.endpoints.close().catch(() => undefined)));
+      await emulator.close();
+      await runtime.close();
+      ecs.destroy();
+      await ddb.send(new DeleteTableCommand({ TableName: table })).catch(() => undefined);
+      ddb.destroy();
+      rmSync(socketDir, { recursive: true, force: true });
+    },
+  };
+  return world;
+}
