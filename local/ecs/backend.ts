@@ -1090,7 +1090,7 @@ export class EcsBackend {
     if (!instance.agentConnected) return 'AGENT';
     if (need.cpu > instance.registeredCpu - instance.usedCpu) return 'RESOURCE:CPU';
     if (need.memory > instance.registeredMemory - instance.usedMemory) return 'RESOURCE:MEMORY';
-    for (const port of need.ports) if (instance.reservedPorts.includes(port) || instance.usedPorts.has(port)) return 'RESOURCE:PORTS_TCP';
+    for (const port of need.ports) if (instance.reservedPorts.includes(port) || instance.usedPorts.has(port)) return 'RESOURCE:PORTS';
     for (const port of need.udpPorts) if (instance.reservedUdpPorts.includes(port) || instance.usedUdpPorts.has(port)) return 'RESOURCE:PORTS_UDP';
     return undefined;
   }

@@ -217,7 +217,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     region,
     accountId,
     registerInstance: async (input) => backend.registerInstance(input),
-    terminateInstance: (arn) => backend.terminateInstance(arn),
+    terminateInstance: async (arn) => backend.terminateInstance(arn),
     drainInstance: async (arn) => backend.drainInstance(arn),
     setAgentConnected: (arn, connected) => backend.setAgentConnected(arn, connected),
     faults,

@@ -253,7 +253,7 @@ describe('StartTask: resources and failures', () => {
     // The same static port again on the same host: no room.
     const second = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'web', containerInstances: [a] }));
     expect(second.tasks).toEqual([]);
-    expect(second.failures).toEqual([{ arn: a, reason: 'RESOURCE:PORTS_TCP' }]);
+    expect(second.failures).toEqual([{ arn: a, reason: 'RESOURCE:PORTS' }]);
     await taskDefinition('cpu-hog', [{ name: 'x', image: 'x', cpu: 1000, memory: 10 }]);
     const third = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'cpu-hog', containerInstances: [a, 'missing-id'] }));
     expect(third.failures).toEqual([
