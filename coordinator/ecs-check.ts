@@ -1,7 +1,7 @@
 // Optional checks with ECS before an environment is stored (Blox did the same): the cluster must
 // exist and be ACTIVE, the task definition must exist and be ACTIVE. The only coordinator file
 // that imports the ECS SDK.
-import { DescribeClustersCommand, DescribeTaskDefinitionCommand, ECSClient } from '@aws-sdk/client-ecs';
+import { DescribeClustersCommand, DescribeContainerInstancesCommand, DescribeTaskDefinitionCommand, ECSClient, ListContainerInstancesCommand } from '@aws-sdk/client-ecs';
 import { BloxError, NotFoundError, errorMessage } from '../core/errors.js';
 
 export interface EcsChecker {
@@ -9,7 +9,25 @@ export interface EcsChecker {
   checkCluster(cluster: string): Promise<void>;
   /** Throws NotFoundError when the task definition is unknown or INACTIVE. */
   checkTaskDefinition(taskDefinition: string): Promise<void>;
+  /** The cluster's ACTIVE and DRAINING container instances with their attributes (for previews). */
+  listContainerInstances(cluster: string): Promise<EcsContainerInstance[]>;
 }
+
+export interface EcsContainerInstance {
+  containerInstanceArn: string;
+  ec2InstanceId?: string;
+  /** ECS status: ACTIVE, DRAINING, ... */
+  status: string;
+  agentConnected: boolean;
+  agentVersion?: string;
+  /** Attribute name to value ('' for an attribute without a value). */
+  attributes: Record<string, string>;
+  registeredAt?: Date;
+  runningTasksCount: number;
+}
+
+/** Previews read at most this many container instances of a cluster. */
+export const PREVIEW_INSTANCE_LIMIT = 2_000;
 
 export interface EcsCheckOptions {
   endpoint?: string;
@@ -65,5 +83,41 @@ export class AwsEcsChecker implements EcsChecker {
     const status = out.taskDefinition?.status;
     if (!out.taskDefinition) throw new NotFoundError(`task definition ${taskDefinition} not found in ECS`);
     if (status === 'INACTIVE' || status === 'DELETE_IN_PROGRESS') throw new NotFoundError(`task definition ${taskDefinition} is ${status} in ECS`);
+  }
+
+  async listContainerInstances(cluster: string): Promise<EcsContainerInstance[]> {
+    await this.checkCluster(cluster);
+    const result: EcsContainerInstance[] = [];
+    try {
+      let nextToken: string | undefined;
+      do {
+        const page = await this.client.send(new ListContainerInstancesCommand({ cluster, maxResults: 100, ...(nextToken ? { nextToken } : {}) }));
+        const arns = page.containerInstanceArns ?? [];
+        if (arns.length > 0) {
+          const described = await this.client.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns }));
+          for (const ci of described.containerInstances ?? []) {
+            if (!ci.containerInstanceArn) continue;
+            const attributes: Record<string, string> = {};
+            for (const a of ci.attributes ?? []) if (a.name) attributes[a.name] = a.value ?? '';
+            const instance: EcsContainerInstance = {
+              containerInstanceArn: ci.containerInstanceArn,
+              status: ci.status ?? 'UNKNOWN',
+              agentConnected: ci.agentConnected ?? false,
+              attributes,
+              runningTasksCount: ci.runningTasksCount ?? 0,
+            };
+            if (ci.ec2InstanceId) instance.ec2InstanceId = ci.ec2InstanceId;
+            if (ci.versionInfo?.agentVersion) instance.agentVersion = ci.versionInfo.agentVersion;
+            if (ci.registeredAt) instance.registeredAt = ci.registeredAt;
+            result.push(instance);
+          }
+        }
+        nextToken = page.nextToken;
+      } while (nextToken && result.length < PREVIEW_INSTANCE_LIMIT);
+    } catch (error) {
+      if (error instanceof BloxError) throw error;
+      throw new BloxError('Unavailable', `could not list the container instances of ${cluster} with ECS: ${errorMessage(error)}`);
+    }
+    return result;
   }
 }

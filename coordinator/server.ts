@@ -10,6 +10,9 @@ import type { EnvironmentStore, InstanceStatusFilter } from '../core/store/envir
 import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../core/store/inputs.js';
 import openapi from './openapi.json' with { type: 'json' };
 import type { EcsChecker } from './ecs-check.js';
+import { buildPreview } from './preview.js';
+import { validateExpression } from '../core/cql.js';
+import { validateCluster } from '../core/store/environments.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -83,6 +86,10 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     return a ?? b ?? undefined;
   };
   const ok = (body: unknown): Reply => ({ status: 200, body });
+  const ecs = (): EcsChecker => {
+    if (!check) throw new BloxError('Unavailable', 'instance previews need ECS: start the coordinator with --check-ecs');
+    return check;
+  };
 
   const routes: Route[] = [
     { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version }) } } },
@@ -180,6 +187,43 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
             if (action === 'stop') return ok(await store.stopDeployment(name, id, input));
             if (action === 'pause') return ok(await store.pauseDeployment(name, id, input));
             return ok(await store.resumeDeployment(name, id, input));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/environments\/([^/]+)\/instances$/,
+      methods: {
+        GET: {
+          query: ['revision'],
+          handler: async ({ params, query }) => {
+            const text = optional(query, 'revision');
+            if (text !== undefined && !/^[1-9]\d{0,9}$/.test(text)) throw new InvalidInputError('revision', 'must be a positive integer');
+            const name = params[0] as string;
+            const { revision, statuses } = await store.previewTarget(name, text === undefined ? undefined : Number(text));
+            const instances = await ecs().listContainerInstances(revision.instanceGroup.cluster);
+            return ok(buildPreview(instances, revision.instanceGroup, statuses, { environment: name, revision: revision.revision }));
+          },
+        },
+      },
+    },
+    {
+      pattern: /^\/v1\/preview$/,
+      methods: {
+        GET: {
+          query: ['cluster', 'expression'],
+          handler: async ({ query }) => {
+            const clusterText = optional(query, 'cluster');
+            if (clusterText === undefined) throw new InvalidInputError('cluster', 'is required');
+            const cluster = validateCluster(clusterText);
+            const expression = optional(query, 'expression');
+            if (expression !== undefined) {
+              if (expression.length > 2_000) throw new InvalidInputError('expression', 'must be at most 2000 characters');
+              validateExpression(expression, 'expression');
+            }
+            const instances = await ecs().listContainerInstances(cluster);
+            const statuses = await store.clusterStatuses(cluster);
+            return ok(buildPreview(instances, expression === undefined ? { cluster } : { cluster, expression }, statuses));
           },
         },
       },

@@ -7,6 +7,7 @@ import type { EnvironmentStore, InstanceQuery, TaskQuery } from '../../core/stor
 import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../../core/store/inputs.js';
 import type { Page, PageRequest } from '../../core/store/paging.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
+import type { InstancePreview } from '../preview.js';
 
 export type DeploymentAction = 'stop' | 'pause' | 'resume' | 'rollback';
 
@@ -25,6 +26,8 @@ export interface Backend {
   deploymentAction(name: string, id: string, action: DeploymentAction, body: Record<string, unknown>): Promise<DeploymentView>;
   listInstances(query: InstanceQuery): Promise<Page<InstanceView>>;
   listTasks(query: TaskQuery): Promise<Page<TaskView>>;
+  previewEnvironment(name: string, revision?: number): Promise<InstancePreview>;
+  previewInstanceGroup(cluster: string, expression?: string): Promise<InstancePreview>;
   close(): Promise<void>;
 }
 
@@ -114,6 +117,12 @@ export class HttpBackend implements Backend {
   async listTasks(query: TaskQuery): Promise<Page<TaskView>> {
     return (await this.send<Page<TaskView>>('GET', '/v1/tasks', { query: { cluster: query.cluster, status: query.status, environment: query.environment, limit: query.limit, nextToken: query.nextToken } })).body;
   }
+  async previewEnvironment(name: string, revision?: number): Promise<InstancePreview> {
+    return (await this.send<InstancePreview>('GET', `/v1/environments/${encodeURIComponent(name)}/instances`, { query: { revision } })).body;
+  }
+  async previewInstanceGroup(cluster: string, expression?: string): Promise<InstancePreview> {
+    return (await this.send<InstancePreview>('GET', '/v1/preview', { query: { cluster, expression } })).body;
+  }
   async close(): Promise<void> {}
 }
 
@@ -180,6 +189,12 @@ export class DirectBackend implements Backend {
   }
   listTasks(query: TaskQuery): Promise<Page<TaskView>> {
     return this.store.listTasks(query);
+  }
+  async previewEnvironment(): Promise<InstancePreview> {
+    throw new BloxError('Unavailable', 'instance previews ask ECS through a coordinator started with --check-ecs; they do not work with --direct');
+  }
+  async previewInstanceGroup(): Promise<InstancePreview> {
+    return this.previewEnvironment();
   }
   async close(): Promise<void> {
     this.onClose();

@@ -106,6 +106,8 @@ Environments
   blox env list [--cluster C] [--all | --limit N --next-token T]
   blox env delete NAME
   blox env revisions NAME [REVISION]
+  blox env instances NAME [--revision N]       which instances it selects, and their daemons (needs --check-ecs)
+  blox env preview --cluster C [--expression CQL]   try an instance group before using it
 Deployments
   blox deploy start ENV [--revision N]        deploy a revision (default: the latest)
   blox deploy list ENV
@@ -407,6 +409,27 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const [name] = exactly(args, ['NAME'], this.usage) as [string];
         const deleted = await ctx.backend().deleteEnvironment(name);
         ctx.print(deleted ?? null, () => (deleted ? `environment ${name} deleted: agents stop its tasks\n` : `environment ${name} does not exist (nothing to delete)\n`));
+        return EXIT.ok;
+      },
+    },
+    instances: {
+      usage: 'blox env instances NAME [--revision N]',
+      flags: ['revision'],
+      async run(args, values, ctx) {
+        const [name] = exactly(args, ['NAME'], this.usage) as [string];
+        const preview = await ctx.backend().previewEnvironment(name, integerFlag(values, 'revision', 1, 9_999_999_999));
+        ctx.print(preview, () => out.previewTable(preview));
+        return EXIT.ok;
+      },
+    },
+    preview: {
+      usage: 'blox env preview --cluster C [--expression CQL]',
+      flags: ['cluster', 'expression'],
+      async run(args, values, ctx) {
+        exactly(args, [], this.usage);
+        if (values.cluster === undefined) throw new UsageError(`--cluster is required\nusage: ${this.usage}`);
+        const preview = await ctx.backend().previewInstanceGroup(values.cluster, values.expression);
+        ctx.print(preview, () => out.previewTable(preview));
         return EXIT.ok;
       },
     },

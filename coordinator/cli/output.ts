@@ -1,6 +1,7 @@
 // Human-readable output of `blox`: aligned tables for lists, key/value blocks for single items.
 // `-o json` bypasses all of this and prints the API's JSON.
 import type { InvalidItem } from '../../core/store/paging.js';
+import type { InstancePreview } from '../preview.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
 
 export type Cell = string | number | boolean | undefined | null;
@@ -129,4 +130,15 @@ export function invalidWarnings(invalid: InvalidItem[] | undefined): string {
 function shortArn(arn: string): string {
   const slash = arn.lastIndexOf('/');
   return slash >= 0 ? arn.slice(slash + 1) : arn;
+}
+
+export function previewTable(preview: InstancePreview): string {
+  const title = `${preview.matching} of ${preview.total} container instances of ${preview.cluster} match${preview.expression ? ` ${preview.expression}` : ' (no expression: every instance)'}${preview.revision !== undefined ? ` (revision ${preview.revision})` : ''}\n`;
+  return (
+    title +
+    table(
+      ['INSTANCE', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'MATCHES', 'DAEMON'],
+      preview.items.map((i) => [shortArn(i.containerInstanceArn), i.ec2InstanceId, i.instanceType, i.availabilityZone, i.status, i.matches ? 'yes' : 'no', i.daemon ? `${i.daemon.revision}:${i.daemon.state}` : undefined]),
+    )
+  );
 }

@@ -467,6 +467,21 @@ export class EnvironmentStore {
     return page;
   }
 
+  /** What an instance preview evaluates: a revision (default current) and the agents' status records of its cluster. */
+  async previewTarget(name: string, revision?: number): Promise<{ revision: RevisionView; statuses: InstanceStatus[] }> {
+    validateEnvironmentName(name);
+    const head = await this.loadHead(name);
+    const number = revision ?? head.currentRevision;
+    if (number > head.latestRevision) throw new NotFoundError(`revision ${number} of environment ${name} not found (latest is ${head.latestRevision})`);
+    const loaded = await this.loadRevision(name, number);
+    return { revision: revisionView(loaded), statuses: await this.clusterInstances(head.cluster, new Map()) };
+  }
+
+  /** The cluster's InstanceStatus records (malformed ones skipped; at most a few pages). */
+  async clusterStatuses(cluster: string): Promise<InstanceStatus[]> {
+    return this.clusterInstances(validateCluster(cluster), new Map());
+  }
+
   /** The cluster's change marker (what agents poll). */
   async getChangeMarker(cluster: string): Promise<ChangeMarker | undefined> {
     const item = await this.table.get(keys.changeMarker(validateCluster(cluster)));

@@ -334,6 +334,17 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect((await api.call('DELETE', '/v1/ping')).headers.get('allow')).toBe('GET');
     });
 
+    it('answers 503 for previews when ECS is not configured, after validating the input', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('no-ecs') });
+      const env = await api.call('GET', '/v1/environments/no-ecs/instances');
+      expect(env.status).toBe(503);
+      expect(env.body.message).toContain('--check-ecs');
+      expect((await api.call('GET', '/v1/environments/nope/instances')).status).toBe(404);
+      expect((await api.call('GET', '/v1/preview?cluster=a')).status).toBe(503);
+      expect((await api.call('GET', '/v1/preview?cluster=a&expression=attribute%3Ax%20%3D%3D')).body.field).toBe('expression');
+      expect((await api.call('GET', '/v1/preview?cluster=a%20b')).body.field).toBe('cluster');
+    });
+
     it('refuses bodies over 64 KiB with 413', async () => {
       const res = await api.call('POST', '/v1/environments', { body: { ...bloxBody('big'), padding: 'x'.repeat(70_000) } });
       expect(res.status).toBe(413);
