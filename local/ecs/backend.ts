@@ -474,7 +474,7 @@ export class EcsBackend {
       runningTasksCount: running,
       pendingTasksCount: pending,
       activeServicesCount: 0,
-      statistics: include.includes('STATISTICS') ? [] : [],
+      statistics: [],
       tags: include.includes('TAGS') ? cluster.tags : [],
       settings: include.includes('SETTINGS') ? cluster.settings : undefined,
       capacityProviders: [],
@@ -1110,7 +1110,9 @@ export class EcsBackend {
     const startedBy = this.validateStartedBy(input.startedBy);
     const group = input.group === undefined || input.group === null ? `family:${definition.family}` : input.group;
     if (typeof group !== 'string' || group.length === 0 || group.length > 255) throw invalidParameter('group must be 1 to 255 characters.');
-    const tags = this.tagsOf(input.tags);
+    let tags = this.tagsOf(input.tags);
+    // propagateTags TASK_DEFINITION copies the task definition's tags to the task (request tags win).
+    if (input.propagateTags === 'TASK_DEFINITION') tags = this.mergeTags(definition.tags, tags);
     const overrides = (input.overrides ?? {}) as TaskOverride;
     for (const override of overrides.containerOverrides ?? []) {
       if (!definition.containerDefinitions.some((container) => container.name === override.name)) {
@@ -1480,7 +1482,7 @@ export class EcsBackend {
         else if (event.oomKilled) container.reason = 'OutOfMemoryError: Container killed due to memory usage';
         if (container.hasHealthCheck) container.healthStatus = 'UNKNOWN';
         if (task.desiredStatus === 'RUNNING') {
-          if (neverStarted && task.startedAt === undefined) {
+          if (neverStarted && container.essential && task.startedAt === undefined) {
             this.beginStop(task, 'TaskFailedToStart', container.reason ?? `Task failed to start: container ${container.name} did not start`);
           } else if (container.essential) {
             this.beginStop(task, 'EssentialContainerExited', 'Essential container in task exited');

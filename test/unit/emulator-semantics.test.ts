@@ -679,6 +679,21 @@ describe('tags', () => {
     const tooLong = await errorOf(world.ecs.send(new TagResourceCommand({ resourceArn: clusterArn, tags: [{ key: 'k'.repeat(129), value: 'y' }] })));
     expect(tooLong.name).toBe('InvalidParameterException');
   });
+
+  it('propagates task definition tags to tasks when asked', async () => {
+    const a = await instance();
+    await taskDefinition('tagged', [{ name: 'a', image: 'b', memory: 8 }], { tags: [{ key: 'team', value: 'obs' }, { key: 'env', value: 'dev' }] });
+    const started = await world.ecs.send(
+      new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'tagged', containerInstances: [a], propagateTags: 'TASK_DEFINITION', tags: [{ key: 'env', value: 'prod' }] }),
+    );
+    const taskArn = started.tasks?.[0]?.taskArn as string;
+    expect((await world.ecs.send(new ListTagsForResourceCommand({ resourceArn: taskArn }))).tags).toEqual([
+      { key: 'team', value: 'obs' },
+      { key: 'env', value: 'prod' },
+    ]);
+    const plain = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'tagged', containerInstances: [a] }));
+    expect((await world.ecs.send(new ListTagsForResourceCommand({ resourceArn: plain.tasks?.[0]?.taskArn as string }))).tags).toEqual([]);
+  });
 });
 
 describe('the ECS view the instance endpoints use', () => {
