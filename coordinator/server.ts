@@ -70,7 +70,8 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       request.limit = Number(limit);
     }
     const nextToken = q.get('nextToken');
-    if (nextToken !== null) request.nextToken = nextToken;
+    // An empty nextToken (a client loop's first call) means the first page.
+    if (nextToken !== null && nextToken !== '') request.nextToken = nextToken;
     return request;
   };
   const optional = (q: URLSearchParams, name: string): string | undefined => {

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InvalidInputError, InvalidRecordError, NotFoundError } from '../../core/errors.js';
 import { keys } from '../../core/keys.js';
+import { EnvironmentStore } from '../../core/store/environments.js';
 import { parseCreateEnvironment, parseUpdateEnvironment } from '../../core/store/inputs.js';
 import { dynamoDbEndpoint } from '../support/services.js';
 import { createTestTable, instanceStatusItem, type TestTable } from './coordinator-support.js';
@@ -94,6 +95,25 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     expect(rejected).toHaveLength(1);
     expect(rejected[0]?.reason).toBeInstanceOf(ConflictError);
     expect((await t.store.getEnvironment('race')).latestRevision).toBe(2);
+  });
+
+  it('with six racers on one token (separate stores), still exactly one wins and one revision is made', async () => {
+    const env = await t.store.createEnvironment(create('crowd'));
+    const before = await marker('prod');
+    const stores = Array.from({ length: 6 }, () => new EnvironmentStore({ table: t.table }));
+    const results = await Promise.allSettled(stores.map((s, i) => s.updateEnvironment('crowd', parseUpdateEnvironment({ token: env.token, taskDefinition: `logs:${10 + i}` }, 'crowd'))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
+    expect((await t.store.listRevisions('crowd')).items).toHaveLength(2);
+    expect((await t.store.listDeployments('crowd')).items.filter((d) => d.status === 'pending')).toHaveLength(1);
+    expect(await marker('prod')).toBe(before + 1);
+  });
+
+  it('racing creates of one name: exactly one wins', async () => {
+    const results = await Promise.allSettled(['prod', 'other', 'prod', 'third'].map((cluster) => t.store.createEnvironment(create('contested', cluster))));
+    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+    for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
+    expect((await t.store.listRevisions('contested')).items).toHaveLength(1);
   });
 
   it('deletes: DELETING tombstone with a TTL, hidden, second delete harmless, name reusable with continuing revisions', async () => {
