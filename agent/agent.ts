@@ -758,6 +758,7 @@ class EdgeAgent implements Agent {
         this.deps.fault?.('after-start-task');
         if (result.task) {
           this.catalog.set(result.task.taskArn, { info: result.task, checkedMono: this.clock.monoMs() });
+          this.tracked.set(env, result.task.taskArn); // a death before it is recorded still counts as a stop
           delete this.startBackoff[env];
           this.clearDegraded('ecs');
           if (restartState && restartState.recentStops.length > 0) {

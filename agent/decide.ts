@@ -182,13 +182,16 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
     const lookup = ctx.observed.lookups[attempt.token];
     const pending = ctx.observed.pending[name];
     const firstSeen = ctx.observed.attemptFirstSeen[attempt.token] ?? ctx.now.monoMs;
+    const expected = pending !== undefined && ctx.now.monoMs - pending.issuedMono < ctx.options.expectationTimeoutMs && !ctx.tasks.some((t) => t.startedBy === pending.token);
     if (seen.length > 0) {
       attemptTasks = seen.map((t) => t.taskArn);
-    } else if (pending && pending.token === attempt.token && ctx.now.monoMs - pending.issuedMono < ctx.options.expectationTimeoutMs) {
-      own.push({ type: 'wait', environment: name, untilMono: pending.issuedMono + ctx.options.expectationTimeoutMs, reason: `start ${attempt.token} issued ${ctx.now.monoMs - pending.issuedMono} ms ago, not observed yet (expectation)` });
+    } else if (expected) {
+      own.push({ type: 'wait', environment: name, untilMono: pending!.issuedMono + ctx.options.expectationTimeoutMs, reason: `start ${pending!.token} issued ${ctx.now.monoMs - pending!.issuedMono} ms ago, not observed yet (expectation)` });
       actions.push(...own);
-      reports.push(reportOf(name, desired, undefined, 'starting', shouldRun, `waiting for task started by ${attempt.token}`));
+      reports.push(reportOf(name, desired, undefined, 'starting', shouldRun, `waiting for task started by ${pending!.token}`));
       return;
+    } else if (ctx.tasks.some((t) => t.startedBy === attempt.token && t.lastStatus === 'STOPPED')) {
+      attemptTasks = []; // its task ran and already stopped: the attempt is over, a restart may follow
     } else if (lookup && lookup.taskArns.some((arn) => belongsHere(ctx, arn))) {
       attemptTasks = lookup.taskArns.filter((arn) => belongsHere(ctx, arn));
     } else if (lookup && (lookup.taskArns.length > 0 || lookup.conclusive || lookup.atMono - firstSeen >= ctx.options.attemptSettleMs)) {
@@ -201,7 +204,7 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
       reports.push(reportOf(name, desired, undefined, 'starting', shouldRun, `resolving attempt ${attempt.token}`));
       return;
     }
-  } else if (ctx.observed.pending[name] && ctx.now.monoMs - ctx.observed.pending[name].issuedMono < ctx.options.expectationTimeoutMs && !active.some((t) => t.startedBy === ctx.observed.pending[name]?.token)) {
+  } else if (ctx.observed.pending[name] && ctx.now.monoMs - ctx.observed.pending[name].issuedMono < ctx.options.expectationTimeoutMs && !ctx.tasks.some((t) => t.startedBy === ctx.observed.pending[name]?.token)) {
     // An expectation without an attempt in our view of the lease (e.g. the lease view was refreshed
     // by a conflict): still never start a second task while one is expected.
     const p = ctx.observed.pending[name];

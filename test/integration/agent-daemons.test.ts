@@ -60,4 +60,108 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(world.liveTasks(instance.arn, 'logs-a')).toHaveLength(1);
     expect(agent.status().ready).toBe(true);
   });
+
+  it('several environments on one instance each get theirs', async () => {
+    const a = await world.registerTaskDefinition('multi-a');
+    const b = await world.registerTaskDefinition('multi-b');
+    const c = await world.registerTaskDefinition('multi-c');
+    await world.createEnvironment('multi-a', a, { expression: 'attribute:role == multi' });
+    await world.createEnvironment('multi-b', b, { expression: 'attribute:role == multi' });
+    await world.createEnvironment('multi-c', c, { expression: 'attribute:role == multi' });
+    const instance = await world.addInstance({ attributes: { role: 'multi' } });
+    await world.startAgent(instance);
+    await waitFor('three daemons RUNNING', 15_000, () => ['multi-a', 'multi-b', 'multi-c'].every((env) => world.liveTasks(instance.arn, env).some((t) => t.lastStatus === 'RUNNING')));
+    for (const env of ['multi-a', 'multi-b', 'multi-c']) expect(world.liveTasks(instance.arn, env)).toHaveLength(1);
+  });
+
+  it('an attribute expression puts a daemon only on matching instances', async () => {
+    const td = await world.registerTaskDefinition('t2-only');
+    await world.createEnvironment('t2-only', td, { expression: 'attribute:ecs.instance-type =~ t2.* and attribute:tier == edge' });
+    const t2 = await world.addInstance({ instanceType: 't2.small', attributes: { tier: 'edge' } });
+    const m5 = await world.addInstance({ instanceType: 'm5.large', attributes: { tier: 'edge' } });
+    const t2other = await world.addInstance({ instanceType: 't2.small', attributes: { tier: 'core' } });
+    const agents = await Promise.all([t2, m5, t2other].map((i) => world.startAgent(i)));
+    await waitFor('daemon on the t2 edge instance', 15_000, () => world.liveTasks(t2.arn, 't2-only').some((t) => t.lastStatus === 'RUNNING'));
+    await waitFor('the other agents decided', 10_000, () => agents.slice(1).every((a) => a.agent.status().daemons.some((d) => d.environment === 't2-only')));
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(world.liveTasks(t2.arn, 't2-only')).toHaveLength(1);
+    expect(world.liveTasks(m5.arn, 't2-only')).toHaveLength(0);
+    expect(world.liveTasks(t2other.arn, 't2-only')).toHaveLength(0);
+    expect(agents[1]!.agent.status().desired.environments.find((e) => e.name === 't2-only')).toMatchObject({ matches: false });
+    // the non-matching instances are ready: no matching daemon is missing
+    expect(agents[1]!.agent.readyz().ok).toBe(true);
+  });
+
+  it('environment deleted: its tasks stop everywhere, leases go, no orphans remain', async () => {
+    const td = await world.registerTaskDefinition('doomed');
+    await world.createEnvironment('doomed', td, { expression: 'attribute:doomed == yes' });
+    const instances = await Promise.all([1, 2, 3].map(() => world.addInstance({ attributes: { doomed: 'yes' } })));
+    for (const i of instances) await world.startAgent(i);
+    await waitFor('a daemon on every instance', 15_000, () => instances.every((i) => world.liveTasks(i.arn, 'doomed').some((t) => t.lastStatus === 'RUNNING')));
+    await world.deleteEnvironment('doomed');
+    await waitFor('every daemon STOPPED', 15_000, () => instances.every((i) => world.emulator.tasksOnInstance(i.arn).filter((t) => t.group === 'blox:doomed').every((t) => t.lastStatus === 'STOPPED')));
+    const stopped = instances.flatMap((i) => world.emulator.tasksOnInstance(i.arn).filter((t) => t.group === 'blox:doomed'));
+    expect(stopped).toHaveLength(3);
+    for (const t of stopped) expect(t.stoppedReason).toMatch(/blox-edge: environment DELETING/);
+    const leases = await waitFor('leases deleted', 10_000, async () => {
+      const { QueryCommand } = await import('@aws-sdk/client-dynamodb');
+      const out = await world.ddb.send(new QueryCommand({ TableName: world.table, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': { S: 'ENV#doomed' }, ':p': { S: 'LEASE#' } }, ConsistentRead: true }));
+      return (out.Items ?? []).length === 0 ? 'none' : undefined;
+    });
+    expect(leases).toBe('none');
+  });
+
+  it('two agents on one instance: exactly one task, and the other takes over when the first dies', async () => {
+    const td = await world.registerTaskDefinition('pair');
+    await world.createEnvironment('pair', td, { expression: 'attribute:pair == yes' });
+    const instance = await world.addInstance({ attributes: { pair: 'yes' } });
+    const [first, second] = await Promise.all([world.startAgent(instance), world.startAgent(instance)]);
+    await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'pair').some((t) => t.lastStatus === 'RUNNING'));
+    for (let i = 0; i < 10; i++) {
+      expect(world.liveTasks(instance.arn, 'pair')).toHaveLength(1);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    const holders = [first!, second!].filter((a) => a.agent.status().leases.pair?.state === 'mine');
+    expect(holders).toHaveLength(1);
+    const [taskBefore] = world.liveTasks(instance.arn, 'pair');
+    // the holder goes away cleanly: the other one takes the lease and adopts the same task
+    const holder = holders[0]!;
+    const other = holder === first ? second! : first!;
+    await holder.stop();
+    await waitFor('the other agent holds the lease', 10_000, () => other.agent.status().leases.pair?.state === 'mine');
+    expect(world.liveTasks(instance.arn, 'pair').map((t) => t.taskArn)).toEqual([taskBefore!.taskArn]);
+  });
+
+  it('a malformed environment record: that environment is reported invalid, others converge', async () => {
+    const td = await world.registerTaskDefinition('good');
+    await world.createEnvironment('good', td, { expression: 'attribute:mixed == yes' });
+    await world.putRaw({ pk: `CLUSTER#${world.cluster}`, sk: 'ENV#broken', kind: 'Environment', schemaVersion: 1, name: 'broken', cluster: world.cluster, status: 'ACTIVE', health: 'unknown', currentRevision: 'one', latestRevision: 1, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+    // bump the marker so agents that already run reload (as the store does on every change)
+    await world.createEnvironment('good-too', td, { expression: 'attribute:mixed == yes' });
+    const instance = await world.addInstance({ attributes: { mixed: 'yes' } });
+    const { agent, health } = await world.startAgent(instance);
+    await waitFor('good daemons RUNNING', 15_000, () => ['good', 'good-too'].every((e) => world.liveTasks(instance.arn, e).some((t) => t.lastStatus === 'RUNNING')));
+    const status = agent.status();
+    expect(status.desired.environments.find((e) => e.name === 'broken')).toMatchObject({ valid: false, reason: expect.stringMatching(/currentRevision/) });
+    expect(status.daemons.find((d) => d.environment === 'broken')).toMatchObject({ state: 'invalid' });
+    expect(status.lastErrors.some((e) => /broken/.test(e.message))).toBe(true);
+    expect(world.liveTasks(instance.arn, 'broken')).toHaveLength(0);
+    const record = await waitFor('status record with the invalid environment', 10_000, async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn && i.daemons.some((d) => d.environment === 'broken' && d.state === 'invalid') && i.daemons.some((d) => d.environment === 'good' && d.state === 'running')));
+    expect(record.daemons.find((d) => d.environment === 'good')?.state).toBe('running');
+    expect((await fetch(`${health.url}/status`)).status).toBe(200);
+  });
+
+  it('a crashed daemon is restarted under the restart policy, the restart counted', async () => {
+    const td = await world.registerTaskDefinition('crashy');
+    await world.createEnvironment('crashy', td, { expression: 'attribute:crashy == yes', restartPolicy: { initialDelayMs: 300, maxDelayMs: 1_000 } });
+    const instance = await world.addInstance({ attributes: { crashy: 'yes' } });
+    const { agent } = await world.startAgent(instance);
+    const first = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'crashy').find((t) => t.lastStatus === 'RUNNING'));
+    (world.runtime as SimulatedRuntime).crash(first.taskArn, 'main', 1);
+    const second = await waitFor('a new daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'crashy').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== first.taskArn));
+    expect(second.taskArn).not.toBe(first.taskArn);
+    expect(world.liveTasks(instance.arn, 'crashy')).toHaveLength(1);
+    await waitFor('restart counted', 5_000, () => agent.status().daemons.find((d) => d.environment === 'crashy')?.restarts === 1);
+    expect(agent.metrics.value('blox_agent_restarts_total', { environment: 'crashy' })).toBe(1);
+  });
 });

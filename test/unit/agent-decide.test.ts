@@ -183,7 +183,7 @@ describe('decide: properties (seeded)', () => {
           expect(o.tasks, ctx).toBeDefined();
           expect(o.tasks!.some((x) => x.environment === name && x.lastStatus !== 'STOPPED'), `${ctx}: a task of ${name} exists`).toBe(false);
           const p = o.pending[name];
-          expect(p !== undefined && t.monoMs - p.issuedMono < options.expectationTimeoutMs, `${ctx}: a start is expected`).toBe(false);
+          expect(p !== undefined && t.monoMs - p.issuedMono < options.expectationTimeoutMs && !o.tasks!.some((x) => x.startedBy === p.token), `${ctx}: a start is expected`).toBe(false);
           const lease = o.leases[name];
           expect(lease?.state, ctx).not.toBe('other');
           const idx = actions.indexOf(start);
@@ -195,6 +195,8 @@ describe('decide: properties (seeded)', () => {
           if (attempt) {
             const lookup = o.lookups[attempt.token];
             const gone = (arn: string) => o.tasks!.some((x) => x.taskArn === arn && (x.lastStatus === 'STOPPED' || x.environment !== name));
+            const seenStopped = o.tasks!.some((x) => x.startedBy === attempt.token && x.lastStatus === 'STOPPED');
+            if (seenStopped) continue;
             expect(lookup !== undefined && lookup.taskArns.every(gone), `${ctx}: unresolved attempt started over without proof`).toBe(true);
             expect(lookup!.taskArns.length > 0 || lookup!.conclusive || lookup!.atMono - (o.attemptFirstSeen[attempt.token] ?? t.monoMs) >= options.attemptSettleMs, `${ctx}: lookup too early to prove the attempt void`).toBe(true);
           }
