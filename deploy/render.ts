@@ -61,7 +61,7 @@ export const AGENT_ACTIONS = {
 };
 
 export const COORDINATOR_ACTIONS = {
-  ecs: ['ecs:DescribeClusters', 'ecs:DescribeTaskDefinition'],
+  ecs: ['ecs:DescribeClusters', 'ecs:DescribeTaskDefinition', 'ecs:ListContainerInstances', 'ecs:DescribeContainerInstances'],
   dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
 };
 
@@ -182,9 +182,11 @@ function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): 
   }
   const statements: Json[] = [];
   const condition = byScope.get('cluster-condition');
-  if (condition) statements.push({ Sid: `${sidPrefix}InOwnCluster`, Effect: 'Allow', Action: condition, Resource: '*', Condition: { ArnEquals: { 'ecs:cluster': clusterArn } } });
+  // ArnLike when the cluster ARN is a pattern (the coordinator's), ArnEquals for the agent's one cluster.
+  const operator = JSON.stringify(clusterArn).includes('*') ? 'ArnLike' : 'ArnEquals';
+  if (condition) statements.push({ Sid: `${sidPrefix}ByClusterCondition`, Effect: 'Allow', Action: condition, Resource: '*', Condition: { [operator]: { 'ecs:cluster': clusterArn } } });
   const resource = byScope.get('cluster-resource');
-  if (resource) statements.push({ Sid: `${sidPrefix}OnCluster`, Effect: 'Allow', Action: resource, Resource: clusterArn });
+  if (resource) statements.push({ Sid: `${sidPrefix}ByClusterArn`, Effect: 'Allow', Action: resource, Resource: clusterArn });
   const tagging = byScope.get('tag-on-start');
   if (tagging) {
     const tasks = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*');
@@ -200,7 +202,7 @@ function tableStatement(actions: string[]): Json {
 }
 
 export function agentPolicyDocument(): Json {
-  const statements: Json[] = [...ecsStatements(AGENT_ACTIONS.ecs, CLUSTER_ARN, 'Ecs'), tableStatement(AGENT_ACTIONS.dynamodb)];
+  const statements: Json[] = [...ecsStatements(AGENT_ACTIONS.ecs, CLUSTER_ARN, 'AgentEcs'), tableStatement(AGENT_ACTIONS.dynamodb)];
   // StartTask of a task definition with a task or execution role needs iam:PassRole on that role.
   statements.push({
     'Fn::If': [
@@ -215,7 +217,7 @@ export function agentPolicyDocument(): Json {
 export function coordinatorPolicyDocument(): Json {
   // The coordinator serves every cluster's environments, so its cluster-level reads are not confined.
   const anyCluster = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/*');
-  return { Version: '2012-10-17', Statement: [...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'Ecs'), tableStatement(COORDINATOR_ACTIONS.dynamodb)] };
+  return { Version: '2012-10-17', Statement: [...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'CoordinatorEcs'), tableStatement(COORDINATOR_ACTIONS.dynamodb)] };
 }
 
 function userDataInstall(script: string): Json {
