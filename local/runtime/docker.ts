@@ -267,6 +267,11 @@ export class DockerRuntime implements TaskRuntime {
         continue;
       }
       task.containerIds.push(id);
+      if (this.closed) {
+        // close() ran while this container was being created: it must not outlive the runtime.
+        await this.removeContainer(id);
+        return;
+      }
       if (task.stopRequested) {
         await this.stopContainer(id, 0);
         continue;
@@ -449,7 +454,10 @@ export class DockerRuntime implements TaskRuntime {
     const stream = this.events as (NodeJS.ReadableStream & { destroy?: () => void }) | undefined;
     this.events = undefined;
     stream?.destroy?.();
-    for (const task of this.tasks.values()) task.silenced = true;
+    for (const task of this.tasks.values()) {
+      task.silenced = true;
+      task.stopRequested = true;
+    }
     const ids = new Set(this.containers.keys());
     try {
       const listed = await this.docker.listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${this.owner}`] } });
