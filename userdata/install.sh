@@ -101,7 +101,13 @@ write_file() {
 fetch() {
   local url="$1" out="$2"
   case "$url" in
-    s3://*) aws s3 cp --only-show-errors "$url" "$out" ;;
+    s3://*)
+      if ! command -v aws >/dev/null 2>&1; then
+        command -v dnf >/dev/null 2>&1 || die "s3:// URLs need the AWS CLI; use an https:// URL here"
+        dnf install -y -q awscli-2
+      fi
+      aws s3 cp --only-show-errors "$url" "$out"
+      ;;
     https://* | file://*) curl --fail --silent --show-error --location --proto '=https,file' --proto-redir '=https' --retry 5 --retry-delay 2 --retry-connrefused -o "$out" "$url" ;;
     *) die "unsupported bundle URL (https://, s3:// or file://): $url" ;;
   esac
