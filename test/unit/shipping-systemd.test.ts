@@ -59,6 +59,15 @@ describe.skipIf(!hasSystemdAnalyze)('systemd-analyze verify', () => {
     expect(result.status).toBe(0);
   });
 
+  it('scores at most 2.0 ("OK") in systemd-analyze security', () => {
+    const root = verifyRoot(unitText);
+    const result = run('systemd-analyze', ['security', '--offline=true', '--threshold=20', `--root=${root}`, `/etc/systemd/system/${UNIT}`]);
+    const overall = /Overall exposure level for [^:]+: (\d+\.\d)/.exec(result.stdout)?.[1];
+    expect(overall, result.stdout + result.stderr).toBeDefined();
+    expect(Number(overall)).toBeLessThanOrEqual(2.0);
+    expect(result.status).toBe(0);
+  });
+
   it('would report a broken unit (the check is live)', () => {
     const broken = unitText.replace('Restart=on-failure', 'Restart=sometimes\nFrobnicate=yes');
     const result = verify(broken);
