@@ -11,6 +11,7 @@ import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStar
 import openapi from './openapi.json' with { type: 'json' };
 import type { EcsChecker } from './ecs-check.js';
 import { buildPreview } from './preview.js';
+import { UI_HTML, UI_SCRIPT } from './ui.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
 
@@ -39,6 +40,8 @@ interface Request {
 interface Reply {
   status: number;
   body?: unknown;
+  /** A non-JSON answer (the web page). */
+  raw?: { contentType: string; text: string };
 }
 
 type Handler = (request: Request) => Promise<Reply>;
@@ -93,6 +96,8 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
   };
 
   const routes: Route[] = [
+    { pattern: /^\/$/, methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/html; charset=utf-8', text: UI_HTML } }) } } },
+    { pattern: /^\/ui\.js$/, methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/javascript; charset=utf-8', text: UI_SCRIPT } }) } } },
     { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version }) } } },
     { pattern: /^\/v1\/openapi\.json$/, methods: { GET: { query: [], handler: async () => ok(openapi) } } },
     {
@@ -302,7 +307,13 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     const finish = (reply: Reply, extraHeaders: Record<string, string> = {}) => {
       const headers: Record<string, string> = { 'x-request-id': id, ...extraHeaders };
       let payload: string | undefined;
-      if (reply.body !== undefined && reply.status !== 204) {
+      if (reply.raw) {
+        payload = reply.raw.text;
+        headers['content-type'] = reply.raw.contentType;
+        headers['content-length'] = String(Buffer.byteLength(payload));
+        headers['content-security-policy'] = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+        headers['x-content-type-options'] = 'nosniff';
+      } else if (reply.body !== undefined && reply.status !== 204) {
         payload = JSON.stringify(reply.body);
         headers['content-type'] = 'application/json; charset=utf-8';
         headers['content-length'] = String(Buffer.byteLength(payload));

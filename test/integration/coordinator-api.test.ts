@@ -313,7 +313,7 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         ['GET', '/v1/environments/%F0%9F%92%A9', {}, 400],
         ['GET', '/v1/environments?colour=red', {}, 400],
         ['GET', '/v1/nothing-here', {}, 404],
-        ['GET', '/', {}, 404],
+        ['GET', '/index.html', {}, 404],
         ['PATCH', '/v1/environments', {}, 405],
         ['DELETE', '/v1/ping', {}, 405],
         ['POST', '/v1/environments', { raw: JSON.stringify({ __proto__: { polluted: true }, ...bloxBody('proto') }).replace('{', '{"__proto__":{"x":1},'), headers: { 'content-type': 'application/json' } }, 400],
@@ -377,7 +377,22 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
   describe('serving', () => {
     it('serves the checked-in OpenAPI document', async () => {
       const res = await api.call('GET', '/v1/openapi.json');
+      expect(res.body.openapi).toBe('3.1.0');
       expect(res.body).toEqual(JSON.parse(readFileSync(new URL('../../coordinator/openapi.json', import.meta.url), 'utf8')));
+    });
+
+    it('serves the read-only web page and its script, which only use documented GET routes', async () => {
+      const page = await api.call('GET', '/');
+      expect(page.status).toBe(200);
+      expect(page.headers.get('content-type')).toContain('text/html');
+      expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+      expect(page.text).toContain('<script src="/ui.js"></script>');
+      const script = await api.call('GET', '/ui.js');
+      expect(script.headers.get('content-type')).toContain('text/javascript');
+      const paths = [...script.text.matchAll(/'(\/v1\/[a-z]+)/g)].map((m) => m[1]);
+      expect(new Set(paths)).toEqual(new Set(['/v1/environments', '/v1/instances', '/v1/ping']));
+      expect(script.text).not.toMatch(/innerHTML|method:/);
+      expect((await api.call('POST', '/')).status).toBe(405);
     });
 
     it('logs one pino line per request with method, path, status and ms', async () => {

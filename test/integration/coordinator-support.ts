@@ -125,7 +125,8 @@ export class TestApi {
     const text = await response.text();
     validator.check(method, path, response.status, text, response.headers.get('content-type'));
     this.validated++;
-    return { status: response.status, headers: response.headers, text, body: text ? (JSON.parse(text) as unknown) : undefined };
+    const json = text && response.headers.get('content-type')?.startsWith('application/json');
+    return { status: response.status, headers: response.headers, text, body: json ? (JSON.parse(text) as unknown) : undefined };
   }
 
   close(): Promise<void> {

@@ -55,8 +55,13 @@ export class OpenApiValidator {
       if (body.length > 0) throw new Error(`${where}: documented without a body but answered ${body.slice(0, 200)}`);
       return;
     }
-    const schema = (content['application/json'] as Json).schema as Json;
-    this.validateJson(where, schema, body, contentType);
+    const json = content['application/json'] as Json | undefined;
+    if (!json) {
+      const documented = Object.keys(content);
+      if (!documented.some((type) => contentType?.startsWith(type))) throw new Error(`${where}: content-type ${contentType} is not one of ${documented.join(', ')}`);
+      return;
+    }
+    this.validateJson(where, json.schema as Json, body, contentType);
   }
 
   private validateJson(where: string, schema: Json, body: string, contentType: string | null): void {

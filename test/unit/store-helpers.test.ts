@@ -8,6 +8,7 @@ import { deriveHealth } from '../../core/store/views.js';
 import type { InstanceStatus } from '../../core/records.js';
 import { parseListen } from '../../coordinator/server.js';
 import { table } from '../../coordinator/cli/output.js';
+import { UI_HTML, UI_SCRIPT } from '../../coordinator/ui.js';
 
 const fieldOf = (fn: () => unknown): string | undefined => {
   try {
@@ -115,6 +116,12 @@ describe('coordinator helpers', () => {
     expect(parseListen('0.0.0.0:0')).toEqual({ host: '0.0.0.0', port: 0 });
     expect(parseListen('[::1]:7070')).toEqual({ host: '::1', port: 7070 });
     for (const bad of ['', 'host', 'a:b', '1.2.3.4:70000', 'a b:1']) expect(() => parseListen(bad), bad).toThrow(InvalidInputError);
+  });
+
+  it('ships a web page script that compiles and a page that loads it', () => {
+    expect(() => new Function(UI_SCRIPT)).not.toThrow();
+    expect(UI_HTML).toContain('<script src="/ui.js"></script>');
+    expect(UI_HTML).not.toMatch(/<script>/);
   });
 
   it('renders aligned tables with - for empty cells', () => {
