@@ -7,6 +7,7 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand 
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -238,4 +239,49 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
     },
   };
   return world;
+}
+
+export interface TcpProxy {
+  url: string;
+  /** Refuses new connections and cuts open ones (the service looks unreachable). */
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** A TCP proxy in front of a service (DynamoDB Local) that a test can cut and restore. */
+export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
+  const target = new URL(targetUrl);
+  const port = await freePort();
+  const sockets = new Set<Socket>();
+  let server: Server | undefined;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = createServer((client) => {
+        const upstream = connect(Number(target.port), target.hostname);
+        sockets.add(client);
+        sockets.add(upstream);
+        const drop = () => {
+          client.destroy();
+          upstream.destroy();
+          sockets.delete(client);
+          sockets.delete(upstream);
+        };
+        client.on('error', drop).on('close', drop);
+        upstream.on('error', drop).on('close', drop);
+        client.pipe(upstream).pipe(client);
+      });
+      server.once('error', reject);
+      server.listen(port, '127.0.0.1', () => resolve());
+    });
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      sockets.clear();
+      if (!server) return resolve();
+      server.close(() => resolve());
+      server = undefined;
+    });
+  await listen();
+  return { url: `http://127.0.0.1:${port}`, cut: stop, restore: listen, close: stop };
 }

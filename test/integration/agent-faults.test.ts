@@ -1,0 +1,143 @@
+// The edge agent under faults, in the local world: DynamoDB unreachable, an ECS throttling storm,
+// the agent SIGKILLed between StartTask and recording its result, SIGTERM, and `docker kill`.
+import { existsSync } from 'node:fs';
+import { QueryCommand } from '@aws-sdk/client-dynamodb';
+import { unmarshall } from '@aws-sdk/util-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SimulatedRuntime } from '../../local/runtime/simulated.js';
+import { startAgentWorld, startTcpProxy, waitFor, type AgentWorld } from '../support/agent-world.js';
+import { dynamoDbEndpoint } from '../support/services.js';
+
+const endpoint = dynamoDbEndpoint();
+const OUTAGE_MS = Number(process.env.BLOX_TEST_OUTAGE_MS ?? 30_000);
+
+async function leaseItems(world: AgentWorld, env: string): Promise<Record<string, unknown>[]> {
+  const out = await world.ddb.send(new QueryCommand({ TableName: world.table, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': { S: `ENV#${env}` }, ':p': { S: 'LEASE#' } }, ConsistentRead: true }));
+  return (out.Items ?? []).map((i) => unmarshall(i));
+}
+
+describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    world = await startAgentWorld({ dynamodbEndpoint: endpoint, runtime: new SimulatedRuntime({ startLatencyMs: 50 }) });
+  });
+  afterAll(async () => world?.close());
+
+  it(`DynamoDB unreachable for ${OUTAGE_MS / 1000} s: the daemon keeps running, the agent reports degraded, then recovers without restarting it`, async () => {
+    const proxy = await startTcpProxy(endpoint);
+    try {
+      const td = await world.registerTaskDefinition('outage');
+      await world.createEnvironment('outage', td, { expression: 'attribute:outage == yes' });
+      const instance = await world.addInstance({ attributes: { outage: 'yes' } });
+      const { agent, health } = await world.startAgent(instance, { dynamodbEndpoint: proxy.url });
+      const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'outage').find((t) => t.lastStatus === 'RUNNING'));
+      await waitFor('lease recorded', 5_000, () => agent.status().leases.outage?.taskArn === task.taskArn);
+      const callsBefore = world.emulator.callCounts();
+      await proxy.cut();
+      const cutAt = Date.now();
+      await waitFor('agent reports degraded', 15_000, () => agent.status().degraded);
+      expect(agent.status().degradedReasons.join(' ')).toMatch(/DynamoDB/);
+      while (Date.now() - cutAt < OUTAGE_MS) {
+        expect(world.liveTasks(instance.arn, 'outage').map((t) => t.taskArn)).toEqual([task.taskArn]);
+        expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      const errorsDuringOutage = agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'error' }) + agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'timeout' });
+      expect(errorsDuringOutage).toBeGreaterThan(0); // it kept retrying...
+      expect(errorsDuringOutage).toBeLessThan(OUTAGE_MS / 100); // ...with backoff, not in a tight loop
+      await proxy.restore();
+      await waitFor('agent recovers', 30_000, () => !agent.status().degraded && agent.status().desired.fresh);
+      await waitFor('lease held again', 10_000, () => agent.status().leases.outage?.state === 'mine');
+      const callsAfter = world.emulator.callCounts();
+      expect(callsAfter.StartTask ?? 0).toBe(callsBefore.StartTask ?? 0);
+      expect(callsAfter.StopTask ?? 0).toBe(callsBefore.StopTask ?? 0);
+      expect(world.liveTasks(instance.arn, 'outage').map((t) => t.taskArn)).toEqual([task.taskArn]);
+      const record = await waitFor('status record not degraded', 15_000, async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn && !i.degraded && i.ready));
+      expect(record.daemons[0]?.taskArn).toBe(task.taskArn);
+    } finally {
+      await proxy.close();
+    }
+  }, OUTAGE_MS + 90_000);
+
+  it('throttling storm from the emulator: agents converge, backoff shows in metrics, no tight retry loop', async () => {
+    const td = await world.registerTaskDefinition('storm');
+    await world.createEnvironment('storm', td, { expression: 'attribute:storm == yes' });
+    const instances = await Promise.all([1, 2, 3, 4, 5].map(() => world.addInstance({ attributes: { storm: 'yes' } })));
+    world.emulator.faults.setThrottle('StartTask', { ratePerSecond: 0.5, burst: 1 });
+    const before = world.emulator.callCounts();
+    const started = Date.now();
+    try {
+      const agents = await Promise.all(instances.map((i) => world.startAgent(i)));
+      await waitFor('a daemon on every instance', 60_000, () => instances.every((i) => world.liveTasks(i.arn, 'storm').length === 1), 200);
+      const seconds = (Date.now() - started) / 1000;
+      for (const i of instances) expect(world.liveTasks(i.arn, 'storm')).toHaveLength(1);
+      const throttled = agents.reduce((sum, a) => sum + a.agent.metrics.total('blox_agent_start_failures_total', { reason: 'ThrottlingException' }), 0);
+      expect(throttled).toBeGreaterThan(0);
+      const backoff = agents.reduce((sum, a) => sum + a.agent.metrics.total('blox_agent_backoff_seconds_total', { kind: 'start' }), 0);
+      expect(backoff).toBeGreaterThan(0);
+      const text = await (await fetch(`${agents[0]!.health.url}/metrics`)).text();
+      expect(text).toMatch(/blox_agent_backoff_seconds_total\{kind="start"\}/);
+      const startCalls = (world.emulator.callCounts().StartTask ?? 0) - (before.StartTask ?? 0);
+      // Exponential backoff: each agent tries about log2(elapsed) + 2 times, never once per tick.
+      const perAgentBound = Math.ceil(Math.log2(Math.max(2, seconds)) + 3);
+      expect(startCalls).toBeLessThanOrEqual(instances.length * perAgentBound);
+      expect(startCalls).toBeGreaterThanOrEqual(instances.length);
+    } finally {
+      world.emulator.faults.clear();
+    }
+  }, 90_000);
+
+  describe.skipIf(!existsSync('dist/agent.js'))('as a process: node dist/agent.js', () => {
+    it('SIGKILLed between StartTask and recording the result (fault hook): after it restarts there is exactly one task', async () => {
+      const td = await world.registerTaskDefinition('killed');
+      await world.createEnvironment('killed', td, { expression: 'attribute:killed == yes' });
+      const instance = await world.addInstance({ attributes: { killed: 'yes' } });
+      const first = await world.spawnAgent(instance, {}, { BLOX_AGENT_FAULT: 'exit-after-start-task' });
+      const exit = await first.exited;
+      expect(exit.signal).toBe('SIGKILL');
+      expect(first.output()).toMatch(/BLOX_AGENT_FAULT=exit-after-start-task/);
+      const live = world.liveTasks(instance.arn, 'killed');
+      expect(live).toHaveLength(1);
+      const [lease] = await leaseItems(world, 'killed');
+      expect(lease).toMatchObject({ attempt: { token: live[0]!.startedBy } });
+      expect(lease?.taskArn).toBeUndefined();
+      const startsBefore = world.emulator.callCounts().StartTask ?? 0;
+      const second = await world.spawnAgent(instance);
+      const adopted = await waitFor('the new agent adopts the task', 30_000, async () => {
+        expect(world.liveTasks(instance.arn, 'killed').length).toBeLessThanOrEqual(1);
+        const [item] = await leaseItems(world, 'killed');
+        return item?.taskArn === live[0]!.taskArn && item.attempt === undefined ? item : undefined;
+      }, 200);
+      expect(adopted.owner).not.toBe(lease?.owner);
+      expect(world.liveTasks(instance.arn, 'killed').map((t) => t.taskArn)).toEqual([live[0]!.taskArn]);
+      expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
+      expect(second.output()).toMatch(/attempt looked up|task of attempt/);
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }, 60_000);
+
+    it('SIGTERM: exit 0, the daemon keeps running, and the next agent adopts it at once', async () => {
+      const td = await world.registerTaskDefinition('termed');
+      await world.createEnvironment('termed', td, { expression: 'attribute:termed == yes' });
+      const instance = await world.addInstance({ attributes: { termed: 'yes' } });
+      const first = await world.spawnAgent(instance, { leaseDurationMs: 20_000 });
+      const task = await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'termed').find((t) => t.lastStatus === 'RUNNING'));
+      await waitFor('readyz 200', 10_000, async () => (await fetch(`${first.url}/readyz`).catch(() => undefined))?.status === 200);
+      first.child.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
+      expect(world.liveTasks(instance.arn, 'termed').map((t) => t.taskArn)).toEqual([task.taskArn]);
+      const startsBefore = world.emulator.callCounts().StartTask ?? 0;
+      const t0 = Date.now();
+      const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000 });
+      await waitFor('the next agent holds the lease', 15_000, async () => {
+        const status = (await (await fetch(`${second.url}/status`)).json()) as { leases: Record<string, { state: string; taskArn?: string }> };
+        return status.leases.termed?.state === 'mine' && status.leases.termed.taskArn === task.taskArn;
+      }, 200);
+      // released on shutdown: no waiting for a 20 s lease to expire
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
+      second.child.kill('SIGINT');
+      expect((await second.exited).code).toBe(0);
+    }, 60_000);
+  });
+});
