@@ -6,7 +6,7 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient, ListContainerInstancesCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +19,24 @@ import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const haveDocker = await dockerAvailable();
 const run = promisify(execFile);
+
+/** Newest modification time (ms) of the TypeScript sources under `dir`. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
+    else if (/\.(ts|json)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function bundlesStale(): boolean {
+  const bundles = ['blox.js', 'agent.js'].map((name) => join(repo, 'dist', name));
+  if (!bundles.every((bundle) => existsSync(bundle))) return true;
+  const built = Math.min(...bundles.map((bundle) => statSync(bundle).mtimeMs));
+  return ['agent', 'coordinator', 'core', 'local'].some((dir) => newestSource(join(repo, dir)) > built);
+}
 
 function alive(pid: number): boolean {
   try {
@@ -49,7 +67,9 @@ describe('npm start: blox local up', () => {
   let ecs: ECSClient;
 
   beforeAll(async () => {
-    await run(process.execPath, ['scripts/build.mjs'], { cwd: repo, timeout: 120_000 });
+    // `npm test` builds first; run alone, this test builds when the bundles are missing or stale.
+    // (Not unconditionally: a concurrent suite may be running dist/agent.js while it is rewritten.)
+    if (bundlesStale()) await run(process.execPath, ['scripts/build.mjs'], { cwd: repo, timeout: 120_000 });
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     sandbox = spawn(
       process.execPath,
