@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tableDefinition } from '../../core/dynamo-table.js';
 import { TTL_ATTRIBUTE } from '../../core/keys.js';
-import { installerBody, installerScript } from '../../deploy/render.js';
+import { DAEMONS_ATTRIBUTE, DAEMONS_PENDING, DAEMONS_READY, installerBody, installerScript, installerSettings } from '../../deploy/render.js';
 import { asList, attOf, loadTemplate, PSEUDO, refOf, Resolver, statementsOf, type Template } from './shipping-cfn.js';
 import { fakeBundle, repoRoot, runInstaller, tempDir } from './shipping-support.js';
 
@@ -260,5 +260,25 @@ describe('IAM confinement', () => {
     );
     const none = Object.values(new Resolver(template, { ...stock, BundleBucket: '' }).resources()).filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.PolicyName as string) === 'blox-edge-bundle-read');
     expect(none).toHaveLength(0);
+  });
+});
+
+describe('docs/deploying.md', () => {
+  const guide = readFileSync(join(repoRoot, 'docs/deploying.md'), 'utf8');
+
+  it('documents every parameter of the stack', () => {
+    const undocumented = Object.keys(template.Parameters).filter((name) => !guide.includes(`\`${name}\``));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('documents every operator setting of the installer', () => {
+    const internal = new Set(['ROOT', 'BLOX_NODE_BIN', 'BLOX_SKIP_NODE_INSTALL', 'BLOX_SKIP_SYSTEMD']);
+    const undocumented = [...installerSettings().keys()].filter((name) => !internal.has(name) && !guide.includes(`\`${name}\``));
+    expect(undocumented).toEqual([]);
+  });
+
+  it('names the daemons-first attribute and its placement constraint', () => {
+    expect(guide).toContain(`${DAEMONS_ATTRIBUTE}=${DAEMONS_PENDING}`);
+    expect(guide).toContain(`memberOf(attribute:${DAEMONS_ATTRIBUTE} == ${DAEMONS_READY})`);
   });
 });
