@@ -414,7 +414,7 @@ async function readJson(req: IncomingMessage, limit: number, required: boolean):
 export interface RunningCoordinator {
   server: Server;
   url: string;
-  close(): Promise<void>;
+  close(graceMs?: number): Promise<void>;
 }
 
 /** `host:port`, `:port` or `port`; IPv6 hosts in brackets. */
@@ -443,10 +443,17 @@ export async function startCoordinator(options: CoordinatorOptions & { listen?: 
   return {
     server,
     url: `http://${shownHost}:${address.port}`,
-    close: () =>
+    /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes what is left. */
+    close: (graceMs = 5_000) =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()));
-        server.closeAllConnections();
+        const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+        timer.unref();
+        server.close((error) => {
+          clearTimeout(timer);
+          if (error) reject(error);
+          else resolve();
+        });
+        server.closeIdleConnections();
       }),
   };
 }

@@ -19,6 +19,7 @@ import {
   type TransactWriteItem,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { randomUUID } from 'node:crypto';
 import { tableDefinition } from '../dynamo-table.js';
 import { TTL_ATTRIBUTE, type ItemKey } from '../keys.js';
 
@@ -173,7 +174,8 @@ export class DynamoTable implements TableAccess {
   async transact(ops: TransactOp[]): Promise<void> {
     const items = ops.map((op) => this.transactItem(op));
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      // The token makes the SDK's own retries of this call (after a lost response) idempotent.
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items, ClientRequestToken: randomUUID() }));
     } catch (error) {
       if (error instanceof TransactionCanceledException) {
         throw new TransactionCancelled((error.CancellationReasons ?? []).map((r) => r.Code ?? 'None'));
