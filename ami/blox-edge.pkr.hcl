@@ -27,17 +27,21 @@ source "amazon-ebs" "blox-edge" {
 
   ami_description = "ECS-optimized Amazon Linux 2023 with the blox-edge agent ${var.agent_version}"
 
-  # A given source_ami wins; otherwise the newest ECS-optimized AL2023 image owned by Amazon.
+  # A given source_ami wins; otherwise the newest ECS-optimized AL2023 image owned by Amazon. (With
+  # both set, the builder would require the given AMI to match the filter as well.)
   source_ami = var.source_ami == "" ? null : var.source_ami
-  source_ami_filter {
-    filters = {
-      name                = "al2023-ami-ecs-hvm-*-${var.architecture}"
-      architecture        = var.architecture
-      virtualization-type = "hvm"
-      root-device-type    = "ebs"
+  dynamic "source_ami_filter" {
+    for_each = var.source_ami == "" ? ["newest"] : []
+    content {
+      filters = {
+        name                = "al2023-ami-ecs-hvm-*-${var.architecture}"
+        architecture        = var.architecture
+        virtualization-type = "hvm"
+        root-device-type    = "ebs"
+      }
+      owners      = ["amazon"]
+      most_recent = true
     }
-    owners      = ["amazon"]
-    most_recent = true
   }
 
   tags = {
