@@ -525,6 +525,7 @@ export class DockerRuntime implements TaskRuntime {
     };
     stream.on('end', reopen);
     stream.on('error', reopen);
+    stream.on('close', reopen);
     // Anything that happened while no stream was open: inspect every container we know.
     await Promise.all([...this.containers.keys()].map((id) => this.refresh(id)));
   }

@@ -208,6 +208,22 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
     expect(runtime.containersOf(instanceArn).find((view) => view.id === container?.Id)?.oomKilled).toBe(true);
   });
 
+  it('an exit while the engine event stream is down is still reported, once it reconnects', { timeout: 30_000 }, async () => {
+    const taskArn = await startTask(`${FAMILY}:1`);
+    await until('RUNNING', 20_000, async () => ((await describeTask(taskArn)).lastStatus === 'RUNNING' ? true : undefined));
+    const [container] = await containersOfTask(taskArn);
+    // Cut the runtime's /events stream (as an engine restart would), then kill the container at once:
+    // its die event is never delivered; the inspection after reconnecting must find the exit.
+    (runtime as unknown as { events: { destroy(): void } }).events.destroy();
+    execFileSync('docker', ['kill', container?.Id ?? '']);
+    const stopped = await until('STOPPED', 15_000, async () => {
+      const current = await describeTask(taskArn);
+      return current.lastStatus === 'STOPPED' ? current : undefined;
+    });
+    expect(stopped.stopCode).toBe('EssentialContainerExited');
+    expect(stopped.containers?.[0]?.exitCode).toBe(137);
+  });
+
   it('removes containers left behind by a runtime whose process is gone, and no others', { timeout: 30_000 }, async () => {
     const deadPid = spawnSync('true').pid ?? 0;
     const make = (pid: number) =>
