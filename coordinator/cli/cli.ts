@@ -7,6 +7,7 @@ import { DEFAULT_TABLE_NAME } from '../../core/dynamo-table.js';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore, INSTANCE_STATUS_FILTERS, type InstanceStatusFilter } from '../../core/store/environments.js';
 import type { Page } from '../../core/store/paging.js';
+import type { DeploymentView, EnvironmentView } from '../../core/store/views.js';
 import { commit, version } from '../../core/version.js';
 import { DirectBackend, HttpBackend, UnreachableError, type Backend, type DeploymentAction } from './backend.js';
 import * as out from './output.js';
@@ -20,6 +21,10 @@ export const EXIT = {
   unauthorized: 5,
   invalidRecord: 6,
   unreachable: 7,
+  /** `deploy status --watch`: the deployment ended failed, stopped or rolled_back. */
+  deploymentUnsuccessful: 8,
+  /** `deploy status --watch --timeout`: still unfinished when the time ran out. */
+  timedOut: 9,
 } as const;
 
 export const DEFAULT_ENDPOINT = 'http://127.0.0.1:7070';
@@ -69,6 +74,9 @@ const OPTIONS = {
   all: { type: 'boolean' },
   // deployments
   revision: { type: 'string' },
+  watch: { type: 'boolean', short: 'w' },
+  timeout: { type: 'string' },
+  interval: { type: 'string' },
   // instances and tasks
   status: { type: 'string' },
   environment: { type: 'string' },
@@ -112,6 +120,7 @@ Deployments
   blox deploy start ENV [--revision N]        deploy a revision (default: the latest)
   blox deploy list ENV
   blox deploy get ENV ID
+  blox deploy status ENV [ID] [--watch [--timeout S]]  rollout progress; --watch waits for the end
   blox deploy stop|pause|resume ENV ID
   blox deploy rollback ENV ID [--revision N]  roll forward to a copy of the previous (or given) revision
 What the agents report
@@ -132,7 +141,8 @@ Connection: --endpoint URL (default ${DEFAULT_ENDPOINT}, env BLOX_ENDPOINT) --to
   --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
 Output: -o table (default) | -o json
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict (name taken, stale
-  token), 5 unauthorized, 6 malformed stored record, 7 coordinator unreachable.
+  token), 5 unauthorized, 6 malformed stored record, 7 coordinator unreachable, 8 the watched
+  deployment failed, stopped or was rolled back, 9 --timeout ran out.
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -338,6 +348,35 @@ async function currentToken(ctx: Context, values: Values, name: string): Promise
   return values['deployment-token'] ?? (await ctx.backend().getEnvironment(name)).token;
 }
 
+const FINISHED = new Set(['completed', 'failed', 'stopped', 'rolled_back']);
+
+function secondsFlag(text: string | undefined, flag: string, fallback: number): number {
+  if (text === undefined) return fallback;
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value) || value <= 0 || value > 86_400) throw new UsageError(`${flag} must be a number of seconds (0 < S <= 86400)`);
+  return value;
+}
+
+export interface RolloutStatus {
+  environment: string;
+  deployment: string;
+  status: string;
+  paused: boolean;
+  targetRevision: number;
+  instances: EnvironmentView['instances'];
+  failedInstances: number;
+  line: string;
+}
+
+function rolloutStatus(env: EnvironmentView, deployment: DeploymentView): RolloutStatus {
+  const c = env.instances;
+  const active = env.activeDeployment?.id === deployment.id;
+  const progress = active ? `, ${c.onCurrentRevision} of ${c.reporting} reporting instances on revision ${deployment.targetRevision} (${c.healthy} healthy, ${c.unhealthy} unhealthy)` : '';
+  const failed = deployment.failedInstances.length ? `, ${deployment.failedInstances.length} failed` : '';
+  const line = `deployment ${deployment.id} of ${env.name}: ${deployment.status}${deployment.paused ? ' (paused)' : ''}${progress}${failed}`;
+  return { environment: env.name, deployment: deployment.id, status: deployment.status, paused: deployment.paused, targetRevision: deployment.targetRevision, instances: c, failedInstances: deployment.failedInstances.length, line };
+}
+
 // ---------------------------------------------------------------- commands
 
 const commands: Record<string, Record<string, Command> | Command> = {
@@ -471,6 +510,39 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const [name] = exactly(args, ['ENV'], this.usage) as [string];
         printPage(ctx, await allPages(values, (request) => ctx.backend().listDeployments(name, request)), out.deploymentsTable);
         return EXIT.ok;
+      },
+    },
+    status: {
+      usage: 'blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]',
+      flags: ['watch', 'timeout', 'interval'],
+      async run(args, values, ctx) {
+        if (args.length < 1 || args.length > 2) throw new UsageError(`usage: ${this.usage}`);
+        const [name, given] = args as [string, string | undefined];
+        if (!values.watch && (values.timeout !== undefined || values.interval !== undefined)) throw new UsageError('--timeout and --interval need --watch');
+        const timeoutS = secondsFlag(values.timeout, '--timeout', 0);
+        const intervalS = secondsFlag(values.interval, '--interval', 2);
+        const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
+        let last = '';
+        for (;;) {
+          const env = await ctx.backend().getEnvironment(name);
+          const id = given ?? env.activeDeployment?.id;
+          if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
+          const deployment = await ctx.backend().getDeployment(name, id);
+          const status = rolloutStatus(env, deployment);
+          const finished = FINISHED.has(deployment.status);
+          if (!values.watch || finished || Date.now() >= deadline) {
+            if (!values.watch || ctx.json || status.line !== last) ctx.print(status, () => `${status.line}\n`);
+            if (!values.watch) return EXIT.ok;
+            if (!finished) {
+              ctx.io.stderr(`blox: deployment ${id} is still ${deployment.status} after ${timeoutS} s\n`);
+              return EXIT.timedOut;
+            }
+            return deployment.status === 'completed' ? EXIT.ok : EXIT.deploymentUnsuccessful;
+          }
+          if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
+          last = status.line;
+          await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
+        }
       },
     },
     get: {

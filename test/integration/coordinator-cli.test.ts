@@ -142,6 +142,34 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect((await blox(['deploy', 'get', 'dep', 'nope', ...http])).code).toBe(EXIT.notFound);
   });
 
+  it('deploy status shows rollout progress; --watch waits for the end (exit 0, 8 or 9)', async () => {
+    const env = (await blox(['env', 'create', 'watched', '--cluster', 'watch', '--task-definition', 'logs:1', '-o', 'json', ...http])).json;
+    const id = env.activeDeployment.id as string;
+    await t.table.put(instanceStatusItem('watch', 'i-w1', [{ environment: 'watched', revision: 1, state: 'healthy' }]));
+    await t.table.put(instanceStatusItem('watch', 'i-w2', [{ environment: 'watched', revision: 1, state: 'starting' }]));
+    const once = await blox(['deploy', 'status', 'watched', ...http]);
+    expect(once.code).toBe(EXIT.ok);
+    expect(once.stdout).toBe(`deployment ${id} of watched: pending, 2 of 2 reporting instances on revision 1 (1 healthy, 0 unhealthy)\n`);
+    const timedOut = await blox(['deploy', 'status', 'watched', '--watch', '--timeout', '0.2', '--interval', '0.05', ...http]);
+    expect(timedOut.code).toBe(EXIT.timedOut);
+    expect(timedOut.stderr).toContain('still pending');
+    // an agent finishes the rollout while blox watches
+    const watching = blox(['deploy', 'status', 'watched', id, '--watch', '--interval', '0.05', '-o', 'json', ...http]);
+    await new Promise((r) => setTimeout(r, 150));
+    await t.table.transact([{ kind: 'update', key: keys.deployment('watched', id), set: { status: 'completed', finishedAt: '2026-01-01T00:10:00.000Z' } }]);
+    const done = await watching;
+    expect(done.code).toBe(EXIT.ok);
+    expect(done.json).toMatchObject({ deployment: id, status: 'completed', targetRevision: 1 });
+    // a failed one exits 8
+    const next = (await blox(['deploy', 'start', 'watched', '-o', 'json', ...http])).json;
+    await t.table.transact([{ kind: 'update', key: keys.deployment('watched', next.id), set: { status: 'failed', failedInstances: [{ containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/watch/i-w2', reason: 'unhealthy after 300 s', at: '2026-01-01T00:10:00.000Z' }] } }]);
+    const failed = await blox(['deploy', 'status', 'watched', '--watch', ...http]);
+    expect(failed.code).toBe(EXIT.deploymentUnsuccessful);
+    expect(failed.stdout).toMatch(/: failed, .*, 1 failed\n$/);
+    expect((await blox(['deploy', 'get', 'watched', next.id, ...http])).stdout).toMatch(/i-w2\s+unhealthy after 300 s/);
+    expect((await blox(['deploy', 'status', 'watched', '--timeout', '1', ...http])).code).toBe(EXIT.usage);
+  });
+
   it('lists instances and tasks; pages with --limit/--next-token and --all', async () => {
     await t.table.put(instanceStatusItem('fleet', 'i-aaa', [{ environment: 'agent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/t-1', lastStatus: 'RUNNING' }]));
     await t.table.put(instanceStatusItem('fleet', 'i-bbb', [{ environment: 'agent-env', revision: 1, state: 'starting' }]));
