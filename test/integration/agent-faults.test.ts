@@ -1,6 +1,5 @@
 // The edge agent under faults, in the local world: DynamoDB unreachable, an ECS throttling storm,
 // the agent SIGKILLed between StartTask and recording its result, SIGTERM, and `docker kill`.
-import { existsSync } from 'node:fs';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -87,7 +86,7 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     }
   }, 90_000);
 
-  describe.skipIf(!existsSync('dist/agent.js'))('as a process: node dist/agent.js', () => {
+  describe('as a process: node dist/agent.js', () => {
     it('SIGKILLed between StartTask and recording the result (fault hook): after it restarts there is exactly one task', async () => {
       const td = await world.registerTaskDefinition('killed');
       await world.createEnvironment('killed', td, { expression: 'attribute:killed == yes' });
