@@ -18,10 +18,10 @@ import {
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { validateExpression } from '../../core/cql.js';
 import { ConflictError, errorMessage } from '../../core/errors.js';
 import { clusterPk, ENV_SK_PREFIX, keys, SCHEMA_VERSION, TTL_ATTRIBUTE, type ItemKey } from '../../core/keys.js';
-import { parseChangeMarker, parseEnvironment, parseRevision, type ChangeMarker, type EnvironmentRevision, type InstanceStatus } from '../../core/records.js';
+import { parseChangeMarker, parseEnvironment, type ChangeMarker, type EnvironmentRevision, type InstanceStatus } from '../../core/records.js';
+import { parseStoredRevision } from '../../core/store/environments.js';
 import type { EnvironmentEntry } from '../desired.js';
 import { nameOfHead } from '../desired.js';
 import { LEASE_KIND, leaseKey, parseLease, type LeaseAttempt, type LeaseItem } from '../lease.js';
@@ -124,7 +124,7 @@ export class AgentDynamo {
           const item = unmarshall(raw);
           const key = `${String(item.pk)}/${String(item.sk)}`;
           try {
-            const revision = parseRevision(item, validateExpression);
+            const revision = parseStoredRevision(item);
             this.revisions.set(revisionCacheKey(revision.environment, revision.revision), revision);
           } catch (error) {
             invalidRevisions.set(key, errorMessage(error));
