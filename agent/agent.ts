@@ -108,6 +108,8 @@ interface LeaseSlot {
 interface CatalogEntry {
   info: TaskInfo;
   checkedMono: number;
+  /** From the task definition (DescribeTaskDefinition, cached per definition): whether readiness waits for HEALTHY. */
+  hasHealthCheck?: boolean;
 }
 
 const LOCAL_STATUS: Record<string, string> = { NONE: 'PROVISIONING', PULLED: 'PENDING', CREATED: 'PENDING', RUNNING: 'RUNNING', STOPPED: 'STOPPED' };
@@ -487,10 +489,10 @@ class EdgeAgent implements Agent {
       try {
         const listed = await ecs.listInstanceTasks();
         const listedArns = new Set(listed.map((t) => t.taskArn));
-        for (const info of listed) this.catalog.set(info.taskArn, { info, checkedMono: now });
+        for (const info of listed) this.remember(info, now);
         // Catalogued tasks ECS no longer lists as running are checked once.
         const vanished = [...this.catalog.values()].filter((c) => c.info.lastStatus !== 'STOPPED' && !listedArns.has(c.info.taskArn)).map((c) => c.info.taskArn);
-        if (vanished.length) for (const info of await ecs.describeTasks(vanished)) this.catalog.set(info.taskArn, { info, checkedMono: now });
+        if (vanished.length) for (const info of await ecs.describeTasks(vanished)) this.remember(info, now);
         this.sweepOk = true;
         this.clearDegraded('ecs');
       } catch (error) {
@@ -508,7 +510,7 @@ class EdgeAgent implements Agent {
       if (toDescribe.length) {
         try {
           const infos = await ecs.describeTasks(toDescribe);
-          for (const info of infos) this.catalog.set(info.taskArn, { info, checkedMono: now });
+          for (const info of infos) this.remember(info, now);
           this.clearDegraded('ecs');
         } catch (error) {
           this.setDegraded('ecs', `ECS: DescribeTasks: ${errorMessage(error)}`);
@@ -518,6 +520,17 @@ class EdgeAgent implements Agent {
       }
     } else if (!this.sweepOk) {
       return undefined;
+    }
+
+    // Whether our tasks have health checks (one DescribeTaskDefinition per definition, ever).
+    for (const entry of this.catalog.values()) {
+      if (!entry.info.ours || entry.hasHealthCheck !== undefined || entry.info.lastStatus === 'STOPPED' || !entry.info.taskDefinitionArn) continue;
+      try {
+        entry.hasHealthCheck = await ecs.hasHealthCheck(entry.info.taskDefinitionArn);
+      } catch (error) {
+        this.recordError('ecs', error);
+        break;
+      }
     }
 
     // Health from the Docker view (label-filtered container list): cheap and local.
@@ -541,19 +554,40 @@ class EdgeAgent implements Agent {
       const lastStatus = l ? (LOCAL_STATUS[l.knownStatus] ?? 'PENDING') : info.lastStatus;
       const desiredStatus = l ? l.desiredStatus : info.desiredStatus;
       const h = this.health.get(arn);
-      const task: ObservedTask = { taskArn: arn, lastStatus, desiredStatus: this.stoppedByUs.has(arn) && lastStatus !== 'STOPPED' ? 'STOPPED' : desiredStatus, hasHealthCheck: h?.hasHealthCheck ?? false, ours: info.ours };
+      const task: ObservedTask = { taskArn: arn, lastStatus, desiredStatus: this.stoppedByUs.has(arn) && lastStatus !== 'STOPPED' ? 'STOPPED' : desiredStatus, hasHealthCheck: (h?.hasHealthCheck ?? false) || (entry.hasHealthCheck ?? false), ours: info.ours };
       if (info.environment !== undefined) task.environment = info.environment;
       if (info.revision !== undefined) task.revision = info.revision;
       if (info.startedBy !== undefined) task.startedBy = info.startedBy;
-      const health = h?.hasHealthCheck ? h.health : info.healthStatus;
+      const health = h?.hasHealthCheck ? h.health : h && task.hasHealthCheck ? 'UNKNOWN' : info.healthStatus;
       if (health) task.health = health;
       tasks.push(task);
     }
-    // Forget long-stopped tasks.
-    for (const [arn, c] of this.catalog) if (c.info.lastStatus === 'STOPPED' && !localByArn.has(arn) && now - c.checkedMono > 600_000) this.catalog.delete(arn);
+    this.prune(now);
     // Expectations met.
     for (const [env, p] of Object.entries(this.pending)) if (tasks.some((t) => t.startedBy === p.token)) delete this.pending[env];
     return tasks;
+  }
+
+  private remember(info: TaskInfo, now: number): void {
+    const previous = this.catalog.get(info.taskArn);
+    this.catalog.set(info.taskArn, { info, checkedMono: now, ...(previous?.hasHealthCheck !== undefined ? { hasHealthCheck: previous.hasHealthCheck } : {}) });
+  }
+
+  /** Forgets what no longer matters: long-stopped tasks, settled attempts. */
+  private prune(now: number): void {
+    for (const [arn, c] of this.catalog) {
+      if (c.info.lastStatus === 'STOPPED' && !this.localTasks?.some((t) => t.taskArn === arn) && now - c.checkedMono > 600_000) {
+        this.catalog.delete(arn);
+        this.stoppedByUs.delete(arn);
+      }
+    }
+    const inLeases = new Set([...this.leases.values()].map((l) => l.view.item?.attempt?.token).filter((t): t is string => !!t));
+    for (const [token, at] of Object.entries(this.attemptFirstSeen)) {
+      if (!inLeases.has(token) && now - at > 600_000) {
+        delete this.attemptFirstSeen[token];
+        delete this.lookups[token];
+      }
+    }
   }
 
   /** A tracked daemon that stopped without this agent stopping it: the restart policy applies. */
@@ -757,7 +791,7 @@ class EdgeAgent implements Agent {
         }
         this.deps.fault?.('after-start-task');
         if (result.task) {
-          this.catalog.set(result.task.taskArn, { info: result.task, checkedMono: this.clock.monoMs() });
+          this.remember(result.task, this.clock.monoMs());
           this.tracked.set(env, result.task.taskArn); // a death before it is recorded still counts as a stop
           delete this.startBackoff[env];
           this.clearDegraded('ecs');
@@ -777,7 +811,7 @@ class EdgeAgent implements Agent {
       }
       case 'lookup-attempt': {
         const found = await ecs.findByStartedBy(action.token);
-        for (const info of found) this.catalog.set(info.taskArn, { info, checkedMono: this.clock.monoMs() });
+        for (const info of found) this.remember(info, this.clock.monoMs());
         this.lookups[action.token] = { token: action.token, taskArns: found.filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus !== 'STOPPED').map((t) => t.taskArn), atMono: this.clock.monoMs() };
         this.log.info({ environment: action.environment, token: action.token, found: found.map((t) => t.taskArn) }, 'attempt looked up');
         return;

@@ -164,4 +164,24 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await waitFor('restart counted', 5_000, () => agent.status().daemons.find((d) => d.environment === 'crashy')?.restarts === 1);
     expect(agent.metrics.value('blox_agent_restarts_total', { environment: 'crashy' })).toBe(1);
   });
+
+  it('readiness waits for HEALTHY where the daemon has a health check, and drops when it turns UNHEALTHY', async () => {
+    const td = await world.registerTaskDefinition('checked', { healthCheck: true });
+    await world.createEnvironment('checked', td, { expression: 'attribute:checked == yes' });
+    const instance = await world.addInstance({ attributes: { checked: 'yes' } });
+    const { agent, health } = await world.startAgent(instance);
+    const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'checked').find((t) => t.lastStatus === 'RUNNING'));
+    // RUNNING but not yet HEALTHY: not ready
+    const early = await fetch(`${health.url}/readyz`);
+    if (world.emulator.task(task.taskArn)?.healthStatus !== 'HEALTHY') expect(early.status).toBe(503);
+    await waitFor('readyz 200 once HEALTHY', 10_000, async () => (await fetch(`${health.url}/readyz`)).status === 200);
+    expect(agent.status().daemons.find((d) => d.environment === 'checked')).toMatchObject({ state: 'healthy', health: 'HEALTHY' });
+    (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
+    const res = await waitFor('readyz 503 when UNHEALTHY', 10_000, async () => {
+      const r = await fetch(`${health.url}/readyz`);
+      return r.status === 503 ? r.text() : undefined;
+    });
+    expect(res).toMatch(/checked: unhealthy/);
+    expect(agent.status().daemons.find((d) => d.environment === 'checked')?.state).toBe('unhealthy');
+  });
 });
