@@ -1,9 +1,3 @@
-// NOT YET IN THE SUITE (vitest collects *.test.ts only): dist/agent.js does not run outside the
-// repository, because scripts/build.mjs leaves `ssh2` external and docker-modem (under dockerode)
-// requires it when it loads; an installed /opt/blox-edge/agent.js has no node_modules to find it in.
-// With ssh2 and cpu-features replaced by empty modules in the build (an esbuild onResolve/onLoad stub
-// instead of `external`), every test below passes. Rename this file to shipping-install.test.ts then.
-//
 // The shipped path end to end, with no network: the user-data installer (userdata/install.sh)
 // installs a local copy of the bundle (file:// URL, SHA-256 checked; Node.js installation and
 // systemctl switched off) into a temporary root, then the agent is started from that root exactly as
