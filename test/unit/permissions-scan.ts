@@ -1,12 +1,15 @@
 // Derives the AWS API calls a body of code can make from the AWS SDK v3 commands it uses.
 //
-// Code set: every non-test .ts file under the role's own directories, plus the modules they import
-// (relative value imports, transitively) inside the allowed directories. A command counts when its
-// class is constructed (`new XCommand(...)`), a paginator (`paginateX`) or waiter (`waitUntilX`) is
-// called. Table provisioning (`createTable`, ...) is done by CloudFormation in AWS, so commands used
-// only inside functions with those names are reported apart and must not be granted.
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join, relative, resolve } from 'node:path';
+// Code set (deriveShippedCalls): every non-test .ts file under the role's own directories, bundled by
+// esbuild with tree shaking, so that of the shared core/** only the declarations the role's code
+// really reaches count (the agent imports a parser from the store module, not the store's writes).
+// A command counts when its class is constructed (`new XCommand(...)`), a paginator (`paginateX`)
+// or waiter (`waitUntilX`) is called. Table provisioning (`createTable`, ...) is done by
+// CloudFormation in AWS, so commands used only inside functions with those names are reported
+// apart and must not be granted.
+import { existsSync, readdirSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
+import { build } from 'esbuild';
 import ts from 'typescript';
 
 export const PROVISIONING_FUNCTIONS = new Set(['createTable', 'ensureTable', 'deleteTable']);
@@ -94,13 +97,6 @@ function listTs(dir: string): string[] {
   return out;
 }
 
-function resolveImport(fromFile: string, specifier: string): string | undefined {
-  const base = resolve(dirname(fromFile), specifier);
-  for (const candidate of [base.replace(/\.js$/, '.ts'), `${base}.ts`, join(base, 'index.ts'), base]) {
-    if (candidate.endsWith('.ts') && existsSync(candidate) && statSync(candidate).isFile()) return candidate;
-  }
-  return undefined;
-}
 
 function enclosingFunctions(node: ts.Node): string[] {
   const names: string[] = [];
@@ -209,29 +205,8 @@ export function scanSource(file: string, text: string): FileScan {
   return { imports, calls, writeItemKeys, problems };
 }
 
-/** Derives the calls of the code rooted at `rootDirs`, following imports within `allowedDirs`. */
-export function deriveCalls(repoRoot: string, rootDirs: string[], allowedDirs: string[]): Derivation {
-  const allowed = allowedDirs.map((d) => resolve(repoRoot, d) + '/');
-  const queue = rootDirs.flatMap((d) => listTs(resolve(repoRoot, d)));
-  const seen = new Set<string>();
-  const calls: CallSite[] = [];
-  const problems: string[] = [];
-  const writeItemKeysByFile = new Map<string, Set<string>>();
-  while (queue.length) {
-    const file = queue.shift()!;
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const rel = relative(repoRoot, file);
-    const scan = scanSource(rel, readFileSync(file, 'utf8'));
-    calls.push(...scan.calls);
-    problems.push(...scan.problems);
-    writeItemKeysByFile.set(rel, scan.writeItemKeys);
-    for (const specifier of scan.imports) {
-      const target = resolveImport(file, specifier);
-      if (target && allowed.some((dir) => target.startsWith(dir)) && !target.endsWith('.test.ts')) queue.push(target);
-    }
-  }
 
+function actionsOf(calls: CallSite[], writeItemKeysByFile: Map<string, Set<string>>): { actions: Set<string>; provisioning: Set<string> } {
   const isProvisioning = (c: CallSite) => c.functions.some((f) => PROVISIONING_FUNCTIONS.has(f));
   const runtime = calls.filter((c) => !isProvisioning(c));
   const provisioning = new Set(calls.filter(isProvisioning).map((c) => c.operation));
@@ -256,5 +231,67 @@ export function deriveCalls(repoRoot: string, rootDirs: string[], allowedDirs: s
       actions.add(`${prefix}:${op}`);
     }
   }
-  return { files: [...seen].map((f) => relative(repoRoot, f)).sort(), calls, actions, provisioning, problems };
+  return { actions, provisioning };
+}
+
+/**
+ * The calls of the code as it ships: each non-test .ts file under `rootDirs` is an entry point of an
+ * esbuild bundle (packages external, `excludeDirs` external too), tree-shaken, then scanned.
+ */
+export async function deriveShippedCalls(repoRoot: string, rootDirs: string[], excludeDirs: string[] = []): Promise<Derivation> {
+  const entryPoints = rootDirs.flatMap((d) => listTs(resolve(repoRoot, d)));
+  const excluded = excludeDirs.map((d) => resolve(repoRoot, d) + '/');
+  const result = await build({
+    absWorkingDir: repoRoot,
+    entryPoints,
+    outdir: 'permissions-scan-out',
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'node',
+    target: 'node20',
+    packages: 'external',
+    treeShaking: true,
+    minify: false,
+    metafile: true,
+    logLevel: 'silent',
+    plugins: [
+      {
+        name: 'exclude-dirs',
+        setup(b) {
+          b.onResolve({ filter: /^\./ }, (args) => {
+            const target = resolve(args.resolveDir, args.path);
+            return excluded.some((dir) => target.startsWith(dir)) ? { path: args.path, external: true } : undefined;
+          });
+        },
+      },
+    ],
+  });
+  const calls: CallSite[] = [];
+  const problems: string[] = [];
+  const writeItemKeysByFile = new Map<string, Set<string>>();
+  for (const output of result.outputFiles.filter((f) => f.path.endsWith('.js'))) {
+    const text = output.text;
+    const name = relative(repoRoot, output.path);
+    const scan = scanSource(name, text);
+    // Report call sites by the source module: esbuild marks each module's code with `// path`.
+    const lines = text.split('\n');
+    const moduleAt = (line: number): string => {
+      for (let i = line - 1; i >= 0; i--) {
+        const m = /^\/\/ ((?:agent|coordinator|core|local)\/\S+\.ts)$/.exec(lines[i]!);
+        if (m) return m[1]!;
+      }
+      return name;
+    };
+    // (Lines of the bundle mean nothing to a reader: the module and the function name the site.)
+    for (const call of scan.calls) calls.push({ ...call, file: moduleAt(call.line), line: 0 });
+    problems.push(...scan.problems);
+    // The item kinds written anywhere in this bundle count for its transactions (an over-approximation).
+    for (const call of scan.calls) {
+      const file = moduleAt(call.line);
+      writeItemKeysByFile.set(file, new Set([...(writeItemKeysByFile.get(file) ?? []), ...scan.writeItemKeys]));
+    }
+  }
+  const files = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/')).sort();
+  return { files, calls, problems, ...actionsOf(calls, writeItemKeysByFile) };
 }
