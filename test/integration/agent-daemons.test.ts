@@ -184,4 +184,40 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(res).toMatch(/checked: unhealthy/);
     expect(agent.status().daemons.find((d) => d.environment === 'checked')?.state).toBe('unhealthy');
   });
+
+  it('an instance that stops matching stops its daemon (attributes re-read), then releases the lease', async () => {
+    const { PutAttributesCommand } = await import('@aws-sdk/client-ecs');
+    const td = await world.registerTaskDefinition('fickle');
+    await world.createEnvironment('fickle', td, { expression: 'attribute:fickle == yes' });
+    const instance = await world.addInstance({ attributes: { fickle: 'yes' } });
+    const { agent } = await world.startAgent(instance, { ecsReconcileIntervalMs: 1_000 });
+    const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'fickle').find((t) => t.lastStatus === 'RUNNING'));
+    await world.ecs.send(new PutAttributesCommand({ cluster: world.cluster, attributes: [{ name: 'fickle', value: 'no', targetType: 'container-instance', targetId: instance.arn }] }));
+    await waitFor('daemon stopped', 15_000, () => world.emulator.task(task.taskArn)?.lastStatus === 'STOPPED');
+    expect(world.emulator.task(task.taskArn)?.stoppedReason).toMatch(/does not match attribute:fickle == yes/);
+    await waitFor('lease released', 10_000, () => agent.status().leases.fickle === undefined);
+    expect(world.liveTasks(instance.arn, 'fickle')).toHaveLength(0);
+    expect(agent.status().daemons.find((d) => d.environment === 'fickle')).toMatchObject({ matching: false });
+  });
+
+  it('a new revision replaces the daemon: the old task stops before the new one starts, never two', async () => {
+    const v1 = await world.registerTaskDefinition('rolling');
+    const v2 = await world.registerTaskDefinition('rolling');
+    await world.createEnvironment('rolling', v1, { expression: 'attribute:rolling == yes' });
+    const instance = await world.addInstance({ attributes: { rolling: 'yes' } });
+    await world.startAgent(instance);
+    const old = await waitFor('revision 1 RUNNING', 15_000, () => world.liveTasks(instance.arn, 'rolling').find((t) => t.lastStatus === 'RUNNING'));
+    const env = await world.store.getEnvironment('rolling');
+    let maxLive = 0;
+    const off = world.emulator.onTaskStateChange(() => {
+      maxLive = Math.max(maxLive, world.emulator.tasksOnInstance(instance.arn).filter((t) => t.group === 'blox:rolling' && t.lastStatus !== 'STOPPED').length);
+    });
+    await world.store.updateEnvironment('rolling', { token: env.token, taskDefinition: v2, deploy: true });
+    const fresh = await waitFor('revision 2 RUNNING', 20_000, () => world.liveTasks(instance.arn, 'rolling').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== old.taskArn));
+    off();
+    expect(fresh.tags).toEqual(expect.arrayContaining([{ key: 'blox:revision', value: '2' }]));
+    expect(fresh.taskDefinitionArn).toMatch(/rolling:2$/);
+    expect(world.emulator.task(old.taskArn)?.stoppedReason).toMatch(/revision 1 superseded by 2/);
+    expect(maxLive).toBe(1);
+  });
 });
