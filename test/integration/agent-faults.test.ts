@@ -74,7 +74,10 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       expect(throttled).toBeGreaterThan(0);
       const backoff = agents.reduce((sum, a) => sum + a.agent.metrics.total('blox_agent_backoff_seconds_total', { kind: 'start' }), 0);
       expect(backoff).toBeGreaterThan(0);
-      const text = await (await fetch(`${agents[0]!.health.url}/metrics`)).text();
+      const throttledAgent = agents.find((a) => a.agent.metrics.total('blox_agent_start_failures_total', { reason: 'ThrottlingException' }) > 0)!;
+      const text = await (await fetch(`${throttledAgent.health.url}/metrics`)).text();
+      expect(text).toMatch(/blox_agent_start_failures_total\{environment="storm",reason="ThrottlingException"\} \d+/);
+      expect(text).toMatch(/blox_agent_api_calls_total\{service="ecs",operation="StartTask",outcome="throttled"\} \d+/);
       expect(text).toMatch(/blox_agent_backoff_seconds_total\{kind="start"\}/);
       const startCalls = (world.emulator.callCounts().StartTask ?? 0) - (before.StartTask ?? 0);
       // Exponential backoff: each agent tries about log2(elapsed) + 2 times, never once per tick.
