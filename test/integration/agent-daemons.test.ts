@@ -51,9 +51,18 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
       return found;
     });
     expect(instances.daemons[0]?.taskArn).toBe(task.taskArn);
-    // steady state: no ECS call per poll
+    // steady state: no ECS call per poll, one small DynamoDB read per poll and no Query
     const before = world.emulator.callCounts();
+    const reads = () => ({ get: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'GetItem' }), query: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'Query' }), batch: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'BatchGetItem' }) });
+    const readsBefore = reads();
+    const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 1_500));
+    const readsAfter = reads();
+    const polls = (Date.now() - t0) / 300; // pollIntervalMs 300, jittered +-20%
+    expect(readsAfter.query - readsBefore.query).toBe(0);
+    expect(readsAfter.batch - readsBefore.batch).toBe(0);
+    expect(readsAfter.get - readsBefore.get).toBeLessThanOrEqual(Math.ceil(polls / 0.8) + 1);
+    expect(readsAfter.get - readsBefore.get).toBeGreaterThan(0);
     const after = world.emulator.callCounts();
     const ecsCalls = Object.keys(after).reduce((sum, op) => sum + ((after[op] ?? 0) - (before[op] ?? 0)), 0);
     expect(ecsCalls).toBe(0);
