@@ -23,7 +23,7 @@ import { AgentEcs, isThrottle, type TaskInfo } from './adapters/ecs.js';
 import { MetadataClient, type InstanceIdentityFacts, type LocalTask } from './adapters/metadata.js';
 import type { AgentConfig } from './config.js';
 import { decide } from './decide.js';
-import { buildDesired, type EnvironmentEntry } from './desired.js';
+import { buildDesired, matchInstance, type EnvironmentEntry } from './desired.js';
 import { judgeLease, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, type LeaseView } from './lease.js';
 import { Metrics, outcomeOf, recordCall } from './metrics.js';
 import type { Action, AttemptLookup, Backoff, DecideOptions, Desired, Observed, ObservedTask, PendingStart, Plan, Report } from './model.js';
@@ -620,6 +620,14 @@ class EdgeAgent implements Agent {
     if (!this.dynamoAvailable(now)) return;
     for (const [env, slot] of this.leases) {
       if (slot.view.state !== 'other' && slot.view.state !== 'expired') continue;
+      // Watch a contested lease only while it matters here: the daemon is wanted, or tasks of it run.
+      const entry = this.entries?.find((e) => e.name === env);
+      const wanted = entry?.kind === 'valid' && entry.environment.status === 'ACTIVE' && matchInstance(entry.revision, this.facts).matches === true;
+      const running = this.lastTasks?.some((t) => t.environment === env && t.lastStatus !== 'STOPPED') ?? true;
+      if (!wanted && !running) {
+        this.leases.delete(env);
+        continue;
+      }
       const every = Math.max(500, this.config.leaseDurationMs / 4);
       if (slot.lastReadMono !== undefined && now - slot.lastReadMono < every) {
         // re-judge with the same item: expiry is a matter of the observer's clock
