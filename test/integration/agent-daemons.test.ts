@@ -244,4 +244,23 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(seconds).toBeLessThan(30);
     await Promise.all(agents.map((a) => a.stop()));
   });
+
+  it('boot order: the agent waits with backoff until the ECS agent has registered, then gets its daemon', async () => {
+    const td = await world.registerTaskDefinition('early');
+    await world.createEnvironment('early', td, { expression: 'attribute:early == yes' });
+    const instance = await world.addInstance({ attributes: { early: 'yes' }, introspectionLater: true });
+    const { agent, health } = await world.startAgent(instance);
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(agent.status().agent.phase).toBe('waiting-for-ecs-agent');
+    expect(agent.status().identity).toBeUndefined();
+    expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
+    expect((await fetch(`${health.url}/readyz`)).status).toBe(503);
+    const waits = agent.metrics.total('blox_agent_api_calls_total', { service: 'ecs-agent', operation: 'metadata' });
+    expect(waits).toBeGreaterThan(1);
+    expect(waits).toBeLessThan(10); // backoff, not a tight loop
+    await instance.endpoints.markRegistered(instance.arn);
+    await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'early').some((t) => t.lastStatus === 'RUNNING'));
+    expect(agent.status().identity?.containerInstanceArn).toBe(instance.arn);
+    expect(agent.status().identity?.ec2InstanceId).toBe(instance.ec2InstanceId);
+  });
 });

@@ -52,7 +52,8 @@ export interface AgentWorld {
   emulator: EcsEmulator;
   ecs: ECSClient;
   runtime: TaskRuntime;
-  addInstance(options?: { instanceType?: string; availabilityZone?: string; attributes?: Record<string, string> }): Promise<WorldInstance>;
+  /** `introspectionLater`: the ECS agent's introspection answers only after `endpoints.markRegistered(arn)` (boot order). */
+  addInstance(options?: { instanceType?: string; availabilityZone?: string; attributes?: Record<string, string>; introspectionLater?: boolean }): Promise<WorldInstance>;
   registerTaskDefinition(family: string, options?: { healthCheck?: boolean; image?: string; command?: string[] }): Promise<string>;
   createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy> }): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
@@ -121,7 +122,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         runtime,
         identity: { ec2InstanceId, instanceType, availabilityZone, amiId: 'ami-0123456789abcdef0', region: 'us-east-1', accountId: '000000000000' },
         cluster,
-        containerInstanceArn,
+        ...(o.introspectionLater ? {} : { containerInstanceArn }),
         socketDir,
       });
       const instance = { arn: containerInstanceArn, ec2InstanceId, endpoints };
