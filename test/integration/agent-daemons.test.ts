@@ -263,4 +263,21 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(agent.status().identity?.containerInstanceArn).toBe(instance.arn);
     expect(agent.status().identity?.ec2InstanceId).toBe(instance.ec2InstanceId);
   });
+
+  it('a task this system started that no environment claims is stopped after the grace period; other tasks are left alone', async () => {
+    const { StartTaskCommand } = await import('@aws-sdk/client-ecs');
+    const td = await world.registerTaskDefinition('ghost');
+    const instance = await world.addInstance({ attributes: { ghost: 'yes' } });
+    const { agent } = await world.startAgent(instance, { orphanGraceMs: 1_500 });
+    await waitFor('agent running', 10_000, () => agent.status().desired.loaded);
+    const start = async (extra: { group?: string; tags?: { key: string; value: string }[] }) => (await world.ecs.send(new StartTaskCommand({ cluster: world.cluster, taskDefinition: td, containerInstances: [instance.arn], ...extra }))).tasks![0]!.taskArn!;
+    const seenAt = Date.now();
+    const orphan = await start({ group: 'blox:ghost', tags: [{ key: 'blox:environment', value: 'ghost' }, { key: 'blox:managed-by', value: 'blox-edge' }] });
+    const foreign = await start({ group: 'family:ghost' });
+    await waitFor('orphan stopped', 15_000, () => world.emulator.task(orphan)?.lastStatus === 'STOPPED');
+    expect(Date.now() - seenAt).toBeGreaterThanOrEqual(1_500);
+    expect(world.emulator.task(orphan)?.stoppedReason).toMatch(/orphan: no environment claims it/);
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect(world.emulator.task(foreign)?.lastStatus).toBe('RUNNING');
+  });
 });
