@@ -16,7 +16,7 @@
 #
 # Running it twice leaves the same files; the agent is restarted only when something changed.
 # Settings come from the lines below or the environment (the environment wins).
-BLOX_CLUSTER="${BLOX_CLUSTER:-}"                  # ECS cluster name (required unless --bake)
+BLOX_CLUSTER="${BLOX_CLUSTER:-}"                  # ECS cluster name (for install and --configure)
 BLOX_BUNDLE_URL="${BLOX_BUNDLE_URL:-}"            # https://, s3:// or file:// URL of agent.js
 BLOX_BUNDLE_SHA256="${BLOX_BUNDLE_SHA256:-}"      # hex SHA-256 of agent.js (required with the URL)
 BLOX_TABLE="${BLOX_TABLE:-blox-edge}"             # DynamoDB table of the contract
