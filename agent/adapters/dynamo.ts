@@ -65,7 +65,7 @@ export class AgentDynamo {
       new DynamoDBClient({
         region: options.region,
         maxAttempts: 2,
-        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout },
+        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout, throwOnRequestTimeout: true },
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
       });

@@ -104,7 +104,7 @@ export class AgentEcs {
         region: options.region,
         // The agent retries in its own loop, with its own backoff and metrics.
         maxAttempts: 1,
-        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout },
+        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout, throwOnRequestTimeout: true },
         ...(options.endpoint ? { endpoint: options.endpoint } : {}),
         ...(options.credentials ? { credentials: options.credentials } : {}),
       });

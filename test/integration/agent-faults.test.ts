@@ -89,6 +89,25 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     }
   }, 90_000);
 
+  it('a StartTask answer slower than the timeout (the task starts anyway): the expectation holds, no second start, the task is adopted', async () => {
+    const td = await world.registerTaskDefinition('slow');
+    await world.createEnvironment('slow', td, { expression: 'attribute:slow == yes' });
+    const instance = await world.addInstance({ attributes: { slow: 'yes' } });
+    world.emulator.faults.setLatency('StartTask', 7_000); // beyond the agent's 5 s ECS request timeout
+    const before = world.emulator.callCounts().StartTask ?? 0;
+    try {
+      const { agent } = await world.startAgent(instance);
+      await waitFor('StartTask timed out at the agent', 15_000, () => agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'timeout' }) + agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'error' }) > 0, 100);
+      expect(Object.keys(agent.status().pending)).toEqual(['slow']);
+      const task = await waitFor('the slow task RUNNING', 15_000, () => world.liveTasks(instance.arn, 'slow').find((t) => t.lastStatus === 'RUNNING'), 100);
+      await waitFor('adopted', 15_000, () => agent.status().leases.slow?.taskArn === task.taskArn, 100);
+      expect(world.liveTasks(instance.arn, 'slow')).toHaveLength(1);
+      expect((world.emulator.callCounts().StartTask ?? 0) - before).toBe(1);
+    } finally {
+      world.emulator.faults.clear();
+    }
+  }, 60_000);
+
   describe('as a process: node dist/agent.js', () => {
     it('SIGKILLed between StartTask and recording the result (fault hook): after it restarts there is exactly one task', async () => {
       const td = await world.registerTaskDefinition('killed');
