@@ -58,6 +58,27 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     }
   }, OUTAGE_MS + 90_000);
 
+  it('ECS unreachable (frozen endpoint): the daemon keeps running, the agent reports degraded, then recovers', async () => {
+    const td = await world.registerTaskDefinition('frozen');
+    await world.createEnvironment('frozen', td, { expression: 'attribute:frozen == yes' });
+    const instance = await world.addInstance({ attributes: { frozen: 'yes' } });
+    const { agent, health } = await world.startAgent(instance, { ecsReconcileIntervalMs: 1_000 });
+    const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'frozen').find((t) => t.lastStatus === 'RUNNING'));
+    await waitFor('lease recorded', 5_000, () => agent.status().leases.frozen?.taskArn === task.taskArn);
+    world.emulator.faults.freeze();
+    try {
+      await waitFor('agent reports degraded', 20_000, () => agent.status().degraded, 200);
+      expect(agent.status().degradedReasons.join(' ')).toMatch(/ECS/);
+      expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
+      expect(agent.status().daemons.find((d) => d.environment === 'frozen')?.taskArn).toBe(task.taskArn);
+    } finally {
+      world.emulator.faults.unfreeze();
+    }
+    await waitFor('agent recovers', 20_000, () => !agent.status().degraded, 200);
+    expect(world.liveTasks(instance.arn, 'frozen').map((t) => t.taskArn)).toEqual([task.taskArn]);
+    expect(world.emulator.task(task.taskArn)?.desiredStatus).toBe('RUNNING');
+  }, 60_000);
+
   it('throttling storm from the emulator: agents converge, backoff shows in metrics, no tight retry loop', async () => {
     const td = await world.registerTaskDefinition('storm');
     await world.createEnvironment('storm', td, { expression: 'attribute:storm == yes' });
