@@ -22,8 +22,19 @@ export interface MeterCounts {
   unmetered: number;
 }
 
+/** One request through the meter, with performance.now() times of its arrival and of its answer. */
+export interface MeteredExchange {
+  operation: string;
+  kind: string;
+  status: number;
+  receivedAt: number;
+  answeredAt: number;
+}
+
 export interface DynamoMeter {
   readonly url: string;
+  /** Every exchange once answered; returns the unsubscribe function. */
+  onExchange(listener: (exchange: MeteredExchange) => void): () => void;
   counts(): MeterCounts;
   reset(): void;
   close(): Promise<void>;
@@ -81,7 +92,9 @@ export async function startDynamoMeter(upstreamUrl: string): Promise<DynamoMeter
   };
   reset();
 
+  const listeners = new Set<(exchange: MeteredExchange) => void>();
   const server: Server = createServer((req, res) => {
+    const receivedAt = performance.now();
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
@@ -112,6 +125,8 @@ export async function startDynamoMeter(upstreamUrl: string): Promise<DynamoMeter
           const text = Buffer.concat(parts);
           res.writeHead(answer.statusCode ?? 502, answer.headers);
           res.end(text);
+          const exchange = { operation, kind, status: answer.statusCode ?? 502, receivedAt, answeredAt: performance.now() };
+          for (const listener of listeners) listener(exchange);
           if (!METERED_OPS.has(operation)) return;
           let parsed: unknown;
           try {
@@ -150,6 +165,10 @@ export async function startDynamoMeter(upstreamUrl: string): Promise<DynamoMeter
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    onExchange: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     counts: () => JSON.parse(JSON.stringify(counts)) as MeterCounts,
     reset,
     close: () =>

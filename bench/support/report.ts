@@ -36,8 +36,8 @@ export function kib(bytes: number): string {
 }
 
 /** `median m / p90 p` of a list of milliseconds. */
-export function dist(values: number[]): string {
-  return `med ${ms(median(values))} / p90 ${ms(p90(values))}`;
+export function dist(values: number[], digits = 0): string {
+  return `med ${ms(median(values), digits)} / p90 ${ms(p90(values), digits)}`;
 }
 
 export function table(header: string[], rows: string[][]): string {
