@@ -915,8 +915,9 @@ class EdgeAgent implements Agent {
     return plan.reports.filter((r) => r.matching).every((r) => r.ready);
   }
 
+  /** The status record lists the daemons of this instance: not environments that simply do not match it. */
   private daemonStatuses(plan: Plan): DaemonStatus[] {
-    return plan.reports.map((r) => {
+    return plan.reports.filter((r) => r.matching || r.taskArn !== undefined || r.state !== 'stopped').map((r) => {
       const d: DaemonStatus = { environment: r.environment, revision: r.revision, taskDefinition: r.taskDefinition, state: r.state, restarts: this.restart[r.environment]?.restarts ?? 0, reason: r.reason, since: this.stateSince.get(r.environment)?.since ?? new Date(this.clock.wallMs()).toISOString() };
       if (r.taskArn) d.taskArn = r.taskArn;
       if (r.lastStatus) d.lastStatus = r.lastStatus;
