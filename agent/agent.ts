@@ -151,6 +151,7 @@ class EdgeAgent implements Agent {
   private entries: EnvironmentEntry[] | undefined;
   private markerVersion: number | undefined;
   private markerSeen = false;
+  private lastReloadMono: number | undefined;
   private fresh = false;
   private nextPollMono = 0;
   private dynamoBackoff: Backoff | undefined;
@@ -415,13 +416,16 @@ class EdgeAgent implements Agent {
     try {
       const marker = await dynamo.getMarker(cluster);
       const markerVersion = marker?.version;
-      if (!this.markerSeen || markerVersion !== this.markerVersion || this.entries === undefined) {
+      const markerMoved = !this.markerSeen || markerVersion !== this.markerVersion || this.entries === undefined;
+      const reloadDue = this.lastReloadMono === undefined || now - this.lastReloadMono >= this.config.fullReloadIntervalMs;
+      if (markerMoved || reloadDue) {
         const entries = await dynamo.loadEnvironments(cluster);
+        this.lastReloadMono = now;
         this.logEntryChanges(entries);
         this.entries = entries;
         this.markerVersion = markerVersion;
         this.markerSeen = true;
-        this.metrics.inc('blox_agent_desired_reloads_total', 'Full reloads of the environments (change marker moved)');
+        this.metrics.inc('blox_agent_desired_reloads_total', 'Full reloads of the environments (change marker moved, or the slow periodic reload)', { cause: markerMoved ? 'marker' : 'periodic' });
       }
       this.fresh = true;
       this.dynamoOk();

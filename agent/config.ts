@@ -28,6 +28,8 @@ export interface AgentConfig {
   orphanGraceMs: number;
   statusHeartbeatMs: number;
   attemptSettleMs: number;
+  /** A full reload even when the marker did not move: hand edits that forgot the marker still land. */
+  fullReloadIntervalMs: number;
 }
 
 export class ConfigError extends Error {
@@ -67,6 +69,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'orphanGraceMs', env: 'BLOX_ORPHAN_GRACE_MS', flag: '--orphan-grace-ms', kind: 'ms', default: 60_000, min: 0 },
   { key: 'statusHeartbeatMs', env: 'BLOX_STATUS_HEARTBEAT_MS', flag: '--status-heartbeat-ms', kind: 'ms', default: 60_000, min: 1_000 },
   { key: 'attemptSettleMs', env: 'BLOX_ATTEMPT_SETTLE_MS', flag: '--attempt-settle-ms', kind: 'ms', default: 5_000, min: 0 },
+  { key: 'fullReloadIntervalMs', env: 'BLOX_FULL_RELOAD_INTERVAL_MS', flag: '--full-reload-interval-ms', kind: 'ms', default: 600_000, min: 1_000 },
 ];
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

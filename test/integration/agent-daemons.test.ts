@@ -160,6 +160,18 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect((await fetch(`${health.url}/status`)).status).toBe(200);
   });
 
+  it('a hand-written environment whose writer forgot the marker still lands at the periodic full reload', async () => {
+    const td = await world.registerTaskDefinition('handmade');
+    const instance = await world.addInstance({ attributes: { handmade: 'yes' } });
+    const { agent } = await world.startAgent(instance, { fullReloadIntervalMs: 1_500 });
+    await waitFor('first load done', 10_000, () => agent.status().desired.loaded);
+    const at = new Date().toISOString();
+    await world.putRaw({ pk: 'ENV#handmade', sk: 'REV#0000000001', kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'handmade', revision: 1, taskDefinition: td, instanceGroup: { cluster: world.cluster, expression: 'attribute:handmade == yes' }, createdAt: at });
+    await world.putRaw({ pk: `CLUSTER#${world.cluster}`, sk: 'ENV#handmade', kind: 'Environment', schemaVersion: 1, name: 'handmade', cluster: world.cluster, status: 'ACTIVE', health: 'unknown', currentRevision: 1, latestRevision: 1, token: 't', createdAt: at, updatedAt: at });
+    await waitFor('daemon RUNNING without a marker bump', 15_000, () => world.liveTasks(instance.arn, 'handmade').some((t) => t.lastStatus === 'RUNNING'));
+    expect(world.liveTasks(instance.arn, 'handmade')).toHaveLength(1);
+  });
+
   it('a crashed daemon is restarted under the restart policy, the restart counted', async () => {
     const td = await world.registerTaskDefinition('crashy');
     await world.createEnvironment('crashy', td, { expression: 'attribute:crashy == yes', restartPolicy: { initialDelayMs: 300, maxDelayMs: 1_000 } });
