@@ -1,7 +1,9 @@
-// Local metadata over HTTP (undici, with timeouts): the ECS agent's introspection API
-// (/v1/metadata: cluster and container instance; /v1/tasks: the tasks it runs, at no API cost) and
-// EC2 instance metadata with the IMDSv2 token flow.
-import { Agent, request } from 'undici';
+// Local metadata over HTTP, with timeouts: the ECS agent's introspection API (/v1/metadata:
+// cluster and container instance; /v1/tasks: the tasks it runs, at no API cost) and EC2 instance
+// metadata with the IMDSv2 token flow.
+// node:http rather than undici here: these are a few small loopback/link-local requests, and
+// bundling undici costs the agent ~7 MiB of resident memory on every host (see bench/README.md).
+import { Agent, request } from 'node:http';
 
 export interface EcsAgentMetadata {
   cluster: string;
@@ -44,23 +46,31 @@ export interface MetadataOptions {
 }
 
 export class MetadataClient {
-  private readonly dispatcher: Agent;
+  private readonly httpAgent: Agent;
   private readonly timeoutMs: number;
   private imdsToken: { value: string; expiresAt: number } | undefined;
 
   constructor(private readonly options: MetadataOptions) {
     this.timeoutMs = options.timeoutMs ?? 2_000;
-    this.dispatcher = new Agent({ connectTimeout: this.timeoutMs, headersTimeout: this.timeoutMs, bodyTimeout: this.timeoutMs, keepAliveTimeout: 10_000 });
+    this.httpAgent = new Agent({ keepAlive: true, maxSockets: 4 });
   }
 
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.httpAgent.destroy();
   }
 
-  private async get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'PUT' = 'GET'): Promise<{ status: number; text: string }> {
-    const response = await request(url, { method, headers, dispatcher: this.dispatcher, signal: AbortSignal.timeout(this.timeoutMs) });
-    const text = await response.body.text();
-    return { status: response.statusCode, text };
+  /** One request; the whole exchange (connect, headers, body) must finish within the timeout. */
+  private get(url: string, headers: Record<string, string> = {}, method: 'GET' | 'PUT' = 'GET'): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = request(url, { method, headers, agent: this.httpAgent, signal: AbortSignal.timeout(this.timeoutMs) }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      });
+      req.on('error', (error) => reject(error.name === 'AbortError' ? new MetadataError(`${method} ${url} timed out after ${this.timeoutMs} ms`) : error));
+      req.end();
+    });
   }
 
   /** GET /v1/metadata; throws while the ECS agent has not registered (connection refused, empty ARN). */
