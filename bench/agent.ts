@@ -23,6 +23,7 @@ import os from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { CONFIG_KEYS, type AgentConfig } from '../agent/config.js';
+import { LineSplitter } from '../core/json-lines.js';
 import type { EmulatedTask, TaskStateChange } from '../local/ecs/emulator.js';
 import { SimulatedRuntime } from '../local/runtime/simulated.js';
 import { ECS_LABELS } from '../local/runtime/types.js';
@@ -371,15 +372,10 @@ function watchDies(socketPath: string, onDie: (taskArn: string, at: number) => v
     const filters = encodeURIComponent(JSON.stringify({ type: ['container'], event: ['die'] }));
     const req = httpRequest({ socketPath, path: `/events?filters=${filters}`, method: 'GET' }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`/events answered ${res.statusCode}`));
-      let buffer = '';
+      const lines = new LineSplitter();
       res.on('data', (chunk: Buffer) => {
         const at = performance.now();
-        buffer += chunk.toString();
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          if (!line) continue;
+        for (const line of lines.push(chunk)) {
           const event = JSON.parse(line) as { Actor?: { Attributes?: Record<string, string> } };
           const arn = event.Actor?.Attributes?.[ECS_LABELS.taskArn];
           if (arn) onDie(arn, at);

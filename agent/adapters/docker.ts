@@ -2,6 +2,7 @@
 // containers that carry the ECS task-arn label, with reconnection after the stream ends or fails.
 // Also the containers' health per task (the ECS agent's /v1/tasks does not carry it).
 import Docker from 'dockerode';
+import { LineSplitter } from '../../core/json-lines.js';
 import { ECS_LABELS } from '../../local/runtime/types.js';
 
 export interface TaskContainerEvent {
@@ -56,15 +57,9 @@ export class DockerWatcher {
       this.stream = stream;
       this.delay = 250;
       this.options.onState?.(true);
-      let buffer = '';
+      const lines = new LineSplitter();
       stream.on('data', (chunk: Buffer | string) => {
-        buffer += chunk.toString();
-        let newline: number;
-        while ((newline = buffer.indexOf('\n')) >= 0) {
-          const line = buffer.slice(0, newline).trim();
-          buffer = buffer.slice(newline + 1);
-          if (line) this.handle(line);
-        }
+        for (const line of lines.push(chunk)) this.handle(line);
       });
       const again = (error?: unknown) => {
         if (this.stream !== stream) return;

@@ -25,6 +25,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
+import { LineSplitter } from '../../core/json-lines.js';
 import {
   ECS_LABELS,
   INSTANCE_LABEL,
@@ -495,14 +496,9 @@ export class DockerRuntime implements TaskRuntime {
     if (this.closed) return;
     const stream = await this.docker.getEvents({ filters: { type: ['container'], label: [`${OWNER_LABEL}=${this.owner}`] } });
     this.events = stream;
-    let buffer = '';
+    const lines = new LineSplitter();
     stream.on('data', (chunk: Buffer | string) => {
-      buffer += chunk.toString();
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline).trim();
-        buffer = buffer.slice(newline + 1);
-        if (!line) continue;
+      for (const line of lines.push(chunk)) {
         try {
           this.handleEngineEvent(JSON.parse(line) as EngineEvent);
         } catch (error) {

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LineSplitter } from '../../core/json-lines.js';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
 import { startInstanceEndpoints, type InstanceEndpoints, type InstanceIdentity } from '../../local/instance/endpoints.js';
 import { DockerRuntime } from '../../local/runtime/docker.js';
@@ -91,7 +92,7 @@ async function startTask(w: World, instanceArn: string): Promise<string> {
 function collectEvents(stream: NodeJS.ReadableStream, count: number, timeoutMs: number): Promise<Array<Record<string, unknown>>> {
   return new Promise((resolve, reject) => {
     const events: Array<Record<string, unknown>> = [];
-    let buffer = '';
+    const lines = new LineSplitter();
     const timer = setTimeout(() => reject(new Error(`only ${events.length} of ${count} events: ${JSON.stringify(events)}`)), timeoutMs);
     const finish = (): void => {
       clearTimeout(timer);
@@ -99,12 +100,8 @@ function collectEvents(stream: NodeJS.ReadableStream, count: number, timeoutMs: 
       resolve(events);
     };
     stream.on('data', (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline: number;
-      while ((newline = buffer.indexOf('\n')) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (line.trim()) events.push(JSON.parse(line) as Record<string, unknown>);
+      for (const line of lines.push(chunk)) {
+        events.push(JSON.parse(line) as Record<string, unknown>);
         if (events.length >= count) return finish();
       }
     });
