@@ -25,6 +25,7 @@ import { parseStoredRevision } from '../../core/store/environments.js';
 import type { EnvironmentEntry } from '../desired.js';
 import { nameOfHead } from '../desired.js';
 import { LEASE_KIND, leaseKey, parseLease, type LeaseAttempt, type LeaseItem } from '../lease.js';
+import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
 
 /** A lost conditional lease write; `current` is the item that won (null: there is none). */
 export class LeaseConflictError extends ConflictError<LeaseItem | null> {
@@ -34,13 +35,8 @@ export class LeaseConflictError extends ConflictError<LeaseItem | null> {
   }
 }
 
-export interface DynamoAdapterOptions {
+export interface DynamoAdapterOptions extends SdkClientOptions {
   table: string;
-  endpoint?: string;
-  region: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-  /** Per-request timeout, so an unreachable table never stalls the loop for long. */
-  requestTimeoutMs?: number;
   client?: DynamoDBClient;
   /** Wraps every call (metrics). */
   call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
@@ -59,16 +55,7 @@ export class AgentDynamo {
   constructor(options: DynamoAdapterOptions) {
     this.table = options.table;
     this.ownsClient = !options.client;
-    const timeout = options.requestTimeoutMs ?? 3_000;
-    this.client =
-      options.client ??
-      new DynamoDBClient({
-        region: options.region,
-        maxAttempts: 2,
-        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout, throwOnRequestTimeout: true },
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.credentials ? { credentials: options.credentials } : {}),
-      });
+    this.client = options.client ?? new DynamoDBClient({ ...sdkClientConfig(options, 3_000), maxAttempts: 2 });
     this.call = options.call ?? ((_op, run) => run());
   }
 

@@ -13,6 +13,7 @@ import {
   type Task,
 } from '@aws-sdk/client-ecs';
 import { GROUP_PREFIX } from '../decide.js';
+import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
 
 export const TAG_ENVIRONMENT = 'blox:environment';
 export const TAG_REVISION = 'blox:revision';
@@ -50,13 +51,9 @@ export interface SelfDescription {
   registeredAt?: Date;
 }
 
-export interface EcsAdapterOptions {
+export interface EcsAdapterOptions extends SdkClientOptions {
   cluster: string;
   containerInstanceArn: string;
-  endpoint?: string;
-  region: string;
-  credentials?: { accessKeyId: string; secretAccessKey: string };
-  requestTimeoutMs?: number;
   client?: ECSClient;
   call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
 }
@@ -97,17 +94,8 @@ export class AgentEcs {
     this.cluster = options.cluster;
     this.containerInstanceArn = options.containerInstanceArn;
     this.ownsClient = !options.client;
-    const timeout = options.requestTimeoutMs ?? 5_000;
-    this.client =
-      options.client ??
-      new ECSClient({
-        region: options.region,
-        // The agent retries in its own loop, with its own backoff and metrics.
-        maxAttempts: 1,
-        requestHandler: { connectionTimeout: Math.min(timeout, 2_000), requestTimeout: timeout, throwOnRequestTimeout: true },
-        ...(options.endpoint ? { endpoint: options.endpoint } : {}),
-        ...(options.credentials ? { credentials: options.credentials } : {}),
-      });
+    // The agent retries in its own loop, with its own backoff and metrics.
+    this.client = options.client ?? new ECSClient({ ...sdkClientConfig(options, 5_000), maxAttempts: 1 });
     this.call = options.call ?? ((_op, run) => run());
   }
 
