@@ -33,9 +33,9 @@ ROOT="${ROOT:-}"                                  # install under this directory
 set -euo pipefail
 umask 022
 
-# The daemons-first attribute: registered as "pending"; the agent sets it to "ready" once every
-# critical daemon on the instance is RUNNING (and HEALTHY where it has a health check). Services
-# that should land only on ready instances use memberOf(attribute:blox-edge.daemons == ready).
+# The daemons-first attribute: registered as "pending"; the agent is to set it to "ready" once every
+# critical daemon on the instance is RUNNING (and HEALTHY where it has a health check), so that
+# services can wait with memberOf(attribute:blox-edge.daemons == ready). See docs/deploying.md.
 DAEMONS_ATTRIBUTE='"blox-edge.daemons":"pending"'
 UNIT_NAME=blox-edge-agent.service
 changed=0
