@@ -5,6 +5,7 @@
 //   GET /metrics  Prometheus text format
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { listen as listenOn } from '../local/instance/http.js';
 import type { Agent } from './agent.js';
 
 export interface HealthServer {
@@ -41,13 +42,7 @@ export async function startHealthServer(agent: Agent, listen: string): Promise<H
       return send(500, 'text/plain', `${String(error)}\n`);
     }
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listenOn(server, { port, host });
   const address = server.address() as AddressInfo;
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,

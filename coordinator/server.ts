@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, errorMessage } from '../core/errors.js';
 import { version } from '../core/version.js';
+import { listen } from '../local/instance/http.js';
 import type { EnvironmentStore, InstanceStatusFilter } from '../core/store/environments.js';
 import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../core/store/inputs.js';
 import openapi from './openapi.json' with { type: 'json' };
@@ -431,13 +432,7 @@ export async function startCoordinator(options: CoordinatorOptions & { listen?: 
   const server = createServer(createCoordinatorHandler(options));
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, { port, host });
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {

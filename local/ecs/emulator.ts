@@ -12,6 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import type { TaskRuntime } from '../runtime/types.js';
+import { listen } from '../instance/http.js';
 import { EcsBackend, type RegisterInstanceInput } from './backend.js';
 import { systemClock, type Clock } from './clock.js';
 import { EcsError } from './errors.js';
@@ -200,13 +201,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
   });
   server.keepAliveTimeout = 60_000;
   const host = options.host ?? '127.0.0.1';
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await listen(server, { port: options.port ?? 0, host });
   const port = (server.address() as AddressInfo).port;
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger?.info({ url, runtime: options.runtime.kind, modelValidation: !!validator }, 'ECS emulator listening');

@@ -1,4 +1,5 @@
-// Small HTTP helpers shared by the per-instance endpoints.
+// Small HTTP helpers shared by the per-instance endpoints (listen also by the emulator, the
+// coordinator and the agent's health server).
 import { createServer as createNetServer } from 'node:net';
 import type { Server, ServerResponse } from 'node:http';
 
