@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, errorMessage } from '../core/errors.js';
 import { version } from '../core/version.js';
 import { listen } from '../local/instance/http.js';
-import type { EnvironmentStore, InstanceStatusFilter } from '../core/store/environments.js';
+import type { EnvironmentStore, InstanceQuery } from '../core/store/environments.js';
 import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../core/store/inputs.js';
 import openapi from './openapi.json' with { type: 'json' };
 import type { EcsChecker } from './ecs-check.js';
@@ -83,6 +83,18 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     if (value === null) return undefined;
     if (value === '') throw new InvalidInputError(name, 'must not be empty');
     return value;
+  };
+  /** Paging plus the cluster, status and environment filters given, as /v1/instances and /v1/tasks take them. */
+  const listFilters = (q: URLSearchParams) => {
+    const cluster = optional(q, 'cluster');
+    const status = optional(q, 'status');
+    const environment = optional(q, 'environment');
+    return {
+      ...page(q),
+      ...(cluster !== undefined ? { cluster } : {}),
+      ...(status !== undefined ? { status } : {}),
+      ...(environment !== undefined ? { environment } : {}),
+    };
   };
   const queryToken = (q: URLSearchParams): string | undefined => {
     const a = q.get('deploymentToken');
@@ -240,19 +252,8 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       methods: {
         GET: {
           query: ['cluster', 'status', 'environment', 'nextToken', 'limit'],
-          handler: async ({ query }) => {
-            const cluster = optional(query, 'cluster');
-            const status = optional(query, 'status');
-            const environment = optional(query, 'environment');
-            return ok(
-              await store.listInstances({
-                ...page(query),
-                ...(cluster !== undefined ? { cluster } : {}),
-                ...(status !== undefined ? { status: status as InstanceStatusFilter } : {}),
-                ...(environment !== undefined ? { environment } : {}),
-              }),
-            );
-          },
+          // The store checks status against its filters.
+          handler: async ({ query }) => ok(await store.listInstances(listFilters(query) as InstanceQuery)),
         },
       },
     },
@@ -261,19 +262,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       methods: {
         GET: {
           query: ['cluster', 'status', 'environment', 'nextToken', 'limit'],
-          handler: async ({ query }) => {
-            const cluster = optional(query, 'cluster');
-            const status = optional(query, 'status');
-            const environment = optional(query, 'environment');
-            return ok(
-              await store.listTasks({
-                ...page(query),
-                ...(cluster !== undefined ? { cluster } : {}),
-                ...(status !== undefined ? { status } : {}),
-                ...(environment !== undefined ? { environment } : {}),
-              }),
-            );
-          },
+          handler: async ({ query }) => ok(await store.listTasks(listFilters(query))),
         },
       },
     },

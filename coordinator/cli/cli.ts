@@ -319,6 +319,15 @@ function definitionBody(values: Values, base: Record<string, unknown>): Record<s
   return body;
 }
 
+/** --cluster, --status and --environment, those given, as the filters of a list query (the caller has checked --status). */
+function listFilters<Status extends string = string>(values: Values): { cluster?: string; status?: Status; environment?: string } {
+  return {
+    ...(values.cluster !== undefined ? { cluster: values.cluster } : {}),
+    ...(values.status !== undefined ? { status: values.status as Status } : {}),
+    ...(values.environment !== undefined ? { environment: values.environment } : {}),
+  };
+}
+
 async function allPages<T>(values: Values, fetchPage: (request: { limit?: number; nextToken?: string }) => Promise<Page<T>>): Promise<Page<T>> {
   const limit = integerFlag(values, 'limit', 1, 100);
   if (values.all && (limit !== undefined || values['next-token'] !== undefined)) throw new UsageError('--all reads every page; it does not take --limit or --next-token');
@@ -581,7 +590,7 @@ const commands: Record<string, Record<string, Command> | Command> = {
     async run(args, values, ctx) {
       exactly(args, [], (this as Command).usage);
       if (values.status !== undefined && !INSTANCE_STATUS_FILTERS.includes(values.status as InstanceStatusFilter)) throw new UsageError(`--status must be one of ${INSTANCE_STATUS_FILTERS.join(', ')}`);
-      const query = { ...(values.cluster !== undefined ? { cluster: values.cluster } : {}), ...(values.status !== undefined ? { status: values.status as InstanceStatusFilter } : {}), ...(values.environment !== undefined ? { environment: values.environment } : {}) };
+      const query = listFilters<InstanceStatusFilter>(values);
       printPage(ctx, await allPages(values, (request) => ctx.backend().listInstances({ ...query, ...request })), out.instancesTable);
       return EXIT.ok;
     },
@@ -591,7 +600,7 @@ const commands: Record<string, Record<string, Command> | Command> = {
     flags: ['cluster', 'status', 'environment', ...PAGING],
     async run(args, values, ctx) {
       exactly(args, [], (this as Command).usage);
-      const query = { ...(values.cluster !== undefined ? { cluster: values.cluster } : {}), ...(values.status !== undefined ? { status: values.status } : {}), ...(values.environment !== undefined ? { environment: values.environment } : {}) };
+      const query = listFilters(values);
       printPage(ctx, await allPages(values, (request) => ctx.backend().listTasks({ ...query, ...request })), out.tasksTable);
       return EXIT.ok;
     },

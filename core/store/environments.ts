@@ -313,15 +313,20 @@ export class EnvironmentStore {
 
   /** Newest first. */
   async listRevisions(name: string, request: PageRequest = {}): Promise<Page<RevisionView>> {
+    const page = await this.queryNewestFirst(name, REVISION_SK_PREFIX, request);
+    const invalid: InvalidItem[] = [];
+    const items = page.items.map((item) => this.tryParse(item, (i) => parseStoredRevision(i), invalid, name)).filter((r): r is EnvironmentRevision => r !== undefined);
+    return pageOf(items.map(revisionView), page.lastKey, invalid);
+  }
+
+  /** One page of an existing environment's items under `prefix` (revisions, deployments), newest first. */
+  private async queryNewestFirst(name: string, prefix: string, request: PageRequest) {
     validateEnvironmentName(name);
     const limit = pageSize(request.limit);
     await this.loadHead(name);
     const pk = environmentPk(name);
-    const startKey = request.nextToken !== undefined ? decodeKeyToken(request.nextToken, pk, REVISION_SK_PREFIX) : undefined;
-    const page = await this.table.query(pk, { prefix: REVISION_SK_PREFIX, limit, forward: false, ...(startKey ? { startKey } : {}) });
-    const invalid: InvalidItem[] = [];
-    const items = page.items.map((item) => this.tryParse(item, (i) => parseStoredRevision(i), invalid, name)).filter((r): r is EnvironmentRevision => r !== undefined);
-    return pageOf(items.map(revisionView), page.lastKey, invalid);
+    const startKey = request.nextToken !== undefined ? decodeKeyToken(request.nextToken, pk, prefix) : undefined;
+    return this.table.query(pk, { prefix, limit, forward: false, ...(startKey ? { startKey } : {}) });
   }
 
   // ---------------------------------------------------------------- deployments
@@ -360,12 +365,7 @@ export class EnvironmentStore {
 
   /** Newest first. */
   async listDeployments(name: string, request: PageRequest = {}): Promise<Page<DeploymentView>> {
-    validateEnvironmentName(name);
-    const limit = pageSize(request.limit);
-    await this.loadHead(name);
-    const pk = environmentPk(name);
-    const startKey = request.nextToken !== undefined ? decodeKeyToken(request.nextToken, pk, DEPLOYMENT_SK_PREFIX) : undefined;
-    const page = await this.table.query(pk, { prefix: DEPLOYMENT_SK_PREFIX, limit, forward: false, ...(startKey ? { startKey } : {}) });
+    const page = await this.queryNewestFirst(name, DEPLOYMENT_SK_PREFIX, request);
     const invalid: InvalidItem[] = [];
     const deployments = page.items.map((item) => this.tryParse(item, parseDeployment, invalid, name)).filter((d): d is Deployment => d !== undefined);
     const revisions = await this.revisionsByNumber(name, deployments.map((d) => d.targetRevision), invalid);
@@ -445,13 +445,7 @@ export class EnvironmentStore {
 
   async listInstances(query: InstanceQuery = {}): Promise<Page<InstanceView>> {
     const { statuses, nextToken, invalid } = await this.instancePage(query);
-    const items = statuses
-      .filter((s) => instanceMatches(s, query))
-      .map(instanceView);
-    const page: Page<InstanceView> = { items };
-    if (nextToken) page.nextToken = nextToken;
-    if (invalid.length) page.invalid = invalid;
-    return page;
+    return pageWithToken(statuses.filter((s) => instanceMatches(s, query)).map(instanceView), nextToken, invalid);
   }
 
   /** Daemon tasks as the agents report them; `limit` counts instance records read. */
@@ -461,10 +455,7 @@ export class EnvironmentStore {
     const items = statuses
       .flatMap(taskViews)
       .filter((t) => (query.environment === undefined || t.environmentName === query.environment) && (wanted === undefined || t.lastStatus?.toUpperCase() === wanted));
-    const page: Page<TaskView> = { items };
-    if (nextToken) page.nextToken = nextToken;
-    if (invalid.length) page.invalid = invalid;
-    return page;
+    return pageWithToken(items, nextToken, invalid);
   }
 
   /** What an instance preview evaluates: a revision (default current) and the agents' status records of its cluster. */
@@ -809,9 +800,13 @@ function invalidItem(error: InvalidRecordError, name: string | undefined): Inval
 }
 
 function pageOf<T>(items: T[], lastKey: ItemKey | undefined, invalid: InvalidItem[]): Page<T> {
+  return pageWithToken(items, keyToken(lastKey), invalid);
+}
+
+/** nextToken and invalid only when there are any. */
+function pageWithToken<T>(items: T[], nextToken: string | undefined, invalid: InvalidItem[]): Page<T> {
   const page: Page<T> = { items };
-  const token = keyToken(lastKey);
-  if (token) page.nextToken = token;
+  if (nextToken) page.nextToken = nextToken;
   if (invalid.length) page.invalid = invalid;
   return page;
 }

@@ -308,6 +308,11 @@ export class Sandbox {
     }
   }
 
+  /** The sandbox's table, as the coordinator and every agent are told it. */
+  private tableArgs(): string[] {
+    return ['--table', this.options.table, '--region', this.options.region, '--dynamodb-endpoint', this.dynamodbEndpoint];
+  }
+
   private coordinatorArgs(): string[] {
     const o = this.options;
     return [
@@ -315,12 +320,7 @@ export class Sandbox {
       'coordinator',
       '--listen',
       `${o.host}:${o.coordinatorPort}`,
-      '--table',
-      o.table,
-      '--region',
-      o.region,
-      '--dynamodb-endpoint',
-      this.dynamodbEndpoint,
+      ...this.tableArgs(),
       // The coordinator checks clusters and task definitions against the emulator before storing them.
       '--check-ecs',
       '--ecs-endpoint',
@@ -415,12 +415,7 @@ export class Sandbox {
     const o = this.options;
     return [
       this.bundle.agent,
-      '--table',
-      o.table,
-      '--region',
-      o.region,
-      '--dynamodb-endpoint',
-      this.dynamodbEndpoint,
+      ...this.tableArgs(),
       '--ecs-endpoint',
       this.ecsUrl,
       '--ecs-agent-url',
