@@ -7,23 +7,16 @@ import {
   readDeploymentConfiguration,
   readInstanceGroup,
   readRestartPolicy,
-  type DeploymentConfiguration,
+  type EnvironmentRevision,
   type InstanceGroup,
-  type RestartPolicy,
 } from '../records.js';
 import { ObjectReader } from '../validate.js';
 import { validateExpression } from '../cql.js';
 
 const inputError = (field: string, message: string) => new InvalidInputError(field, message);
 
-export interface CreateEnvironmentInput {
+export interface CreateEnvironmentInput extends Pick<EnvironmentRevision, 'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'> {
   name: string;
-  taskDefinition: string;
-  instanceGroup: InstanceGroup;
-  deploymentConfiguration: DeploymentConfiguration;
-  restartPolicy: RestartPolicy;
-  critical: boolean;
-  order: number;
 }
 
 /** A partial update: omitted fields keep the latest revision's value. */

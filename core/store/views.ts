@@ -2,25 +2,15 @@
 // `blox --direct` all show exactly these shapes (coordinator/openapi.json describes them).
 import type {
   DaemonStatus,
-  DeploymentConfiguration,
   Deployment,
-  DeploymentStatus,
   Environment,
   EnvironmentHealth,
   EnvironmentRevision,
-  EnvironmentStatus,
   FailedInstance,
-  InstanceGroup,
   InstanceStatus,
-  RestartPolicy,
 } from '../records.js';
 
-export interface DeploymentSummary {
-  id: string;
-  status: DeploymentStatus;
-  paused: boolean;
-  targetRevision: number;
-}
+export type DeploymentSummary = Pick<Deployment, 'id' | 'status' | 'paused' | 'targetRevision'>;
 
 /** Daemon counts of this environment over the instances that report status. */
 export interface InstanceCounts {
@@ -32,75 +22,36 @@ export interface InstanceCounts {
   onCurrentRevision: number;
 }
 
-export interface EnvironmentView {
-  name: string;
-  cluster: string;
-  status: EnvironmentStatus;
-  health: EnvironmentHealth;
-  instanceGroup: InstanceGroup;
-  taskDefinition: string;
-  /** The optimistic-concurrency token; `deploymentToken` is the same value under Blox's name. */
-  token: string;
+/** The environment's head joined with its current revision's settings. */
+export interface EnvironmentView
+  extends Pick<Environment, 'name' | 'cluster' | 'status' | 'health' | 'token' | 'currentRevision' | 'latestRevision' | 'createdAt' | 'updatedAt'>,
+    Pick<EnvironmentRevision, 'instanceGroup' | 'taskDefinition' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'> {
+  /** The same value as `token`, under Blox's name. */
   deploymentToken: string;
-  currentRevision: number;
-  latestRevision: number;
   activeDeployment?: DeploymentSummary;
-  deploymentConfiguration: DeploymentConfiguration;
-  restartPolicy: RestartPolicy;
-  critical: boolean;
-  order: number;
   instances: InstanceCounts;
-  createdAt: string;
-  updatedAt: string;
 }
 
-export interface RevisionView {
+export interface RevisionView extends Omit<EnvironmentRevision, 'kind' | 'schemaVersion' | 'environment'> {
   environmentName: string;
-  revision: number;
-  taskDefinition: string;
-  instanceGroup: InstanceGroup;
-  deploymentConfiguration: DeploymentConfiguration;
-  restartPolicy: RestartPolicy;
-  critical: boolean;
-  order: number;
-  copiedFrom?: number;
-  createdAt: string;
 }
 
-export interface DeploymentView {
-  id: string;
+export interface DeploymentView extends Omit<Deployment, 'kind' | 'schemaVersion' | 'environment' | 'failedInstances'> {
   environmentName: string;
-  status: DeploymentStatus;
   /** The target revision's task definition. */
   taskDefinition: string;
   /** Blox's shape: container instance ARNs where the deployment failed. */
   failedInstances: string[];
   /** The same instances with reasons. */
   failures: FailedInstance[];
-  targetRevision: number;
-  previousRevision?: number;
-  paused: boolean;
-  reasons: string[];
-  createdAt: string;
-  updatedAt: string;
-  finishedAt?: string;
 }
 
 export type InstanceView = Omit<InstanceStatus, 'kind' | 'schemaVersion' | 'expiresAt'>;
 
-export interface TaskView {
+/** A daemon that has a task, with the instance it runs on. */
+export interface TaskView extends Omit<DaemonStatus, 'environment' | 'taskArn'>, Pick<InstanceStatus, 'cluster' | 'containerInstanceArn'> {
   taskArn: string;
-  cluster: string;
-  containerInstanceArn: string;
   environmentName: string;
-  revision: number;
-  taskDefinition: string;
-  state: DaemonStatus['state'];
-  lastStatus?: string;
-  health?: DaemonStatus['health'];
-  restarts: number;
-  reason?: string;
-  since: string;
 }
 
 const UNHEALTHY_STATES = new Set<string>(['unhealthy', 'crash_loop', 'backoff', 'invalid', 'blocked', 'stopped']);
