@@ -4,7 +4,7 @@ import { attemptToken, decide } from '../../agent/decide.js';
 import { judgeLease, type LeaseItem, type LeaseView } from '../../agent/lease.js';
 import type { Action, Desired, DesiredEnvironment, Now, Observed, ObservedTask } from '../../agent/model.js';
 import { initialRestartState } from '../../agent/restart-policy.js';
-import { pick, seeded } from './agent-prng.js';
+import { pick, seeded } from '../support/prng.js';
 
 const ME = 'me:1:aaaa';
 const options = { orphanGraceMs: 10_000, attemptSettleMs: 5_000, expectationTimeoutMs: 60_000 };

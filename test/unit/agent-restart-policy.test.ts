@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/records.js';
 import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onRestartIssued } from '../../agent/restart-policy.js';
-import { seeded } from './agent-prng.js';
+import { seeded } from '../support/prng.js';
 
 const policy: RestartPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, multiplier: 2, crashLoopRestarts: 4, crashLoopWindowSeconds: 60 };
 

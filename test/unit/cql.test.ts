@@ -10,6 +10,7 @@ import {
 } from '../../core/cql.js';
 import type { Expression, InstanceFacts } from '../../core/cql.js';
 import { InvalidInputError } from '../../core/errors.js';
+import { pick, seeded } from '../support/prng.js';
 
 const t2SmallInUsEast1a: InstanceFacts = {
   attributes: {
@@ -477,25 +478,10 @@ describe('matches cache', () => {
 // ---------------------------------------------------------------------------------------------
 // Property-style tests with a seeded PRNG: random expressions over a small vocabulary, random instances.
 
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 const NAMES = ['ecs.instance-type', 'ecs.availability-zone', 'stack', 'n'];
 const VALUES = ['t2.small', 'g2.2xlarge', 'us-east-1a', 'prod', '1', '10', '2', ''];
 const PATTERNS = ['t2.*', '.*', 'us-east-1[ab]', 'prod|dev', '1.*'];
 const GROUPS = ['service:api', 'database', 'family:logs'];
-
-function pick<T>(random: () => number, items: readonly T[]): T {
-  return items[Math.floor(random() * items.length)] as T;
-}
 
 function randomComparison(random: () => number): string {
   const quoted = (v: string): string => `'${v}'`;
@@ -555,7 +541,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   const ROUNDS = 400;
 
   it('not (E) is the negation of E', () => {
-    const random = mulberry32(1);
+    const random = seeded(1);
     for (let i = 0; i < ROUNDS; i++) {
       const text = randomExpression(random, 3);
       const instance = randomFacts(random);
@@ -565,7 +551,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   });
 
   it('A and B, A or B agree with && and || of the parts', () => {
-    const random = mulberry32(2);
+    const random = seeded(2);
     for (let i = 0; i < ROUNDS; i++) {
       const a = randomExpression(random, 2);
       const b = randomExpression(random, 2);
@@ -579,7 +565,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   });
 
   it('every negative operator is the negation of its positive one, present or absent', () => {
-    const random = mulberry32(3);
+    const random = seeded(3);
     for (let i = 0; i < ROUNDS; i++) {
       const instance = randomFacts(random);
       const [positive, negative] = pick(random, NEGATED_OPERATORS);
@@ -592,7 +578,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   });
 
   it('in [a, b] equals == a or == b', () => {
-    const random = mulberry32(4);
+    const random = seeded(4);
     for (let i = 0; i < ROUNDS; i++) {
       const instance = randomFacts(random);
       const subject = `attribute:${pick(random, NAMES)}`;
@@ -602,7 +588,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   });
 
   it('formatting and re-parsing gives the same text and the same answers', () => {
-    const random = mulberry32(5);
+    const random = seeded(5);
     for (let i = 0; i < ROUNDS; i++) {
       const parsed: Expression = parseExpression(randomExpression(random, 3));
       const text = formatExpression(parsed);
@@ -614,7 +600,7 @@ describe('properties over random expressions and instances (seeded)', () => {
   });
 
   it('never throws anything but CqlSyntaxError on random input', () => {
-    const random = mulberry32(6);
+    const random = seeded(6);
     const alphabet = ['attribute:x', 'task:group', ' ', '==', '!', '=', '~', 'in', 'not', 'and', '||', '(', ')', '[', ']', ',', "'", '"', 'a', '*', '\\', 'exists'];
     for (let i = 0; i < 2000; i++) {
       let text = '';

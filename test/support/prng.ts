@@ -1,4 +1,4 @@
-// A seeded PRNG (mulberry32) for the agent's property tests: failures print the seed to replay.
+// A seeded PRNG (mulberry32) for property tests (agent, CQL): failures print the seed to replay.
 export function seeded(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
