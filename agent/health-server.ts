@@ -5,7 +5,7 @@
 //   GET /metrics  Prometheus text format
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { listen as listenOn } from '../local/instance/http.js';
+import { listen as listenOn } from '../core/net.js';
 import type { Agent } from './agent.js';
 
 export interface HealthServer {

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, errorMessage } from '../core/errors.js';
 import { version } from '../core/version.js';
-import { listen } from '../local/instance/http.js';
+import { listen } from '../core/net.js';
 import type { EnvironmentStore, InstanceQuery } from '../core/store/environments.js';
 import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStartDeployment, parseUpdateEnvironment } from '../core/store/inputs.js';
 import openapi from './openapi.json' with { type: 'json' };

@@ -12,7 +12,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import type { TaskRuntime } from '../runtime/types.js';
-import { listen } from '../instance/http.js';
+import { listen } from '../../core/net.js';
 import { EcsBackend, type RegisterInstanceInput } from './backend.js';
 import { systemClock, type Clock } from './clock.js';
 import { EcsError } from './errors.js';

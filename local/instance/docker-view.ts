@@ -18,7 +18,8 @@ import { existsSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { TaskRuntime, ViewContainer, ViewEvent } from '../runtime/types.js';
-import { closeServer, listen, sendJson, sendText } from './http.js';
+import { closeServer, listen } from '../../core/net.js';
+import { sendJson, sendText } from './http.js';
 
 export const VIEW_API_VERSION = '1.41';
 export const VIEW_ENGINE_VERSION = '20.10.24';

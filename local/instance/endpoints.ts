@@ -7,7 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskRuntime } from '../runtime/types.js';
 import { DockerViewServer } from './docker-view.js';
-import { reservePort } from './http.js';
+import { reservePort } from '../../core/net.js';
 import { ImdsServer, type InstanceIdentity } from './imds.js';
 import { IntrospectionServer, type InstanceTaskSource } from './introspection.js';
 

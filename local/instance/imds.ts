@@ -7,7 +7,8 @@
 // Every answer is text/plain, as EC2 sends it; directories list their entries one per line.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeServer, listen, sendText } from './http.js';
+import { closeServer, listen } from '../../core/net.js';
+import { sendText } from './http.js';
 
 export interface InstanceIdentity {
   ec2InstanceId: string;

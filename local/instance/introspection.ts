@@ -16,7 +16,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { clusterNameOf } from '../../core/keys.js';
 import type { TaskRuntime } from '../runtime/types.js';
-import { closeServer, listen, sendJson, sendText } from './http.js';
+import { closeServer, listen } from '../../core/net.js';
+import { sendJson, sendText } from './http.js';
 
 export const ECS_AGENT_VERSION = 'Amazon ECS Agent - v1.89.0 (0b10c1a1)';
 

@@ -6,7 +6,8 @@
 //   DELETE /v1/instances/{ec2InstanceId|arn|id}  terminate: the agent is SIGKILLed, tasks vanish
 //   POST   /v1/instances/{...}/drain             set the instance DRAINING
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import { closeServer, listen, sendJson } from '../instance/http.js';
+import { closeServer, listen } from '../../core/net.js';
+import { sendJson } from '../instance/http.js';
 import type { Sandbox, SandboxInstance } from './sandbox.js';
 
 export interface ControlServer {

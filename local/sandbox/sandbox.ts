@@ -14,7 +14,7 @@ import { tableDefinition } from '../../core/dynamo-table.js';
 import { TTL_ATTRIBUTE } from '../../core/keys.js';
 import { startEcsEmulator, type EcsEmulator } from '../ecs/emulator.js';
 import { startInstanceEndpoints, type InstanceEndpoints } from '../instance/endpoints.js';
-import { reservePort } from '../instance/http.js';
+import { reservePort } from '../../core/net.js';
 import { DockerRuntime, dockerAvailable } from '../runtime/docker.js';
 import { SimulatedRuntime } from '../runtime/simulated.js';
 import type { TaskRuntime } from '../runtime/types.js';

@@ -7,7 +7,7 @@ import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand 
 import { marshall } from '@aws-sdk/util-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -191,7 +191,8 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
       };
     },
     async startAgent(instance, overrides = {}, deps = {}) {
-      const config = await world.agentConfig(instance, overrides);
+      // In process the health server can bind port 0 and report the port it got.
+      const config = await world.agentConfig(instance, { listen: '127.0.0.1:0', ...overrides });
       const agent = createAgent(config, { logger: quietLogger(), credentials: localCredentials, tickMs: 200, ...deps });
       const health = await startHealthServer(agent, config.listen);
       agent.start();
@@ -253,7 +254,9 @@ export interface TcpProxy {
 /** A TCP proxy in front of a service (DynamoDB Local) that a test can cut and restore. */
 export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
   const target = new URL(targetUrl);
-  const port = await freePort();
+  // Port 0 on the first listen (no window for another process to take a reserved port); the
+  // same port again on restore, which the kernel allows once the old listener is closed.
+  let port = 0;
   const sockets = new Set<Socket>();
   let server: Server | undefined;
   const listen = () =>
@@ -273,7 +276,10 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
         client.pipe(upstream).pipe(client);
       });
       server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
+      server.listen(port, '127.0.0.1', () => {
+        port = (server!.address() as AddressInfo).port;
+        resolve();
+      });
     });
   const stop = () =>
     new Promise<void>((resolve) => {

@@ -1,21 +1,12 @@
 // Finding the services integration suites need. Locally a missing service skips those suites;
 // under CI=true it fails them, so a green CI run always means they really ran.
-import { createServer } from 'node:net';
+import { reservePort } from '../../core/net.js';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
 
 export const inCi = process.env.CI === 'true';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.unref();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
+/** A free TCP port on 127.0.0.1, for services that must be told their port before they start. */
+export const freePort = (): Promise<number> => reservePort();
 
 export const localCredentials = { accessKeyId: 'local', secretAccessKey: 'local' };
 
