@@ -3,7 +3,7 @@
 // Also the containers' health per task (the ECS agent's /v1/tasks does not carry it).
 import Docker from 'dockerode';
 import { LineSplitter } from '../../core/json-lines.js';
-import { ECS_LABELS } from '../../local/runtime/types.js';
+import { ECS_LABELS } from '../../core/ecs-labels.js';
 
 export interface TaskContainerEvent {
   taskArn: string;

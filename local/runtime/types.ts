@@ -88,14 +88,7 @@ export interface TaskRuntime {
   close(): Promise<void>;
 }
 
-/** The labels the ECS agent puts on every container it runs; ours do the same. */
-export const ECS_LABELS = {
-  taskArn: 'com.amazonaws.ecs.task-arn',
-  containerName: 'com.amazonaws.ecs.container-name',
-  family: 'com.amazonaws.ecs.task-definition-family',
-  version: 'com.amazonaws.ecs.task-definition-version',
-  cluster: 'com.amazonaws.ecs.cluster',
-} as const;
+export { ECS_LABELS } from '../../core/ecs-labels.js';
 
 /** Sandbox-only label: which emulated container instance a container belongs to. */
 export const INSTANCE_LABEL = 'blox-local.container-instance-arn';
