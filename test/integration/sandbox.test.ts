@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_LABEL } from '../../local/runtime/docker.js';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
+import { processAlive, waitFor } from '../support/wait.js';
 
 const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const haveDocker = await dockerAvailable();
@@ -36,25 +37,6 @@ function bundlesStale(): boolean {
   if (!bundles.every((bundle) => existsSync(bundle))) return true;
   const built = Math.min(...bundles.map((bundle) => statSync(bundle).mtimeMs));
   return ['agent', 'coordinator', 'core', 'local'].some((dir) => newestSource(join(repo, dir)) > built);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 describe('npm start: blox local up', () => {
@@ -79,7 +61,7 @@ describe('npm start: blox local up', () => {
     sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     sandbox.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
     exited = new Promise((r) => sandbox.once('exit', (code) => r(code)));
-    await until('the sandbox to come up', 120_000, () => {
+    await waitFor('the sandbox to come up', 120_000, () => {
       if (sandbox.exitCode !== null) throw new Error(`the sandbox exited with ${sandbox.exitCode}:\n${output}`);
       return output.includes('Ctrl-C stops everything.') && existsSync(endpointsFile) ? true : undefined;
     });
@@ -91,7 +73,7 @@ describe('npm start: blox local up', () => {
     ecs?.destroy();
     if (sandbox && sandbox.exitCode === null) {
       sandbox.kill('SIGKILL');
-      for (const pid of doc?.pids ?? []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+      for (const pid of doc?.pids ?? []) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
     }
     if (doc?.runtimeOwner) {
       const docker = new Docker();
@@ -153,9 +135,9 @@ describe('npm start: blox local up', () => {
     for (const instance of doc.instances) {
       const agent = instance.agent;
       expect(agent, `no agent for ${instance.ec2InstanceId}; output:\n${output}`).not.toBeNull();
-      expect(alive(agent?.pid ?? -1)).toBe(true);
+      expect(processAlive(agent?.pid ?? -1)).toBe(true);
       expect(doc.pids).toContain(agent?.pid);
-      await until(`the agent of ${instance.ec2InstanceId} to be healthy`, 30_000, async () => {
+      await waitFor(`the agent of ${instance.ec2InstanceId} to be healthy`, 30_000, async () => {
         try {
           return (await fetch(`${agent?.healthUrl}/healthz`)).status === 200 ? true : undefined;
         } catch {
@@ -181,7 +163,7 @@ describe('npm start: blox local up', () => {
     return byInstance;
   };
   const onEveryInstance = async (what: string): Promise<Map<string, string[]>> =>
-    until(what, 60_000, async () => {
+    waitFor(what, 60_000, async () => {
       const tasks = await sampleTasks();
       return doc.instances.every((instance) => tasks.get(instance.containerInstanceArn ?? '')?.length === 1) ? tasks : undefined;
     });
@@ -204,7 +186,7 @@ describe('npm start: blox local up', () => {
     } else {
       await ecs.send(new StopTaskCommand({ cluster: doc.cluster, task: victimTask }));
     }
-    const after = await until('the daemon to come back', 60_000, async () => {
+    const after = await waitFor('the daemon to come back', 60_000, async () => {
       const tasks = await onEveryInstance('the sample daemon on every instance');
       const replacement = tasks.get(victim?.containerInstanceArn ?? '')?.[0];
       return replacement && replacement !== victimTask ? replacement : undefined;
@@ -231,8 +213,8 @@ describe('npm start: blox local up', () => {
     sandbox.kill('SIGINT');
     expect(await exited).toBe(0);
     expect(output).toContain('sandbox stopped');
-    await until('every child to be gone', 10_000, () => (pids.every((pid) => !alive(pid)) ? true : undefined));
-    expect(pids.filter(alive)).toEqual([]);
+    await waitFor('every child to be gone', 10_000, () => (pids.every((pid) => !processAlive(pid)) ? true : undefined));
+    expect(pids.filter(processAlive)).toEqual([]);
     expect(existsSync(endpointsFile)).toBe(false);
     for (const instance of doc.instances) expect(existsSync(instance.dockerSocket)).toBe(false);
     if (haveDocker) expect(await new Docker().listContainers({ all: true, filters: { label: [`${OWNER_LABEL}=${doc.runtimeOwner}`] } })).toEqual([]);

@@ -15,6 +15,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { dynamoDbEndpoint, freePort, localCredentials } from '../support/services.js';
+import { processAlive, StopWaiting, waitFor } from '../support/wait.js';
 import { repoRoot, runInstaller, sha256 } from '../unit/shipping-support.js';
 
 const execFileAsync = promisify(execFile);
@@ -23,30 +24,6 @@ const execFileAsync = promisify(execFile);
 const haveWorld = dynamoDbEndpoint() !== '';
 const CLUSTER = 'shipping-e2e';
 const ENVIRONMENT = 'shipped-daemon';
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, context: () => string = () => ''): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}${lastError ? ` (last error: ${String(lastError)})` : ''}\n${context()}`);
-}
 
 /** dist/agent.js and dist/blox.js, built unless they are newer than every source they bundle. */
 async function ensureBundles(): Promise<void> {
@@ -140,15 +117,16 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
     sandbox.stdout?.on('data', (chunk: Buffer) => (sandboxOutput += chunk.toString()));
     sandbox.stderr?.on('data', (chunk: Buffer) => (sandboxOutput += chunk.toString()));
     const endpointsFile = join(work, '.blox-local', 'endpoints.json');
-    doc = await until(
+    doc = await waitFor(
       'the local world',
       120_000,
       () => {
-        if (sandbox?.exitCode !== null) throw new Error(`blox local up exited with ${sandbox?.exitCode}`);
+        if (sandbox?.exitCode !== null) throw new StopWaiting(`blox local up exited with ${sandbox?.exitCode}`);
         if (!existsSync(endpointsFile)) return undefined;
         const d = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
         return d.instances.length === 1 ? d : undefined;
       },
+      250,
       context,
     );
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
@@ -163,7 +141,7 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
       await Promise.race([exited, new Promise((r) => setTimeout(r, 20_000))]);
       if (sandbox.exitCode === null) sandbox.kill('SIGKILL');
     }
-    for (const pid of doc?.pids ?? []) if (alive(pid)) process.kill(pid, 'SIGKILL');
+    for (const pid of doc?.pids ?? []) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
   }, 60_000);
 
   it('installs the bundle from a file:// URL, checked against its SHA-256, into the root', () => {
@@ -222,11 +200,11 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
     agent.stderr?.on('data', (chunk: Buffer) => (agentOutput += chunk.toString()));
 
     // The health endpoint answers once the agent runs.
-    await until('the agent’s /healthz', 30_000, async () => {
-      if (agent?.exitCode !== null) throw new Error(`the agent exited with ${agent?.exitCode}`);
+    await waitFor('the agent’s /healthz', 30_000, async () => {
+      if (agent?.exitCode !== null) throw new StopWaiting(`the agent exited with ${agent?.exitCode}`);
       const response = await fetch(`http://${agentListen}/healthz`);
       return response.status < 500 ? true : undefined;
-    }, context);
+    }, 250, context);
 
     await execFileAsync(
       process.execPath,
@@ -234,20 +212,21 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
       { env: { ...process.env, AWS_ACCESS_KEY_ID: doc.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: doc.credentials.secretAccessKey }, timeout: 30_000 },
     );
 
-    const instanceArn = await until('the container instance registration', 30_000, () => {
+    const instanceArn = await waitFor('the container instance registration', 30_000, () => {
       const d = JSON.parse(readFileSync(join(work, '.blox-local', 'endpoints.json'), 'utf8')) as EndpointsDocument;
       return d.instances[0]?.containerInstanceArn ?? undefined;
     });
-    const task = await until(
+    const task = await waitFor(
       'the daemon task RUNNING',
       90_000,
       async () => {
-        if (agent?.exitCode !== null) throw new Error(`the agent exited with ${agent?.exitCode}`);
+        if (agent?.exitCode !== null) throw new StopWaiting(`the agent exited with ${agent?.exitCode}`);
         const arns = (await ecs!.send(new ListTasksCommand({ cluster: CLUSTER, containerInstance: instanceArn }))).taskArns ?? [];
         if (!arns.length) return undefined;
         const tasks = (await ecs!.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: arns }))).tasks ?? [];
         return tasks.find((t) => t.lastStatus === 'RUNNING' && t.group?.includes(ENVIRONMENT));
       },
+      250,
       context,
     );
     expect(task.containerInstanceArn).toBe(instanceArn);
