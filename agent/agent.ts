@@ -23,6 +23,7 @@ import { AgentEcs, isThrottle, type TaskInfo } from './adapters/ecs.js';
 import { MetadataClient, type InstanceIdentityFacts, type LocalTask } from './adapters/metadata.js';
 import type { AgentConfig } from './config.js';
 import { decide } from './decide.js';
+import { readinessAttributeChange } from './readiness.js';
 import { buildDesired, matchInstance, type EnvironmentEntry } from './desired.js';
 import { judgeLease, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, type LeaseView } from './lease.js';
 import { Metrics, outcomeOf, recordCall } from './metrics.js';
@@ -152,6 +153,7 @@ class EdgeAgent implements Agent {
   private markerVersion: number | undefined;
   private markerSeen = false;
   private lastReloadMono: number | undefined;
+  private readinessRetryMono = 0;
   private fresh = false;
   private nextPollMono = 0;
   private dynamoBackoff: Backoff | undefined;
@@ -350,12 +352,31 @@ class EdgeAgent implements Agent {
     this.updateOrphans(plan, now);
     const progress = await this.act(plan, desired);
     this.noteReports(plan);
+    await this.publishReadiness(plan, now);
     await this.writeStatus(plan);
 
     let wakeIn = this.tickMs;
     for (const a of plan.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - this.clock.monoMs()));
     if (progress) wakeIn = Math.min(wakeIn, 20);
     return wakeIn;
+  }
+
+  /** Keeps the daemons-first attribute in step with the critical daemons (agent/readiness.ts). */
+  private async publishReadiness(plan: Plan, now: number): Promise<void> {
+    if (now < this.readinessRetryMono || !this.facts) return;
+    const critical = new Set((this.entries ?? []).filter((e) => e.kind === 'valid' && e.revision.critical).map((e) => e.name));
+    const attribute = this.config.daemonsReadyAttribute;
+    const value = readinessAttributeChange({ attribute, attributes: this.facts.attributes, reports: this.entries ? plan.reports : undefined, critical });
+    if (!value) return;
+    try {
+      await this.ecs!.putOwnAttribute(attribute, value);
+      this.facts = { ...this.facts, attributes: { ...this.facts.attributes, [attribute]: value } };
+      this.metrics.inc('blox_agent_readiness_changes_total', 'Daemons-first attribute writes, by value', { value });
+      this.log.info({ attribute, value }, value === 'ready' ? 'critical daemons ready: instance open for other work' : 'a critical daemon is not ready: instance closed to new work');
+    } catch (error) {
+      this.readinessRetryMono = now + 5_000;
+      this.recordError('ecs', error);
+    }
   }
 
   private desired(): Desired {

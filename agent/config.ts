@@ -30,6 +30,8 @@ export interface AgentConfig {
   attemptSettleMs: number;
   /** A full reload even when the marker did not move: hand edits that forgot the marker still land. */
   fullReloadIntervalMs: number;
+  /** The daemons-first ECS attribute this agent keeps at ready/pending; '' turns it off. */
+  daemonsReadyAttribute: string;
 }
 
 export class ConfigError extends Error {
@@ -42,7 +44,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'url' | 'listen' | 'ms' | 'level';
+type Kind = 'string' | 'url' | 'listen' | 'ms' | 'level' | 'attribute';
 interface Key {
   key: keyof AgentConfig;
   env: string;
@@ -69,6 +71,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'orphanGraceMs', env: 'BLOX_ORPHAN_GRACE_MS', flag: '--orphan-grace-ms', kind: 'ms', default: 60_000, min: 0 },
   { key: 'statusHeartbeatMs', env: 'BLOX_STATUS_HEARTBEAT_MS', flag: '--status-heartbeat-ms', kind: 'ms', default: 60_000, min: 1_000 },
   { key: 'attemptSettleMs', env: 'BLOX_ATTEMPT_SETTLE_MS', flag: '--attempt-settle-ms', kind: 'ms', default: 5_000, min: 0 },
+  { key: 'daemonsReadyAttribute', env: 'BLOX_DAEMONS_READY_ATTRIBUTE', flag: '--daemons-ready-attribute', kind: 'attribute', default: 'blox-edge.daemons' },
   { key: 'fullReloadIntervalMs', env: 'BLOX_FULL_RELOAD_INTERVAL_MS', flag: '--full-reload-interval-ms', kind: 'ms', default: 600_000, min: 1_000 },
 ];
 
@@ -134,6 +137,12 @@ function check(key: Key, raw: unknown, where: string): string | number {
     if (text === '' || text === 'off') return '';
     const m = /^(.+):(\d{1,5})$/.exec(text);
     if (!m || Number(m[2]) > 65_535) throw fail(`must be host:port (or "off"), got ${JSON.stringify(raw)}`);
+    return text;
+  }
+  if (key.kind === 'attribute') {
+    if (text === '' || text === 'off') return '';
+    // ECS custom attribute names: letters, digits, and - _ . / @ (up to 128).
+    if (!/^[a-zA-Z0-9_.\-/@]{1,128}$/.test(text)) throw fail(`must be an ECS attribute name (or "off"), got ${JSON.stringify(raw)}`);
     return text;
   }
   if (key.kind === 'level' && !LEVELS.includes(text)) throw fail(`must be one of ${LEVELS.join(', ')}, got ${JSON.stringify(raw)}`);

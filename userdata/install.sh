@@ -33,7 +33,7 @@ ROOT="${ROOT:-}"                                  # install under this directory
 set -euo pipefail
 umask 022
 
-# The daemons-first attribute: registered as "pending"; the agent is to set it to "ready" once every
+# The daemons-first attribute: registered as "pending"; the agent sets it to "ready" once every
 # critical daemon on the instance is RUNNING (and HEALTHY where it has a health check), so that
 # services can wait with memberOf(attribute:blox-edge.daemons == ready). See docs/deploying.md.
 DAEMONS_ATTRIBUTE='"blox-edge.daemons":"pending"'

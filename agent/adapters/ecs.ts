@@ -1,13 +1,15 @@
 // The agent's ECS calls, all about its own container instance: StartTask there only (startedBy =
 // the attempt token, group and tags naming environment and revision), StopTask with a reason,
 // ListTasks(startedBy)+DescribeTasks to resolve an attempt, DescribeContainerInstances on itself,
-// and ListTasks(containerInstance)+DescribeTasks for the slow reconcile.
+// ListTasks(containerInstance)+DescribeTasks for the slow reconcile, and PutAttributes of the
+// daemons-first attribute on itself.
 import {
   DescribeContainerInstancesCommand,
   DescribeTaskDefinitionCommand,
   DescribeTasksCommand,
   ECSClient,
   ListTasksCommand,
+  PutAttributesCommand,
   StartTaskCommand,
   StopTaskCommand,
   type Task,
@@ -177,6 +179,13 @@ export class AgentEcs {
     if (ci.versionInfo?.agentVersion) self.agentVersion = ci.versionInfo.agentVersion;
     if (ci.registeredAt) self.registeredAt = ci.registeredAt;
     return self;
+  }
+
+  /** Sets a custom attribute on this agent's own container instance. */
+  async putOwnAttribute(name: string, value: string): Promise<void> {
+    await this.call('PutAttributes', () =>
+      this.client.send(new PutAttributesCommand({ cluster: this.cluster, attributes: [{ name, value, targetType: 'container-instance', targetId: this.containerInstanceArn }] })),
+    );
   }
 
   /** Whether a task definition gives any container a health check (immutable: cached). */

@@ -206,6 +206,24 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(agent.status().daemons.find((d) => d.environment === 'checked')?.state).toBe('unhealthy');
   });
 
+  it('daemons first: the instance attribute turns ready only when its critical daemon is HEALTHY, and back to pending when it is not', async () => {
+    const td = await world.registerTaskDefinition('gate', { healthCheck: true });
+    await world.createEnvironment('gate', td, { expression: 'attribute:gate == yes', critical: true });
+    await world.createEnvironment('gate-extra', await world.registerTaskDefinition('gate-extra'), { expression: 'attribute:gate == yes' });
+    const instance = await world.addInstance({ attributes: { gate: 'yes' } });
+    const attribute = () => world.emulator.instance(instance.arn)?.attributes['blox-edge.daemons'];
+    const { agent } = await world.startAgent(instance);
+    const task = await waitFor('critical daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'gate').find((t) => t.lastStatus === 'RUNNING'));
+    if (world.emulator.task(task.taskArn)?.healthStatus !== 'HEALTHY') expect(attribute()).not.toBe('ready');
+    await waitFor('attribute ready once HEALTHY', 10_000, () => attribute() === 'ready');
+    expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+    (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
+    await waitFor('attribute pending when UNHEALTHY', 10_000, () => attribute() === 'pending');
+    expect(agent.metrics.value('blox_agent_readiness_changes_total', { value: 'ready' })).toBe(1);
+    // a non-critical daemon never gates: only the critical one's health moved the attribute
+    expect(world.liveTasks(instance.arn, 'gate-extra')).toHaveLength(1);
+  });
+
   it('an instance that stops matching stops its daemon (attributes re-read), then releases the lease', async () => {
     const { PutAttributesCommand } = await import('@aws-sdk/client-ecs');
     const td = await world.registerTaskDefinition('fickle');

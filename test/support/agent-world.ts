@@ -55,7 +55,7 @@ export interface AgentWorld {
   /** `introspectionLater`: the ECS agent's introspection answers only after `endpoints.markRegistered(arn)` (boot order). */
   addInstance(options?: { instanceType?: string; availabilityZone?: string; attributes?: Record<string, string>; introspectionLater?: boolean }): Promise<WorldInstance>;
   registerTaskDefinition(family: string, options?: { healthCheck?: boolean; image?: string; command?: string[] }): Promise<string>;
-  createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy> }): Promise<void>;
+  createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean }): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   putRaw(item: Record<string, unknown>): Promise<void>;
   /** Live (not STOPPED, desired RUNNING) tasks of an instance, optionally of one environment. */
@@ -141,7 +141,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         instanceGroup: o.expression ? { cluster, expression: o.expression } : { cluster },
         deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION,
         restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000, ...o.restartPolicy },
-        critical: false,
+        critical: o.critical ?? false,
         order: 0,
       });
     },

@@ -1,0 +1,28 @@
+// Daemons first: the instance carries a custom ECS attribute (default `blox-edge.daemons`) that
+// user-data registers as `pending`; the agent sets it to `ready` once every matching *critical*
+// daemon is RUNNING (and HEALTHY where it has a health check), and back to `pending` while one is
+// not. Services that must wait for the daemons use the placement constraint
+// `memberOf(attribute:blox-edge.daemons == ready)`. ECS applies constraints only when it places a
+// task, so flipping back never moves work that already runs; it only keeps new work away.
+import type { Report } from './model.js';
+
+export type ReadinessValue = 'ready' | 'pending';
+
+export interface ReadinessInput {
+  /** The attribute's name; '' turns the feature off. */
+  attribute: string;
+  /** The instance's attributes as last read from ECS; undefined when not read yet. */
+  attributes: Record<string, string | undefined> | undefined;
+  /** The last reconcile step's reports; undefined before the first step with desired state. */
+  reports: readonly Report[] | undefined;
+  /** Environments whose current revision is marked critical. */
+  critical: ReadonlySet<string>;
+}
+
+/** The value to write, or undefined when the attribute is right already or nothing is known yet. */
+export function readinessAttributeChange(input: ReadinessInput): ReadinessValue | undefined {
+  if (!input.attribute || !input.attributes || !input.reports) return undefined;
+  const gating = input.reports.filter((r) => r.matching && input.critical.has(r.environment));
+  const wanted: ReadinessValue = gating.every((r) => r.ready) ? 'ready' : 'pending';
+  return input.attributes[input.attribute] === wanted ? undefined : wanted;
+}
