@@ -4,8 +4,7 @@
 //   GET /status   JSON: identity, matched environments, leases, tasks, revisions, restarts, errors
 //   GET /metrics  Prometheus text format
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { listen as listenOn } from '../core/net.js';
+import { boundPort, listen as listenOn } from '../core/net.js';
 import type { Agent } from './agent.js';
 
 export interface HealthServer {
@@ -43,10 +42,10 @@ export async function startHealthServer(agent: Agent, listen: string): Promise<H
     }
   });
   await listenOn(server, { port, host });
-  const address = server.address() as AddressInfo;
+  const boundTo = boundPort(server);
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
-    port: address.port,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${boundTo}`,
+    port: boundTo,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections?.();

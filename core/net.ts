@@ -1,19 +1,75 @@
 // Binding and closing servers, shared by every server of the project (the coordinator, the agent's
 // health endpoint, the ECS emulator and the sandbox's endpoints).
-import { createServer as createNetServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 
-/** Asks the kernel for a free TCP port on `host` (bound and released at once). Prefer port 0. */
-export function reservePort(host = '127.0.0.1'): Promise<number> {
-  return new Promise((resolve, reject) => {
+/** Ports below this are left to services people run by hand (the sandbox's 7070-7072, 8000, 8080...). */
+const LOWEST_RESERVED_PORT = 10_000;
+
+/**
+ * The kernel's ephemeral port range: binds to port 0 and the local side of every outgoing
+ * connection take ports from it. Linux publishes it; elsewhere assume the union of Linux's
+ * (32768-60999) and the BSDs' (49152-65535) defaults.
+ */
+function ephemeralPortRange(): { low: number; high: number } {
+  try {
+    const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);
+    if (Number.isInteger(low) && Number.isInteger(high) && low! > 0 && high! >= low!) return { low: low!, high: high! };
+  } catch {
+    // not Linux
+  }
+  return { low: 32_768, high: 65_535 };
+}
+
+function bindsOn(port: number, host: string): Promise<number | undefined> {
+  return new Promise((resolve) => {
     const server = createNetServer();
     server.unref();
-    server.on('error', reject);
-    server.listen(0, host, () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    server.once('error', () => resolve(undefined));
+    server.listen({ port, host, exclusive: true }, () => {
+      const bound = (server.address() as AddressInfo).port;
+      server.close(() => resolve(bound));
     });
   });
+}
+
+/**
+ * A free TCP port on `host` for ANOTHER process to bind (an agent or DynamoDB Local started as a
+ * child). In-process servers must listen on port 0 instead: a port found free here stays unbound
+ * until the child binds it. It is chosen outside the ephemeral range so that, meanwhile, no port-0
+ * bind and no outgoing connection on this machine can take it (both draw from that range; the
+ * agent tests once failed with EADDRINUSE that way).
+ */
+export async function reservePort(host = '127.0.0.1'): Promise<number> {
+  const { low, high } = ephemeralPortRange();
+  const candidates: Array<[number, number]> = [];
+  if (low - 1 >= LOWEST_RESERVED_PORT) candidates.push([LOWEST_RESERVED_PORT, low - 1]);
+  if (high + 1 <= 65_535) candidates.push([high + 1, 65_535]);
+  const size = candidates.reduce((n, [a, b]) => n + b - a + 1, 0);
+  for (let attempt = 0; attempt < 64 && size > 0; attempt++) {
+    let pick = Math.floor(Math.random() * size);
+    let port = 0;
+    for (const [a, b] of candidates) {
+      if (pick <= b - a) {
+        port = a + pick;
+        break;
+      }
+      pick -= b - a + 1;
+    }
+    const bound = await bindsOn(port, host);
+    if (bound !== undefined) return bound;
+  }
+  const any = await bindsOn(0, host); // nothing outside the ephemeral range is free: take what the kernel gives
+  if (any === undefined) throw new Error(`no free TCP port on ${host}`);
+  return any;
+}
+
+/** The port a listening TCP server is bound to (after `listen` on port 0). */
+export function boundPort(server: Server): number {
+  const address = server.address();
+  if (!address || typeof address === 'string') throw new Error('server is not listening on a TCP port');
+  return address.port;
 }
 
 /** Listens on a TCP port or a unix socket path; resolves once bound. */

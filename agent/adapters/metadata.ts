@@ -73,7 +73,7 @@ export class MetadataClient {
     });
   }
 
-  /** GET /v1/metadata; throws while the ECS agent has not registered (connection refused, empty ARN). */
+  /** GET /v1/metadata; throws while the ECS agent has not registered (connection refused or reset, empty ARN). */
   async ecsMetadata(): Promise<EcsAgentMetadata> {
     const { status, text } = await this.get(`${this.options.ecsAgentUrl}/v1/metadata`);
     if (status !== 200) throw new MetadataError(`ECS agent /v1/metadata answered ${status}`, status);

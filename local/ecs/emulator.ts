@@ -9,10 +9,9 @@
 // frozen endpoint; terminateInstance/drainInstance model what happens to hosts.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type pino from 'pino';
 import type { TaskRuntime } from '../runtime/types.js';
-import { listen } from '../../core/net.js';
+import { boundPort, listen } from '../../core/net.js';
 import { EcsBackend, type RegisterInstanceInput } from './backend.js';
 import { systemClock, type Clock } from './clock.js';
 import { EcsError } from './errors.js';
@@ -202,7 +201,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
   server.keepAliveTimeout = 60_000;
   const host = options.host ?? '127.0.0.1';
   await listen(server, { port: options.port ?? 0, host });
-  const port = (server.address() as AddressInfo).port;
+  const port = boundPort(server);
   const url = `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
   logger?.info({ url, runtime: options.runtime.kind, modelValidation: !!validator }, 'ECS emulator listening');
 

@@ -7,7 +7,6 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskRuntime } from '../runtime/types.js';
 import { DockerViewServer } from './docker-view.js';
-import { reservePort } from '../../core/net.js';
 import { ImdsServer, type InstanceIdentity } from './imds.js';
 import { IntrospectionServer, type InstanceTaskSource } from './introspection.js';
 
@@ -20,12 +19,12 @@ export interface InstanceEndpointsOptions {
   runtime: Pick<TaskRuntime, 'containersOf' | 'watch'>;
   identity: InstanceIdentity;
   cluster: string;
-  /** Given: the instance is registered and introspection answers at once; absent: call markRegistered. */
+  /** Given: the instance is registered and introspection answers at once; absent: call markRegistered (connections are reset until then). */
   containerInstanceArn?: string;
   /** Directory for the Docker view's socket (`<ec2InstanceId>.docker.sock`); keep it short (108-byte limit). */
   socketDir: string;
   host?: string;
-  /** 0 or absent: a free port. */
+  /** 0 or absent: a free port (bound before this resolves). */
   introspectionPort?: number;
   imdsPort?: number;
   /** Version string of /v1/metadata. */
@@ -37,7 +36,7 @@ export interface InstanceEndpoints {
   readonly imdsUrl: string;
   readonly dockerSocket: string;
   readonly containerInstanceArn: string | undefined;
-  /** The instance has registered with ECS: introspection starts listening, the Docker view shows its containers. */
+  /** The instance has registered with ECS: introspection starts answering, the Docker view shows its containers. */
   markRegistered(containerInstanceArn: string): Promise<void>;
   close(): Promise<void>;
 }
@@ -49,16 +48,17 @@ export async function startInstanceEndpoints(options: InstanceEndpointsOptions):
     tasks: options.emulator,
     runtime: options.runtime,
     host,
-    port: options.introspectionPort || (await reservePort(host)),
+    port: options.introspectionPort ?? 0,
     ...(options.agentVersion ? { version: options.agentVersion } : {}),
   });
-  const imds = new ImdsServer({ identity: options.identity, host, port: options.imdsPort || (await reservePort(host)) });
+  const imds = new ImdsServer({ identity: options.identity, host, port: options.imdsPort ?? 0 });
   const view = new DockerViewServer({ runtime: options.runtime, socketPath: join(options.socketDir, `${options.identity.ec2InstanceId}.docker.sock`), name: options.identity.ec2InstanceId });
-  await imds.start();
   try {
+    await introspection.start();
+    await imds.start();
     await view.start();
   } catch (error) {
-    await imds.close();
+    await Promise.all([introspection.close(), imds.close(), view.close()]);
     throw error;
   }
   let arn: string | undefined;
@@ -72,19 +72,12 @@ export async function startInstanceEndpoints(options: InstanceEndpointsOptions):
     async markRegistered(containerInstanceArn: string) {
       arn = containerInstanceArn;
       view.setInstance(containerInstanceArn);
-      await introspection.register(containerInstanceArn, options.cluster);
+      introspection.register(containerInstanceArn, options.cluster);
     },
     async close() {
       await Promise.all([introspection.close(), imds.close(), view.close()]);
     },
   };
-  if (options.containerInstanceArn) {
-    try {
-      await endpoints.markRegistered(options.containerInstanceArn);
-    } catch (error) {
-      await endpoints.close();
-      throw error;
-    }
-  }
+  if (options.containerInstanceArn) await endpoints.markRegistered(options.containerInstanceArn);
   return endpoints;
 }

@@ -7,7 +7,7 @@
 // Every answer is text/plain, as EC2 sends it; directories list their entries one per line.
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { closeServer, listen } from '../../core/net.js';
+import { boundPort, closeServer, listen } from '../../core/net.js';
 import { sendText } from './http.js';
 
 export interface InstanceIdentity {
@@ -28,7 +28,8 @@ export const MAX_TOKEN_TTL_SECONDS = 21_600;
 export interface ImdsOptions {
   identity: InstanceIdentity;
   host: string;
-  port: number;
+  /** 0 or absent: a free port, known once `start()` has resolved. */
+  port?: number;
   now?: () => number;
 }
 
@@ -45,11 +46,11 @@ export class ImdsServer {
   }
 
   get url(): string {
-    return `http://${this.options.host}:${this.options.port}`;
+    return `http://${this.options.host}:${boundPort(this.server)}`;
   }
 
   start(): Promise<void> {
-    return listen(this.server, { port: this.options.port, host: this.options.host });
+    return listen(this.server, { port: this.options.port ?? 0, host: this.options.host });
   }
 
   close(): Promise<void> {

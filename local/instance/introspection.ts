@@ -11,12 +11,14 @@
 // mapped from the emulator's lastStatus. Containers lists only containers that have a Docker id, as
 // the agent does (it lists its container map); it is [] rather than Go's null when there are none.
 //
-// The real agent starts this server only after it has registered the instance; here too: until
-// `register()` is called the port is reserved but nothing listens (connection refused).
+// The real agent starts this server only after it has registered the instance. Here the port is
+// bound from the start (a port reserved but left unbound can be taken by any other socket) and
+// every connection is reset until `register()` is called: the agent sees a connection error
+// either way and retries with backoff.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { clusterNameOf } from '../../core/keys.js';
 import type { TaskRuntime } from '../runtime/types.js';
-import { closeServer, listen } from '../../core/net.js';
+import { boundPort, closeServer, listen } from '../../core/net.js';
 import { sendJson, sendText } from './http.js';
 
 export const ECS_AGENT_VERSION = 'Amazon ECS Agent - v1.89.0 (0b10c1a1)';
@@ -77,7 +79,8 @@ export interface IntrospectionOptions {
   tasks: InstanceTaskSource;
   runtime: Pick<TaskRuntime, 'containersOf'>;
   host: string;
-  port: number;
+  /** 0 or absent: a free port, known once `start()` has resolved. */
+  port?: number;
   version?: string;
 }
 
@@ -85,14 +88,21 @@ export class IntrospectionServer {
   private readonly server: Server;
   private cluster = '';
   private containerInstanceArn = '';
-  private started: Promise<void> | undefined;
 
   constructor(private readonly options: IntrospectionOptions) {
     this.server = createServer((req, res) => this.handle(req, res));
+    this.server.on('connection', (socket) => {
+      if (!this.registered) socket.resetAndDestroy();
+    });
   }
 
   get url(): string {
-    return `http://${this.options.host}:${this.options.port}`;
+    return `http://${this.options.host}:${boundPort(this.server)}`;
+  }
+
+  /** Binds the port; connections are reset until `register()`. */
+  start(): Promise<void> {
+    return listen(this.server, { port: this.options.port ?? 0, host: this.options.host });
   }
 
   get registered(): boolean {
@@ -100,11 +110,9 @@ export class IntrospectionServer {
   }
 
   /** The instance has registered: start answering (as the ECS agent does after RegisterContainerInstance). */
-  register(containerInstanceArn: string, cluster: string): Promise<void> {
+  register(containerInstanceArn: string, cluster: string): void {
     this.containerInstanceArn = containerInstanceArn;
     this.cluster = clusterNameOf(cluster);
-    this.started ??= listen(this.server, { port: this.options.port, host: this.options.host });
-    return this.started;
   }
 
   close(): Promise<void> {

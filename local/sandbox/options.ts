@@ -21,7 +21,7 @@ export interface SandboxOptions {
   stateDir: string;
   agents: boolean;
   coordinator: boolean;
-  /** How long an instance "boots" before its ECS agent registers (agents see introspection refuse meanwhile). */
+  /** How long an instance "boots" before its ECS agent registers (introspection resets connections meanwhile). */
   registerDelayMs: number;
   logLevel: string;
 }

@@ -130,8 +130,8 @@ describe('instance endpoints (simulated runtime)', () => {
     await w?.close();
   });
 
-  it('introspection refuses connections until the instance registers, then answers /v1/metadata as the ECS agent does', async () => {
-    await expect(fetch(`${endpoints.introspectionUrl}/v1/metadata`)).rejects.toMatchObject({ cause: { code: 'ECONNREFUSED' } });
+  it('introspection resets connections until the instance registers, then answers /v1/metadata as the ECS agent does', async () => {
+    await expect(fetch(`${endpoints.introspectionUrl}/v1/metadata`)).rejects.toMatchObject({ cause: { code: 'ECONNRESET' } });
     // IMDS and the Docker socket are up from the start, as on a booting host.
     expect(await new Docker({ socketPath: endpoints.dockerSocket }).listContainers({ all: true })).toEqual([]);
 
