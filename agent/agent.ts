@@ -355,7 +355,8 @@ class EdgeAgent implements Agent {
     await this.publishReadiness(plan, now);
     await this.writeStatus(plan);
 
-    let wakeIn = this.tickMs;
+    // Wake for the next poll on time rather than at the tick after it (polls would average interval + tick / 2).
+    let wakeIn = Math.min(this.tickMs, Math.max(10, this.nextPollMono - this.clock.monoMs()));
     for (const a of plan.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - this.clock.monoMs()));
     if (progress) wakeIn = Math.min(wakeIn, 20);
     return wakeIn;
