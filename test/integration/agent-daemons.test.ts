@@ -264,14 +264,11 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const td = await world.registerTaskDefinition('fleet');
     await world.createEnvironment('fleet', td, { expression: 'attribute:fleet == yes' });
     const instances = await Promise.all(Array.from({ length: 20 }, () => world.addInstance({ attributes: { fleet: 'yes' } })));
-    const started = Date.now();
     const agents = await Promise.all(instances.map((i) => world.startAgent(i, { pollIntervalMs: 1_000 }, { tickMs: 1_000 })));
     await waitFor('a daemon on every instance', 30_000, () => instances.every((i) => world.liveTasks(i.arn, 'fleet').some((t) => t.lastStatus === 'RUNNING')), 100);
-    const seconds = (Date.now() - started) / 1000;
     for (const i of instances) expect(world.liveTasks(i.arn, 'fleet')).toHaveLength(1);
     expect(new Set(agents.map((a) => a.agent.owner)).size).toBe(20);
     expect(new Set(agents.map((a) => a.agent.status().identity?.containerInstanceArn)).size).toBe(20);
-    expect(seconds).toBeLessThan(30);
     await Promise.all(agents.map((a) => a.stop()));
   });
 
