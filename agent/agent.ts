@@ -29,6 +29,7 @@ import { judgeLease, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, 
 import { Metrics, outcomeOf, recordCall } from './metrics.js';
 import type { Action, AttemptLookup, Backoff, DecideOptions, Desired, Observed, ObservedTask, PendingStart, Plan, Report } from './model.js';
 import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onRestartIssued, START_RETRY, type RestartState } from './restart-policy.js';
+import { tasksToDescribe } from './sweep.js';
 
 export interface Clock {
   wallMs(): number;
@@ -162,6 +163,7 @@ class EdgeAgent implements Agent {
   private readonly catalog = new Map<string, CatalogEntry>();
   private localTasks: LocalTask[] | undefined;
   private health = new Map<string, TaskHealthView>();
+  private dockerHealthOk = false;
   private lastSweepMono: number | undefined;
   private sweepOk = false;
   private readonly leases = new Map<string, LeaseSlot>();
@@ -513,12 +515,10 @@ class EdgeAgent implements Agent {
     if (this.lastSweepMono === undefined || now - this.lastSweepMono >= sweepEvery) {
       this.lastSweepMono = now;
       try {
-        const listed = await ecs.listInstanceTasks();
-        const listedArns = new Set(listed.map((t) => t.taskArn));
-        for (const info of listed) this.remember(info, now);
-        // Catalogued tasks ECS no longer lists as running are checked once.
-        const vanished = [...this.catalog.values()].filter((c) => c.info.lastStatus !== 'STOPPED' && !listedArns.has(c.info.taskArn)).map((c) => c.info.taskArn);
-        if (vanished.length) for (const info of await ecs.describeTasks(vanished)) this.remember(info, now);
+        const listed = await ecs.listInstanceTaskArns();
+        const catalog = new Map([...this.catalog].map(([arn, c]) => [arn, { lastStatus: c.info.lastStatus, ours: c.info.ours }]));
+        const describe = tasksToDescribe({ listed, catalog, localStatus: local !== undefined, localHealth: this.dockerHealthOk });
+        if (describe.length) for (const info of await ecs.describeTasks(describe)) this.remember(info, now);
         this.sweepOk = true;
         this.clearDegraded('ecs');
       } catch (error) {
@@ -563,8 +563,9 @@ class EdgeAgent implements Agent {
     if (this.docker) {
       try {
         this.health = await this.docker.taskHealth();
+        this.dockerHealthOk = true;
       } catch {
-        // keep the last view; the ECS health status below is the fallback
+        this.dockerHealthOk = false; // keep the last view; the ECS health status (sweep) is the fallback
       }
     }
 

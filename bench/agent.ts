@@ -525,7 +525,8 @@ async function steadyState(meter: DynamoMeter): Promise<void> {
   const pollsPerHourFloor = 3600_000 / d.pollIntervalMs;
   const floorRcu = pollsPerHourFloor * 0.5;
   const sweepsPerHour = 3600_000 / d.ecsReconcileIntervalMs;
-  // per sweep: ListTasks and DescribeTasks of the instance's tasks, DescribeContainerInstances of itself (attributes)
+  // Baseline: a sweep that describes every task it lists: ListTasks + DescribeTasks + DescribeContainerInstances
+  // (attributes). The agent describes only tasks it cannot observe locally, so it should sit below this.
   const ecsFloorPerHour = 3 * sweepsPerHour;
   const writeFloorPerHour = 3600_000 / (d.leaseDurationMs / 3) + 3600_000 / d.statusHeartbeatMs; // lease heartbeat at a third of the lease + status heartbeat
 
@@ -568,7 +569,7 @@ async function steadyState(meter: DynamoMeter): Promise<void> {
   rows.push({
     metric: 'ECS calls per instance-hour',
     value: `${num(perHour(ecsTotal), 1)} (${num(ecsPerPoll, 3)}/poll)`,
-    baseline: `${num(ecsFloorPerHour, 0)} sweep floor, 3 per ${d.ecsReconcileIntervalMs / 1000} s (${num(ecsFloorPerPoll, 3)}/poll)`,
+    baseline: `${num(ecsFloorPerHour, 0)} describe-everything sweep, 3 per ${d.ecsReconcileIntervalMs / 1000} s (${num(ecsFloorPerPoll, 3)}/poll)`,
     relation: `x${(perHour(ecsTotal) / ecsFloorPerHour).toFixed(2)}`,
     target: 'none per poll',
     ok: ecsPerPoll <= 2 * ecsFloorPerPoll ? 'yes' : 'NO',

@@ -106,6 +106,11 @@ export class AgentEcs {
   }
 
   async startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
+    const tags = [
+      { key: TAG_ENVIRONMENT, value: input.environment },
+      { key: TAG_REVISION, value: String(input.revision) },
+      { key: TAG_MANAGED_BY, value: 'blox-edge' },
+    ];
     const out = await this.call('StartTask', () =>
       this.client.send(
         new StartTaskCommand({
@@ -114,17 +119,15 @@ export class AgentEcs {
           taskDefinition: input.taskDefinition,
           startedBy: input.token,
           group: `${GROUP_PREFIX}${input.environment}`,
-          tags: [
-            { key: TAG_ENVIRONMENT, value: input.environment },
-            { key: TAG_REVISION, value: String(input.revision) },
-            { key: TAG_MANAGED_BY, value: 'blox-edge' },
-          ],
+          tags,
         }),
       ),
     );
     const task = out.tasks?.[0];
     const failures = (out.failures ?? []).map((f) => ({ ...(f.arn ? { arn: f.arn } : {}), reason: f.reason ?? 'UNKNOWN', ...(f.detail ? { detail: f.detail } : {}) }));
-    return task ? { task: taskInfoOf(task), failures } : { failures };
+    // StartTask's answer need not carry the tags (DescribeTasks gives them only on request); they
+    // are the ones just sent, so the task is catalogued complete and never described for them.
+    return task ? { task: taskInfoOf({ ...task, tags: task.tags?.length ? task.tags : tags }), failures } : { failures };
   }
 
   async stopTask(taskArn: string, reason: string): Promise<void> {
@@ -154,8 +157,8 @@ export class AgentEcs {
     return result;
   }
 
-  /** The slow reconcile: every task ECS places on this instance (running and stopping). */
-  async listInstanceTasks(): Promise<TaskInfo[]> {
+  /** The slow reconcile: the ARN of every task ECS places on this instance (running and stopping). */
+  async listInstanceTaskArns(): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
@@ -163,7 +166,7 @@ export class AgentEcs {
       arns.push(...(page.taskArns ?? []));
       nextToken = page.nextToken;
     } while (nextToken);
-    return this.describeTasks(arns);
+    return arns;
   }
 
   async describeSelf(): Promise<SelfDescription> {

@@ -70,6 +70,22 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(agent.status().ready).toBe(true);
   });
 
+  it('the slow ECS sweep lists the tasks but describes none it already knows (status and health come from the instance)', async () => {
+    const td = await world.registerTaskDefinition('sweep');
+    await world.createEnvironment('sweep', td, { expression: 'attribute:sweep == yes' });
+    const instance = await world.addInstance({ attributes: { sweep: 'yes' } });
+    await world.startAgent(instance, { ecsReconcileIntervalMs: 500 });
+    await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'sweep').some((t) => t.lastStatus === 'RUNNING'));
+    await new Promise((r) => setTimeout(r, 1_000)); // past the start's own lookups
+    const before = world.emulator.callCounts();
+    await new Promise((r) => setTimeout(r, 2_500));
+    const after = world.emulator.callCounts();
+    const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
+    expect(delta('ListTasks')).toBeGreaterThanOrEqual(2);
+    expect(delta('DescribeTasks')).toBe(0);
+    expect(delta('StartTask')).toBe(0);
+  });
+
   it('several environments on one instance each get theirs', async () => {
     const a = await world.registerTaskDefinition('multi-a');
     const b = await world.registerTaskDefinition('multi-b');
