@@ -25,7 +25,7 @@ import type { AgentConfig } from './config.js';
 import { decide } from './decide.js';
 import { readinessAttributeChange } from './readiness.js';
 import { buildDesired, matchInstance, type EnvironmentEntry } from './desired.js';
-import { judgeLease, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, type LeaseView } from './lease.js';
+import { judgeLease, newOwnerName, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, type LeaseView } from './lease.js';
 import { Metrics, outcomeOf, recordCall } from './metrics.js';
 import type { Action, AttemptLookup, Backoff, DecideOptions, Desired, Observed, ObservedTask, PendingStart, Plan, Report } from './model.js';
 import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onRestartIssued, START_RETRY, type RestartState } from './restart-policy.js';
@@ -46,7 +46,7 @@ export interface AgentDeps {
   credentials?: { accessKeyId: string; secretAccessKey: string };
   /** Test-only fault hook, called at named points (see docs/agent.md). */
   fault?: (point: 'after-start-task') => void;
-  /** Owner name of this agent's leases (default: host-ish unique name). */
+  /** Owner name of its leases: main.ts passes the one kept in the state directory; default a fresh name. */
   owner?: string;
   /** Local loop tick: how often the ECS agent's /v1/tasks is read (default 1000 ms). */
   tickMs?: number;
@@ -193,7 +193,7 @@ class EdgeAgent implements Agent {
     this.clock = deps.clock ?? systemClock;
     this.random = deps.random ?? Math.random;
     this.tickMs = deps.tickMs ?? 1_000;
-    this.owner = deps.owner ?? `agent-${randomBytes(6).toString('hex')}-${process.pid}`;
+    this.owner = deps.owner ?? newOwnerName((n) => randomBytes(n).toString('hex'));
     this.log = deps.logger.child({ owner: this.owner });
     this.options = { orphanGraceMs: config.orphanGraceMs, attemptSettleMs: config.attemptSettleMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000 };
     this.startedAt = new Date(this.clock.wallMs()).toISOString();

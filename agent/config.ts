@@ -65,7 +65,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'listen', env: 'BLOX_AGENT_LISTEN', flag: '--listen', kind: 'listen', default: '127.0.0.1:51680' },
   { key: 'pollIntervalMs', env: 'BLOX_POLL_INTERVAL_MS', flag: '--poll-interval-ms', kind: 'ms', default: 5_000, min: 100 },
   { key: 'ecsReconcileIntervalMs', env: 'BLOX_ECS_RECONCILE_INTERVAL_MS', flag: '--ecs-reconcile-interval-ms', kind: 'ms', default: 180_000, min: 1_000 },
-  { key: 'leaseDurationMs', env: 'BLOX_LEASE_DURATION_MS', flag: '--lease-duration-ms', kind: 'ms', default: 30_000, min: 1_000 },
+  { key: 'leaseDurationMs', env: 'BLOX_LEASE_DURATION_MS', flag: '--lease-duration-ms', kind: 'ms', default: 60_000, min: 1_000 },
   { key: 'stateDir', env: 'BLOX_STATE_DIR', flag: '--state-dir', kind: 'string', default: '/var/lib/blox-edge' },
   { key: 'logLevel', env: 'BLOX_LOG_LEVEL', flag: '--log-level', kind: 'level', default: 'info' },
   { key: 'orphanGraceMs', env: 'BLOX_ORPHAN_GRACE_MS', flag: '--orphan-grace-ms', kind: 'ms', default: 60_000, min: 0 },

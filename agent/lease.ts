@@ -121,6 +121,14 @@ export function renewDue(lastWriteMono: number | undefined, leaseDurationMs: num
   return lastWriteMono === undefined || nowMono - lastWriteMono >= leaseDurationMs / 3;
 }
 
+/** A fresh lease owner name (`agent-` and 12 hex digits), from a source of random bytes. */
+export function newOwnerName(randomHex: (bytes: number) => string): string {
+  return `agent-${randomHex(6)}`;
+}
+
+/** Owner names this agent writes (and reads back from its state directory). */
+export const OWNER_NAME_PATTERN = /^agent-[0-9a-f]{12}$/;
+
 /** A fresh random record version (UUID-sized hex), from a source of random bytes. */
 export function newRecordVersion(randomHex: (bytes: number) => string): string {
   return randomHex(16);

@@ -1,12 +1,14 @@
 // The agent's command line: `node dist/agent.js [--flags]` (docs/agent-config.md).
 // Exit codes: 0 after SIGTERM/SIGINT (daemons keep running), 1 unexpected failure, 64 bad command
-// line, 78 invalid configuration. `--version` prints the version and commit.
+// line, 75 another agent holds the state directory, 78 invalid configuration (an unusable state
+// directory included). `--version` prints the version and commit.
 import { existsSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { commit, version } from '../core/version.js';
 import { createAgent } from './agent.js';
 import { ConfigError, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, helpText, loadConfig } from './config.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
+import { claimStateDir, EXIT_STATE_DIR_BUSY, StateDirBusyError, StateDirError, type ClaimedStateDir } from './state-dir.js';
 
 /** Test-only fault hook (docs/agent.md): BLOX_AGENT_FAULT=exit-after-start-task. */
 function faultHook(): ((point: 'after-start-task') => void) | undefined {
@@ -40,9 +42,23 @@ async function main(): Promise<number> {
     return EXIT_OK;
   }
   const config = loaded.config;
+  let state: ClaimedStateDir;
+  try {
+    state = await claimStateDir(config.stateDir);
+  } catch (error) {
+    if (error instanceof StateDirBusyError) {
+      process.stderr.write(`blox-edge-agent: ${error.message}\n`);
+      return EXIT_STATE_DIR_BUSY;
+    }
+    if (error instanceof StateDirError) {
+      process.stderr.write(`blox-edge-agent: invalid configuration: stateDir: ${error.message}\n`);
+      return EXIT_CONFIG;
+    }
+    throw error;
+  }
   const logger = pino({ level: config.logLevel, base: { service: 'blox-edge-agent', version } });
   const fault = faultHook();
-  const agent = createAgent(config, { logger, ...(fault ? { fault } : {}) });
+  const agent = createAgent(config, { logger, owner: state.owner, ...(fault ? { fault } : {}) });
   let health: HealthServer | undefined;
   if (config.listen) {
     try {
@@ -50,10 +66,11 @@ async function main(): Promise<number> {
       logger.info({ url: health.url }, 'health endpoint listening');
     } catch (error) {
       process.stderr.write(`blox-edge-agent: invalid configuration: cannot listen on ${config.listen}: ${(error as Error).message}\n`);
+      await state.release();
       return EXIT_CONFIG;
     }
   }
-  logger.info({ config: { ...config }, configFile: loaded.configPath ?? null, commit }, 'blox-edge agent starting');
+  logger.info({ config: { ...config }, configFile: loaded.configPath ?? null, commit, owner: state.owner, ownerResumed: state.resumed, ownerPersistent: state.persistent }, 'blox-edge agent starting');
   agent.start();
   const signal = await new Promise<string>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));
@@ -64,6 +81,7 @@ async function main(): Promise<number> {
   forced.unref();
   await agent.stop();
   await health?.close();
+  await state.release();
   return EXIT_OK;
 }
 

@@ -1,8 +1,12 @@
 // The edge agent under faults, in the local world: DynamoDB unreachable, an ECS throttling storm,
 // the agent SIGKILLed between StartTask and recording its result, SIGTERM, and `docker kill`.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { QueryCommand } from '@aws-sdk/client-dynamodb';
 import { unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AgentConfig } from '../../agent/config.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
 import { startAgentWorld, startTcpProxy, waitFor, type AgentWorld } from '../support/agent-world.js';
 import { dynamoDbEndpoint } from '../support/services.js';
@@ -130,32 +134,76 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
   }, 60_000);
 
   describe('as a process: node dist/agent.js', () => {
-    it('SIGKILLed between StartTask and recording the result (fault hook): after it restarts there is exactly one task', async () => {
-      const td = await world.registerTaskDefinition('killed');
-      await world.createEnvironment('killed', td, { expression: 'attribute:killed == yes' });
-      const instance = await world.addInstance({ attributes: { killed: 'yes' } });
-      const first = await world.spawnAgent(instance, {}, { BLOX_AGENT_FAULT: 'exit-after-start-task' });
+    /** An environment, an instance, and an agent SIGKILLed right after StartTask (fault hook): one task, its attempt in the lease, no ARN. */
+    async function killedMidStart(name: string, overrides: Partial<AgentConfig> = {}) {
+      const td = await world.registerTaskDefinition(name);
+      await world.createEnvironment(name, td, { expression: `attribute:${name} == yes` });
+      const instance = await world.addInstance({ attributes: { [name]: 'yes' } });
+      const first = await world.spawnAgent(instance, overrides, { BLOX_AGENT_FAULT: 'exit-after-start-task' });
       const exit = await first.exited;
       expect(exit.signal).toBe('SIGKILL');
       expect(first.output()).toMatch(/BLOX_AGENT_FAULT=exit-after-start-task/);
-      const live = world.liveTasks(instance.arn, 'killed');
+      const live = world.liveTasks(instance.arn, name);
       expect(live).toHaveLength(1);
-      const [lease] = await leaseItems(world, 'killed');
+      const [lease] = await leaseItems(world, name);
       expect(lease).toMatchObject({ attempt: { token: live[0]!.startedBy } });
       expect(lease?.taskArn).toBeUndefined();
-      const startsBefore = world.emulator.callCounts().StartTask ?? 0;
-      const second = await world.spawnAgent(instance);
-      const adopted = await waitFor('the new agent adopts the task', 30_000, async () => {
-        expect(world.liveTasks(instance.arn, 'killed').length).toBeLessThanOrEqual(1);
-        const [item] = await leaseItems(world, 'killed');
-        return item?.taskArn === live[0]!.taskArn && item.attempt === undefined ? item : undefined;
+      return { instance, task: live[0]!, lease: lease!, startsBefore: world.emulator.callCounts().StartTask ?? 0 };
+    }
+
+    async function adoptedBy(name: string, taskArn: string, timeoutMs: number) {
+      return waitFor('the restarted agent adopts the task', timeoutMs, async () => {
+        expect(world.liveTasks(world.emulator.task(taskArn)!.containerInstanceArn!, name).length).toBeLessThanOrEqual(1);
+        const [item] = await leaseItems(world, name);
+        return item?.taskArn === taskArn && item.attempt === undefined ? item : undefined;
       }, 200);
-      expect(adopted.owner).not.toBe(lease?.owner);
-      expect(world.liveTasks(instance.arn, 'killed').map((t) => t.taskArn)).toEqual([live[0]!.taskArn]);
+    }
+
+    it('SIGKILLed between StartTask and recording the result (fault hook), restarted on its state directory: the same owner adopts the one task at once', async () => {
+      // A 20 s lease: adoption within 15 s proves the restarted agent did not wait for expiry.
+      const { instance, task, lease, startsBefore } = await killedMidStart('killed', { leaseDurationMs: 20_000 });
+      const t0 = Date.now();
+      const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000 });
+      const adopted = await adoptedBy('killed', task.taskArn!, 15_000);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+      expect(adopted.owner).toBe(lease.owner);
+      expect(world.liveTasks(instance.arn, 'killed').map((t) => t.taskArn)).toEqual([task.taskArn]);
       expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
       expect(second.output()).toMatch(/attempt looked up|task of attempt/);
+      expect(second.output()).toMatch(/"ownerResumed":true/);
       second.child.kill('SIGTERM');
       expect((await second.exited).code).toBe(0);
+    }, 60_000);
+
+    it('SIGKILLed between StartTask and recording the result, replaced by an agent with a fresh state directory: the new owner waits for expiry, then adopts the one task', async () => {
+      const { instance, task, lease, startsBefore } = await killedMidStart('killed-fresh');
+      const second = await world.spawnAgent(instance, { stateDir: mkdtempSync(join(tmpdir(), 'blox-state-')) });
+      const adopted = await adoptedBy('killed-fresh', task.taskArn!, 30_000);
+      expect(adopted.owner).not.toBe(lease.owner);
+      expect(world.liveTasks(instance.arn, 'killed-fresh').map((t) => t.taskArn)).toEqual([task.taskArn]);
+      expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
+      expect(second.output()).toMatch(/expired/);
+      second.child.kill('SIGTERM');
+      expect((await second.exited).code).toBe(0);
+    }, 60_000);
+
+    it('a second agent process on the same state directory exits 75 and touches nothing; the first keeps its lease and daemon', async () => {
+      const td = await world.registerTaskDefinition('twice');
+      await world.createEnvironment('twice', td, { expression: 'attribute:twice == yes' });
+      const instance = await world.addInstance({ attributes: { twice: 'yes' } });
+      const first = await world.spawnAgent(instance);
+      const task = await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'twice').find((t) => t.lastStatus === 'RUNNING'));
+      const [before] = await waitFor('lease recorded', 10_000, async () => ((await leaseItems(world, 'twice'))[0]?.taskArn ? leaseItems(world, 'twice') : undefined));
+      const second = await world.spawnAgent(instance);
+      const exit = await second.exited;
+      expect(exit.code).toBe(75);
+      expect(second.output()).toMatch(/another blox-edge agent is running with state directory/);
+      expect(first.child.exitCode).toBeNull();
+      const [after] = await leaseItems(world, 'twice');
+      expect(after?.owner).toBe(before?.owner);
+      expect(world.liveTasks(instance.arn, 'twice').map((t) => t.taskArn)).toEqual([task.taskArn]);
+      first.child.kill('SIGTERM');
+      expect((await first.exited).code).toBe(0);
     }, 60_000);
 
     it('SIGTERM: exit 0, the daemon keeps running, and the next agent adopts it at once', async () => {
@@ -170,7 +218,8 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       expect(world.liveTasks(instance.arn, 'termed').map((t) => t.taskArn)).toEqual([task.taskArn]);
       const startsBefore = world.emulator.callCounts().StartTask ?? 0;
       const t0 = Date.now();
-      const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000 });
+      // another state directory: another owner, which only the release lets in before expiry
+      const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000, stateDir: mkdtempSync(join(tmpdir(), 'blox-state-')) });
       await waitFor('the next agent holds the lease', 15_000, async () => {
         const status = (await (await fetch(`${second.url}/status`)).json()) as { leases: Record<string, { state: string; taskArn?: string }> };
         return status.leases.termed?.state === 'mine' && status.leases.termed.taskArn === task.taskArn;

@@ -170,7 +170,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         pollIntervalMs: 300,
         ecsReconcileIntervalMs: 5_000,
         leaseDurationMs: 3_000,
-        stateDir: socketDir,
+        stateDir: join(socketDir, 'state', instance.ec2InstanceId), // one agent installation per instance
         orphanGraceMs: 1_000,
         attemptSettleMs: 500,
         statusHeartbeatMs: 5_000,
