@@ -28,7 +28,7 @@ import { buildDesired, matchInstance, type EnvironmentEntry } from './desired.js
 import { judgeLease, newOwnerName, newRecordVersion, ownLeaseStale, renewDue, type LeaseItem, type LeaseView } from './lease.js';
 import { Metrics, outcomeOf, recordCall } from './metrics.js';
 import type { Action, AttemptLookup, Backoff, DecideOptions, Desired, Observed, ObservedTask, PendingStart, Plan, Report } from './model.js';
-import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onRestartIssued, START_RETRY, type RestartState } from './restart-policy.js';
+import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onStartIssued, START_RETRY, type RestartState } from './restart-policy.js';
 import { tasksToDescribe } from './sweep.js';
 
 export interface Clock {
@@ -155,6 +155,7 @@ class EdgeAgent implements Agent {
   private markerSeen = false;
   private lastReloadMono: number | undefined;
   private readinessRetryMono = 0;
+  private statusRetryMono = 0;
   private fresh = false;
   private nextPollMono = 0;
   private dynamoBackoff: Backoff | undefined;
@@ -166,6 +167,7 @@ class EdgeAgent implements Agent {
   private dockerHealthOk = false;
   private lastSweepMono: number | undefined;
   private sweepOk = false;
+  private sweptOnce = false;
   private readonly leases = new Map<string, LeaseSlot>();
   private readonly pending: Record<string, PendingStart> = {};
   private readonly lookups: Record<string, AttemptLookup> = {};
@@ -510,8 +512,8 @@ class EdgeAgent implements Agent {
     }
     this.localTasks = local;
 
-    // The slow sweep (and a faster one while the ECS agent cannot be asked).
-    const sweepEvery = local ? this.config.ecsReconcileIntervalMs : Math.min(this.config.ecsReconcileIntervalMs, 10_000);
+    // The slow sweep; a faster one while the ECS agent cannot be asked or no sweep has succeeded yet.
+    const sweepEvery = local && this.sweptOnce ? this.config.ecsReconcileIntervalMs : Math.min(this.config.ecsReconcileIntervalMs, 10_000);
     if (this.lastSweepMono === undefined || now - this.lastSweepMono >= sweepEvery) {
       this.lastSweepMono = now;
       try {
@@ -520,6 +522,7 @@ class EdgeAgent implements Agent {
         const describe = tasksToDescribe({ listed, catalog, localStatus: local !== undefined, localHealth: this.dockerHealthOk });
         if (describe.length) for (const info of await ecs.describeTasks(describe)) this.remember(info, now);
         this.sweepOk = true;
+        this.sweptOnce = true;
         this.clearDegraded('ecs');
       } catch (error) {
         this.sweepOk = false;
@@ -547,6 +550,9 @@ class EdgeAgent implements Agent {
     } else if (!this.sweepOk) {
       return undefined;
     }
+    // Until ECS itself has been asked once, the local view alone may miss a task this instance runs
+    // (one the ECS agent has not received yet, after a restart): decide nothing on it.
+    if (!this.sweptOnce) return undefined;
 
     // Whether our tasks have health checks (one DescribeTaskDefinition per definition, ever).
     for (const entry of this.catalog.values()) {
@@ -595,8 +601,10 @@ class EdgeAgent implements Agent {
     return tasks;
   }
 
-  private remember(info: TaskInfo, now: number): void {
-    const previous = this.catalog.get(info.taskArn);
+  private remember(answer: TaskInfo, now: number): void {
+    const previous = this.catalog.get(answer.taskArn);
+    // MISSING says only "stopped long ago": keep what was known of the task (environment, ours).
+    const info = answer.missing && previous ? { ...previous.info, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedReason: answer.stoppedReason } : answer;
     this.catalog.set(info.taskArn, { info, checkedMono: now, ...(previous?.hasHealthCheck !== undefined ? { hasHealthCheck: previous.hasHealthCheck } : {}) });
   }
 
@@ -692,6 +700,7 @@ class EdgeAgent implements Agent {
   }
 
   private updateOrphans(plan: Plan, now: number): void {
+    if (plan.unclaimed === undefined) return; // not judged (stale desired state or tasks unseen): timers keep running
     const unclaimed = new Set(plan.unclaimed);
     for (const arn of Object.keys(this.orphanSince)) if (!unclaimed.has(arn)) delete this.orphanSince[arn];
     for (const arn of unclaimed) {
@@ -830,8 +839,8 @@ class EdgeAgent implements Agent {
           this.tracked.set(env, result.task.taskArn); // a death before it is recorded still counts as a stop
           delete this.startBackoff[env];
           this.clearDegraded('ecs');
-          if (restartState && restartState.recentStops.length > 0) {
-            this.restart[env] = onRestartIssued(restartState);
+          if (restartState?.restartDue) {
+            this.restart[env] = onStartIssued(restartState);
             this.metrics.inc('blox_agent_restarts_total', 'Daemon restarts issued', { environment: env });
           }
           this.metrics.inc('blox_agent_starts_total', 'StartTask calls that started a task', { environment: env });
@@ -964,7 +973,7 @@ class EdgeAgent implements Agent {
     const heartbeatDue = this.lastStatusWriteMono === undefined || now - this.lastStatusWriteMono >= this.config.statusHeartbeatMs;
     if (key === this.lastStatusKey && !heartbeatDue) return;
     if (this.lastStatusWriteMono !== undefined && now - this.lastStatusWriteMono < 1_000 && !heartbeatDue) return;
-    if (!this.dynamoAvailable(now)) return;
+    if (!this.dynamoAvailable(now) || now < this.statusRetryMono) return;
     const wall = this.clock.wallMs();
     const status: InstanceStatus = {
       kind: 'InstanceStatus',
@@ -976,7 +985,8 @@ class EdgeAgent implements Agent {
       degraded,
       daemons,
       updatedAt: new Date(wall).toISOString(),
-      expiresAt: Math.floor(wall / 1000) + Math.max(600, Math.ceil((this.config.statusHeartbeatMs * 5) / 1000)),
+      // Readers skip a record past expiresAt: a silent (terminated) instance leaves the views after three heartbeats.
+      expiresAt: Math.floor(wall / 1000) + Math.max(180, Math.ceil((this.config.statusHeartbeatMs * 3) / 1000)),
     };
     if (id.ec2InstanceId) status.ec2InstanceId = id.ec2InstanceId;
     if (id.availabilityZone) status.availabilityZone = id.availabilityZone;
@@ -987,8 +997,14 @@ class EdgeAgent implements Agent {
       await this.dynamo!.putInstanceStatus(status);
       this.lastStatusKey = key;
       this.lastStatusWriteMono = now;
+      this.statusRetryMono = 0;
+      this.clearDegraded('status');
     } catch (error) {
-      this.dynamoFailed(error, 'writing instance status');
+      // Its own retry, not the DynamoDB backoff: a status write that keeps failing (say, a policy
+      // that denies it) must not stop polls and lease heartbeats.
+      this.statusRetryMono = now + Math.min(this.config.statusHeartbeatMs, 30_000);
+      this.setDegraded('status', `DynamoDB: writing instance status: ${errorMessage(error)}`);
+      this.recordError('dynamodb', error);
     }
   }
 

@@ -105,7 +105,7 @@ export function decide(desired: Desired, observed: Observed, now: Now, options: 
       }
     }
   }
-  return { actions, reports, unclaimed };
+  return { actions, reports, unclaimed: fresh && observed.tasks !== undefined ? unclaimed : undefined };
 }
 
 function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], reports: Report[]): void {
@@ -173,6 +173,8 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
   else if (lease.state === 'expired') own.push({ type: 'acquire-lease', environment: name, expectedRecordVersion: lease.item?.recordVersion, reason: `lease expired: ${lease.reason}` });
   const holding = lease?.state === 'mine';
   const item = lease?.item;
+  // The heartbeat goes first in the chain: no wait, lookup or failing stop after it can hold it up.
+  if (holding && ctx.renewDue) own.push({ type: 'renew-lease', environment: name, reason: 'heartbeat' });
 
   // An attempt recorded in the lease whose task is not recorded yet: resolve it before anything.
   const attempt = item?.attempt;
@@ -231,6 +233,15 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
     return;
   }
 
+  if (lease === undefined || lease.state === 'unknown') {
+    // The lease item is not known: it may carry a previous holder's attempt (a released lease keeps
+    // it) or task. Take the lease and decide again with the item that comes back.
+    actions.push(...own);
+    const task = active[0];
+    reports.push(reportOf(name, desired, task, task ? stateOf(task) : 'starting', true, 'taking the lease before acting'));
+    return;
+  }
+
   // shouldRun
   const keepArn = pickKeeper([...candidates.entries()], item?.taskArn, revision.revision);
   if (keepArn !== undefined) {
@@ -244,8 +255,6 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
     }
     if (item?.taskArn !== keepArn || attempt) {
       own.push({ type: 'adopt', environment: name, taskArn: keepArn, ...(keep?.revision !== undefined ? { revision: keep.revision } : attempt ? { revision: attempt.revision } : {}), reason: attempt && attemptTasks.includes(keepArn) ? `task of attempt ${attempt.token} found: adopt it` : `running task found: adopt it` });
-    } else if (holding && ctx.renewDue) {
-      own.push({ type: 'renew-lease', environment: name, reason: 'heartbeat' });
     }
     actions.push(...own);
     const r = reportOf(name, desired, keep, keep ? stateOf(keep) : 'starting', true, keep ? 'running' : 'task found by lookup, not seen locally yet');
@@ -260,20 +269,18 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
   }
   const restart = ctx.observed.restart[name];
   if (restart && restart.notBeforeMono > ctx.now.monoMs) {
-    if (holding && ctx.renewDue) own.push({ type: 'renew-lease', environment: name, reason: 'heartbeat' });
     actions.push(...own.filter((a) => a.type !== 'acquire-lease'), { type: 'wait', environment: name, untilMono: restart.notBeforeMono, reason: `restart backoff${restart.crashLoop ? ' (crash loop)' : ''}: ${restart.notBeforeMono - ctx.now.monoMs} ms left` });
     reports.push(reportOf(name, desired, undefined, restart.crashLoop ? 'crash_loop' : 'backoff', true, `restart in ${restart.notBeforeMono - ctx.now.monoMs} ms`));
     return;
   }
   const backoff = ctx.observed.startBackoff[name];
   if (backoff && backoff.untilMono > ctx.now.monoMs) {
-    if (holding && ctx.renewDue) own.push({ type: 'renew-lease', environment: name, reason: 'heartbeat' });
     actions.push(...own.filter((a) => a.type !== 'acquire-lease'), { type: 'wait', environment: name, untilMono: backoff.untilMono, reason: `StartTask retry ${backoff.attempts} backoff: ${backoff.reason}` });
     reports.push(reportOf(name, desired, undefined, 'backoff', true, `StartTask failed (${backoff.reason}); retry in ${backoff.untilMono - ctx.now.monoMs} ms`));
     return;
   }
   const token = attemptToken(ctx.now.nonce, name);
-  const restarting = restart !== undefined && restart.recentStops.length > 0;
+  const restarting = restart?.restartDue === true;
   own.push({ type: 'record-attempt', environment: name, token, revision: revision.revision, reason: `write attempt token before StartTask` });
   own.push({ type: 'start', environment: name, token, revision: revision.revision, taskDefinition: revision.taskDefinition, reason: restarting ? `daemon stopped: restart (revision ${revision.revision})` : `no daemon on this matching instance: start revision ${revision.revision}` });
   actions.push(...own);

@@ -128,6 +128,6 @@ export interface Plan {
   /** In order; the actor runs each environment's actions in order and skips the rest after a failure. */
   actions: Action[];
   reports: Report[];
-  /** Tasks of ours no environment claims now (the loop keeps their `orphanSince`). */
-  unclaimed: string[];
+  /** Tasks of ours no environment claims now (the loop keeps their `orphanSince`); undefined when not judged (desired state stale or tasks unseen). */
+  unclaimed: string[] | undefined;
 }

@@ -30,9 +30,11 @@ export interface RestartState {
   /** Monotonic time before which no restart is attempted. */
   notBeforeMono: number;
   crashLoop: boolean;
+  /** The daemon stopped by itself and has not been started again: the next start is a restart. */
+  restartDue: boolean;
 }
 
-export const initialRestartState = (): RestartState => ({ restarts: 0, recentStops: [], notBeforeMono: 0, crashLoop: false });
+export const initialRestartState = (): RestartState => ({ restarts: 0, recentStops: [], notBeforeMono: 0, crashLoop: false, restartDue: false });
 
 /**
  * The daemon stopped at `nowMono`: the next restart waits backoffDelay(n) where n counts the stops
@@ -45,12 +47,12 @@ export function onDaemonStopped(state: RestartState, policy: RestartPolicy, nowM
   const recentStops = [...state.recentStops.filter((t) => nowMono - t < windowMs), nowMono];
   const crashLoop = recentStops.length >= policy.crashLoopRestarts;
   const delay = crashLoop ? backoffDelay(Number.MAX_SAFE_INTEGER, policy, random) : backoffDelay(recentStops.length, policy, random);
-  return { restarts: state.restarts, recentStops, notBeforeMono: nowMono + delay, crashLoop };
+  return { restarts: state.restarts, recentStops, notBeforeMono: nowMono + delay, crashLoop, restartDue: true };
 }
 
-/** A restart was issued. */
-export function onRestartIssued(state: RestartState): RestartState {
-  return { ...state, restarts: state.restarts + 1 };
+/** A start was issued: a restart (counted) when the daemon had stopped by itself. */
+export function onStartIssued(state: RestartState): RestartState {
+  return state.restartDue ? { ...state, restarts: state.restarts + 1, restartDue: false } : state;
 }
 
 /** Time passes: stops age out of the window, and a crash loop ends when they do. */

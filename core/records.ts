@@ -173,7 +173,8 @@ export function readRestartPolicy(reader: ObjectReader | undefined, base = DEFAU
   if (!reader) return { ...base };
   const policy: RestartPolicy = {
     initialDelayMs: reader.optionalInteger('initialDelayMs', base.initialDelayMs, { min: 0, max: 3_600_000 }),
-    maxDelayMs: reader.optionalInteger('maxDelayMs', base.maxDelayMs, { min: 0, max: 86_400_000 }),
+    // At least 1 s: a crash-looping daemon must never be restarted at the agent's loop pace.
+    maxDelayMs: reader.optionalInteger('maxDelayMs', base.maxDelayMs, { min: 1_000, max: 86_400_000 }),
     multiplier: reader.has('multiplier') ? readMultiplier(reader) : base.multiplier,
     crashLoopRestarts: reader.optionalInteger('crashLoopRestarts', base.crashLoopRestarts, { min: 1, max: 1_000 }),
     crashLoopWindowSeconds: reader.optionalInteger('crashLoopWindowSeconds', base.crashLoopWindowSeconds, { min: 1, max: 86_400 }),

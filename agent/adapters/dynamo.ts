@@ -141,7 +141,10 @@ export class AgentDynamo {
    * version the caller watched expire. Keeps the attempt and task recorded by the previous holder.
    */
   async acquireLease(input: { environment: string; containerInstanceId: string; owner: string; recordVersion: string; leaseDurationMs: number; expectedRecordVersion?: string; nowIso: string; nowEpochSeconds: number }): Promise<LeaseItem> {
-    const condition = input.expectedRecordVersion !== undefined ? 'attribute_not_exists(pk) OR released = :true OR recordVersion = :expected' : 'attribute_not_exists(pk) OR released = :true';
+    // With a version: exactly the item the decision was made on (released or watched expire), so an
+    // attempt written since cannot be overwritten unseen. Without one: free or released; the caller
+    // then decides again with the item this returns.
+    const condition = input.expectedRecordVersion !== undefined ? 'attribute_not_exists(pk) OR recordVersion = :expected' : 'attribute_not_exists(pk) OR released = :true';
     return this.updateLease(
       leaseKey(input.environment, input.containerInstanceId),
       'SET #kind = :kind, schemaVersion = :sv, environment = :env, containerInstanceId = :ci, #owner = :owner, recordVersion = :rv, leaseDurationMs = :dur, released = :false, updatedAt = :now, #ttl = :ttl',
@@ -155,10 +158,9 @@ export class AgentDynamo {
         ':rv': input.recordVersion,
         ':dur': input.leaseDurationMs,
         ':false': false,
-        ':true': true,
         ':now': input.nowIso,
         ':ttl': input.nowEpochSeconds + LEASE_TTL_SECONDS,
-        ...(input.expectedRecordVersion !== undefined ? { ':expected': input.expectedRecordVersion } : {}),
+        ...(input.expectedRecordVersion !== undefined ? { ':expected': input.expectedRecordVersion } : { ':true': true }),
       },
       { '#kind': 'kind', '#owner': 'owner', '#ttl': TTL_ATTRIBUTE },
       'acquire',

@@ -35,6 +35,8 @@ export interface TaskInfo {
   stoppedReason?: string;
   /** Group, tags or startedBy say blox-edge started it. */
   ours: boolean;
+  /** ECS answered MISSING: it no longer knows the task (long stopped); nothing else is known. */
+  missing?: true;
 }
 
 export interface StartFailure {
@@ -147,12 +149,21 @@ export class AgentEcs {
     return tasks.filter((t) => t.containerInstanceArn === undefined || t.containerInstanceArn === this.containerInstanceArn);
   }
 
+  /**
+   * The tasks, with tags. A task ECS answers MISSING for (it forgets stopped tasks after about an
+   * hour, while the ECS agent may list them for longer) comes back STOPPED, so that the caller
+   * catalogues it once instead of asking again at every step.
+   */
   async describeTasks(taskArns: string[]): Promise<TaskInfo[]> {
     const result: TaskInfo[] = [];
     for (let i = 0; i < taskArns.length; i += 100) {
       const batch = taskArns.slice(i, i + 100);
       const out = await this.call('DescribeTasks', () => this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: batch, include: ['TAGS'] })));
       result.push(...(out.tasks ?? []).map(taskInfoOf));
+      for (const failure of out.failures ?? []) {
+        const arn = batch.find((a) => a === failure.arn || a.endsWith(`/${failure.arn ?? ''}`)) ?? failure.arn;
+        if (failure.reason === 'MISSING' && arn) result.push({ taskArn: arn, taskDefinitionArn: '', lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedReason: 'ECS no longer knows this task (DescribeTasks: MISSING)', ours: false, missing: true });
+      }
     }
     return result;
   }

@@ -22,16 +22,39 @@ const task = (arn: string, over: Partial<ObservedTask> = {}): ObservedTask => ({
 const types = (actions: Action[]) => actions.map((a) => a.type);
 
 describe('decide: examples', () => {
-  it('a new matching instance: acquire the lease, write the attempt token, then start with it', () => {
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed(), now(), options);
-    expect(types(plan.actions)).toEqual(['acquire-lease', 'record-attempt', 'start']);
-    const [, record, start] = plan.actions;
+  it('a new matching instance: acquire the lease, then (with the item that came back) write the attempt token and start with it', () => {
+    const first = decide({ environments: [env('logs')], fresh: true }, observed(), now(), options);
+    expect(types(first.actions)).toEqual(['acquire-lease']);
+    expect(first.reports[0]?.state).toBe('starting');
+    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, renewDue: { logs: false } }), now(), options);
+    expect(types(plan.actions)).toEqual(['record-attempt', 'start']);
+    const [record, start] = plan.actions;
     expect(record?.type === 'record-attempt' && start?.type === 'start' && record.token === start.token).toBe(true);
     expect(start?.type === 'start' && start.token.length).toBeLessThanOrEqual(36);
     expect(plan.reports[0]?.state).toBe('starting');
   });
+  it('an unknown lease is only acquired: a released lease may come back with a previous attempt to look up first', () => {
+    const running = decide({ environments: [env('logs')], fresh: true }, observed({ tasks: [task('t1')] }), now(), options);
+    expect(types(running.actions)).toEqual(['acquire-lease']);
+    const released = mine({ released: false, attempt: { token: 'bx-old', revision: 1, issuedAt: 'x' } });
+    const next = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: released } }), now(), options);
+    expect(types(next.actions)).toEqual(['lookup-attempt']);
+  });
+  it('the heartbeat comes first whenever it is due, also while waiting or stopping (a slow or failing step never holds it up)', () => {
+    const due = { leases: { logs: mine({ attempt: { token: 'bx-a', revision: 1, issuedAt: 'x' } }) }, renewDue: { logs: true } };
+    const waiting = decide({ environments: [env('logs')], fresh: true }, observed({ ...due, pending: { logs: { token: 'bx-a', revision: 1, issuedMono: 99_000 } } }), now(), options);
+    expect(types(waiting.actions)).toEqual(['renew-lease', 'wait']);
+    const resolving = decide({ environments: [env('logs')], fresh: true }, observed(due), now(), options);
+    expect(types(resolving.actions)).toEqual(['renew-lease', 'lookup-attempt']);
+    const held = { leases: { logs: mine({ taskArn: 't1' }) }, renewDue: { logs: true } };
+    const replacing = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(), options);
+    expect(types(replacing.actions)).toEqual(['renew-lease', 'stop']);
+    const stopping = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1', { desiredStatus: 'STOPPED' })] }), now(), options);
+    expect(types(stopping.actions)).toEqual(['renew-lease', 'wait']);
+  });
   it('several environments each get their own start', () => {
-    const plan = decide({ environments: [env('logs'), env('metrics')], fresh: true }, observed(), now(), options);
+    const held = { leases: { logs: mine(), metrics: mine({ environment: 'metrics' }) }, renewDue: { logs: false, metrics: false } };
+    const plan = decide({ environments: [env('logs'), env('metrics')], fresh: true }, observed(held), now(), options);
     const starts = plan.actions.filter((a) => a.type === 'start');
     expect(starts.map((a) => a.environment).sort()).toEqual(['logs', 'metrics']);
     expect(new Set(starts.map((a) => a.type === 'start' && a.token)).size).toBe(2);
@@ -78,7 +101,7 @@ describe('decide: examples', () => {
     expect(plan.actions[0]).toMatchObject({ type: 'acquire-lease', expectedRecordVersion: 'v7' });
   });
   it('restart backoff and StartTask backoff wait', () => {
-    const restart = { logs: { ...initialRestartState(), recentStops: [99_000], notBeforeMono: 101_000 } };
+    const restart = { logs: { ...initialRestartState(), recentStops: [99_000], notBeforeMono: 101_000, restartDue: true } };
     expect(types(decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, restart }), now(), options).actions)).toEqual(['wait']);
     const later = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, restart }), now(101_000), options);
     expect(types(later.actions)).toEqual(['record-attempt', 'start']);
@@ -244,7 +267,9 @@ describe('decide: simulated world (seeded)', () => {
       let arnSeq = 0;
       let step = 0;
       const desired: Desired = { environments: [env('logs')], fresh: true };
-      const newAgent = (id: number) => ({ owner: `agent-${id}-${Math.floor(random() * 1e9)}`, view: undefined as LeaseView | undefined, lastWrite: undefined as number | undefined, pending: {} as Observed['pending'], lookups: {} as Observed['lookups'], firstSeen: {} as Record<string, number> });
+      // A restarted agent keeps its owner name when it restarts on its own state directory (half the time here).
+      const newAgent = (id: number, owner?: string) => ({ owner: owner ?? `agent-${id}-${Math.floor(random() * 1e9)}`, view: undefined as LeaseView | undefined, lastWrite: undefined as number | undefined, pending: {} as Observed['pending'], lookups: {} as Observed['lookups'], firstSeen: {} as Record<string, number> });
+      const restarted = (id: number) => newAgent(id, random() < 0.5 ? agents[id]!.owner : undefined);
       const agents = [newAgent(0), newAgent(1)];
       const LEASE_MS = 10_000;
       const version = () => `v${Math.floor(random() * 1e12)}`;
@@ -276,7 +301,14 @@ describe('decide: simulated world (seeded)', () => {
         let crashed = false;
         for (const action of plan.actions) {
           let ok = true;
-          if (!quiet && random() < 0.03) { agents[i] = newAgent(i); crashed = true; break; }
+          if (!quiet && random() < 0.03) { agents[i] = restarted(i); crashed = true; break; }
+          if (!quiet && random() < 0.02) {
+            // a clean stop (SIGTERM) between two calls: its lease is released, attempt and task kept
+            if (ownsIt()) lease = { ...lease!, released: true, recordVersion: version() };
+            agents[i] = restarted(i);
+            crashed = true;
+            break;
+          }
           switch (action.type) {
             case 'acquire-lease': {
               const current = lease as LeaseItem | null;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/records.js';
-import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onRestartIssued } from '../../agent/restart-policy.js';
+import { ageRestartState, backoffDelay, initialRestartState, onDaemonStopped, onStartIssued } from '../../agent/restart-policy.js';
 import { seeded } from '../support/prng.js';
 
 const policy: RestartPolicy = { initialDelayMs: 1000, maxDelayMs: 30_000, multiplier: 2, crashLoopRestarts: 4, crashLoopWindowSeconds: 60 };
@@ -35,12 +35,21 @@ describe('restart state', () => {
       const now = i * 1000;
       s = onDaemonStopped(s, policy, now, 1);
       delays.push(s.notBeforeMono - now);
-      s = onRestartIssued(s);
+      s = onStartIssued(s);
     }
     expect(delays.slice(0, 3)).toEqual([1000, 2000, 4000]);
     expect(s.crashLoop).toBe(true);
     expect(delays[3]).toBe(30_000); // crash loop: held at the cap
     expect(s.restarts).toBe(5);
+  });
+
+  it('counts a start as a restart only when the daemon had stopped by itself (not a replacement the agent made)', () => {
+    let s = onDaemonStopped(initialRestartState(), policy, 1_000, 1);
+    expect(s.restartDue).toBe(true);
+    s = onStartIssued(s);
+    expect(s).toMatchObject({ restarts: 1, restartDue: false });
+    s = onStartIssued(s); // e.g. the agent replaced the daemon with a new revision
+    expect(s).toMatchObject({ restarts: 1, restartDue: false });
   });
   it('starts over after the daemon ran longer than the window; the crash loop ends when stops age out', () => {
     let s = initialRestartState();

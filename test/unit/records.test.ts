@@ -128,5 +128,6 @@ describe('configuration readers (API input)', () => {
   });
   it('rejects a cap below the first delay', () => {
     expect(() => readRestartPolicy(ObjectReader.of({ initialDelayMs: 5000, maxDelayMs: 10 }, 'restartPolicy', fail))).toThrow('restartPolicy.maxDelayMs');
+    expect(() => readRestartPolicy(ObjectReader.of({ initialDelayMs: 0, maxDelayMs: 0 }, 'restartPolicy', fail))).toThrow('restartPolicy.maxDelayMs');
   });
 });
