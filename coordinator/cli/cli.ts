@@ -120,7 +120,7 @@ Deployments
   blox deploy start ENV [--revision N]        deploy a revision (default: the latest)
   blox deploy list ENV
   blox deploy get ENV ID
-  blox deploy status ENV [ID] [--watch [--timeout S]]  rollout progress; --watch waits for the end
+  blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]  rollout progress
   blox deploy stop|pause|resume ENV ID
   blox deploy rollback ENV ID [--revision N]  roll forward to a copy of the previous (or given) revision
 What the agents report

@@ -687,7 +687,8 @@ export class EnvironmentStore {
       const result = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, consistent: false, ...(startKey ? { startKey } : {}) });
       for (const item of result.items) {
         try {
-          statuses.push(parseInstanceStatus(item));
+          const status = parseInstanceStatus(item);
+          if (this.current(status)) statuses.push(status);
         } catch (error) {
           if (!(error instanceof InvalidRecordError)) throw error;
         }
@@ -697,6 +698,11 @@ export class EnvironmentStore {
     }
     cache.set(cluster, statuses);
     return statuses;
+  }
+
+  /** A status record past its `expiresAt` is gone (its agent stopped writing), whenever DynamoDB's TTL deletes it. */
+  private current(status: InstanceStatus): boolean {
+    return status.expiresAt * 1000 > this.clock.now().getTime();
   }
 
   /** One page of InstanceStatus records of one cluster, or of every cluster that has environments. */
@@ -712,7 +718,7 @@ export class EnvironmentStore {
       const page = await this.table.query(pk, { prefix: INSTANCE_SK_PREFIX, limit, consistent: false, ...(startKey ? { startKey } : {}) });
       for (const item of page.items) {
         const status = this.tryParse(item, parseInstanceStatus, invalid);
-        if (status) statuses.push(status);
+        if (status && this.current(status)) statuses.push(status);
       }
       const nextToken = keyToken(page.lastKey);
       return nextToken ? { statuses, nextToken, invalid } : { statuses, invalid };
@@ -736,7 +742,7 @@ export class EnvironmentStore {
       startKey = undefined;
       for (const item of page.items) {
         const status = this.tryParse(item, parseInstanceStatus, invalid);
-        if (status) statuses.push(status);
+        if (status && this.current(status)) statuses.push(status);
       }
       if (page.lastKey) return { statuses, nextToken: encodeToken({ p: cluster, s: page.lastKey.sk }), invalid };
     }

@@ -74,6 +74,9 @@ export function banner(doc: EndpointsDocument, endpointsFile: string): string {
   lines.push('  # 4. add an instance: its agent starts the daemon there too');
   lines.push(`  ${blox} local add-instance`);
   lines.push(`  ${blox} env get sample${endpoint}`);
+  lines.push(`  # 5. roll out revision 2 of the sample (registered at start-up too); each agent replaces its daemon`);
+  lines.push(`  ${blox} env update sample --task-definition ${family}:2${endpoint}`);
+  lines.push(`  ${blox} deploy status sample${endpoint}`);
   lines.push('');
   lines.push('Ctrl-C stops everything.');
   return lines.join('\n');

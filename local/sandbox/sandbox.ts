@@ -246,21 +246,25 @@ export class Sandbox {
     const ecs = new ECSClient({ endpoint: this.emulator.url, region: o.region, credentials: { ...LOCAL_CREDENTIALS } });
     try {
       await ecs.send(new CreateClusterCommand({ clusterName: o.cluster }));
-      await ecs.send(
-        new RegisterTaskDefinitionCommand({
-          family: SAMPLE_TASK_DEFINITION_FAMILY,
-          containerDefinitions: [
-            {
-              name: 'daemon',
-              image: 'public.ecr.aws/docker/library/busybox:latest',
-              essential: true,
-              cpu: 64,
-              memory: 32,
-              healthCheck: { command: ['CMD-SHELL', 'test -d /proc/1'], interval: 5, timeout: 2, retries: 2, startPeriod: 0 },
-            },
-          ],
-        }),
-      );
+      // Two revisions, so that trying a rollout needs no AWS CLI: :1 to create with, :2 to update to.
+      for (const sampleVersion of ['1', '2']) {
+        await ecs.send(
+          new RegisterTaskDefinitionCommand({
+            family: SAMPLE_TASK_DEFINITION_FAMILY,
+            containerDefinitions: [
+              {
+                name: 'daemon',
+                image: 'public.ecr.aws/docker/library/busybox:latest',
+                essential: true,
+                cpu: 64,
+                memory: 32,
+                environment: [{ name: 'SAMPLE_VERSION', value: sampleVersion }],
+                healthCheck: { command: ['CMD-SHELL', 'test -d /proc/1'], interval: 5, timeout: 2, retries: 2, startPeriod: 0 },
+              },
+            ],
+          }),
+        );
+      }
     } finally {
       ecs.destroy();
     }

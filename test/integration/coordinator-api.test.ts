@@ -226,6 +226,19 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect(env.body.instances).toEqual({ reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 2 });
     });
 
+    it('a status record past its expiresAt (an instance whose agent went silent, e.g. terminated) leaves instances, tasks and health', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('silent-env', 'silent') });
+      const at = Math.floor(Date.parse('2026-01-01T00:00:00.000Z') / 1000);
+      await t.table.put(instanceStatusItem('silent', 'i-live', [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/a', lastStatus: 'RUNNING' }], { expiresAt: at + 180 }));
+      await t.table.put(instanceStatusItem('silent', 'i-gone', [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/b', lastStatus: 'RUNNING' }], { expiresAt: at + 60 }));
+      expect((await api.call('GET', '/v1/instances?cluster=silent')).body.items).toHaveLength(2);
+      t.clock.advance(120_000); // i-gone's record is now past its expiresAt; DynamoDB's TTL may delete it much later
+      const instances = await api.call('GET', '/v1/instances?cluster=silent');
+      expect(instances.body.items.map((i: { containerInstanceArn: string }) => i.containerInstanceArn.split('/').pop())).toEqual(['i-live']);
+      expect((await api.call('GET', '/v1/tasks?cluster=silent')).body.items.map((task: { taskArn: string }) => task.taskArn)).toEqual(['arn:aws:ecs:us-east-1:123456789012:task/silent/a']);
+      expect((await api.call('GET', '/v1/environments/silent-env')).body.instances).toMatchObject({ reporting: 1, healthy: 1 });
+    });
+
     it('paginates with nextToken and rejects a bad one naming nextToken', async () => {
       for (const n of [1, 2, 3]) await api.call('POST', '/v1/environments', { body: bloxBody(`pg-${n}`, 'paged') });
       const names: string[] = [];
