@@ -13,7 +13,7 @@
 import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import type { InstanceFacts } from '../core/cql.js';
-import { errorMessage } from '../core/errors.js';
+import { errorMessage, InvalidRecordError } from '../core/errors.js';
 import { containerInstanceIdOf, clusterNameOf, SCHEMA_VERSION } from '../core/keys.js';
 import { DEFAULT_RESTART_POLICY, type DaemonStatus, type InstanceStatus } from '../core/records.js';
 import { commit, version } from '../core/version.js';
@@ -170,6 +170,7 @@ class EdgeAgent implements Agent {
   private sweptOnce = false;
   private readonly leases = new Map<string, LeaseSlot>();
   private readonly pending: Record<string, PendingStart> = {};
+  private readonly ecsBackoff: Record<string, Backoff> = {};
   private readonly lookups: Record<string, AttemptLookup> = {};
   private readonly attemptFirstSeen: Record<string, number> = {};
   private readonly restart: Record<string, RestartState> = {};
@@ -402,7 +403,7 @@ class EdgeAgent implements Agent {
       restart[env] = ageRestartState(state, policy, now);
       this.restart[env] = restart[env];
     }
-    return { leases, renewDue: renew, tasks, pending: { ...this.pending }, lookups: { ...this.lookups }, attemptFirstSeen: { ...this.attemptFirstSeen }, restart, startBackoff: { ...this.startBackoff }, orphanSince: { ...this.orphanSince } };
+    return { leases, renewDue: renew, tasks, pending: { ...this.pending }, lookups: { ...this.lookups }, attemptFirstSeen: { ...this.attemptFirstSeen }, restart, startBackoff: { ...this.startBackoff }, ecsBackoff: { ...this.ecsBackoff }, orphanSince: { ...this.orphanSince } };
   }
 
   private policyOf(env: string) {
@@ -616,6 +617,20 @@ class EdgeAgent implements Agent {
         this.stoppedByUs.delete(arn);
       }
     }
+    // Per-environment memory of environments that are gone (fresh list) and left nothing here.
+    if (this.entries && this.fresh) {
+      const listed = new Set(this.entries.map((e) => e.name));
+      const present = new Set((this.lastTasks ?? []).filter((t) => t.lastStatus !== 'STOPPED').map((t) => t.environment));
+      const gone = (env: string): boolean => !listed.has(env) && !present.has(env) && !this.tracked.has(env) && this.pending[env] === undefined;
+      for (const [env, slot] of this.leases) if (gone(env) && slot.view.state !== 'mine') this.leases.delete(env);
+      for (const env of new Set([...Object.keys(this.restart), ...Object.keys(this.startBackoff), ...Object.keys(this.ecsBackoff), ...this.lastWaitReason.keys()])) {
+        if (!gone(env) || this.leases.has(env)) continue;
+        delete this.restart[env];
+        delete this.startBackoff[env];
+        delete this.ecsBackoff[env];
+        this.lastWaitReason.delete(env);
+      }
+    }
     const inLeases = new Set([...this.leases.values()].map((l) => l.view.item?.attempt?.token).filter((t): t is string => !!t));
     for (const [token, at] of Object.entries(this.attemptFirstSeen)) {
       if (!inLeases.has(token) && now - at > 600_000) {
@@ -673,8 +688,14 @@ class EdgeAgent implements Agent {
         const item = await this.dynamo!.getLease(env, this.identity!.containerInstanceId);
         slot.lastReadMono = now;
         this.setLeaseView(env, judgeLease(item, this.owner, slot.view.sighting, now), now, false);
+        this.clearDegraded(`lease:${env}`);
         this.dynamoOk();
       } catch (error) {
+        if (error instanceof InvalidRecordError) {
+          slot.lastReadMono = now;
+          this.leaseInvalid(env, error);
+          continue;
+        }
         this.dynamoFailed(error, 'reading a lease');
         return;
       }
@@ -785,9 +806,24 @@ class EdgeAgent implements Agent {
         if (slotAfter?.view.state === 'mine') slotAfter.lastWriteMono = undefined;
         throw error;
       }
+      if (error instanceof InvalidRecordError) {
+        // The write's answer (or the item that won) is not a lease this agent can read: hands off
+        // this environment until a read shows a valid one; the others go on.
+        this.leaseInvalid(env, error);
+        const slot = this.leases.get(env);
+        if (slot) slot.lastReadMono = this.clock.monoMs();
+        throw error;
+      }
       this.dynamoFailed(error, `lease ${event}`);
       throw error;
     }
+  }
+
+  /** A malformed lease record: seen as held by someone else (nothing is done here) and re-read like one. */
+  private leaseInvalid(env: string, error: InvalidRecordError): void {
+    this.setLeaseView(env, { state: 'other', reason: `lease record invalid: ${error.message}` }, this.clock.monoMs(), false);
+    this.setDegraded(`lease:${env}`, `lease of ${env}: ${error.message}`);
+    this.recordError('dynamodb', error);
   }
 
   private async perform(action: Action, desired: Desired): Promise<void> {
@@ -854,7 +890,7 @@ class EdgeAgent implements Agent {
         throw new AbortChain(reason);
       }
       case 'lookup-attempt': {
-        const found = await ecs.findByStartedBy(action.token);
+        const found = await this.ecsAction(action.environment, () => ecs.findByStartedBy(action.token));
         for (const info of found) this.remember(info, this.clock.monoMs());
         this.lookups[action.token] = { token: action.token, taskArns: found.filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus !== 'STOPPED').map((t) => t.taskArn), atMono: this.clock.monoMs() };
         this.log.info({ environment: action.environment, token: action.token, found: found.map((t) => t.taskArn) }, 'attempt looked up');
@@ -868,7 +904,7 @@ class EdgeAgent implements Agent {
         return;
       }
       case 'stop': {
-        await ecs.stopTask(action.taskArn, `blox-edge: ${action.reason}`);
+        await this.ecsAction(action.environment ?? '', () => ecs.stopTask(action.taskArn, `blox-edge: ${action.reason}`));
         this.stoppedByUs.add(action.taskArn);
         const entry = this.catalog.get(action.taskArn);
         if (entry) entry.info = { ...entry.info, desiredStatus: 'STOPPED' };
@@ -895,6 +931,21 @@ class EdgeAgent implements Agent {
         return;
     }
     void desired;
+  }
+
+  /** A StopTask or ListTasks for an environment: a failure backs that environment's such calls off (decide holds them). */
+  private async ecsAction<T>(key: string, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call();
+      delete this.ecsBackoff[key];
+      return result;
+    } catch (error) {
+      const attempts = (this.ecsBackoff[key]?.attempts ?? 0) + 1;
+      const delay = backoffDelay(attempts, START_RETRY, this.random());
+      this.ecsBackoff[key] = { untilMono: this.clock.monoMs() + delay, attempts, reason: errorMessage(error).slice(0, 300) };
+      this.metrics.inc('blox_agent_backoff_seconds_total', 'Backoff scheduled, by kind', { kind: 'ecs' }, delay / 1000);
+      throw error; // recorded by act()
+    }
   }
 
   private startFailed(env: string, reason: string, detail: string): void {

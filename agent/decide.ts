@@ -11,7 +11,7 @@
 // - a stop only on fresh, positive information (environment deleted or no longer matching, a
 //   duplicate, a superseded revision, an orphan past its grace), never because something is
 //   unknown, unreadable or invalid.
-import type { Action, Desired, DesiredEnvironment, DecideOptions, Now, Observed, ObservedTask, Plan, Report } from './model.js';
+import type { Action, Backoff, Desired, DesiredEnvironment, DecideOptions, Now, Observed, ObservedTask, Plan, Report } from './model.js';
 import { DEFAULT_DECIDE_OPTIONS } from './model.js';
 import { TOKEN_MAX_LENGTH, type LeaseView } from './lease.js';
 
@@ -105,7 +105,21 @@ export function decide(desired: Desired, observed: Observed, now: Now, options: 
       }
     }
   }
-  return { actions, reports, unclaimed: fresh && observed.tasks !== undefined ? unclaimed : undefined };
+  return { actions: holdDuringEcsBackoff(actions, observed.ecsBackoff ?? {}, now), reports, unclaimed: fresh && observed.tasks !== undefined ? unclaimed : undefined };
+}
+
+/**
+ * Stops and look-ups of an environment whose last such ECS call failed wait for its backoff (a
+ * throttled fleet must not retry at loop pace); lease writes in the same chain go on.
+ */
+function holdDuringEcsBackoff(actions: Action[], backoff: Record<string, Backoff>, now: Now): Action[] {
+  return actions.map((action) => {
+    if (action.type !== 'stop' && action.type !== 'lookup-attempt') return action;
+    const key = action.environment ?? '';
+    const held = backoff[key];
+    if (!held || held.untilMono <= now.monoMs) return action;
+    return { type: 'wait', environment: key, untilMono: held.untilMono, reason: `${action.type} held ${held.untilMono - now.monoMs} ms: ECS backoff after ${held.reason}` };
+  });
 }
 
 function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], reports: Report[]): void {

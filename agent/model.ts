@@ -83,6 +83,8 @@ export interface Observed {
   attemptFirstSeen: Record<string, number>;
   restart: Record<string, RestartState>;
   startBackoff: Record<string, Backoff>;
+  /** Per environment ('' for a task of no environment): StopTask or ListTasks failed; those calls wait it out. */
+  ecsBackoff?: Record<string, Backoff>;
   /** Monotonic time since which a task of ours has been claimed by no environment. */
   orphanSince: Record<string, number>;
 }

@@ -2,7 +2,7 @@
 // SDK. Costs, by design:
 // - steady state: one eventually consistent GetItem of CLUSTER#<c>/MARKER per poll (0.5 RCU);
 // - a Query of CLUSTER#<c> begins_with ENV# (strongly consistent) only when the marker moved;
-// - revisions are immutable: fetched once (BatchGetItem) and cached for the life of the agent;
+// - revisions are immutable: fetched once (BatchGetItem) and cached while they are current;
 // - lease writes are conditional UpdateItem/DeleteItem; a lost condition comes back as a
 //   LeaseConflictError carrying the item that won (ReturnValuesOnConditionCheckFailure ALL_OLD);
 // - the InstanceStatus record is written on change and on a slow heartbeat, with a TTL.
@@ -120,6 +120,9 @@ export class AgentDynamo {
         request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []).map((k) => unmarshall(k) as ItemKey);
       }
     }
+    // Only the revisions in use stay cached: an agent that runs for months sees many deployments.
+    const inUse = new Set(wanted.map((w) => revisionCacheKey(w.name, w.revision)));
+    for (const key of [...this.revisions.keys()]) if (!inUse.has(key)) this.revisions.delete(key);
     for (const w of wanted) {
       const revision = this.revisions.get(revisionCacheKey(w.name, w.revision));
       const key = keys.revision(w.name, w.revision);

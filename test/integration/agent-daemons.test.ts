@@ -176,6 +176,26 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect((await fetch(`${health.url}/status`)).status).toBe(200);
   });
 
+  it('a malformed lease record blocks only its own environment: reported, nothing started there, the others converge, no DynamoDB backoff', async () => {
+    const td = await world.registerTaskDefinition('leasebad');
+    await world.createEnvironment('leasebad', td, { expression: 'attribute:leases == mixed' });
+    await world.createEnvironment('leasegood', td, { expression: 'attribute:leases == mixed' });
+    const instance = await world.addInstance({ attributes: { leases: 'mixed' } });
+    const containerInstanceId = instance.arn.split('/').pop()!;
+    await world.putRaw({ pk: 'ENV#leasebad', sk: `LEASE#${containerInstanceId}`, kind: 'Lease', schemaVersion: 1, environment: 'leasebad', containerInstanceId, owner: 42, recordVersion: 'v1', leaseDurationMs: 3_000, released: false, updatedAt: 'x' });
+    const { agent } = await world.startAgent(instance);
+    await waitFor('the good daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'leasegood').some((t) => t.lastStatus === 'RUNNING'));
+    await new Promise((r) => setTimeout(r, 1_000));
+    const status = agent.status();
+    expect(world.liveTasks(instance.arn, 'leasebad')).toHaveLength(0);
+    expect(status.leases.leasebad).toMatchObject({ state: 'other', reason: expect.stringMatching(/lease record invalid.*owner/) });
+    expect(status.degradedReasons.some((r) => /lease of leasebad/.test(r))).toBe(true);
+    expect(status.degradedReasons.some((r) => /^DynamoDB/.test(r))).toBe(false);
+    // fixed by hand: the agent reads it again and takes over
+    await world.putRaw({ pk: 'ENV#leasebad', sk: `LEASE#${containerInstanceId}`, kind: 'Lease', schemaVersion: 1, environment: 'leasebad', containerInstanceId, owner: 'someone', recordVersion: 'v2', leaseDurationMs: 3_000, released: true, updatedAt: 'x' });
+    await waitFor('the fixed environment gets its daemon', 20_000, () => world.liveTasks(instance.arn, 'leasebad').some((t) => t.lastStatus === 'RUNNING'));
+  });
+
   it('a hand-written environment whose writer forgot the marker still lands at the periodic full reload', async () => {
     const td = await world.registerTaskDefinition('handmade');
     const instance = await world.addInstance({ attributes: { handmade: 'yes' } });

@@ -52,6 +52,13 @@ describe('decide: examples', () => {
     const stopping = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1', { desiredStatus: 'STOPPED' })] }), now(), options);
     expect(types(stopping.actions)).toEqual(['renew-lease', 'wait']);
   });
+  it('stops and look-ups of an environment wait out its ECS backoff; its heartbeat does not', () => {
+    const held = { leases: { logs: mine({ taskArn: 't1' }) }, renewDue: { logs: true }, ecsBackoff: { logs: { untilMono: 103_000, attempts: 2, reason: 'ThrottlingException' } } };
+    const plan = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(), options);
+    expect(plan.actions).toEqual([expect.objectContaining({ type: 'renew-lease' }), expect.objectContaining({ type: 'wait', untilMono: 103_000, reason: expect.stringMatching(/stop held 3000 ms: ECS backoff after ThrottlingException/) })]);
+    const later = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(103_000), options);
+    expect(types(later.actions)).toEqual(['renew-lease', 'stop']);
+  });
   it('several environments each get their own start', () => {
     const held = { leases: { logs: mine(), metrics: mine({ environment: 'metrics' }) }, renewDue: { logs: false, metrics: false } };
     const plan = decide({ environments: [env('logs'), env('metrics')], fresh: true }, observed(held), now(), options);
