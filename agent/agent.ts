@@ -36,7 +36,8 @@ export interface Clock {
   monoMs(): number;
 }
 
-export const systemClock: Clock = { wallMs: () => Date.now(), monoMs: () => performance.now() };
+// Whole milliseconds: every duration the agent logs or reports is then an integer.
+export const systemClock: Clock = { wallMs: () => Date.now(), monoMs: () => Math.round(performance.now()) };
 
 export interface AgentDeps {
   logger: pino.Logger;

@@ -154,7 +154,7 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   try {
     parsed = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: true }) as { values: Values; positionals: string[] };
   } catch (error) {
-    io.stderr(`blox: ${errorMessage(error)}\n${USAGE}`);
+    io.stderr(`blox: ${argumentError(error)}\n${usageOf(argv)}\n`);
     return EXIT.usage;
   }
   const { values, positionals } = parsed;
@@ -203,6 +203,42 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   } finally {
     await backend?.close();
   }
+}
+
+/** A command-line parse error in one line, with a suggestion for a mistyped option. */
+function argumentError(error: unknown): string {
+  const { code, message } = error as { code?: string; message?: string };
+  const option = /'(-{1,2}[^'\s]+)'/.exec(message ?? '')?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && option) {
+    const suggestion = closestOption(option.replace(/^-+/, ''));
+    return `unknown option ${option}${suggestion ? ` (did you mean --${suggestion}?)` : ''}`;
+  }
+  return (message ?? errorMessage(error)).split('\n')[0] ?? 'invalid arguments';
+}
+
+function closestOption(given: string): string | undefined {
+  const names = Object.keys(OPTIONS);
+  const prefixed = names.filter((n) => n.startsWith(given));
+  if (prefixed.length === 1) return prefixed[0];
+  const scored = names.map((n) => [n, editDistance(given, n)] as const).sort((a, b) => a[1] - b[1]);
+  return scored[0] && scored[0][1] <= 2 ? scored[0][0] : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let row = Array.from({ length: b.length + 1 }, (_, i) => i);
+  for (let i = 1; i <= a.length; i++) {
+    const next = [i];
+    for (let j = 1; j <= b.length; j++) next[j] = Math.min(row[j]! + 1, next[j - 1]! + 1, row[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    row = next;
+  }
+  return row[b.length]!;
+}
+
+/** The usage line of the command the arguments name, else a pointer to the full help. */
+function usageOf(argv: string[]): string {
+  const { positionals } = parseArgs({ args: argv, options: OPTIONS, allowPositionals: true, strict: false });
+  const command = findCommand(positionals[0], positionals[1]);
+  return command ? `usage: ${command.command.usage}` : 'see blox --help';
 }
 
 function report(error: unknown, io: CliIo): number {

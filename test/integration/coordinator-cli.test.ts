@@ -43,6 +43,10 @@ describe('blox without services', () => {
     expect((await blox(['env', 'get'])).code).toBe(EXIT.usage);
     expect((await blox(['env', 'get', 'a', 'b'])).code).toBe(EXIT.usage);
     expect((await blox(['env', 'get', 'a', '--bogus'])).code).toBe(EXIT.usage);
+    // a mistyped option: one line naming it, a suggestion, and that command's usage (not the whole help)
+    const typo = await blox(['env', 'create', 'y', '--cluster', 'c', '--task-def', 'x:1']);
+    expect(typo.code).toBe(EXIT.usage);
+    expect(typo.stderr).toBe('blox: unknown option --task-def (did you mean --task-definition?)\nusage: blox env create NAME --cluster C --task-definition TD [--expression CQL] [definition options]\n');
     expect((await blox(['env', 'get', 'a', '--cluster', 'x'])).stderr).toContain('--cluster does not apply');
     expect((await blox(['env', 'list', '-o', 'yaml'])).code).toBe(EXIT.usage);
     expect((await blox(['env', 'list', '--limit', 'lots'])).code).toBe(EXIT.usage);
