@@ -157,6 +157,7 @@ class EdgeAgent implements Agent {
   private lastReloadMono: number | undefined;
   private readinessRetryMono = 0;
   private statusRetryMono = 0;
+  private ecsStatus: string | undefined;
   private fresh = false;
   private nextPollMono = 0;
   private dynamoBackoff: Backoff | undefined;
@@ -484,6 +485,7 @@ class EdgeAgent implements Agent {
     if (this.facts && this.attributesReadMono !== undefined && now - this.attributesReadMono < 5_000) return;
     try {
       const self = await this.ecs!.describeSelf();
+      this.ecsStatus = self.status;
       const facts: InstanceFacts = { attributes: self.attributes };
       if (self.ec2InstanceId ?? this.identity?.ec2InstanceId) facts.ec2InstanceId = self.ec2InstanceId ?? this.identity?.ec2InstanceId;
       if (self.registeredAt) facts.registeredAt = self.registeredAt;
@@ -1021,7 +1023,7 @@ class EdgeAgent implements Agent {
     const daemons = this.daemonStatuses(plan);
     const ready = this.isReady(plan);
     const degraded = this.degradedBy.size > 0;
-    const key = JSON.stringify({ ready, degraded, d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.restarts]), e: this.errors.at(-1)?.message });
+    const key = JSON.stringify({ ready, degraded, ecs: this.ecsStatus, d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.restarts]), e: this.errors.at(-1)?.message });
     const heartbeatDue = this.lastStatusWriteMono === undefined || now - this.lastStatusWriteMono >= this.config.statusHeartbeatMs;
     if (key === this.lastStatusKey && !heartbeatDue) return;
     if (this.lastStatusWriteMono !== undefined && now - this.lastStatusWriteMono < 1_000 && !heartbeatDue) return;
@@ -1043,6 +1045,7 @@ class EdgeAgent implements Agent {
     if (id.ec2InstanceId) status.ec2InstanceId = id.ec2InstanceId;
     if (id.availabilityZone) status.availabilityZone = id.availabilityZone;
     if (id.instanceType) status.instanceType = id.instanceType;
+    if (this.ecsStatus) status.ecsStatus = this.ecsStatus;
     const last = this.errors.at(-1);
     if (last) status.lastError = { message: `${last.source}: ${last.message}`.slice(0, 1000), at: last.at };
     try {

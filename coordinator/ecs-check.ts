@@ -59,7 +59,7 @@ export class AwsEcsChecker implements EcsChecker {
     try {
       out = await this.client.send(new DescribeClustersCommand({ clusters: [cluster] }));
     } catch (error) {
-      throw new BloxError('Unavailable', `could not check cluster ${cluster} with ECS: ${errorMessage(error)}`);
+      throw ecsUnavailable(`check cluster ${cluster}`, error);
     }
     const found = out.clusters?.[0];
     if (!found) {
@@ -78,7 +78,7 @@ export class AwsEcsChecker implements EcsChecker {
       if (name === 'ClientException' || name === 'InvalidParameterException') {
         throw new NotFoundError(`task definition ${taskDefinition} not found in ECS: ${errorMessage(error)}`);
       }
-      throw new BloxError('Unavailable', `could not check task definition ${taskDefinition} with ECS: ${errorMessage(error)}`);
+      throw ecsUnavailable(`check task definition ${taskDefinition}`, error);
     }
     const status = out.taskDefinition?.status;
     if (!out.taskDefinition) throw new NotFoundError(`task definition ${taskDefinition} not found in ECS`);
@@ -116,8 +116,19 @@ export class AwsEcsChecker implements EcsChecker {
       } while (nextToken && result.length < PREVIEW_INSTANCE_LIMIT);
     } catch (error) {
       if (error instanceof BloxError) throw error;
-      throw new BloxError('Unavailable', `could not list the container instances of ${cluster} with ECS: ${errorMessage(error)}`);
+      throw ecsUnavailable(`list the container instances of ${cluster}`, error);
     }
     return result;
   }
+}
+
+/**
+ * 503 for an ECS call that failed. The caller learns only the error's name: AWS's message can
+ * carry the coordinator's role ARN and account; the whole error goes to the coordinator's log.
+ */
+function ecsUnavailable(what: string, error: unknown): BloxError {
+  const name = (error as { name?: string }).name ?? 'Error';
+  const unavailable = new BloxError('Unavailable', `could not ${what} with ECS (${name}); the coordinator's log has the details`);
+  unavailable.cause = error;
+  return unavailable;
 }

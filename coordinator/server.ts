@@ -99,6 +99,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
   const queryToken = (q: URLSearchParams): string | undefined => {
     const a = q.get('deploymentToken');
     const b = q.get('token');
+    if (a === '' || b === '') throw new InvalidInputError('token', 'must not be empty');
     if (a !== null && b !== null && a !== b) throw new InvalidInputError('token', 'token and deploymentToken disagree');
     return a ?? b ?? undefined;
   };
@@ -327,6 +328,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
             body.token = error.current.token;
             body.deploymentToken = error.current.token;
           }
+          if (error.cause !== undefined) logger.warn({ requestId: id, err: error.cause }, error.message);
           const headers: Record<string, string> = {};
           if (error.code === 'Unauthorized') headers['www-authenticate'] = 'Bearer realm="blox"';
           if (error.code === 'PayloadTooLarge') headers.connection = 'close';

@@ -2,7 +2,7 @@
 // loads from DynamoDB through these functions: a record written by hand that breaks the contract
 // becomes an InvalidRecordError naming the record and the field, and harms nothing else.
 import { InvalidRecordError } from './errors.js';
-import { SCHEMA_VERSION } from './keys.js';
+import { clusterNameOf, SCHEMA_VERSION } from './keys.js';
 import { ObjectReader } from './validate.js';
 
 export const ENVIRONMENT_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
@@ -223,7 +223,7 @@ export function parseEnvironment(item: unknown): Environment {
     kind: 'Environment',
     schemaVersion: reader.integer('schemaVersion'),
     name: reader.string('name', { pattern: ENVIRONMENT_NAME_PATTERN }),
-    cluster: reader.string('cluster', { pattern: CLUSTER }),
+    cluster: clusterNameOf(reader.string('cluster', { pattern: CLUSTER })), // an ARN is tolerated; keys use the name
     status: reader.oneOf('status', ENVIRONMENT_STATUSES),
     health: reader.oneOf('health', ENVIRONMENT_HEALTHS),
     currentRevision: reader.integer('currentRevision', { min: 1 }),
@@ -354,6 +354,8 @@ export interface InstanceStatus {
   ready: boolean;
   /** The agent cannot reach DynamoDB or ECS and works from what it last knew. */
   degraded: boolean;
+  /** The container instance's ECS status as the agent last read it (ACTIVE, DRAINING, ...). */
+  ecsStatus?: string;
   daemons: DaemonStatus[];
   lastError?: { message: string; at: string };
   updatedAt: string;
@@ -375,7 +377,7 @@ export function parseInstanceStatus(item: unknown): InstanceStatus {
     updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
     expiresAt: reader.integer('expiresAt', { min: 0 }),
   };
-  for (const name of ['ec2InstanceId', 'availabilityZone', 'instanceType'] as const) {
+  for (const name of ['ec2InstanceId', 'availabilityZone', 'instanceType', 'ecsStatus'] as const) {
     const value = reader.optionalString(name);
     if (value !== undefined) status[name] = value;
   }

@@ -111,8 +111,8 @@ export function deploymentDetails(d: DeploymentView): string {
 
 export function instancesTable(items: InstanceView[]): string {
   return table(
-    ['INSTANCE', 'CLUSTER', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'READY', 'DEGRADED', 'DAEMONS', 'UPDATED'],
-    items.map((i) => [shortArn(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
+    ['INSTANCE', 'CLUSTER', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'READY', 'DEGRADED', 'DAEMONS', 'UPDATED'],
+    items.map((i) => [shortArn(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ecsStatus, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
   );
 }
 

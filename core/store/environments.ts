@@ -181,7 +181,7 @@ export class EnvironmentStore {
   async getEnvironment(name: string): Promise<EnvironmentView> {
     validateEnvironmentName(name);
     const head = await this.loadHead(name);
-    const [view] = await this.views([head], new Map(), []);
+    const [view] = await this.views([head], new Map(), [], true);
     if (!view) throw new NotFoundError(`environment ${name} not found`);
     return view;
   }
@@ -245,7 +245,7 @@ export class EnvironmentStore {
         order: input.order ?? latest.order,
       };
       if (sameContent(content, latest)) {
-        const [view] = await this.views([head], new Map(), []);
+        const [view] = await this.views([head], new Map(), [], true);
         return { environment: view as EnvironmentView, changed: false };
       }
       const number = head.latestRevision + 1;
@@ -265,16 +265,19 @@ export class EnvironmentStore {
         if (supersede) ops.push(supersede);
       }
       ops.push(this.headPut(newHead, head.token));
+      // What the reply shows is read before the commit: a malformed record then fails the request
+      // before anything is written, never after (a malformed active deployment is left out of it).
+      const replyRevision = newHead.currentRevision === number ? revision : await this.loadRevision(name, newHead.currentRevision);
+      const active = deployment ?? (await this.activeDeployment(newHead).catch(unlessInvalid(undefined)));
       await this.run(ops, () => new Retry());
-      const active = deployment ?? (await this.activeDeployment(newHead));
-      const view = await this.viewWith(newHead, revision.revision === newHead.currentRevision ? revision : undefined, active);
+      const view = await this.viewWith(newHead, replyRevision, active);
       const result: UpdateResult = { environment: view, changed: true, revision: revisionView(revision) };
       if (deployment) result.deployment = deploymentView(deployment, revision.taskDefinition);
       return result;
     });
   }
 
-  /** Marks the environment DELETING (agents stop its tasks) with a TTL. Returns undefined when there was nothing to delete. */
+  /** Marks the environment DELETING (agents stop its tasks) with a TTL. Returns undefined when there was nothing to delete (or its revision is malformed). */
   async deleteEnvironment(name: string, token?: string): Promise<EnvironmentView | undefined> {
     validateEnvironmentName(name);
     return this.attempt(async () => {
@@ -297,8 +300,9 @@ export class EnvironmentStore {
       const stop = await this.finishActiveOp(head, 'stopped', 'environment deleted', now);
       if (stop) ops.push(stop);
       await this.run(ops, () => new Retry());
-      const revision = await this.loadRevision(name, head.currentRevision);
-      return environmentView(tombstone, revision, undefined, []);
+      // Deleted. A malformed current revision must not turn that into an error: answer without a view (204).
+      const revision = await this.loadRevision(name, head.currentRevision).catch(unlessInvalid(undefined));
+      return revision ? environmentView(tombstone, revision, undefined, []) : undefined;
     });
   }
 
@@ -340,6 +344,7 @@ export class EnvironmentStore {
       const target = input.revision ?? head.latestRevision;
       if (target > head.latestRevision) throw new NotFoundError(`revision ${target} of environment ${name} not found (latest is ${head.latestRevision})`);
       const revision = await this.loadRevision(name, target);
+      checkRevisionCluster(revision, head);
       const deployment = newDeployment(newDeploymentId(this.clock.now()), name, target, head.currentRevision, now, [`deployment of revision ${target} requested`]);
       const newHead: Environment = { ...head, currentRevision: target, activeDeploymentId: deployment.id, token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
@@ -380,21 +385,21 @@ export class EnvironmentStore {
   async stopDeployment(name: string, id: string, input: DeploymentActionInput = {}): Promise<DeploymentView> {
     return this.changeDeployment(name, id, input, (d) => {
       if (!UNFINISHED.includes(d.status)) throw new ConflictError(`deployment ${id} is already ${d.status}`);
-      return { status: 'stopped', finishedAt: this.nowIso(), reasons: [...d.reasons, 'stopped by request'] };
+      return { status: 'stopped', finishedAt: this.nowIso(), reasons: withReason(d.reasons, 'stopped by request') };
     });
   }
 
   async pauseDeployment(name: string, id: string, input: DeploymentActionInput = {}): Promise<DeploymentView> {
     return this.changeDeployment(name, id, input, (d) => {
       if (!UNFINISHED.includes(d.status)) throw new ConflictError(`deployment ${id} is ${d.status}; only a pending or in_progress deployment can be paused`);
-      return d.paused ? undefined : { paused: true, reasons: [...d.reasons, 'paused by request'] };
+      return d.paused ? undefined : { paused: true, reasons: withReason(d.reasons, 'paused by request') };
     });
   }
 
   async resumeDeployment(name: string, id: string, input: DeploymentActionInput = {}): Promise<DeploymentView> {
     return this.changeDeployment(name, id, input, (d) => {
       if (!UNFINISHED.includes(d.status)) throw new ConflictError(`deployment ${id} is ${d.status}; only a pending or in_progress deployment can be resumed`);
-      return d.paused ? { paused: false, reasons: [...d.reasons, 'resumed by request'] } : undefined;
+      return d.paused ? { paused: false, reasons: withReason(d.reasons, 'resumed by request') } : undefined;
     });
   }
 
@@ -416,6 +421,7 @@ export class EnvironmentStore {
       if (source === undefined) throw new InvalidInputError('revision', `deployment ${id} has no previous revision to roll back to; name one with revision`);
       if (source > head.latestRevision) throw new NotFoundError(`revision ${source} of environment ${name} not found (latest is ${head.latestRevision})`);
       const from = await this.loadRevision(name, source);
+      checkRevisionCluster(from, head);
       const number = head.latestRevision + 1;
       const revision: EnvironmentRevision = { ...from, revision: number, copiedFrom: source, createdAt: now };
       const deployment = newDeployment(newDeploymentId(this.clock.now()), name, number, head.currentRevision, now, [`rollback of deployment ${id} to revision ${source}`]);
@@ -428,7 +434,7 @@ export class EnvironmentStore {
         {
           kind: 'update',
           key: keys.deployment(name, id),
-          set: { status: 'rolled_back', updatedAt: now, finishedAt: rolledBack.finishedAt ?? now, reasons: [...rolledBack.reasons, `rolled back by ${deployment.id}`] },
+          set: { status: 'rolled_back', updatedAt: now, finishedAt: rolledBack.finishedAt ?? now, reasons: withReason(rolledBack.reasons, `rolled back by ${deployment.id}`) },
           condition: { expression: '#c_status = :c_status', names: { '#c_status': 'status' }, values: { ':c_status': rolledBack.status } },
         },
       ];
@@ -547,7 +553,7 @@ export class EnvironmentStore {
     return {
       kind: 'update',
       key: keys.deployment(head.name, active.id),
-      set: { status, updatedAt: now, finishedAt: now, reasons: [...active.reasons, reason] },
+      set: { status, updatedAt: now, finishedAt: now, reasons: withReason(active.reasons, reason) },
       condition: { expression: '#c_status = :c_status', names: { '#c_status': 'status' }, values: { ':c_status': active.status } },
     };
   }
@@ -633,8 +639,8 @@ export class EnvironmentStore {
   }
 
   /** Joins heads with their current revision, active deployment and the cluster's instance status. */
-  private async views(heads: Environment[], instanceCache: Map<string, InstanceStatus[]>, invalid: InvalidItem[]): Promise<EnvironmentView[]> {
-    const single = heads.length === 1 && invalid.length === 0;
+  /** `single`: a read of one environment, where a malformed record is the answer (422); lists skip and report it. */
+  private async views(heads: Environment[], instanceCache: Map<string, InstanceStatus[]>, invalid: InvalidItem[], single = false): Promise<EnvironmentView[]> {
     const revisionItems = await this.table.batchGet(heads.map((h) => keys.revision(h.name, h.currentRevision)));
     const deploymentItems = await this.table.batchGet(heads.filter((h) => h.activeDeploymentId).map((h) => keys.deployment(h.name, h.activeDeploymentId as string)));
     const byKey = new Map([...revisionItems, ...deploymentItems].map((item) => [`${String(item.pk)}/${String(item.sk)}`, item]));
@@ -829,6 +835,27 @@ function instanceMatches(status: InstanceStatus, query: InstanceQuery): boolean 
     default:
       return true;
   }
+}
+
+/** For `.catch`: a malformed record gives `fallback`; any other error stays an error. */
+function unlessInvalid<T>(fallback: T): (error: unknown) => T {
+  return (error) => {
+    if (error instanceof InvalidRecordError) return fallback;
+    throw error;
+  };
+}
+
+/** A revision of an earlier life of the name may name another cluster: it cannot be deployed here. */
+function checkRevisionCluster(revision: EnvironmentRevision, head: Environment): void {
+  if (clusterNameOf(revision.instanceGroup.cluster) !== head.cluster) {
+    throw new InvalidInputError('revision', `revision ${revision.revision} belongs to cluster ${revision.instanceGroup.cluster} (an earlier environment of this name); this one is in ${head.cluster}`);
+  }
+}
+
+/** Deployment reasons keep the latest MAX_REASONS (an item must stay far below DynamoDB's 400 KB). */
+const MAX_REASONS = 50;
+function withReason(reasons: readonly string[], reason: string): string[] {
+  return [...reasons, reason].slice(-MAX_REASONS);
 }
 
 function checkToken(head: Environment, token: string | undefined, required: boolean): void {

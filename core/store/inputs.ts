@@ -2,6 +2,8 @@
 // Every rejection is an InvalidInputError naming the dotted field. Unknown fields are rejected.
 import { InvalidInputError } from '../errors.js';
 import {
+  DEFAULT_DEPLOYMENT_CONFIGURATION,
+  DEFAULT_RESTART_POLICY,
   ENVIRONMENT_NAME_PATTERN,
   patterns,
   readDeploymentConfiguration,
@@ -68,6 +70,10 @@ export function parseCreateEnvironment(body: unknown): CreateEnvironmentInput {
   return { name, taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order };
 }
 
+// Bases that no given field can conflict with, for checking a partial update on its own.
+const PERMISSIVE_DEPLOYMENT_BASE = { ...DEFAULT_DEPLOYMENT_CONFIGURATION, maxUnavailable: '1', maxSurge: '1' };
+const PERMISSIVE_RESTART_BASE = { ...DEFAULT_RESTART_POLICY, initialDelayMs: 0, maxDelayMs: 86_400_000 };
+
 /** `queryToken` is the `token`/`deploymentToken` query parameter, if any. */
 export function parseUpdateEnvironment(body: unknown, pathName: string, queryToken?: string): UpdateEnvironmentInput {
   const reader = ObjectReader.of(body, '', inputError);
@@ -83,12 +89,13 @@ export function parseUpdateEnvironment(body: unknown, pathName: string, queryTok
   if (group) input.instanceGroup = readInstanceGroup(group, validateExpression);
   const config = reader.optionalObject('deploymentConfiguration');
   if (config) {
-    readDeploymentConfiguration(config); // validates shape and field types now; merged later
+    // Types and ranges now; the rules across fields are checked once merged with the latest revision.
+    readDeploymentConfiguration(config, PERMISSIVE_DEPLOYMENT_BASE);
     input.deploymentConfiguration = reader.raw('deploymentConfiguration') as Record<string, unknown>;
   }
   const policy = reader.optionalObject('restartPolicy');
   if (policy) {
-    readRestartPolicy(policy);
+    readRestartPolicy(policy, PERMISSIVE_RESTART_BASE);
     input.restartPolicy = reader.raw('restartPolicy') as Record<string, unknown>;
   }
   if (reader.has('critical')) input.critical = reader.boolean('critical');

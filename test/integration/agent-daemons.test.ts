@@ -196,6 +196,20 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await waitFor('the fixed environment gets its daemon', 20_000, () => world.liveTasks(instance.arn, 'leasebad').some((t) => t.lastStatus === 'RUNNING'));
   });
 
+  it('draining: the daemon keeps running (it serves the tasks being drained) and the status record says DRAINING', async () => {
+    const { UpdateContainerInstancesStateCommand } = await import('@aws-sdk/client-ecs');
+    const td = await world.registerTaskDefinition('drainer');
+    await world.createEnvironment('drainer', td, { expression: 'attribute:drainer == yes' });
+    const instance = await world.addInstance({ attributes: { drainer: 'yes' } });
+    await world.startAgent(instance, { ecsReconcileIntervalMs: 1_000, statusHeartbeatMs: 1_000 });
+    const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'drainer').find((t) => t.lastStatus === 'RUNNING'));
+    const statusOf = async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn);
+    await waitFor('status ACTIVE', 10_000, async () => (await statusOf())?.ecsStatus === 'ACTIVE');
+    await world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: world.cluster, containerInstances: [instance.arn], status: 'DRAINING' }));
+    await waitFor('status DRAINING', 10_000, async () => (await statusOf())?.ecsStatus === 'DRAINING');
+    expect(world.liveTasks(instance.arn, 'drainer').map((t) => t.taskArn)).toEqual([task.taskArn]);
+  });
+
   it('a hand-written environment whose writer forgot the marker still lands at the periodic full reload', async () => {
     const td = await world.registerTaskDefinition('handmade');
     const instance = await world.addInstance({ attributes: { handmade: 'yes' } });

@@ -284,6 +284,86 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
     });
   });
 
+  describe('fixes from a review of the store', () => {
+    it('a one-item list page skips a malformed revision and reports it, as longer pages do', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('lonely', 'solo') });
+      await t.table.put({ ...keys.revision('lonely', 1), kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'lonely', revision: 1, taskDefinition: 'logs:1', instanceGroup: { cluster: 'solo' }, order: 'x', createdAt: '2026-01-01T00:00:00Z' });
+      const list = await api.call('GET', '/v1/environments?cluster=solo&limit=1');
+      expect(list.status).toBe(200);
+      expect(list.body.items).toEqual([]);
+      expect(list.body.invalid).toEqual([expect.objectContaining({ name: 'lonely', field: 'order' })]);
+      expect((await api.call('GET', '/v1/environments/lonely')).status).toBe(422);
+    });
+
+    it('an update next to a malformed active deployment is written and answered 200, never 422 after the write', async () => {
+      const created = await api.call('POST', '/v1/environments', { body: bloxBody('md', 'mdc') });
+      const env = await api.call('GET', '/v1/environments/md');
+      await t.table.put({ ...keys.deployment('md', env.body.activeDeployment.id), kind: 'Deployment', schemaVersion: 1, id: env.body.activeDeployment.id, environment: 'md', targetRevision: 1, status: 'weird', paused: false, reasons: [], failedInstances: [], createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+      const updated = await api.call('PUT', '/v1/environments/md', { body: { token: created.body.token ?? env.body.token, taskDefinition: 'logs:2', deploy: false } });
+      expect(updated.status).toBe(200);
+      expect(updated.body.latestRevision).toBe(2);
+    });
+
+    it('a partial update is checked against the latest revision, not the defaults', async () => {
+      await api.call('POST', '/v1/environments', { body: { ...bloxBody('partial', 'pc'), deploymentConfiguration: { maxSurge: '1' }, restartPolicy: { maxDelayMs: 600_000 } } });
+      let token = (await api.call('GET', '/v1/environments/partial')).body.token;
+      const surge = await api.call('PUT', '/v1/environments/partial', { body: { token, deploymentConfiguration: { maxUnavailable: '0' } } });
+      expect(surge.status).toBe(200);
+      token = surge.body.token;
+      const delay = await api.call('PUT', '/v1/environments/partial', { body: { token, restartPolicy: { initialDelayMs: 120_000 } } });
+      expect(delay.status).toBe(200);
+      token = delay.body.token;
+      const both = await api.call('PUT', '/v1/environments/partial', { body: { token, deploymentConfiguration: { maxSurge: '0' } } });
+      expect(both.status).toBe(400);
+      expect(both.body.field).toBe('deploymentConfiguration.maxUnavailable');
+    });
+
+    it('a revision of an earlier environment of the same name in another cluster cannot be deployed or rolled back to', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('reborn', 'first-life') });
+      await api.call('DELETE', '/v1/environments/reborn');
+      await api.call('POST', '/v1/environments', { body: bloxBody('reborn', 'second-life') });
+      const env = await api.call('GET', '/v1/environments/reborn');
+      expect(env.body.currentRevision).toBe(2);
+      const start = await api.call('POST', `/v1/environments/reborn/deployments?deploymentToken=${env.body.token}`, { body: { revision: 1 } });
+      expect(start.status).toBe(400);
+      expect(start.body).toMatchObject({ field: 'revision', message: expect.stringMatching(/cluster first-life/) });
+      const rollback = await api.call('POST', `/v1/environments/reborn/deployments/${env.body.activeDeployment.id}/rollback`, { body: { token: env.body.token, revision: 1 } });
+      expect(rollback.status).toBe(400);
+      expect(rollback.body.field).toBe('revision');
+    });
+
+    it('a head stored with a cluster ARN (tolerated) can still be changed and deleted', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('arned', 'arnc') });
+      const item = await t.table.get(keys.environment('arnc', 'arned'));
+      await t.table.put({ ...item!, cluster: 'arn:aws:ecs:us-east-1:123456789012:cluster/arnc' });
+      const env = await api.call('GET', '/v1/environments/arned');
+      expect(env.body.cluster).toBe('arnc');
+      const updated = await api.call('PUT', '/v1/environments/arned', { body: { token: env.body.token, taskDefinition: 'logs:3' } });
+      expect(updated.status).toBe(200);
+      expect((await api.call('DELETE', `/v1/environments/arned?token=${updated.body.token}`)).status).toBe(200);
+    });
+
+    it('an empty token in the query is 400 naming token, on DELETE as elsewhere', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('emptytok', 'etc') });
+      const res = await api.call('DELETE', '/v1/environments/emptytok?token=');
+      expect(res.status).toBe(400);
+      expect(res.body.field).toBe('token');
+    });
+
+    it('deployment reasons keep the latest 50, however often a deployment is paused and resumed', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('toggled', 'tg') });
+      const env = await api.call('GET', '/v1/environments/toggled');
+      const id = env.body.activeDeployment.id;
+      for (let i = 0; i < 27; i++) {
+        expect((await api.call('POST', `/v1/environments/toggled/deployments/${id}/pause`, { body: {} })).status).toBe(200);
+        expect((await api.call('POST', `/v1/environments/toggled/deployments/${id}/resume`, { body: {} })).status).toBe(200);
+      }
+      const deployment = await api.call('GET', `/v1/environments/toggled/deployments/${id}`);
+      expect(deployment.body.reasons).toHaveLength(50);
+      expect(deployment.body.reasons.at(-1)).toBe('resumed by request');
+    });
+  });
+
   describe('bad input never yields a 500', () => {
     it('rejects malformed JSON, unknown fields, bad names and bad expressions with 400 naming the field', async () => {
       const cases: Array<[unknown, string | undefined, string]> = [

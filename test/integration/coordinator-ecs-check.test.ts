@@ -47,6 +47,17 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
     expect(res.status).toBe(200);
   });
 
+  it('answers 503 when ECS fails, naming the error but not passing on AWS\'s message (it can carry the role and account)', async () => {
+    emulator.faults.setErrorRate('DescribeClusters', 1, 'AccessDeniedException');
+    try {
+      const res = await create('denied', 'real', 'shipper:2');
+      expect(res.status).toBe(503);
+      expect(res.body.message).toBe("could not check cluster real with ECS (AccessDeniedException); the coordinator's log has the details");
+    } finally {
+      emulator.faults.clear();
+    }
+  });
+
   it('answers 404 for an unknown or INACTIVE cluster', async () => {
     const unknown = await create('c1', 'imaginary', 'shipper:2');
     expect(unknown.status).toBe(404);
