@@ -44,9 +44,12 @@ function decodeJson(token: string, field: string): Record<string, unknown> {
 }
 
 /** A token for a listing of partition `pk` whose sort keys start with `prefix`. */
+/** DynamoDB's key size limit: a forged token must be refused here, not by DynamoDB (a 500). */
+const fitsSortKey = (key: string): boolean => Buffer.byteLength(key, 'utf8') <= 1024;
+
 export function decodeKeyToken(token: string, pk: string, prefix: string, field = 'nextToken'): ItemKey {
   const value = decodeJson(token, field);
-  if (value.pk !== pk || typeof value.sk !== 'string' || !value.sk.startsWith(prefix) || Object.keys(value).length !== 2) {
+  if (value.pk !== pk || typeof value.sk !== 'string' || !value.sk.startsWith(prefix) || !fitsSortKey(value.sk) || Object.keys(value).length !== 2) {
     throw new InvalidInputError(field, 'does not belong to this listing');
   }
   return { pk, sk: value.sk };
@@ -59,7 +62,7 @@ export function keyToken(key: ItemKey | undefined): string | undefined {
 /** Tokens that walk several partitions (e.g. instances of every cluster): `{p: partition, s?: sortKey}`. */
 export function decodeMultiToken(token: string, field = 'nextToken'): { partition: string; sk?: string } {
   const value = decodeJson(token, field);
-  if (typeof value.p !== 'string' || (value.s !== undefined && typeof value.s !== 'string')) throw new InvalidInputError(field, 'does not belong to this listing');
+  if (typeof value.p !== 'string' || !fitsSortKey(value.p) || (value.s !== undefined && (typeof value.s !== 'string' || !fitsSortKey(value.s)))) throw new InvalidInputError(field, 'does not belong to this listing');
   return value.s === undefined ? { partition: value.p } : { partition: value.p, sk: value.s as string };
 }
 

@@ -64,6 +64,9 @@ describe('pagination tokens', () => {
       expect(() => decodeKeyToken(bad, 'CLUSTER#a', 'ENV#')).toThrow(InvalidInputError);
     }
     expect(decodeMultiToken(encodeToken({ p: 'c', s: 'INSTANCE#i' }))).toEqual({ partition: 'c', sk: 'INSTANCE#i' });
+    // a forged key longer than DynamoDB allows is refused here, not by DynamoDB
+    expect(() => decodeKeyToken(encodeToken({ pk: 'CLUSTER#a', sk: `ENV#${'é'.repeat(600)}` }), 'CLUSTER#a', 'ENV#')).toThrow(InvalidInputError);
+    expect(() => decodeMultiToken(encodeToken({ p: 'c', s: `INSTANCE#${'x'.repeat(1100)}` }))).toThrow(InvalidInputError);
     expect(() => decodeMultiToken(encodeToken({ p: 1 }))).toThrow(InvalidInputError);
     expect(keyToken(undefined)).toBeUndefined();
   });
