@@ -524,7 +524,7 @@ class EdgeAgent implements Agent {
         const listed = await ecs.listInstanceTaskArns();
         const catalog = new Map([...this.catalog].map(([arn, c]) => [arn, { lastStatus: c.info.lastStatus, ours: c.info.ours }]));
         const describe = tasksToDescribe({ listed, catalog, localStatus: local !== undefined, localHealth: this.dockerHealthOk });
-        if (describe.length) for (const info of await ecs.describeTasks(describe)) this.remember(info, now);
+        if (describe.length) for (const info of await ecs.describeTasks(describe)) if (!info.missing || this.catalog.has(info.taskArn)) this.remember(info, now);
         this.sweepOk = true;
         this.sweptOnce = true;
         this.clearDegraded('ecs');
@@ -543,13 +543,20 @@ class EdgeAgent implements Agent {
       if (toDescribe.length) {
         try {
           const infos = await ecs.describeTasks(toDescribe);
-          for (const info of infos) this.remember(info, now);
+          for (const info of infos) {
+            // MISSING for a task never described: long stopped (fine, if the ECS agent says so too),
+            // or so new that ECS's eventually consistent reads do not show it yet.
+            const locallyStopped = local.find((t) => t.taskArn === info.taskArn)?.knownStatus === 'STOPPED';
+            if (info.missing && !this.catalog.has(info.taskArn) && !locallyStopped) continue;
+            this.remember(info, now);
+          }
           this.clearDegraded('ecs');
         } catch (error) {
           this.setDegraded('ecs', `ECS: DescribeTasks: ${errorMessage(error)}`);
           this.recordError('ecs', error);
-          if (unknown.length) return undefined; // a task of unknown environment: decide nothing now
         }
+        // A live task of unknown environment here could be a daemon of ours: decide nothing until it is known.
+        if (unknown.some((arn) => !this.catalog.has(arn) && local.find((t) => t.taskArn === arn)?.knownStatus !== 'STOPPED')) return undefined;
       }
     } else if (!this.sweepOk) {
       return undefined;
@@ -627,7 +634,7 @@ class EdgeAgent implements Agent {
       const gone = (env: string): boolean => !listed.has(env) && !present.has(env) && !this.tracked.has(env) && this.pending[env] === undefined;
       for (const [env, slot] of this.leases) if (gone(env) && slot.view.state !== 'mine') this.leases.delete(env);
       for (const env of new Set([...Object.keys(this.restart), ...Object.keys(this.startBackoff), ...Object.keys(this.ecsBackoff), ...this.lastWaitReason.keys()])) {
-        if (!gone(env) || this.leases.has(env)) continue;
+        if (env === '' || !gone(env) || this.leases.has(env)) continue; // '': stops of tasks of no environment
         delete this.restart[env];
         delete this.startBackoff[env];
         delete this.ecsBackoff[env];

@@ -198,6 +198,13 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
     const lookup = ctx.observed.lookups[attempt.token];
     const pending = ctx.observed.pending[name];
     const firstSeen = ctx.observed.attemptFirstSeen[attempt.token] ?? ctx.now.monoMs;
+    // A start this process did not issue (it restarted, or another agent wrote it) may still be in
+    // flight at ECS: finding nothing proves it void only once the attempt is older than the
+    // expectation window too. issuedAt comes from this instance's own clock (leases are per
+    // instance); the wait is capped at one window after the attempt was first seen here.
+    const issuedWall = Date.parse(attempt.issuedAt);
+    const windowEndsMono = Number.isFinite(issuedWall) ? Math.min(ctx.now.monoMs + (issuedWall + ctx.options.expectationTimeoutMs - ctx.now.wallMs), firstSeen + ctx.options.expectationTimeoutMs) : firstSeen;
+    const voidAfterMono = Math.max(firstSeen + ctx.options.attemptSettleMs, windowEndsMono);
     const expected = pending !== undefined && ctx.now.monoMs - pending.issuedMono < ctx.options.expectationTimeoutMs && !ctx.tasks.some((t) => t.startedBy === pending.token);
     if (seen.length > 0) {
       attemptTasks = seen.map((t) => t.taskArn);
@@ -210,12 +217,12 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
       attemptTasks = []; // its task ran and already stopped: the attempt is over, a restart may follow
     } else if (lookup && lookup.taskArns.some((arn) => belongsHere(ctx, arn))) {
       attemptTasks = lookup.taskArns.filter((arn) => belongsHere(ctx, arn));
-    } else if (lookup && (lookup.taskArns.length > 0 || lookup.conclusive || lookup.atMono - firstSeen >= ctx.options.attemptSettleMs)) {
+    } else if (lookup && (lookup.taskArns.length > 0 || lookup.conclusive || lookup.atMono >= voidAfterMono)) {
       attemptTasks = []; // its task already stopped, or proven never started: fall through to a fresh attempt
     } else {
-      const due = firstSeen + ctx.options.attemptSettleMs;
+      const due = voidAfterMono;
       if (!lookup || ctx.now.monoMs >= due) own.push({ type: 'lookup-attempt', environment: name, token: attempt.token, reason: `attempt ${attempt.token} has no recorded task: look it up (ListTasks startedBy) before starting anything` });
-      else own.push({ type: 'wait', environment: name, untilMono: due, reason: `attempt ${attempt.token} not found yet; ECS may lag, look again at settle time` });
+      else own.push({ type: 'wait', environment: name, untilMono: due, reason: `attempt ${attempt.token} not found yet; its StartTask may still be in flight or ECS may lag: look again in ${Math.round(due - ctx.now.monoMs)} ms` });
       actions.push(...own);
       reports.push(reportOf(name, desired, undefined, 'starting', shouldRun, `resolving attempt ${attempt.token}`));
       return;
@@ -247,9 +254,10 @@ function decideEnvironment(ctx: EnvContext, loaded: boolean, actions: Action[], 
     return;
   }
 
-  if (lease === undefined || lease.state === 'unknown') {
-    // The lease item is not known: it may carry a previous holder's attempt (a released lease keeps
-    // it) or task. Take the lease and decide again with the item that comes back.
+  if (lease === undefined || lease.state === 'unknown' || (lease.state === 'free' && !lease.item)) {
+    // The lease item is not known (or was absent when read, and may have been written since): it
+    // may carry a previous holder's attempt (a released lease keeps it) or task. Take the lease and
+    // decide again with the item that comes back.
     actions.push(...own);
     const task = active[0];
     reports.push(reportOf(name, desired, task, task ? stateOf(task) : 'starting', true, 'taking the lease before acting'));

@@ -6,7 +6,7 @@
 // (no stale lock file to judge). An I/O edge: only main.ts calls it; in-process agents (tests,
 // benchmarks) get their owner names from their host.
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, realpathSync, renameSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join, resolve } from 'node:path';
 import { newOwnerName, OWNER_NAME_PATTERN } from './lease.js';
@@ -42,12 +42,13 @@ export interface ClaimedStateDir {
 
 /** Claims `stateDir` for this process and returns its lasting owner name. */
 export async function claimStateDir(stateDir: string, platform: NodeJS.Platform = process.platform): Promise<ClaimedStateDir> {
-  const dir = resolve(stateDir);
   if (platform !== 'linux') return { owner: newOwnerName(randomHex), persistent: false, resumed: false, release: async () => undefined };
+  let dir: string;
   try {
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    mkdirSync(resolve(stateDir), { recursive: true, mode: 0o700 });
+    dir = realpathSync(resolve(stateDir)); // one directory, one lock, however it is spelled (symlinks)
   } catch (error) {
-    throw new StateDirError(dir, error);
+    throw new StateDirError(resolve(stateDir), error);
   }
   const lock = await lockFor(dir);
   try {

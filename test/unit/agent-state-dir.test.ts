@@ -1,5 +1,5 @@
 // The agent's state directory: one process at a time, an owner name that survives restarts.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -34,6 +34,9 @@ describe('claimStateDir', () => {
     const held = await claimStateDir(dir, 'linux');
     await expect(claimStateDir(dir, 'linux')).rejects.toBeInstanceOf(StateDirBusyError);
     await expect(claimStateDir(join(dir, '.'), 'linux')).rejects.toThrow(/another blox-edge agent is running/); // the same directory by another spelling
+    const link = join(freshDir(), 'link');
+    symlinkSync(dir, link);
+    await expect(claimStateDir(link, 'linux')).rejects.toBeInstanceOf(StateDirBusyError); // and through a symlink
     const other = await claimStateDir(freshDir(), 'linux'); // another directory is another lock
     await other.release();
     await held.release();
