@@ -3,7 +3,8 @@
 # enabled but inactive until user-data writes /etc/blox-edge/agent.json).
 #
 #   npm run build
-#   packer build -var region=eu-west-1 -var agent_version=0.1.0 ami/
+#   packer build -var region=eu-west-1 -var agent_version=0.1.0 \
+#     -var bundle_sha256=$(sha256sum dist/agent.js | cut -d' ' -f1) ami/
 #
 # Run from the repository root (paths are relative to it). The baking itself is the same installer
 # the user-data of a stock AMI runs (userdata/install.sh --bake), so both paths give identical hosts.
@@ -71,13 +72,14 @@ build {
     ]
     inline = [
       "set -eu",
-      "test -n \"$BLOX_BUNDLE_SHA256\" || BLOX_BUNDLE_SHA256=$(sha256sum /tmp/blox-edge/agent.js | cut -d' ' -f1)",
       "sudo env BLOX_NODE_MAJOR=\"$BLOX_NODE_MAJOR\" BLOX_BUNDLE_SHA256=\"$BLOX_BUNDLE_SHA256\" BLOX_BUNDLE_URL=file:///tmp/blox-edge/agent.js bash /tmp/blox-edge/install.sh --bake",
       "/opt/blox-edge/bin/node /opt/blox-edge/agent.js --version",
       "rm -rf /tmp/blox-edge",
       # Instances from this AMI must register afresh: no ECS agent state from the build instance.
       "sudo systemctl stop ecs.service || true",
       "sudo rm -rf /var/lib/ecs/data/* /var/log/ecs/*",
+      # Nor blox-edge agent state (its lease owner name is per instance; the bake never starts it).
+      "sudo rm -rf /var/lib/private/blox-edge /var/lib/blox-edge",
     ]
   }
 }

@@ -43,8 +43,11 @@ variable "bundle_dir" {
 
 variable "bundle_sha256" {
   type        = string
-  description = "Expected SHA-256 of agent.js. Empty: computed from the uploaded file (guards nothing but the upload)."
-  default     = ""
+  description = "Expected SHA-256 of agent.js (required: the bake refuses any other file), e.g. from sha256sum dist/agent.js on the machine that built it."
+  validation {
+    condition     = length(var.bundle_sha256) == 64 && trim(var.bundle_sha256, "0123456789abcdefABCDEF") == ""
+    error_message = "The bundle_sha256 value must be 64 hex digits: the SHA-256 of dist/agent.js."
+  }
 }
 
 variable "node_major" {

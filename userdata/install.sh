@@ -1,21 +1,12 @@
 #!/bin/bash
-# blox-edge installer: user-data for a stock ECS-optimized Amazon Linux 2023 instance (no baking),
-# the Packer bake (--bake) and the configuration step of a baked AMI (--configure).
-#
-#   (default)     write /etc/ecs/ecs.config, install Node.js (dnf) and the agent bundle (URL checked
-#                 against its SHA-256), the systemd unit and /etc/blox-edge/agent.json; enable and
-#                 start the agent.
-#   --bake        install Node.js, the bundle, the unit and this script (/opt/blox-edge/install.sh);
-#                 enable the unit; write no configuration and start nothing.
-#   --configure   only write /etc/ecs/ecs.config and /etc/blox-edge/agent.json, then start the agent
-#                 (the short user-data of a baked AMI runs /opt/blox-edge/install.sh --configure).
-#   --upgrade     on a running host: install the bundle of BLOX_BUNDLE_URL (and Node.js, the unit,
-#                 this script); restart the agent if it runs and anything changed. Daemons keep
-#                 running across the restart. E.g. sudo env BLOX_BUNDLE_URL=... BLOX_BUNDLE_SHA256=...
-#                 /opt/blox-edge/install.sh --upgrade
-#
-# Running it twice leaves the same files; the agent is restarted only when something changed.
-# Settings come from the lines below or the environment (the environment wins).
+# blox-edge installer: user-data of a stock ECS-optimized AL2023 instance, the Packer bake and the
+# configuration of a baked AMI. Modes (docs/deploying.md):
+#   (default)    ecs.config, Node.js (dnf), the bundle (SHA-256 checked), the unit, agent.json; start
+#   --bake       Node.js, bundle, unit, this script as /opt/blox-edge/install.sh; no config, no start
+#   --configure  ecs.config and agent.json only, then start (a baked AMI's user-data)
+#   --upgrade    bundle (and Node.js, unit, this script: run the new release's copy); restart the
+#                agent if anything changed (daemons keep running)
+# Idempotent: a second run writes nothing. Settings: the lines below or the environment (wins).
 BLOX_CLUSTER="${BLOX_CLUSTER:-}"                  # ECS cluster name (for install and --configure)
 BLOX_BUNDLE_URL="${BLOX_BUNDLE_URL:-}"            # https://, s3:// or file:// URL of agent.js
 BLOX_BUNDLE_SHA256="${BLOX_BUNDLE_SHA256:-}"      # hex SHA-256 of agent.js (required with the URL)
@@ -24,7 +15,7 @@ BLOX_REGION="${BLOX_REGION:-}"                    # AWS region (empty: the agent
 BLOX_LOG_LEVEL="${BLOX_LOG_LEVEL:-}"              # pino level (empty: the agent's default)
 BLOX_AGENT_CONFIG_EXTRA="${BLOX_AGENT_CONFIG_EXTRA:-}" # more agent.json members: "key":value,...
 BLOX_ECS_ATTRIBUTES_EXTRA="${BLOX_ECS_ATTRIBUTES_EXTRA:-}" # more instance attributes: "name":"value",...
-BLOX_NODE_MAJOR="${BLOX_NODE_MAJOR:-22}"          # Node.js major version (dnf package nodejsNN)
+BLOX_NODE_MAJOR="${BLOX_NODE_MAJOR:-}"            # Node.js major (dnf nodejsNN; default 22, --upgrade keeps the installed one)
 BLOX_NODE_BIN="${BLOX_NODE_BIN:-}"                # node executable (default /usr/bin/node-NN)
 BLOX_SKIP_NODE_INSTALL="${BLOX_SKIP_NODE_INSTALL:-}" # 1: do not run dnf (node is already there)
 BLOX_SKIP_SYSTEMD="${BLOX_SKIP_SYSTEMD:-}"        # 1: do not run systemctl (tests, chroots)
@@ -55,6 +46,10 @@ for arg in "$@"; do
   esac
 done
 
+if [ -z "$BLOX_NODE_MAJOR" ] && [ "$mode" = upgrade ] && [[ "$(readlink "${ROOT}/opt/blox-edge/bin/node" 2>/dev/null || true)" =~ node-([0-9]+)$ ]]; then
+  BLOX_NODE_MAJOR="${BASH_REMATCH[1]}"
+fi
+BLOX_NODE_MAJOR="${BLOX_NODE_MAJOR:-22}"
 [ -n "$BLOX_NODE_BIN" ] || BLOX_NODE_BIN="/usr/bin/node-${BLOX_NODE_MAJOR}"
 
 validate() {
@@ -178,7 +173,8 @@ EnvironmentFile=-/etc/blox-edge/agent.env
 Environment=NODE_ENV=production
 
 # Exit codes (docs/agent-config.md): 0 = stopped by a signal, 1 = unexpected failure (restart),
-# 64 = bad command line, 78 = invalid configuration: a typo must not become a restart loop.
+# 64 = bad command line, 78 = invalid configuration: a typo must not become a restart loop;
+# 75 = another agent holds the state directory: retried after RestartSec.
 Restart=on-failure
 RestartSec=5s
 RestartPreventExitStatus=64 78
@@ -238,17 +234,29 @@ WantedBy=multi-user.target
 UNIT
 }
 
-# Keeps every other line of ecs.config (the operator's own settings) and owns these two keys.
+# Refuses text that is not one JSON object before it is written anywhere (a malformed *_EXTRA
+# setting would keep the ECS agent from registering, or make the agent exit 78 at every start).
+require_json_object() {
+  local text="$1" what="$2" node="${ROOT}/opt/blox-edge/bin/node"
+  [ -x "$node" ] || return 0 # no node yet (tests without one): the agent checks its file itself
+  printf '%s' "$text" | "$node" -e 'const v = JSON.parse(require("fs").readFileSync(0, "utf8")); if (typeof v !== "object" || v === null || Array.isArray(v)) process.exit(1);' 2>/dev/null \
+    || die "$what is not a valid JSON object: $text"
+}
+
+# Keeps every other line of ecs.config (the operator's own settings, and the file's mode: it may
+# hold registry credentials) and owns these two keys.
 write_ecs_config() {
-  local file="${ROOT}/etc/ecs/ecs.config" attributes tmp
+  local file="${ROOT}/etc/ecs/ecs.config" attributes tmp mode=0600
   attributes="{${DAEMONS_ATTRIBUTE}${BLOX_ECS_ATTRIBUTES_EXTRA:+,${BLOX_ECS_ATTRIBUTES_EXTRA}}}"
+  require_json_object "$attributes" "ECS_INSTANCE_ATTRIBUTES (check BLOX_ECS_ATTRIBUTES_EXTRA)"
   mkdir -p "$(dirname "$file")"
   tmp="$(mktemp "${file}.XXXXXX")"
   if [ -f "$file" ]; then
+    mode="$(stat -c '%a' "$file")"
     grep -v -E '^(ECS_CLUSTER|ECS_INSTANCE_ATTRIBUTES)=' "$file" >"$tmp" || true
   fi
   printf 'ECS_CLUSTER=%s\nECS_INSTANCE_ATTRIBUTES=%s\n' "$BLOX_CLUSTER" "$attributes" >>"$tmp"
-  install_file "$tmp" "$file" 0644
+  install_file "$tmp" "$file" "$mode"
 }
 
 write_agent_config() {
@@ -257,12 +265,8 @@ write_agent_config() {
   [ -z "$BLOX_REGION" ] || members="${members},\"region\":\"${BLOX_REGION}\""
   [ -z "$BLOX_LOG_LEVEL" ] || members="${members},\"logLevel\":\"${BLOX_LOG_LEVEL}\""
   [ -z "$BLOX_AGENT_CONFIG_EXTRA" ] || members="${members},${BLOX_AGENT_CONFIG_EXTRA}"
+  require_json_object "{${members}}" "/etc/blox-edge/agent.json (check BLOX_AGENT_CONFIG_EXTRA)"
   printf '{%s}\n' "$members" | write_file "${ROOT}/etc/blox-edge/agent.json" 0644
-  # A malformed extra would make the agent exit 78 at every start; refuse it here instead.
-  if [ -x "${ROOT}/opt/blox-edge/bin/node" ]; then
-    "${ROOT}/opt/blox-edge/bin/node" -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"))' "${ROOT}/etc/blox-edge/agent.json" \
-      || die "/etc/blox-edge/agent.json is not valid JSON (check BLOX_AGENT_CONFIG_EXTRA)"
-  fi
 }
 
 # Keeps this installer on the host for --configure and --upgrade: the canonical script, without the
@@ -299,8 +303,8 @@ validate
 mkdir -p "${ROOT}/etc/blox-edge"
 case "$mode" in
   install)
+    install_node # first: node checks the JSON settings before any configuration is written
     write_ecs_config
-    install_node
     install_bundle
     install_unit
     install_self

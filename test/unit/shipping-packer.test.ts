@@ -21,7 +21,7 @@ function bundleDir(): string {
 }
 
 function validate(...vars: string[]) {
-  const args = ['validate', `-var=bundle_dir=${bundleDir()}`, ...vars.map((v) => `-var=${v}`), 'ami/'];
+  const args = ['validate', `-var=bundle_dir=${bundleDir()}`, `-var=bundle_sha256=${'ab'.repeat(32)}`, ...vars.map((v) => `-var=${v}`), 'ami/'];
   return run('packer', args, { env });
 }
 
@@ -43,6 +43,18 @@ describe.skipIf(!hasPacker)('packer', () => {
     const node = validate('node_major=20');
     expect(node.status).not.toBe(0);
     expect(node.stdout + node.stderr).toContain('22 or newer');
+  });
+
+  it('requires the bundle checksum: the bake must refuse any other file', () => {
+    const sha = 'ab'.repeat(32);
+    for (const bad of [sha.slice(2), `${sha.slice(0, 30)}zz${sha.slice(32)}`, `${sha}00`]) {
+      const result = validate(`bundle_sha256=${bad}`);
+      expect(result.status, bad).not.toBe(0);
+      expect(result.stdout + result.stderr).toContain('64 hex digits');
+    }
+    const unset = run('packer', ['validate', `-var=bundle_dir=${bundleDir()}`, 'ami/'], { env });
+    expect(unset.status).not.toBe(0);
+    expect(unset.stdout + unset.stderr).toMatch(/bundle_sha256/);
   });
 
   it('is formatted (packer fmt -check)', () => {

@@ -158,6 +158,18 @@ describe('install.sh in a temporary root', () => {
     );
   });
 
+  it('keeps the mode of an existing ecs.config (it may hold registry credentials); a new one is 0600', () => {
+    const bundle = fakeBundle();
+    const root = tempDir('root');
+    run('mkdir', ['-p', join(root, 'etc/ecs')]);
+    writeFileSync(join(root, 'etc/ecs/ecs.config'), 'ECS_ENGINE_AUTH_DATA={"secret":"x"}\n', { mode: 0o600 });
+    install(root, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: bundle.url, BLOX_BUNDLE_SHA256: bundle.sha256 });
+    expect(lstatSync(join(root, 'etc/ecs/ecs.config')).mode & 0o777).toBe(0o600);
+    const fresh = tempDir('root');
+    install(fresh, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: bundle.url, BLOX_BUNDLE_SHA256: bundle.sha256 });
+    expect(lstatSync(join(fresh, 'etc/ecs/ecs.config')).mode & 0o777).toBe(0o600);
+  });
+
   it('refuses a bundle whose SHA-256 does not match and installs nothing of it', () => {
     const bundle = fakeBundle();
     const root = tempDir('root');
@@ -186,13 +198,16 @@ describe('install.sh in a temporary root', () => {
     [{ BLOX_NODE_MAJOR: '20' }, 'BLOX_NODE_MAJOR must be 22 or newer'],
     [{ BLOX_REGION: 'moon' }, 'BLOX_REGION is not a region'],
     [{ BLOX_BUNDLE_URL: 'ftp://host/agent.js' }, 'unsupported bundle URL'],
-    [{ BLOX_AGENT_CONFIG_EXTRA: '"broken":' }, 'is not valid JSON'],
-  ])('rejects %o with a clear message', (override, message) => {
+    [{ BLOX_AGENT_CONFIG_EXTRA: '"broken":' }, 'agent.json (check BLOX_AGENT_CONFIG_EXTRA) is not a valid JSON object'],
+    [{ BLOX_ECS_ATTRIBUTES_EXTRA: '"team":' }, 'ECS_INSTANCE_ATTRIBUTES (check BLOX_ECS_ATTRIBUTES_EXTRA) is not a valid JSON object'],
+  ])('rejects %o with a clear message, before writing the configuration', (override, message) => {
     const bundle = fakeBundle();
     const root = tempDir('root');
     const result = runInstaller(script, root, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: bundle.url, BLOX_BUNDLE_SHA256: bundle.sha256, ...override });
     expect(result.status).toBe(1);
     expect(result.stderr).toContain(message);
+    expect(existsSync(join(root, 'etc/blox-edge/agent.json'))).toBe(false);
+    if ('BLOX_ECS_ATTRIBUTES_EXTRA' in override) expect(existsSync(join(root, 'etc/ecs/ecs.config'))).toBe(false);
   });
 
   it('rejects unknown arguments', () => {
