@@ -131,6 +131,20 @@ describe('install.sh in a temporary root', () => {
     expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toBe(ecsConfig);
   });
 
+  it('an upgrade keeps the Node.js major the host was installed with unless told otherwise', () => {
+    const root = tempDir('root');
+    const v1 = fakeBundle('// v1\n');
+    install(root, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: v1.url, BLOX_BUNDLE_SHA256: v1.sha256, BLOX_NODE_BIN: '', BLOX_NODE_MAJOR: '24' });
+    expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-24');
+    const v2 = fakeBundle('// v2\n');
+    const kept = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '' }, ['--upgrade']);
+    expect(kept.status, kept.stderr).toBe(0);
+    expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-24');
+    const moved = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '', BLOX_NODE_MAJOR: '26' }, ['--upgrade']);
+    expect(moved.status, moved.stderr).toBe(0);
+    expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-26');
+  });
+
   it('is idempotent: a second run changes nothing and writes nothing', () => {
     const bundle = fakeBundle();
     const root = tempDir('root');
