@@ -615,7 +615,16 @@ class EdgeAgent implements Agent {
   private remember(answer: TaskInfo, now: number): void {
     const previous = this.catalog.get(answer.taskArn);
     // MISSING says only "stopped long ago": keep what was known of the task (environment, ours).
-    const info = answer.missing && previous ? { ...previous.info, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedReason: answer.stoppedReason } : answer;
+    // A task's environment, revision and origin never change, but StopTask deletes its tags: an
+    // answer after a stop must not make the agent forget them.
+    const info: TaskInfo = answer.missing && previous
+      ? { ...previous.info, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ...(answer.stoppedReason ? { stoppedReason: answer.stoppedReason } : {}) }
+      : {
+          ...answer,
+          ours: answer.ours || (previous?.info.ours ?? false),
+          ...(answer.environment === undefined && previous?.info.environment !== undefined ? { environment: previous.info.environment } : {}),
+          ...(answer.revision === undefined && previous?.info.revision !== undefined ? { revision: previous.info.revision } : {}),
+        };
     this.catalog.set(info.taskArn, { info, checkedMono: now, ...(previous?.hasHealthCheck !== undefined ? { hasHealthCheck: previous.hasHealthCheck } : {}) });
   }
 

@@ -168,7 +168,10 @@ export class AgentEcs {
     return result;
   }
 
-  /** The slow reconcile: the ARN of every task ECS places on this instance (running and stopping). */
+  /**
+   * The slow reconcile: the ARN of every task on this instance whose desired status is RUNNING
+   * (ListTasks' default; a task being stopped is not listed, and the sweep describes it once).
+   */
   async listInstanceTaskArns(): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;

@@ -149,7 +149,7 @@ interface Requirement {
 
 type TaskChangeListener = (change: TaskStateChange) => void;
 
-const STARTED_BY_PATTERN = /^[A-Za-z0-9_-]{1,36}$/;
+const STARTED_BY_PATTERN = /^[A-Za-z0-9_/-]{1,36}$/;
 const CLUSTER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
 const FAMILY_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
 const CONTAINER_NAME_PATTERN = /^[A-Za-z0-9_-]{1,255}$/;
@@ -1098,7 +1098,7 @@ export class EcsBackend {
   private validateStartedBy(value: unknown): string | undefined {
     if (value === undefined || value === null) return undefined;
     if (typeof value !== 'string' || !STARTED_BY_PATTERN.test(value)) {
-      throw invalidParameter('startedBy can contain up to 36 letters (uppercase and lowercase), numbers, hyphens, and underscores.');
+      throw invalidParameter('startedBy can contain up to 36 letters (uppercase and lowercase), numbers, hyphens, forward slashes, and underscores.');
     }
     return value;
   }
@@ -1565,6 +1565,8 @@ export class EcsBackend {
       task.stopRequested = true;
       // Modelled: without a reason, DescribeTasks shows "Task stopped by user".
       this.beginStop(task, 'UserInitiated', typeof reason === 'string' && reason !== '' ? reason : 'Task stopped by user');
+      // ECS's StopTask reference: "Any tags associated with the task will be deleted."
+      task.tags = [];
     }
     return { task: this.taskWire(task, true) };
   }

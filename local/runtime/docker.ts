@@ -67,6 +67,8 @@ interface TrackedContainer {
   view: ViewContainer & { oomKilled: boolean; hasHealthCheck: boolean };
   startedReported: boolean;
   exitedReported: boolean;
+  /** A 137 exit waited once for a late 'oom' event (the engine's inspect may not say OOMKilled). */
+  oomWaited?: boolean;
   removeTimer?: NodeJS.Timeout;
 }
 
@@ -596,8 +598,16 @@ export class DockerRuntime implements TaskRuntime {
     if (state.Status === 'exited' || state.Status === 'dead') {
       if (!tracked.startedReported && epochMs(state.StartedAt) !== null) this.markStarted(id, epochMs(state.StartedAt) ?? Date.now());
       tracked.view.finishedAt = epochMs(state.FinishedAt) ?? Date.now();
-      const reason = state.OOMKilled ? 'OutOfMemoryError: Container killed due to memory usage' : (reasonIfExited ?? (state.Error ? `CannotStartContainerError: ${state.Error}` : ''));
-      this.reportExit(tracked, state.ExitCode, state.OOMKilled || tracked.view.oomKilled, reason);
+      const oomKilled = state.OOMKilled || tracked.view.oomKilled;
+      if (!oomKilled && state.ExitCode === 137 && !tracked.oomWaited && !this.closed) {
+        // SIGKILL, by a person or by the kernel's OOM killer: with cgroup v2 the engine's inspect
+        // can miss OOMKilled and its 'oom' event can come after 'die'. Give it a moment.
+        tracked.oomWaited = true;
+        setTimeout(() => void this.refresh(id, reasonIfExited), 250).unref();
+        return;
+      }
+      const reason = oomKilled ? 'OutOfMemoryError: Container killed due to memory usage' : (reasonIfExited ?? (state.Error ? `CannotStartContainerError: ${state.Error}` : ''));
+      this.reportExit(tracked, state.ExitCode, oomKilled, reason);
     }
   }
 

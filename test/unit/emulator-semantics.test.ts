@@ -696,6 +696,20 @@ describe('tags', () => {
   });
 });
 
+describe('tags and StopTask', () => {
+  it('StopTask deletes the task\'s tags, as ECS documents ("Any tags associated with the task will be deleted")', async () => {
+    const a = await instance();
+    await taskDefinition('untag', [{ name: 'a', image: 'b', memory: 8 }]);
+    const started = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'untag', containerInstances: [a], startedBy: 'team/ops', tags: [{ key: 'blox:revision', value: '3' }] }));
+    const taskArn = started.tasks?.[0]?.taskArn as string;
+    expect(started.tasks?.[0]?.startedBy).toBe('team/ops'); // forward slashes are allowed in startedBy
+    const stopped = await world.ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: taskArn }));
+    expect(stopped.task?.tags ?? []).toEqual([]);
+    expect((await world.ecs.send(new ListTagsForResourceCommand({ resourceArn: taskArn }))).tags).toEqual([]);
+    expect((await world.ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [taskArn], include: ['TAGS'] }))).tasks?.[0]?.tags ?? []).toEqual([]);
+  });
+});
+
 describe('the ECS view the instance endpoints use', () => {
   it('exposes tasks per instance and a Docker view with ECS labels', async () => {
     const a = await instance();
