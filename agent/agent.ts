@@ -1028,6 +1028,7 @@ class EdgeAgent implements Agent {
       if (r.taskArn) d.taskArn = r.taskArn;
       if (r.lastStatus) d.lastStatus = r.lastStatus;
       if (r.health) d.health = r.health;
+      d.ready = r.ready;
       if (this.restart[r.environment]?.crashLoop && (r.state === 'backoff' || r.state === 'starting')) d.state = 'crash_loop';
       return d;
     });
@@ -1039,7 +1040,7 @@ class EdgeAgent implements Agent {
     const daemons = this.daemonStatuses(plan);
     const ready = this.isReady(plan);
     const degraded = this.degradedBy.size > 0;
-    const key = JSON.stringify({ ready, degraded, ecs: this.ecsStatus, d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.restarts]), e: this.errors.at(-1)?.message });
+    const key = JSON.stringify({ ready, degraded, ecs: this.ecsStatus, d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.ready, d.restarts]), e: this.errors.at(-1)?.message });
     const heartbeatDue = this.lastStatusWriteMono === undefined || now - this.lastStatusWriteMono >= this.config.statusHeartbeatMs;
     if (key === this.lastStatusKey && !heartbeatDue) return;
     if (this.lastStatusWriteMono !== undefined && now - this.lastStatusWriteMono < 1_000 && !heartbeatDue) return;

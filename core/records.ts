@@ -335,6 +335,8 @@ export interface DaemonStatus {
   /** ECS lastStatus of the task: PROVISIONING, PENDING, RUNNING, STOPPED... */
   lastStatus?: string;
   health?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  /** RUNNING, and HEALTHY where its task definition has a health check (what readiness waits for). */
+  ready?: boolean;
   restarts: number;
   /** Why the daemon is in this state, in words (the last decision's reason). */
   reason?: string;
@@ -408,6 +410,8 @@ function readDaemonStatus(parent: ObjectReader, index: number, value: unknown): 
   else reader.allow('health');
   const reason = reader.optionalString('reason', { minLength: 0 });
   if (reason !== undefined) daemon.reason = reason;
+  if (reader.has('ready')) daemon.ready = reader.boolean('ready');
+  else reader.allow('ready');
   reader.noUnknownFields();
   return daemon;
 }

@@ -60,7 +60,10 @@ const HEALTHY_STATES = new Set<string>(['healthy', 'running']);
 /**
  * Health is derived on read from the agents' InstanceStatus records of the cluster: `unknown`
  * when no instance reports a daemon of the environment, `unhealthy` when any reported daemon is
- * unhealthy (unhealthy, crash_loop, backoff, invalid, blocked, stopped), else `healthy`.
+ * unhealthy (unhealthy, crash_loop, backoff, invalid, blocked, stopped), `healthy` when every
+ * reported daemon is ready (RUNNING, and HEALTHY where it has a health check), else `unknown`
+ * (daemons starting, stopping, or waiting for their first health check). A record without the
+ * per-daemon `ready` flag (an older agent) counts `healthy` and `running` as ready.
  */
 export function deriveHealth(name: string, currentRevision: number, instances: InstanceStatus[]): { health: EnvironmentHealth; counts: InstanceCounts } {
   const counts: InstanceCounts = { reporting: 0, healthy: 0, unhealthy: 0, onCurrentRevision: 0 };
@@ -69,10 +72,10 @@ export function deriveHealth(name: string, currentRevision: number, instances: I
     if (!daemon) continue;
     counts.reporting++;
     if (UNHEALTHY_STATES.has(daemon.state) || daemon.health === 'UNHEALTHY') counts.unhealthy++;
-    else if (HEALTHY_STATES.has(daemon.state)) counts.healthy++;
+    else if (daemon.ready ?? HEALTHY_STATES.has(daemon.state)) counts.healthy++;
     if (daemon.revision === currentRevision) counts.onCurrentRevision++;
   }
-  const health: EnvironmentHealth = counts.reporting === 0 ? 'unknown' : counts.unhealthy > 0 ? 'unhealthy' : 'healthy';
+  const health: EnvironmentHealth = counts.reporting === 0 ? 'unknown' : counts.unhealthy > 0 ? 'unhealthy' : counts.healthy === counts.reporting ? 'healthy' : 'unknown';
   return { health, counts };
 }
 

@@ -103,12 +103,18 @@ describe('health', () => {
     updatedAt: '2026-01-01T00:00:00Z',
     expiresAt: 0,
   });
-  it('is unknown without reports, unhealthy when any daemon is, else healthy', () => {
+  it('is unknown without reports, unhealthy when any daemon is, healthy when every daemon is ready, else unknown', () => {
     expect(deriveHealth('e', 1, []).health).toBe('unknown');
     expect(deriveHealth('e', 1, [instance([{ environment: 'other' }])]).health).toBe('unknown');
-    expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'starting', revision: 2 }])])).toEqual({ health: 'healthy', counts: { reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 1 } });
+    // one still starting: not known to be healthy yet
+    expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'starting', revision: 2 }])])).toEqual({ health: 'unknown', counts: { reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 1 } });
     expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'crash_loop' }])]).health).toBe('unhealthy');
     expect(deriveHealth('e', 1, [instance([{ state: 'running', health: 'UNHEALTHY' }])]).health).toBe('unhealthy');
+    // RUNNING but its first health check has not answered: the agent says not ready
+    expect(deriveHealth('e', 1, [instance([{ state: 'running', health: 'UNKNOWN', ready: false }])])).toEqual({ health: 'unknown', counts: { reporting: 1, healthy: 0, unhealthy: 0, onCurrentRevision: 1 } });
+    expect(deriveHealth('e', 1, [instance([{ state: 'running', ready: true }]), instance([{ state: 'healthy', ready: true }])]).health).toBe('healthy');
+    // records of older agents, without the flag: running and healthy count as ready
+    expect(deriveHealth('e', 1, [instance([{ state: 'running' }]), instance([{}])]).health).toBe('healthy');
   });
 });
 
