@@ -524,7 +524,7 @@ class EdgeAgent implements Agent {
         const listed = await ecs.listInstanceTaskArns();
         const catalog = new Map([...this.catalog].map(([arn, c]) => [arn, { lastStatus: c.info.lastStatus, ours: c.info.ours }]));
         const describe = tasksToDescribe({ listed, catalog, localStatus: local !== undefined, localHealth: this.dockerHealthOk });
-        if (describe.length) for (const info of await ecs.describeTasks(describe)) if (!info.missing || this.catalog.has(info.taskArn)) this.remember(info, now);
+        if (describe.length) for (const info of await ecs.describeTasks(describe)) this.remember(info, now);
         this.sweepOk = true;
         this.sweptOnce = true;
         this.clearDegraded('ecs');
@@ -543,13 +543,7 @@ class EdgeAgent implements Agent {
       if (toDescribe.length) {
         try {
           const infos = await ecs.describeTasks(toDescribe);
-          for (const info of infos) {
-            // MISSING for a task never described: long stopped (fine, if the ECS agent says so too),
-            // or so new that ECS's eventually consistent reads do not show it yet.
-            const locallyStopped = local.find((t) => t.taskArn === info.taskArn)?.knownStatus === 'STOPPED';
-            if (info.missing && !this.catalog.has(info.taskArn) && !locallyStopped) continue;
-            this.remember(info, now);
-          }
+          for (const info of infos) this.remember(info, now, local.find((t) => t.taskArn === info.taskArn)?.knownStatus === 'STOPPED');
           this.clearDegraded('ecs');
         } catch (error) {
           this.setDegraded('ecs', `ECS: DescribeTasks: ${errorMessage(error)}`);
@@ -612,8 +606,12 @@ class EdgeAgent implements Agent {
     return tasks;
   }
 
-  private remember(answer: TaskInfo, now: number): void {
+  /** `locallyStopped`: the ECS agent reports the task STOPPED. */
+  private remember(answer: TaskInfo, now: number, locallyStopped = false): void {
     const previous = this.catalog.get(answer.taskArn);
+    // MISSING for a task never described: long stopped (fine, if the ECS agent says so too), or so
+    // new that ECS's eventually consistent reads do not show it yet: then it stays uncatalogued.
+    if (answer.missing && !previous && !locallyStopped) return;
     // MISSING says only "stopped long ago": keep what was known of the task (environment, ours).
     // A task's environment, revision and origin never change, but StopTask deletes its tags: an
     // answer after a stop must not make the agent forget them.
