@@ -21,7 +21,7 @@ import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { ConflictError, errorMessage } from '../../core/errors.js';
 import { clusterPk, ENV_SK_PREFIX, keys, SCHEMA_VERSION, TTL_ATTRIBUTE, type ItemKey } from '../../core/keys.js';
 import { parseChangeMarker, parseEnvironment, type ChangeMarker, type EnvironmentRevision, type InstanceStatus } from '../../core/records.js';
-import { parseStoredRevision } from '../../core/store/environments.js';
+import { parseStoredRevision } from '../../core/records.js';
 import type { EnvironmentEntry } from '../desired.js';
 import { nameOfHead } from '../desired.js';
 import { LEASE_KIND, leaseKey, parseLease, type LeaseAttempt, type LeaseItem } from '../lease.js';

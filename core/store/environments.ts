@@ -3,6 +3,7 @@
 // agent that sees the marker unchanged knows nothing it cares about changed. Every read goes
 // through core/records.ts, so a hand-written malformed record becomes an InvalidRecordError naming
 // the record and the field; listings report such records per item and go on with the others.
+import { systemClock, type Clock } from '../clock.js';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, NotFoundError } from '../errors.js';
 import {
@@ -26,7 +27,7 @@ import {
   parseEnvironment,
   parseEnvironmentIndex,
   parseInstanceStatus,
-  parseRevision,
+  parseStoredRevision,
   patterns,
   readDeploymentConfiguration,
   readRestartPolicy,
@@ -39,7 +40,6 @@ import {
   type InstanceStatus,
 } from '../records.js';
 import { ObjectReader } from '../validate.js';
-import { validateExpression } from '../cql.js';
 import { TransactionCancelled, type Condition, type Item, type TableAccess, type TransactOp } from './dynamo.js';
 import type { CreateEnvironmentInput, DeploymentActionInput, RollbackInput, StartDeploymentInput, UpdateEnvironmentInput } from './inputs.js';
 import { validateEnvironmentName } from './inputs.js';
@@ -57,11 +57,6 @@ import {
   type TaskView,
 } from './views.js';
 
-export interface Clock {
-  now(): Date;
-}
-
-export const systemClock: Clock = { now: () => new Date() };
 
 /** How long a deleted environment's tombstone stays for agents to see (then DynamoDB's TTL removes it). */
 export const TOMBSTONE_SECONDS = 7 * 24 * 3600;
@@ -129,7 +124,7 @@ export class EnvironmentStore {
         if (oldHead && parseEnvironment(oldHead).status !== 'DELETING') throw new ConflictError(`environment ${name} already exists`, undefined, 'name');
       }
       const revisionNumber = (await this.highestRevision(name)) + 1;
-      const deploymentId = newDeploymentId(this.clock.now());
+      const deploymentId = newDeploymentId(new Date(this.clock.wallMs()));
       const head: Environment = {
         kind: 'Environment',
         schemaVersion: SCHEMA_VERSION,
@@ -257,7 +252,7 @@ export class EnvironmentStore {
       ];
       let deployment: Deployment | undefined;
       if (input.deploy) {
-        deployment = newDeployment(newDeploymentId(this.clock.now()), name, number, head.currentRevision, now, [`environment updated to revision ${number}`]);
+        deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [`environment updated to revision ${number}`]);
         newHead.currentRevision = number;
         newHead.activeDeploymentId = deployment.id;
         ops.push({ kind: 'put', item: { ...keys.deployment(name, deployment.id), ...deployment }, condition: { expression: 'attribute_not_exists(pk)' } });
@@ -290,7 +285,7 @@ export class EnvironmentStore {
       const head = parseEnvironment(headItem);
       if (head.status === 'DELETING') return undefined;
       checkToken(head, token, false);
-      const expiresAt = Math.floor(this.clock.now().getTime() / 1000) + this.tombstoneSeconds;
+      const expiresAt = Math.floor(this.clock.wallMs() / 1000) + this.tombstoneSeconds;
       const tombstone: Environment = { ...head, status: 'DELETING', token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.environment(head.cluster, name), ...tombstone, [TTL_ATTRIBUTE]: expiresAt }, condition: tokenCondition(head.token) },
@@ -345,7 +340,7 @@ export class EnvironmentStore {
       if (target > head.latestRevision) throw new NotFoundError(`revision ${target} of environment ${name} not found (latest is ${head.latestRevision})`);
       const revision = await this.loadRevision(name, target);
       checkRevisionCluster(revision, head);
-      const deployment = newDeployment(newDeploymentId(this.clock.now()), name, target, head.currentRevision, now, [`deployment of revision ${target} requested`]);
+      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, target, head.currentRevision, now, [`deployment of revision ${target} requested`]);
       const newHead: Environment = { ...head, currentRevision: target, activeDeploymentId: deployment.id, token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.deployment(name, deployment.id), ...deployment }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -424,7 +419,7 @@ export class EnvironmentStore {
       checkRevisionCluster(from, head);
       const number = head.latestRevision + 1;
       const revision: EnvironmentRevision = { ...from, revision: number, copiedFrom: source, createdAt: now };
-      const deployment = newDeployment(newDeploymentId(this.clock.now()), name, number, head.currentRevision, now, [`rollback of deployment ${id} to revision ${source}`]);
+      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [`rollback of deployment ${id} to revision ${source}`]);
       const newHead: Environment = { ...head, latestRevision: number, currentRevision: number, activeDeploymentId: deployment.id, token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.revision(name, number), ...revision }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -488,7 +483,7 @@ export class EnvironmentStore {
   // ---------------------------------------------------------------- internals
 
   private nowIso(): string {
-    return this.clock.now().toISOString();
+    return new Date(this.clock.wallMs()).toISOString();
   }
 
   private async attempt<T>(body: () => Promise<T>): Promise<T> {
@@ -708,7 +703,7 @@ export class EnvironmentStore {
 
   /** A status record past its `expiresAt` is gone (its agent stopped writing), whenever DynamoDB's TTL deletes it. */
   private current(status: InstanceStatus): boolean {
-    return status.expiresAt * 1000 > this.clock.now().getTime();
+    return status.expiresAt * 1000 > this.clock.wallMs();
   }
 
   /** One page of InstanceStatus records of one cluster, or of every cluster that has environments. */
@@ -788,21 +783,6 @@ export class EnvironmentStore {
 }
 
 // ---------------------------------------------------------------- helpers
-
-/** parseRevision, with a stored bad expression reported as the record's fault (not the caller's input). */
-export function parseStoredRevision(item: unknown): EnvironmentRevision {
-  const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
-  const record = `${String(o.pk ?? '?')}/${String(o.sk ?? '?')}`;
-  return parseRevision(item, (text, field) => {
-    try {
-      validateExpression(text, field);
-    } catch (error) {
-      if (!(error instanceof InvalidInputError)) throw error;
-      const prefix = `${field}: `;
-      throw new InvalidRecordError(record, field, error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
-    }
-  });
-}
 
 function invalidItem(error: InvalidRecordError, name: string | undefined): InvalidItem {
   const entry: InvalidItem = { record: error.record, code: error.code, message: error.message };

@@ -17,7 +17,7 @@ import type {
 } from '@aws-sdk/client-ecs';
 import { evaluate, parseExpression, type Expression, type InstanceFacts } from '../../core/cql.js';
 import type { ContainerHealth, RuntimeContainerSpec, RuntimeEvent, RuntimeTaskSpec, TaskRuntime } from '../runtime/types.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../../core/clock.js';
 import { clientError, clusterNotFound, EcsError, invalidParameter } from './errors.js';
 import type {
   ContainerInstanceStatus,
@@ -242,7 +242,7 @@ export class EcsBackend {
 
   /** Forgets STOPPED tasks older than the retention period; amortised O(1) per call. */
   expire(): void {
-    const horizon = this.clock.now() - this.retentionMs;
+    const horizon = this.clock.wallMs() - this.retentionMs;
     while (this.stoppedHead < this.stoppedQueue.length) {
       const task = this.stoppedQueue[this.stoppedHead] as TaskState;
       if ((task.stoppedAt ?? 0) > horizon) break;
@@ -536,7 +536,7 @@ export class EcsBackend {
       family,
       revision,
       status: 'ACTIVE',
-      registeredAt: this.clock.now(),
+      registeredAt: this.clock.wallMs(),
       deregisteredAt: undefined,
       containerDefinitions: containers.map((container) => ({ ...container })),
       networkMode: input.networkMode,
@@ -562,7 +562,7 @@ export class EcsBackend {
     const state = this.taskDefinitionRef(ref);
     if (state.status === 'ACTIVE') {
       state.status = 'INACTIVE';
-      state.deregisteredAt = this.clock.now();
+      state.deregisteredAt = this.clock.wallMs();
     }
     return { taskDefinition: this.taskDefinitionWire(state) };
   }
@@ -757,7 +757,7 @@ export class EcsBackend {
       amiId: spec.amiId,
       status: 'ACTIVE',
       agentConnected: true,
-      registeredAt: this.clock.now(),
+      registeredAt: this.clock.wallMs(),
       attributes,
       registeredCpu: spec.cpu,
       registeredMemory: spec.memory,
@@ -810,7 +810,7 @@ export class EcsBackend {
       for (const task of instance.tasks.values()) {
         if (task.lastStatus === 'STOPPED') continue;
         task.desiredStatus = 'STOPPED';
-        task.stoppingAt ??= this.clock.now();
+        task.stoppingAt ??= this.clock.wallMs();
         task.stoppedReason = `Host EC2 (instance ${instance.ec2InstanceId}) terminated.`;
         for (const container of task.containers) if (container.lastStatus !== 'STOPPED') container.lastStatus = 'STOPPED';
         this.finishStopped(task);
@@ -1282,7 +1282,7 @@ export class EcsBackend {
     const { definition, overrides } = common;
     const id = newId();
     const taskArn = this.taskArn(cluster.name, id);
-    const now = this.clock.now();
+    const now = this.clock.wallMs();
     instance.usedCpu += need.cpu;
     instance.usedMemory += need.memory;
     for (const port of need.ports) instance.usedPorts.set(port, (instance.usedPorts.get(port) ?? 0) + 1);
@@ -1364,7 +1364,7 @@ export class EcsBackend {
       () => {
         if (task.lastStatus === 'PROVISIONING' && task.desiredStatus === 'RUNNING') {
           task.lastStatus = 'PENDING';
-          task.pullStartedAt ??= this.clock.now();
+          task.pullStartedAt ??= this.clock.wallMs();
           this.changed(task, 'PENDING');
         }
       },
@@ -1443,7 +1443,7 @@ export class EcsBackend {
     if (!task || task.lastStatus === 'STOPPED') return;
     const container = task.containers.find((item) => item.name === event.containerName);
     if (!container) return;
-    const now = this.clock.now();
+    const now = this.clock.wallMs();
     switch (event.type) {
       case 'started': {
         if (container.lastStatus !== 'PENDING') return;
@@ -1517,7 +1517,7 @@ export class EcsBackend {
     task.desiredStatus = 'STOPPED';
     task.stopCode = stopCode;
     task.stoppedReason = reason;
-    task.stoppingAt = this.clock.now();
+    task.stoppingAt = this.clock.wallMs();
     this.changed(task, 'stopping');
     // The agent's default stop timeout (ECS_CONTAINER_STOP_TIMEOUT) unless containers set stopTimeout.
     const timeouts = this.stopTimeouts(task);
@@ -1540,7 +1540,7 @@ export class EcsBackend {
 
   private finishStopped(task: TaskState): void {
     if (task.lastStatus === 'STOPPED') return;
-    const now = this.clock.now();
+    const now = this.clock.wallMs();
     task.lastStatus = 'STOPPED';
     task.desiredStatus = 'STOPPED';
     task.stoppingAt ??= now;

@@ -13,14 +13,14 @@ import type pino from 'pino';
 import type { TaskRuntime } from '../runtime/types.js';
 import { boundPort, listen } from '../../core/net.js';
 import { EcsBackend, type RegisterInstanceInput } from './backend.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../../core/clock.js';
 import { EcsError } from './errors.js';
 import { Faults, type FaultInjector } from './faults.js';
 import { formatViolations, loadServiceModel, ModelValidator } from './model-validator.js';
 import type { EmulatedInstance, EmulatedTask, TaskStateChange } from './types.js';
 
 export type { RegisterInstanceInput } from './backend.js';
-export type { Clock } from './clock.js';
+export type { Clock } from '../../core/clock.js';
 export type { FaultInjector, ThrottleSettings } from './faults.js';
 export type { EmulatedContainer, EmulatedInstance, EmulatedTask, TaskStateChange } from './types.js';
 

@@ -1,7 +1,7 @@
 // Fault injection for tests and benchmarks: per-operation latency, error rate, a token-bucket
 // throttle per operation (ThrottlingException "Rate exceeded", as ECS answers), and a frozen
 // endpoint where requests hang until unfrozen. An operation's own setting wins over '*'.
-import type { Clock } from './clock.js';
+import type { Clock } from '../../core/clock.js';
 import { EcsError, type EcsErrorType } from './errors.js';
 
 export interface ThrottleSettings {
@@ -105,7 +105,7 @@ export class Faults implements FaultInjector {
     if (throttleKey !== undefined) {
       // '*' is one bucket per operation too: "a token bucket per operation".
       const settings = this.throttles.get(throttleKey) as ThrottleSettings;
-      const now = this.clock.now();
+      const now = this.clock.wallMs();
       let bucket = this.buckets.get(operation);
       if (!bucket) {
         bucket = { settings, tokens: settings.burst, updatedAt: now };

@@ -2,7 +2,7 @@
 // runtime, an ECS client without retries, and a conformance recorder that checks every request the
 // emulator accepted and every answer it gave against the official ECS service model.
 import { ECSClient } from '@aws-sdk/client-ecs';
-import { ManualClock } from './clock.js';
+import { ManualClock } from '../../core/clock.js';
 import { startEcsEmulator, type EcsEmulator, type EcsEmulatorOptions, type Exchange } from './emulator.js';
 import { findServiceModelPath, formatViolations, loadServiceModel, ModelValidator } from './model-validator.js';
 import { SimulatedRuntime, type SimulatedRuntimeOptions } from '../runtime/simulated.js';

@@ -4,7 +4,7 @@
 // and shows every instance a Docker-like view: containers labelled as the ECS agent labels them,
 // and Docker-style events (create, start, die with exitCode, oom, health_status, destroy).
 import { randomBytes } from 'node:crypto';
-import { setTimer, systemClock, type Clock, type Timer } from '../ecs/clock.js';
+import { setTimer, systemClock, type Clock, type Timer } from '../../core/clock.js';
 import {
   ECS_LABELS,
   INSTANCE_LABEL,
@@ -87,7 +87,7 @@ export class SimulatedRuntime implements TaskRuntime {
   async start(spec: RuntimeTaskSpec): Promise<void> {
     if (this.closed) throw new Error('the simulated runtime is closed');
     if (this.tasks.has(spec.taskArn)) throw new Error(`task ${spec.taskArn} is already started`);
-    const now = this.clock.now();
+    const now = this.clock.wallMs();
     const task: SimTask = { spec, containers: [], timers: [], stopping: false };
     this.tasks.set(spec.taskArn, task);
     let list = this.byInstance.get(spec.containerInstanceArn);
@@ -136,7 +136,7 @@ export class SimulatedRuntime implements TaskRuntime {
       if (container !== victim) continue;
       container.view.state = 'exited';
       container.view.exitCode = 128;
-      container.view.finishedAt = this.clock.now();
+      container.view.finishedAt = this.clock.wallMs();
       this.emit({
         type: 'exited',
         taskArn: task.spec.taskArn,
@@ -149,7 +149,7 @@ export class SimulatedRuntime implements TaskRuntime {
 
   private run(task: SimTask): void {
     if (task.stopping) return;
-    const now = this.clock.now();
+    const now = this.clock.wallMs();
     for (const container of task.containers) {
       if (container.view.state !== 'created') continue;
       container.view.state = 'running';
@@ -200,7 +200,7 @@ export class SimulatedRuntime implements TaskRuntime {
     const wasRunning = container.view.state === 'running';
     container.view.state = 'exited';
     container.view.exitCode = exitCode;
-    container.view.finishedAt = this.clock.now();
+    container.view.finishedAt = this.clock.wallMs();
     if (container.spec.healthCheck) container.view.health = 'UNKNOWN';
     if (wasRunning) this.viewEvent(instance, container, 'die', exitCode);
     this.emit({ type: 'exited', taskArn, containerName: container.spec.name, exitCode, reason, ...(oomKilled ? { oomKilled } : {}) });
@@ -259,7 +259,7 @@ export class SimulatedRuntime implements TaskRuntime {
 
   /** Removes exited containers older than the retention (as the agent's task cleanup does). */
   private collect(containerInstanceArn: string, list: SimContainer[]): SimContainer[] {
-    const horizon = this.clock.now() - this.exitedRetentionMs;
+    const horizon = this.clock.wallMs() - this.exitedRetentionMs;
     const keep = list.filter((container) => !(container.view.state === 'exited' && (container.view.finishedAt ?? 0) <= horizon));
     if (keep.length === list.length) return list;
     for (const container of list) {
@@ -306,7 +306,7 @@ export class SimulatedRuntime implements TaskRuntime {
       containerId: container.view.id,
       action,
       labels: { ...container.view.labels },
-      timeNano: BigInt(this.clock.now()) * 1_000_000n,
+      timeNano: BigInt(this.clock.wallMs()) * 1_000_000n,
       ...(exitCode !== undefined ? { exitCode } : {}),
     };
     for (const listener of set) listener(event);

@@ -3,7 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoTable } from '../../core/store/dynamo.js';
-import { EnvironmentStore, type Clock } from '../../core/store/environments.js';
+import type { Clock } from '../../core/clock.js';
+import { EnvironmentStore } from '../../core/store/environments.js';
 import { dynamoDbClient, localCredentials } from '../support/services.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -12,9 +13,12 @@ import { OpenApiValidator } from '../support/openapi.js';
 
 export class TestClock implements Clock {
   constructor(private time = Date.parse('2026-01-01T00:00:00.000Z')) {}
-  now(): Date {
+  wallMs(): number {
     this.time += 1; // distinct, increasing times for every call
-    return new Date(this.time);
+    return this.time;
+  }
+  monoMs(): number {
+    return this.time;
   }
   advance(ms: number): void {
     this.time += ms;

@@ -1,7 +1,7 @@
 // The simulated task runtime on its own: lifecycle events, the per-instance Docker view with the
 // ECS agent's labels, Docker-style events, health checks, crashes, failures and cleanup.
 import { describe, expect, it } from 'vitest';
-import { ManualClock } from '../../local/ecs/clock.js';
+import { ManualClock } from '../../core/clock.js';
 import { SimulatedRuntime, type SimulatedRuntimeOptions } from '../../local/runtime/simulated.js';
 import type { RuntimeEvent, RuntimeTaskSpec, ViewEvent } from '../../local/runtime/types.js';
 

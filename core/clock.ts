@@ -1,10 +1,14 @@
-// Time for the emulator and the simulated runtime. Everything that ages (stopped-task retention,
-// throttling buckets, start latency, health start periods, crash schedules) reads an injected
-// clock, so tests can move time by hand instead of sleeping.
+// The project's one notion of time. Everything that ages (leases, backoff, retention, throttling
+// buckets, start latency, tombstones) reads an injected clock, so tests and simulations move time
+// by hand instead of sleeping.
+//   wallMs: epoch milliseconds, for records people read and for TTLs; never compared across hosts
+//           for safety.
+//   monoMs: a monotonic clock in whole milliseconds (every logged or reported duration is then an
+//           integer), for every duration the agent judges (lease expiry, expectations, backoff).
 
 export interface Clock {
-  /** Epoch milliseconds. */
-  now(): number;
+  wallMs(): number;
+  monoMs(): number;
 }
 
 export interface Timer {
@@ -17,7 +21,8 @@ export interface TimerClock extends Clock {
 }
 
 export const systemClock: TimerClock = {
-  now: () => Date.now(),
+  wallMs: () => Date.now(),
+  monoMs: () => Math.round(performance.now()),
   setTimer(callback, delayMs) {
     const handle = setTimeout(callback, Math.max(0, delayMs));
     return { cancel: () => clearTimeout(handle) };
@@ -40,18 +45,27 @@ interface PendingTimer {
   cancelled: boolean;
 }
 
-/** A clock for tests: time moves only through advance(); due timers run in order, synchronously. */
+/**
+ * A clock for tests and simulations: time moves only through advance() or set(); due timers run in
+ * order, synchronously. The monotonic reading counts from the clock's creation.
+ */
 export class ManualClock implements TimerClock {
   private current: number;
+  private readonly origin: number;
   private seq = 0;
   private pending: PendingTimer[] = [];
 
   constructor(start = Date.UTC(2026, 0, 1, 0, 0, 0)) {
     this.current = start;
+    this.origin = start;
   }
 
-  now(): number {
+  wallMs(): number {
     return this.current;
+  }
+
+  monoMs(): number {
+    return this.current - this.origin;
   }
 
   setTimer(callback: () => void, delayMs: number): Timer {

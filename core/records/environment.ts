@@ -1,0 +1,318 @@
+// The records of the contract, their defaults, and their validation. Every reader parses what it
+// loads from DynamoDB through these functions: a record written by hand that breaks the contract
+// becomes an InvalidRecordError naming the record and the field, and harms nothing else.
+import { validateExpression } from '../cql.js';
+import { InvalidInputError, InvalidRecordError } from '../errors.js';
+import { clusterNameOf } from '../keys.js';
+import type { ObjectReader } from '../validate.js';
+import { nestedReader, recordName, recordReader, TIMESTAMP } from './reader.js';
+
+export const ENVIRONMENT_NAME_PATTERN = /^[a-zA-Z0-9_-]{1,64}$/;
+export const ENVIRONMENT_STATUSES = ['ACTIVE', 'INACTIVE', 'DELETING'] as const;
+export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
+export const ENVIRONMENT_HEALTHS = ['healthy', 'unhealthy', 'unknown'] as const;
+export type EnvironmentHealth = (typeof ENVIRONMENT_HEALTHS)[number];
+export const DEPLOYMENT_STATUSES = ['pending', 'in_progress', 'completed', 'failed', 'stopped', 'rolled_back'] as const;
+export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
+export const FINISHED_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['completed', 'failed', 'stopped', 'rolled_back'];
+
+/** Which container instances an environment's daemon runs on. */
+export interface InstanceGroup {
+  /** Cluster name (an ARN given on input is reduced to its name). */
+  cluster: string;
+  /** Cluster Query Language expression over the instance's attributes; absent = every instance. */
+  expression?: string;
+}
+
+/** Rollout pacing, decided by the agents themselves (see the rollout issue). */
+export interface DeploymentConfiguration {
+  /** Instances of the fleet that may be without a healthy daemon at once: a count or "N%". */
+  maxUnavailable: string;
+  /** Start the new daemon beside the old one before stopping it (surge), a count or "N%". */
+  maxSurge: string;
+  /** Seconds a new daemon must stay healthy before its instance counts as done (bake time). */
+  minHealthySeconds: number;
+  /** Seconds a new daemon has to become healthy before the instance counts as failed. */
+  healthyDeadlineSeconds: number;
+  /** Roll back to the previous revision automatically when the deployment fails. */
+  autoRollback: boolean;
+}
+
+/** Restarting a stopped daemon: exponential backoff with jitter and a cap (agent side). */
+export interface RestartPolicy {
+  initialDelayMs: number;
+  maxDelayMs: number;
+  multiplier: number;
+  /** This many restarts inside `crashLoopWindowSeconds` is reported as a crash loop. */
+  crashLoopRestarts: number;
+  crashLoopWindowSeconds: number;
+}
+
+export interface Environment {
+  kind: 'Environment';
+  schemaVersion: number;
+  name: string;
+  cluster: string;
+  status: EnvironmentStatus;
+  health: EnvironmentHealth;
+  /** The revision agents converge to: the target of the newest deployment. */
+  currentRevision: number;
+  /** The highest revision number that exists. */
+  latestRevision: number;
+  /** The newest deployment, if any. */
+  activeDeploymentId?: string;
+  /** Optimistic-concurrency token (Blox called it deploymentToken); changes on every write. */
+  token: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface EnvironmentRevision {
+  kind: 'EnvironmentRevision';
+  schemaVersion: number;
+  environment: string;
+  revision: number;
+  /** `family:revision` or a task definition ARN. */
+  taskDefinition: string;
+  instanceGroup: InstanceGroup;
+  deploymentConfiguration: DeploymentConfiguration;
+  restartPolicy: RestartPolicy;
+  /** A critical daemon gates the instance's readiness for other work (daemons first). */
+  critical: boolean;
+  /** Lower starts first and stops last among an instance's daemons. */
+  order: number;
+  /** Set when this revision was made by a rollback: the revision it copies. */
+  copiedFrom?: number;
+  createdAt: string;
+}
+
+export interface FailedInstance {
+  containerInstanceArn: string;
+  reason: string;
+  at: string;
+}
+
+export interface Deployment {
+  kind: 'Deployment';
+  schemaVersion: number;
+  id: string;
+  environment: string;
+  targetRevision: number;
+  previousRevision?: number;
+  status: DeploymentStatus;
+  paused: boolean;
+  reasons: string[];
+  failedInstances: FailedInstance[];
+  createdAt: string;
+  updatedAt: string;
+  finishedAt?: string;
+}
+
+export interface ChangeMarker {
+  kind: 'ChangeMarker';
+  schemaVersion: number;
+  cluster: string;
+  version: number;
+  updatedAt: string;
+}
+
+export interface EnvironmentIndex {
+  kind: 'EnvironmentIndex';
+  schemaVersion: number;
+  name: string;
+  cluster: string;
+}
+
+export const DEFAULT_DEPLOYMENT_CONFIGURATION: DeploymentConfiguration = {
+  maxUnavailable: '1',
+  maxSurge: '0',
+  minHealthySeconds: 0,
+  healthyDeadlineSeconds: 300,
+  autoRollback: false,
+};
+
+export const DEFAULT_RESTART_POLICY: RestartPolicy = {
+  initialDelayMs: 1_000,
+  maxDelayMs: 60_000,
+  multiplier: 2,
+  crashLoopRestarts: 5,
+  crashLoopWindowSeconds: 300,
+};
+
+const COUNT_OR_PERCENT = /^(\d{1,6}|(100|[1-9]?\d)%)$/;
+const TASK_DEFINITION = /^([a-zA-Z0-9_-]{1,255}(:[1-9]\d*)?|arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:task-definition\/[a-zA-Z0-9_-]{1,255}:[1-9]\d*)$/;
+const CLUSTER = /^([a-zA-Z0-9_-]{1,255}|arn:aws[a-z-]*:ecs:[a-z0-9-]+:\d{12}:cluster\/[a-zA-Z0-9_-]{1,255})$/;
+
+export const patterns = { COUNT_OR_PERCENT, TASK_DEFINITION, CLUSTER, TIMESTAMP } as const;
+
+// ---- readers shared by the API (input) and the records (storage) ----
+
+export function readDeploymentConfiguration(reader: ObjectReader | undefined, base = DEFAULT_DEPLOYMENT_CONFIGURATION): DeploymentConfiguration {
+  if (!reader) return { ...base };
+  const config: DeploymentConfiguration = {
+    maxUnavailable: reader.has('maxUnavailable') ? String(readCountOrPercent(reader, 'maxUnavailable')) : base.maxUnavailable,
+    maxSurge: reader.has('maxSurge') ? String(readCountOrPercent(reader, 'maxSurge')) : base.maxSurge,
+    minHealthySeconds: reader.optionalInteger('minHealthySeconds', base.minHealthySeconds, { min: 0, max: 86_400 }),
+    healthyDeadlineSeconds: reader.optionalInteger('healthyDeadlineSeconds', base.healthyDeadlineSeconds, { min: 1, max: 86_400 }),
+    autoRollback: reader.optionalBoolean('autoRollback', base.autoRollback),
+  };
+  reader.noUnknownFields();
+  if (config.maxUnavailable === '0' || config.maxUnavailable === '0%') {
+    if (config.maxSurge === '0' || config.maxSurge === '0%') throw reader.error('maxUnavailable', 'maxUnavailable and maxSurge cannot both be 0');
+  }
+  return config;
+}
+
+function readCountOrPercent(reader: ObjectReader, name: string): string {
+  const value = reader.raw(name);
+  const text = typeof value === 'number' && Number.isInteger(value) && value >= 0 ? String(value) : value;
+  if (typeof text !== 'string' || !COUNT_OR_PERCENT.test(text)) throw reader.error(name, 'must be a count (e.g. 1) or a percentage (e.g. "25%")');
+  return text;
+}
+
+export function readRestartPolicy(reader: ObjectReader | undefined, base = DEFAULT_RESTART_POLICY): RestartPolicy {
+  if (!reader) return { ...base };
+  const policy: RestartPolicy = {
+    initialDelayMs: reader.optionalInteger('initialDelayMs', base.initialDelayMs, { min: 0, max: 3_600_000 }),
+    // At least 1 s: a crash-looping daemon must never be restarted at the agent's loop pace.
+    maxDelayMs: reader.optionalInteger('maxDelayMs', base.maxDelayMs, { min: 1_000, max: 86_400_000 }),
+    multiplier: reader.has('multiplier') ? readMultiplier(reader) : base.multiplier,
+    crashLoopRestarts: reader.optionalInteger('crashLoopRestarts', base.crashLoopRestarts, { min: 1, max: 1_000 }),
+    crashLoopWindowSeconds: reader.optionalInteger('crashLoopWindowSeconds', base.crashLoopWindowSeconds, { min: 1, max: 86_400 }),
+  };
+  reader.noUnknownFields();
+  if (policy.maxDelayMs < policy.initialDelayMs) throw reader.error('maxDelayMs', 'must be at least initialDelayMs');
+  return policy;
+}
+
+function readMultiplier(reader: ObjectReader): number {
+  const value = reader.raw('multiplier');
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 1 || value > 10) throw reader.error('multiplier', 'must be a number from 1 to 10');
+  return value;
+}
+
+export function readInstanceGroup(reader: ObjectReader, validateExpression: (expression: string, field: string) => void): InstanceGroup {
+  const cluster = reader.string('cluster', { pattern: CLUSTER, patternText: 'a cluster name or cluster ARN' });
+  const expression = reader.optionalString('expression', { maxLength: 2_000 });
+  reader.noUnknownFields();
+  if (expression !== undefined) validateExpression(expression, reader.field('expression'));
+  const name = /cluster\/(.+)$/.exec(cluster)?.[1] ?? cluster;
+  return expression === undefined ? { cluster: name } : { cluster: name, expression };
+}
+
+export function parseEnvironment(item: unknown): Environment {
+  const reader = recordReader(item, recordName(item), 'Environment');
+  const env: Environment = {
+    kind: 'Environment',
+    schemaVersion: reader.integer('schemaVersion'),
+    name: reader.string('name', { pattern: ENVIRONMENT_NAME_PATTERN }),
+    cluster: clusterNameOf(reader.string('cluster', { pattern: CLUSTER })), // an ARN is tolerated; keys use the name
+    status: reader.oneOf('status', ENVIRONMENT_STATUSES),
+    health: reader.oneOf('health', ENVIRONMENT_HEALTHS),
+    currentRevision: reader.integer('currentRevision', { min: 1 }),
+    latestRevision: reader.integer('latestRevision', { min: 1 }),
+    token: reader.string('token'),
+    createdAt: reader.string('createdAt', { pattern: TIMESTAMP }),
+    updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
+  };
+  const activeDeploymentId = reader.optionalString('activeDeploymentId');
+  if (activeDeploymentId !== undefined) env.activeDeploymentId = activeDeploymentId;
+  if (env.currentRevision > env.latestRevision) throw reader.error('currentRevision', `${env.currentRevision} is above latestRevision ${env.latestRevision}`);
+  reader.noUnknownFields();
+  return env;
+}
+
+export function parseRevision(item: unknown, validateExpression: (expression: string, field: string) => void): EnvironmentRevision {
+  const reader = recordReader(item, recordName(item), 'EnvironmentRevision');
+  const revision: EnvironmentRevision = {
+    kind: 'EnvironmentRevision',
+    schemaVersion: reader.integer('schemaVersion'),
+    environment: reader.string('environment', { pattern: ENVIRONMENT_NAME_PATTERN }),
+    revision: reader.integer('revision', { min: 1 }),
+    taskDefinition: reader.string('taskDefinition', { pattern: TASK_DEFINITION, patternText: 'family, family:revision or a task definition ARN' }),
+    instanceGroup: readInstanceGroup(reader.object('instanceGroup'), validateExpression),
+    deploymentConfiguration: readDeploymentConfiguration(reader.optionalObject('deploymentConfiguration')),
+    restartPolicy: readRestartPolicy(reader.optionalObject('restartPolicy')),
+    critical: reader.optionalBoolean('critical', false),
+    order: reader.optionalInteger('order', 0, { min: -1000, max: 1000 }),
+    createdAt: reader.string('createdAt', { pattern: TIMESTAMP }),
+  };
+  if (reader.has('copiedFrom')) revision.copiedFrom = reader.integer('copiedFrom', { min: 1 });
+  else reader.allow('copiedFrom');
+  reader.noUnknownFields();
+  return revision;
+}
+
+export function parseDeployment(item: unknown): Deployment {
+  const reader = recordReader(item, recordName(item), 'Deployment');
+  const deployment: Deployment = {
+    kind: 'Deployment',
+    schemaVersion: reader.integer('schemaVersion'),
+    id: reader.string('id', { maxLength: 64 }),
+    environment: reader.string('environment', { pattern: ENVIRONMENT_NAME_PATTERN }),
+    targetRevision: reader.integer('targetRevision', { min: 1 }),
+    status: reader.oneOf('status', DEPLOYMENT_STATUSES),
+    paused: reader.optionalBoolean('paused', false),
+    reasons: reader.has('reasons') ? reader.array('reasons').map((r, i) => stringAt(reader, `reasons[${i}]`, r)) : (reader.allow('reasons'), []),
+    failedInstances: reader.has('failedInstances') ? reader.array('failedInstances').map((f, i) => readFailedInstance(reader, i, f)) : (reader.allow('failedInstances'), []),
+    createdAt: reader.string('createdAt', { pattern: TIMESTAMP }),
+    updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
+  };
+  if (reader.has('previousRevision')) deployment.previousRevision = reader.integer('previousRevision', { min: 1 });
+  else reader.allow('previousRevision');
+  const finishedAt = reader.optionalString('finishedAt', { pattern: TIMESTAMP });
+  if (finishedAt !== undefined) deployment.finishedAt = finishedAt;
+  reader.noUnknownFields();
+  return deployment;
+}
+
+function stringAt(reader: ObjectReader, field: string, value: unknown): string {
+  if (typeof value !== 'string') throw reader.error(field, 'must be a string');
+  return value;
+}
+
+function readFailedInstance(parent: ObjectReader, index: number, value: unknown): FailedInstance {
+  const reader = nestedReader(parent, `failedInstances[${index}]`, value);
+  const failed = { containerInstanceArn: reader.string('containerInstanceArn'), reason: reader.string('reason'), at: reader.string('at', { pattern: TIMESTAMP }) };
+  reader.noUnknownFields();
+  return failed;
+}
+
+export function parseChangeMarker(item: unknown): ChangeMarker {
+  const reader = recordReader(item, recordName(item), 'ChangeMarker');
+  const marker: ChangeMarker = {
+    kind: 'ChangeMarker',
+    schemaVersion: reader.integer('schemaVersion'),
+    cluster: reader.string('cluster'),
+    version: reader.integer('version', { min: 0 }),
+    updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
+  };
+  reader.noUnknownFields();
+  return marker;
+}
+
+export function parseEnvironmentIndex(item: unknown): EnvironmentIndex {
+  const reader = recordReader(item, recordName(item), 'EnvironmentIndex');
+  const index: EnvironmentIndex = {
+    kind: 'EnvironmentIndex',
+    schemaVersion: reader.integer('schemaVersion'),
+    name: reader.string('name', { pattern: ENVIRONMENT_NAME_PATTERN }),
+    cluster: reader.string('cluster', { pattern: CLUSTER }),
+  };
+  reader.noUnknownFields();
+  return index;
+}
+
+/** parseRevision, with a stored bad expression reported as the record's fault (not the caller's input). */
+export function parseStoredRevision(item: unknown): EnvironmentRevision {
+  const record = recordName(item);
+  return parseRevision(item, (text, field) => {
+    try {
+      validateExpression(text, field);
+    } catch (error) {
+      if (!(error instanceof InvalidInputError)) throw error;
+      const prefix = `${field}: `;
+      throw new InvalidRecordError(record, field, error.message.startsWith(prefix) ? error.message.slice(prefix.length) : error.message);
+    }
+  });
+}

@@ -1,0 +1,97 @@
+// Records each instance's agent writes about itself, read by the coordinator: the status record.
+import { nestedReader, recordName, recordReader, TIMESTAMP } from './reader.js';
+import type { ObjectReader } from '../validate.js';
+
+export const DAEMON_STATES = ['starting', 'running', 'healthy', 'unhealthy', 'stopped', 'backoff', 'crash_loop', 'stopping', 'invalid', 'blocked'] as const;
+export type DaemonState = (typeof DAEMON_STATES)[number];
+
+export interface DaemonStatus {
+  environment: string;
+  /** The revision this instance's daemon runs (or is starting). */
+  revision: number;
+  taskDefinition: string;
+  state: DaemonState;
+  taskArn?: string;
+  /** ECS lastStatus of the task: PROVISIONING, PENDING, RUNNING, STOPPED... */
+  lastStatus?: string;
+  health?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  /** RUNNING, and HEALTHY where its task definition has a health check (what readiness waits for). */
+  ready?: boolean;
+  restarts: number;
+  /** Why the daemon is in this state, in words (the last decision's reason). */
+  reason?: string;
+  since: string;
+}
+
+export interface InstanceStatus {
+  kind: 'InstanceStatus';
+  schemaVersion: number;
+  cluster: string;
+  containerInstanceArn: string;
+  ec2InstanceId?: string;
+  availabilityZone?: string;
+  instanceType?: string;
+  agentVersion: string;
+  /** Every matching daemon RUNNING (and HEALTHY where it has a health check). */
+  ready: boolean;
+  /** The agent cannot reach DynamoDB or ECS and works from what it last knew. */
+  degraded: boolean;
+  /** The container instance's ECS status as the agent last read it (ACTIVE, DRAINING, ...). */
+  ecsStatus?: string;
+  daemons: DaemonStatus[];
+  lastError?: { message: string; at: string };
+  updatedAt: string;
+  /** TTL (epoch seconds): a vanished instance's record disappears by itself. */
+  expiresAt: number;
+}
+
+export function parseInstanceStatus(item: unknown): InstanceStatus {
+  const reader = recordReader(item, recordName(item), 'InstanceStatus');
+  const status: InstanceStatus = {
+    kind: 'InstanceStatus',
+    schemaVersion: reader.integer('schemaVersion'),
+    cluster: reader.string('cluster'),
+    containerInstanceArn: reader.string('containerInstanceArn'),
+    agentVersion: reader.string('agentVersion'),
+    ready: reader.boolean('ready'),
+    degraded: reader.boolean('degraded'),
+    daemons: reader.array('daemons').map((value, index) => readDaemonStatus(reader, index, value)),
+    updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
+    expiresAt: reader.integer('expiresAt', { min: 0 }),
+  };
+  for (const name of ['ec2InstanceId', 'availabilityZone', 'instanceType', 'ecsStatus'] as const) {
+    const value = reader.optionalString(name);
+    if (value !== undefined) status[name] = value;
+  }
+  const lastError = reader.optionalObject('lastError');
+  if (lastError) {
+    status.lastError = { message: lastError.string('message', { minLength: 0 }), at: lastError.string('at', { pattern: TIMESTAMP }) };
+    lastError.noUnknownFields();
+  }
+  reader.noUnknownFields();
+  return status;
+}
+
+function readDaemonStatus(parent: ObjectReader, index: number, value: unknown): DaemonStatus {
+  const reader = nestedReader(parent, `daemons[${index}]`, value);
+  const daemon: DaemonStatus = {
+    environment: reader.string('environment'),
+    revision: reader.integer('revision', { min: 0 }),
+    taskDefinition: reader.string('taskDefinition', { minLength: 0 }),
+    state: reader.oneOf('state', DAEMON_STATES),
+    restarts: reader.integer('restarts', { min: 0 }),
+    since: reader.string('since', { pattern: TIMESTAMP }),
+  };
+  const taskArn = reader.optionalString('taskArn');
+  if (taskArn !== undefined) daemon.taskArn = taskArn;
+  const lastStatus = reader.optionalString('lastStatus');
+  if (lastStatus !== undefined) daemon.lastStatus = lastStatus;
+  if (reader.has('health')) daemon.health = reader.oneOf('health', ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const);
+  else reader.allow('health');
+  const reason = reader.optionalString('reason', { minLength: 0 });
+  if (reason !== undefined) daemon.reason = reason;
+  if (reader.has('ready')) daemon.ready = reader.boolean('ready');
+  else reader.allow('ready');
+  reader.noUnknownFields();
+  return daemon;
+}
