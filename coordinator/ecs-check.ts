@@ -2,7 +2,9 @@
 // exist and be ACTIVE, the task definition must exist and be ACTIVE. The only coordinator file
 // that imports the ECS SDK.
 import { DescribeClustersCommand, DescribeContainerInstancesCommand, DescribeTaskDefinitionCommand, ECSClient, ListContainerInstancesCommand } from '@aws-sdk/client-ecs';
+import type { InstanceFacts } from '../core/cql.js';
 import { BloxError, NotFoundError, errorMessage } from '../core/errors.js';
+import { instanceFactsOf } from '../core/instance-facts.js';
 
 export interface EcsChecker {
   /** Throws NotFoundError when the cluster is unknown or not ACTIVE. */
@@ -19,11 +21,8 @@ export interface EcsContainerInstance {
   /** ECS status: ACTIVE, DRAINING, ... */
   status: string;
   agentConnected: boolean;
-  agentVersion?: string;
-  /** Attribute name to value ('' for an attribute without a value). */
-  attributes: Record<string, string>;
-  registeredAt?: Date;
-  runningTasksCount: number;
+  /** What instance group expressions are evaluated on (core/instance-facts.ts). */
+  facts: InstanceFacts;
 }
 
 /** Previews read at most this many container instances of a cluster. */
@@ -97,18 +96,8 @@ export class AwsEcsChecker implements EcsChecker {
           const described = await this.client.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns }));
           for (const ci of described.containerInstances ?? []) {
             if (!ci.containerInstanceArn) continue;
-            const attributes: Record<string, string> = {};
-            for (const a of ci.attributes ?? []) if (a.name) attributes[a.name] = a.value ?? '';
-            const instance: EcsContainerInstance = {
-              containerInstanceArn: ci.containerInstanceArn,
-              status: ci.status ?? 'UNKNOWN',
-              agentConnected: ci.agentConnected ?? false,
-              attributes,
-              runningTasksCount: ci.runningTasksCount ?? 0,
-            };
+            const instance: EcsContainerInstance = { containerInstanceArn: ci.containerInstanceArn, status: ci.status ?? 'UNKNOWN', agentConnected: ci.agentConnected ?? false, facts: instanceFactsOf(ci) };
             if (ci.ec2InstanceId) instance.ec2InstanceId = ci.ec2InstanceId;
-            if (ci.versionInfo?.agentVersion) instance.agentVersion = ci.versionInfo.agentVersion;
-            if (ci.registeredAt) instance.registeredAt = ci.registeredAt;
             result.push(instance);
           }
         }

@@ -1,7 +1,7 @@
 // Instance previews: which of a cluster's container instances an instance group selects, with
 // the daemon each one's agent reports. The expression is evaluated by core/cql.ts, the same
 // evaluator the agents use, against the attributes ECS reports for each instance.
-import { evaluate, parseExpression, type InstanceFacts } from '../core/cql.js';
+import { evaluate, parseExpression } from '../core/cql.js';
 import { containerInstanceIdOf } from '../core/keys.js';
 import type { DaemonStatus, InstanceGroup, InstanceStatus } from '../core/records.js';
 import type { EcsContainerInstance } from './ecs-check.js';
@@ -33,10 +33,7 @@ export function buildPreview(instances: EcsContainerInstance[], group: InstanceG
   const expression = group.expression === undefined ? undefined : parseExpression(group.expression);
   const byId = new Map(statuses.map((s) => [containerInstanceIdOf(s.containerInstanceArn), s]));
   const items = instances.map((instance) => {
-    const facts: InstanceFacts = { attributes: instance.attributes, agentConnected: instance.agentConnected, runningTasksCount: instance.runningTasksCount };
-    if (instance.ec2InstanceId) facts.ec2InstanceId = instance.ec2InstanceId;
-    if (instance.registeredAt) facts.registeredAt = instance.registeredAt;
-    if (instance.agentVersion) facts.agentVersion = instance.agentVersion;
+    const facts = instance.facts;
     const item: PreviewItem = {
       containerInstanceArn: instance.containerInstanceArn,
       status: instance.status,
@@ -44,9 +41,9 @@ export function buildPreview(instances: EcsContainerInstance[], group: InstanceG
       matches: expression === undefined ? true : evaluate(expression, facts),
     };
     if (instance.ec2InstanceId) item.ec2InstanceId = instance.ec2InstanceId;
-    const type = instance.attributes['ecs.instance-type'];
+    const type = facts.attributes['ecs.instance-type'];
     if (type) item.instanceType = type;
-    const zone = instance.attributes['ecs.availability-zone'];
+    const zone = facts.attributes['ecs.availability-zone'];
     if (zone) item.availabilityZone = zone;
     const daemon = target ? byId.get(containerInstanceIdOf(instance.containerInstanceArn))?.daemons.find((d) => d.environment === target.environment) : undefined;
     if (daemon) item.daemon = { ...daemon };

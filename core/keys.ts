@@ -53,8 +53,10 @@ export function clusterNameOf(clusterOrArn: string): string {
   return match?.[1] ?? clusterOrArn;
 }
 
-/** `arn:...:container-instance/[cluster/]id` or `id` -> `id`. */
-export function containerInstanceIdOf(arnOrId: string): string {
-  const slash = arnOrId.lastIndexOf('/');
-  return slash >= 0 ? arnOrId.slice(slash + 1) : arnOrId;
+/** The last `/`-separated segment of an ECS ARN (a task or container instance id), or the text itself. */
+export function lastArnSegment(arnOrId: string): string {
+  return arnOrId.slice(arnOrId.lastIndexOf('/') + 1);
 }
+
+/** `arn:...:container-instance/[cluster/]id` or `id` -> `id`. */
+export const containerInstanceIdOf = lastArnSegment;

@@ -1,5 +1,6 @@
 // Human-readable output of `blox`: aligned tables for lists, key/value blocks for single items.
 // `-o json` bypasses all of this and prints the API's JSON.
+import { lastArnSegment } from '../../core/keys.js';
 import type { InvalidItem } from '../../core/store/paging.js';
 import type { InstancePreview } from '../preview.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
@@ -112,24 +113,19 @@ export function deploymentDetails(d: DeploymentView): string {
 export function instancesTable(items: InstanceView[]): string {
   return table(
     ['INSTANCE', 'CLUSTER', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'READY', 'DEGRADED', 'DAEMONS', 'UPDATED'],
-    items.map((i) => [shortArn(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ecsStatus, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
+    items.map((i) => [lastArnSegment(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ecsStatus, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
   );
 }
 
 export function tasksTable(items: TaskView[]): string {
   return table(
     ['TASK', 'ENVIRONMENT', 'REVISION', 'STATE', 'LAST STATUS', 'HEALTH', 'RESTARTS', 'INSTANCE'],
-    items.map((t) => [shortArn(t.taskArn), t.environmentName, t.revision, t.state, t.lastStatus, t.health, t.restarts, shortArn(t.containerInstanceArn)]),
+    items.map((t) => [lastArnSegment(t.taskArn), t.environmentName, t.revision, t.state, t.lastStatus, t.health, t.restarts, lastArnSegment(t.containerInstanceArn)]),
   );
 }
 
 export function invalidWarnings(invalid: InvalidItem[] | undefined): string {
   return (invalid ?? []).map((i) => `warning: skipped a malformed record: ${i.message}\n`).join('');
-}
-
-function shortArn(arn: string): string {
-  const slash = arn.lastIndexOf('/');
-  return slash >= 0 ? arn.slice(slash + 1) : arn;
 }
 
 export function previewTable(preview: InstancePreview): string {
@@ -138,7 +134,7 @@ export function previewTable(preview: InstancePreview): string {
     title +
     table(
       ['INSTANCE', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'MATCHES', 'DAEMON'],
-      preview.items.map((i) => [shortArn(i.containerInstanceArn), i.ec2InstanceId, i.instanceType, i.availabilityZone, i.status, i.matches ? 'yes' : 'no', i.daemon ? `${i.daemon.revision}:${i.daemon.state}` : undefined]),
+      preview.items.map((i) => [lastArnSegment(i.containerInstanceArn), i.ec2InstanceId, i.instanceType, i.availabilityZone, i.status, i.matches ? 'yes' : 'no', i.daemon ? `${i.daemon.revision}:${i.daemon.state}` : undefined]),
     )
   );
 }

@@ -2,6 +2,10 @@
 import { nestedReader, recordName, recordReader, TIMESTAMP } from './reader.js';
 import type { ObjectReader } from '../validate.js';
 
+/** ECS's health status of a task or container (healthStatus), as every part of the system names it. */
+export const HEALTH_STATUSES = ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const;
+export type HealthStatus = (typeof HEALTH_STATUSES)[number];
+
 export const DAEMON_STATES = ['starting', 'running', 'healthy', 'unhealthy', 'stopped', 'backoff', 'crash_loop', 'stopping', 'invalid', 'blocked'] as const;
 export type DaemonState = (typeof DAEMON_STATES)[number];
 
@@ -14,7 +18,7 @@ export interface DaemonStatus {
   taskArn?: string;
   /** ECS lastStatus of the task: PROVISIONING, PENDING, RUNNING, STOPPED... */
   lastStatus?: string;
-  health?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+  health?: HealthStatus;
   /** RUNNING, and HEALTHY where its task definition has a health check (what readiness waits for). */
   ready?: boolean;
   restarts: number;
@@ -86,7 +90,7 @@ function readDaemonStatus(parent: ObjectReader, index: number, value: unknown): 
   if (taskArn !== undefined) daemon.taskArn = taskArn;
   const lastStatus = reader.optionalString('lastStatus');
   if (lastStatus !== undefined) daemon.lastStatus = lastStatus;
-  if (reader.has('health')) daemon.health = reader.oneOf('health', ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const);
+  if (reader.has('health')) daemon.health = reader.oneOf('health', HEALTH_STATUSES);
   else reader.allow('health');
   const reason = reader.optionalString('reason', { minLength: 0 });
   if (reason !== undefined) daemon.reason = reason;

@@ -6,6 +6,7 @@
 // indexed by id per cluster, by container instance and by startedBy; instances by id per cluster.
 //
 // Behaviour modelled where the documentation leaves room is noted next to the code ("Modelled:").
+import { lastArnSegment } from '../../core/keys.js';
 import { randomUUID } from 'node:crypto';
 import type {
   ContainerDefinition,
@@ -158,7 +159,6 @@ const ATTRIBUTE_VALUE_PATTERN = /^[A-Za-z0-9_.@/\\: -]{1,128}$/;
 
 const seconds = (ms: number | undefined): number | undefined => (ms === undefined ? undefined : ms / 1000);
 const newId = (): string => randomUUID().replace(/-/g, '');
-const lastSegment = (value: string): string => value.slice(value.lastIndexOf('/') + 1);
 
 /** Drops undefined members so the wire carries only what is set. */
 function compact<T extends Json>(value: T): T {
@@ -303,7 +303,7 @@ export class EcsBackend {
   }
 
   private findInstance(cluster: ClusterState, ref: string, includeInactive = false): InstanceState | undefined {
-    const id = lastSegment(ref);
+    const id = lastArnSegment(ref);
     return cluster.instances.get(id) ?? (includeInactive ? cluster.inactiveInstances.get(id) : undefined);
   }
 
@@ -312,7 +312,7 @@ export class EcsBackend {
   }
 
   private findTask(cluster: ClusterState, ref: string): TaskState | undefined {
-    return cluster.tasks.get(lastSegment(ref));
+    return cluster.tasks.get(lastArnSegment(ref));
   }
 
   /** `family`, `family:revision` or a full ARN; `family` alone means the latest ACTIVE revision. */

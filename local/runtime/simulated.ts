@@ -3,6 +3,7 @@
 // check from the task definition (HEALTHY once the start period is over, unless told otherwise),
 // and shows every instance a Docker-like view: containers labelled as the ECS agent labels them,
 // and Docker-style events (create, start, die with exitCode, oom, health_status, destroy).
+import { lastArnSegment } from '../../core/keys.js';
 import { randomBytes } from 'node:crypto';
 import { setTimer, systemClock, type Clock, type Timer } from '../../core/clock.js';
 import {
@@ -93,7 +94,7 @@ export class SimulatedRuntime implements TaskRuntime {
     let list = this.byInstance.get(spec.containerInstanceArn);
     if (!list) this.byInstance.set(spec.containerInstanceArn, (list = []));
     for (const container of spec.containers) {
-      const taskId = spec.taskArn.slice(spec.taskArn.lastIndexOf('/') + 1);
+      const taskId = lastArnSegment(spec.taskArn);
       const sim: SimContainer = {
         spec: container,
         timers: [],

@@ -2,6 +2,7 @@
 // real containers on a Docker engine, or an in-process simulation. The emulator calls start/stop;
 // the runtime reports container lifecycle back through the listener. Both runtimes also offer a
 // per-instance "Docker view" (containers + events) that the instance endpoints serve to agents.
+import type { HealthStatus } from '../../core/records.js';
 
 export interface RuntimeHealthCheck {
   command: string[];
@@ -35,7 +36,7 @@ export interface RuntimeTaskSpec {
   networkMode?: string;
 }
 
-export type ContainerHealth = 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
+export type ContainerHealth = HealthStatus;
 
 /** What a runtime reports about one container of a task. */
 export type RuntimeEvent =
