@@ -5,13 +5,14 @@
 import { existsSync, readFileSync } from 'node:fs';
 import pino from 'pino';
 import { commit, version } from '../core/version.js';
+import type { FaultPoint } from './act/task-control.js';
 import { createAgent } from './agent.js';
 import { ConfigError, EXIT_CONFIG, EXIT_FAILURE, EXIT_OK, helpText, loadConfig } from './config.js';
 import { startHealthServer, type HealthServer } from './health-server.js';
 import { claimStateDir, EXIT_STATE_DIR_BUSY, StateDirBusyError, StateDirError, type ClaimedStateDir } from './state-dir.js';
 
 /** Test-only fault hook (docs/agent.md): BLOX_AGENT_FAULT=exit-after-start-task. */
-function faultHook(): ((point: 'after-start-task') => void) | undefined {
+function faultHook(): ((point: FaultPoint) => void) | undefined {
   const fault = process.env.BLOX_AGENT_FAULT;
   if (!fault) return undefined;
   return (point) => {
@@ -23,6 +24,12 @@ function faultHook(): ((point: 'after-start-task') => void) | undefined {
 }
 
 async function main(): Promise<number> {
+  // Listen for the stop signals first: a SIGTERM that arrives while the agent is still starting
+  // (systemd stopping the unit during boot) is a clean stop, exit 0, like any other.
+  const signalled = new Promise<string>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
   let loaded: ReturnType<typeof loadConfig>;
   try {
     loaded = loadConfig({ argv: process.argv.slice(2), env: process.env, readFile: (path) => (existsSync(path) ? readFileSync(path, 'utf8') : undefined) });
@@ -72,10 +79,7 @@ async function main(): Promise<number> {
   }
   logger.info({ config: { ...config }, configFile: loaded.configPath ?? null, commit, owner: state.owner, ownerResumed: state.resumed, ownerPersistent: state.persistent }, 'blox-edge agent starting');
   agent.start();
-  const signal = await new Promise<string>((resolve) => {
-    process.once('SIGTERM', () => resolve('SIGTERM'));
-    process.once('SIGINT', () => resolve('SIGINT'));
-  });
+  const signal = await signalled;
   logger.info({ signal }, 'stopping; daemons keep running');
   const forced = setTimeout(() => process.exit(EXIT_OK), 10_000);
   forced.unref();

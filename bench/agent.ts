@@ -409,7 +409,7 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
   const { agent } = await world.startAgent(instance, DEFAULT_TIMINGS, { tickMs: DEFAULT_TICK_MS });
   const settled = async (what: string, not?: string): Promise<EmulatedTask> => {
     const task = await waitFor(what, 30_000, () => liveOf(world, instance.arn, env).find((t) => t.taskArn !== not && running.has(t.taskArn)), 5);
-    await waitFor('task recorded in the lease', 15_000, () => agent.status().leases[env]?.taskArn === task.taskArn, 10);
+    await waitFor('task recorded in the lease', 15_000, () => agent.status().claims[env]?.taskArn === task.taskArn, 10);
     await new Promise((r) => setTimeout(r, 300)); // let the step that recorded it finish and the loop go idle
     return task;
   };
@@ -491,7 +491,7 @@ async function steadyState(meter: DynamoMeter): Promise<void> {
     instances.every((instance, i) => {
       const live = liveOf(world, instance.arn, env);
       const status = agents[i]!.agent.status();
-      return live.length === 1 && live[0]!.lastStatus === 'RUNNING' && status.ready && status.leases[env]?.taskArn === live[0]!.taskArn;
+      return live.length === 1 && live[0]!.lastStatus === 'RUNNING' && status.ready && status.claims[env]?.taskArn === live[0]!.taskArn;
     });
   await waitFor(`${AGENTS} agents converged`, 60_000, converged, 50);
   const convergedAt = performance.now() - t0;

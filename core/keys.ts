@@ -8,8 +8,12 @@
 //   ENVIRONMENTS           ENV#<name>            EnvironmentIndex: name -> cluster; makes names unique
 //   ENV#<name>             REV#<0000000001>      EnvironmentRevision (immutable, numbered)
 //   ENV#<name>             DEP#<id>              Deployment (ids sort by creation time)
-//   ENV#<name>             LEASE#<id>            Lease of (environment, container instance)
+//   ENV#<name>             LEASE#<id>            Claim of (environment, container instance): the
+//                                                daemon task(s) and start attempts (a v1 Lease
+//                                                before an instance's agent is upgraded)
 //   ENV#<name>             SLOT#<n>              Rollout slot of the environment's active deployment
+//   INSTANCE#<id>          HEARTBEAT             InstanceHeartbeat: which agent acts for the
+//                                                instance (its lease), renewed on the lease cadence
 //
 // <cluster> is the cluster name (never the ARN); <id> is the container instance id, the last
 // segment of its ARN.
@@ -30,7 +34,8 @@ export const ENV_SK_PREFIX = 'ENV#';
 export const INSTANCE_SK_PREFIX = 'INSTANCE#';
 export const REVISION_SK_PREFIX = 'REV#';
 export const DEPLOYMENT_SK_PREFIX = 'DEP#';
-export const LEASE_SK_PREFIX = 'LEASE#';
+/** Claims keep the v1 lease's key, so that a v1 and a v2 agent meet on one item during an upgrade. */
+export const CLAIM_SK_PREFIX = 'LEASE#';
 export const SLOT_SK_PREFIX = 'SLOT#';
 
 export const clusterPk = (cluster: string): string => `CLUSTER#${cluster}`;
@@ -42,9 +47,11 @@ export const keys = {
   environmentIndex: (name: string): ItemKey => ({ pk: ENVIRONMENT_INDEX_PK, sk: `${ENV_SK_PREFIX}${name}` }),
   revision: (name: string, revision: number): ItemKey => ({ pk: environmentPk(name), sk: `${REVISION_SK_PREFIX}${String(revision).padStart(10, '0')}` }),
   deployment: (name: string, id: string): ItemKey => ({ pk: environmentPk(name), sk: `${DEPLOYMENT_SK_PREFIX}${id}` }),
-  lease: (name: string, containerInstanceId: string): ItemKey => ({ pk: environmentPk(name), sk: `${LEASE_SK_PREFIX}${containerInstanceId}` }),
+  claim: (name: string, containerInstanceId: string): ItemKey => ({ pk: environmentPk(name), sk: `${CLAIM_SK_PREFIX}${containerInstanceId}` }),
   slot: (name: string, slot: number): ItemKey => ({ pk: environmentPk(name), sk: `${SLOT_SK_PREFIX}${slot}` }),
   instanceStatus: (cluster: string, containerInstanceId: string): ItemKey => ({ pk: clusterPk(cluster), sk: `${INSTANCE_SK_PREFIX}${containerInstanceId}` }),
+  // One partition per instance: a fleet's heartbeats spread over the table instead of loading one key.
+  heartbeat: (containerInstanceId: string): ItemKey => ({ pk: `${INSTANCE_SK_PREFIX}${containerInstanceId}`, sk: 'HEARTBEAT' }),
 };
 
 /** `arn:aws:ecs:region:acct:cluster/name` or `name` -> `name`. */

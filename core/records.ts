@@ -3,3 +3,4 @@
 // becomes an InvalidRecordError naming the record and the field, and harms nothing else.
 export * from './records/environment.js';
 export * from './records/instance.js';
+export * from './records/claim.js';

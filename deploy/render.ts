@@ -57,7 +57,7 @@ export const ECS_ACTION_SCOPES: Record<string, EcsScope> = {
 
 export const AGENT_ACTIONS = {
   ecs: ['ecs:StartTask', 'ecs:TagResource', 'ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes', 'ecs:DescribeTaskDefinition'],
-  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
 };
 
 export const COORDINATOR_ACTIONS = {

@@ -4,6 +4,7 @@
 import Docker from 'dockerode';
 import { LineSplitter } from '../../core/json-lines.js';
 import { ECS_LABELS } from '../../core/ecs-labels.js';
+import type { DockerPort, TaskHealthView } from '../ports.js';
 
 export interface TaskContainerEvent {
   taskArn: string;
@@ -22,14 +23,7 @@ export interface DockerWatchOptions {
   maxReconnectDelayMs?: number;
 }
 
-export interface TaskHealthView {
-  /** Worst health of the task's containers that report one (HEALTHY only when all are). */
-  health: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
-  hasHealthCheck: boolean;
-  running: boolean;
-}
-
-export class DockerWatcher {
+export class DockerWatcher implements DockerPort {
   private readonly docker: Docker;
   private stream: NodeJS.ReadableStream | undefined;
   private closed = false;
@@ -125,15 +119,6 @@ export class DockerWatcher {
       result.set(taskArn, next);
     }
     return result;
-  }
-
-  async ping(): Promise<boolean> {
-    try {
-      await this.docker.ping();
-      return true;
-    } catch {
-      return false;
-    }
   }
 
   close(): void {

@@ -1,39 +1,34 @@
 // The agent's DynamoDB access, and the only agent file (with the other adapters) that imports the
-// SDK. Costs, by design:
+// SDK. It implements the desired-state, claim and status ports (agent/ports.ts). Costs, by design:
 // - steady state: one eventually consistent GetItem of CLUSTER#<c>/MARKER per poll (0.5 RCU);
 // - a Query of CLUSTER#<c> begins_with ENV# (strongly consistent) only when the marker moved;
 // - revisions are immutable: fetched once (BatchGetItem) and cached while they are current;
-// - lease writes are conditional UpdateItem/DeleteItem; a lost condition comes back as a
-//   LeaseConflictError carrying the item that won (ReturnValuesOnConditionCheckFailure ALL_OLD);
-// - the InstanceStatus record is written on change and on a slow heartbeat, with a TTL.
-import {
-  BatchGetItemCommand,
-  ConditionalCheckFailedException,
-  DeleteItemCommand,
-  DynamoDBClient,
-  GetItemCommand,
-  PutItemCommand,
-  QueryCommand,
-  UpdateItemCommand,
-  type AttributeValue,
-} from '@aws-sdk/client-dynamodb';
+// - the instance heartbeat: one small conditional PutItem per heartbeat (1 WCU), whatever the
+//   number of environments; claims: a conditional PutItem or DeleteItem only when something
+//   happens; a lost condition comes back as a WriteConflictError carrying the item that won
+//   (ReturnValuesOnConditionCheckFailure ALL_OLD);
+// - the InstanceStatus record is written on change and on a slow refresh.
+import { BatchGetItemCommand, ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { ConflictError, errorMessage } from '../../core/errors.js';
-import { clusterPk, ENV_SK_PREFIX, keys, SCHEMA_VERSION, TTL_ATTRIBUTE, type ItemKey } from '../../core/keys.js';
-import { parseChangeMarker, parseEnvironment, type ChangeMarker, type EnvironmentRevision, type InstanceStatus } from '../../core/records.js';
-import { parseStoredRevision } from '../../core/records.js';
-import type { EnvironmentEntry } from '../desired.js';
-import { nameOfHead } from '../desired.js';
-import { LEASE_KIND, leaseKey, parseLease, type LeaseAttempt, type LeaseItem } from '../lease.js';
+import { errorMessage } from '../../core/errors.js';
+import { clusterPk, containerInstanceIdOf, ENV_SK_PREFIX, keys, type ItemKey } from '../../core/keys.js';
+import {
+  claimAttributes,
+  parseChangeMarker,
+  parseClaimRecord,
+  parseEnvironment,
+  parseInstanceHeartbeat,
+  parseStoredRevision,
+  type ChangeMarker,
+  type Claim,
+  type ClaimRecord,
+  type EnvironmentRevision,
+  type InstanceHeartbeat,
+  type InstanceStatus,
+} from '../../core/records.js';
+import { nameOfHead } from '../observe/desired.js';
+import { WriteConflictError, type ClaimPort, type DesiredStatePort, type EnvironmentEntry, type StatusPort } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
-
-/** A lost conditional lease write; `current` is the item that won (null: there is none). */
-export class LeaseConflictError extends ConflictError<LeaseItem | null> {
-  constructor(message: string, current: LeaseItem | null) {
-    super(message, current);
-    this.name = 'LeaseConflictError';
-  }
-}
 
 export interface DynamoAdapterOptions extends SdkClientOptions {
   table: string;
@@ -42,10 +37,7 @@ export interface DynamoAdapterOptions extends SdkClientOptions {
   call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
 }
 
-/** Lease items disappear by themselves this long after their last write (a vanished instance's). */
-export const LEASE_TTL_SECONDS = 7 * 24 * 3600;
-
-export class AgentDynamo {
+export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
   readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly ownsClient: boolean;
@@ -134,149 +126,91 @@ export class AgentDynamo {
     return entries;
   }
 
-  async getLease(environment: string, containerInstanceId: string): Promise<LeaseItem | null> {
-    const out = await this.call('GetItem', () => this.client.send(new GetItemCommand({ TableName: this.table, Key: marshall(leaseKey(environment, containerInstanceId)), ConsistentRead: true })));
-    return out.Item ? parseLease(unmarshall(out.Item)) : null;
+  async getHeartbeat(containerInstanceId: string): Promise<InstanceHeartbeat | null> {
+    const item = await this.getConsistent(keys.heartbeat(containerInstanceId));
+    return item ? parseInstanceHeartbeat(item) : null;
   }
 
-  /**
-   * Takes the lease: when there is none, when it was released, or when it still carries the record
-   * version the caller watched expire. Keeps the attempt and task recorded by the previous holder.
-   */
-  async acquireLease(input: { environment: string; containerInstanceId: string; owner: string; recordVersion: string; leaseDurationMs: number; expectedRecordVersion?: string; nowIso: string; nowEpochSeconds: number }): Promise<LeaseItem> {
-    // With a version: exactly the item the decision was made on (released or watched expire), so an
-    // attempt written since cannot be overwritten unseen. Without one: free or released; the caller
-    // then decides again with the item this returns.
-    const condition = input.expectedRecordVersion !== undefined ? 'attribute_not_exists(pk) OR recordVersion = :expected' : 'attribute_not_exists(pk) OR released = :true';
-    return this.updateLease(
-      leaseKey(input.environment, input.containerInstanceId),
-      'SET #kind = :kind, schemaVersion = :sv, environment = :env, containerInstanceId = :ci, #owner = :owner, recordVersion = :rv, leaseDurationMs = :dur, released = :false, updatedAt = :now, #ttl = :ttl',
-      condition,
-      {
-        ':kind': LEASE_KIND,
-        ':sv': SCHEMA_VERSION,
-        ':env': input.environment,
-        ':ci': input.containerInstanceId,
-        ':owner': input.owner,
-        ':rv': input.recordVersion,
-        ':dur': input.leaseDurationMs,
-        ':false': false,
-        ':now': input.nowIso,
-        ':ttl': input.nowEpochSeconds + LEASE_TTL_SECONDS,
-        ...(input.expectedRecordVersion !== undefined ? { ':expected': input.expectedRecordVersion } : { ':true': true }),
-      },
-      { '#kind': 'kind', '#owner': 'owner', '#ttl': TTL_ATTRIBUTE },
-      'acquire',
-    );
+  async putHeartbeat(heartbeat: InstanceHeartbeat, expectedRecordVersion: string | undefined): Promise<void> {
+    await this.conditionalPut(keys.heartbeat(heartbeat.containerInstanceId), { ...heartbeat }, expectedRecordVersion, parseInstanceHeartbeat);
   }
 
-  /**
-   * A write by the holder, conditional on still holding it at the version it last wrote:
-   * heartbeat (no change), record an attempt, record the adopted task, clear a void attempt, or
-   * release without deleting (clean shutdown: the next agent may take it at once).
-   */
-  async writeLease(
-    current: LeaseItem,
-    change: { recordVersion: string; nowIso: string; nowEpochSeconds: number; attempt?: LeaseAttempt | null; task?: { taskArn: string; revision?: number }; released?: boolean },
-  ): Promise<LeaseItem> {
-    const sets = ['recordVersion = :rv', 'updatedAt = :now', '#ttl = :ttl'];
-    const removes: string[] = [];
-    const values: Record<string, unknown> = { ':rv': change.recordVersion, ':now': change.nowIso, ':ttl': change.nowEpochSeconds + LEASE_TTL_SECONDS, ':owner': current.owner, ':cur': current.recordVersion };
-    if (change.attempt) {
-      sets.push('attempt = :attempt');
-      values[':attempt'] = change.attempt;
-    } else if (change.attempt === null) removes.push('attempt');
-    if (change.task) {
-      sets.push('taskArn = :task');
-      values[':task'] = change.task.taskArn;
-      if (change.task.revision !== undefined) {
-        sets.push('revision = :revision');
-        values[':revision'] = change.task.revision;
-      }
-    }
-    if (change.released) {
-      sets.push('released = :released');
-      values[':released'] = true;
-    }
-    const update = `SET ${sets.join(', ')}${removes.length ? ` REMOVE ${removes.join(', ')}` : ''}`;
-    return this.updateLease(leaseKey(current.environment, current.containerInstanceId), update, '#owner = :owner AND recordVersion = :cur', values, { '#owner': 'owner', '#ttl': TTL_ATTRIBUTE }, 'write');
+  async getClaim(environment: string, containerInstanceId: string): Promise<ClaimRecord | null> {
+    const item = await this.getConsistent(keys.claim(environment, containerInstanceId));
+    return item ? parseClaimRecord(item) : null;
   }
 
-  /** Deletes the lease (no daemon left to guard), conditional on holding it. */
-  async deleteLease(current: LeaseItem): Promise<void> {
+  async putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void> {
+    await this.conditionalPut(keys.claim(claim.environment, claim.containerInstanceId), claimAttributes(claim), expectedRecordVersion, parseClaimRecord);
+  }
+
+  async deleteClaim(environment: string, containerInstanceId: string, expectedRecordVersion: string): Promise<void> {
+    const key = keys.claim(environment, containerInstanceId);
     try {
       await this.call('DeleteItem', () =>
         this.client.send(
           new DeleteItemCommand({
             TableName: this.table,
-            Key: marshall(leaseKey(current.environment, current.containerInstanceId)),
-            ConditionExpression: '#owner = :owner AND recordVersion = :cur',
-            ExpressionAttributeNames: { '#owner': 'owner' },
-            ExpressionAttributeValues: marshall({ ':owner': current.owner, ':cur': current.recordVersion }),
+            Key: marshall(key),
+            ConditionExpression: 'recordVersion = :expected',
+            ExpressionAttributeValues: marshall({ ':expected': expectedRecordVersion }),
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       );
     } catch (error) {
-      throw await this.conflictOf(error, leaseKey(current.environment, current.containerInstanceId), 'release');
+      throw await this.conflictOf(error, key, 'delete', parseClaimRecord);
     }
   }
 
   async putInstanceStatus(status: InstanceStatus): Promise<void> {
-    const item = { ...keys.instanceStatus(status.cluster, containerInstanceIdOfArn(status.containerInstanceArn)), ...status };
+    const item = { ...keys.instanceStatus(status.cluster, containerInstanceIdOf(status.containerInstanceArn)), ...status };
     await this.call('PutItem', () => this.client.send(new PutItemCommand({ TableName: this.table, Item: marshall(item, { removeUndefinedValues: true }) })));
   }
 
-  private async updateLease(key: ItemKey, update: string, condition: string, values: Record<string, unknown>, names: Record<string, string>, what: string): Promise<LeaseItem> {
+  private async getConsistent(key: ItemKey): Promise<Record<string, unknown> | undefined> {
+    const out = await this.call('GetItem', () => this.client.send(new GetItemCommand({ TableName: this.table, Key: marshall(key), ConsistentRead: true })));
+    return out.Item ? unmarshall(out.Item) : undefined;
+  }
+
+  /**
+   * A whole-item PutItem, conditional on the item's absence (`expected` undefined) or on exactly the
+   * record version the writer read. Record versions are random 128-bit values: equal means unchanged.
+   */
+  private async conditionalPut<T>(key: ItemKey, attributes: Record<string, unknown>, expected: string | undefined, parse: (item: unknown) => T): Promise<void> {
     try {
-      const out = await this.call('UpdateItem', () =>
+      await this.call('PutItem', () =>
         this.client.send(
-          new UpdateItemCommand({
+          new PutItemCommand({
             TableName: this.table,
-            Key: marshall(key),
-            UpdateExpression: update,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: names,
-            ExpressionAttributeValues: marshall(usedValues(values, `${update} ${condition}`), { removeUndefinedValues: true }),
-            ReturnValues: 'ALL_NEW',
+            Item: marshall({ ...key, ...attributes }, { removeUndefinedValues: true }),
+            ConditionExpression: expected === undefined ? 'attribute_not_exists(pk)' : 'recordVersion = :expected',
+            ...(expected === undefined ? {} : { ExpressionAttributeValues: marshall({ ':expected': expected }) }),
             ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
           }),
         ),
       );
-      return parseLease(unmarshall(out.Attributes ?? {}));
     } catch (error) {
-      throw await this.conflictOf(error, key, what);
+      throw await this.conflictOf(error, key, 'write', parse);
     }
   }
 
-  /** A failed condition becomes LeaseConflictError with the winning item (read if not returned). */
-  private async conflictOf(error: unknown, key: ItemKey, what: string): Promise<unknown> {
+  /** A failed condition becomes WriteConflictError with the winning item (read if not returned). */
+  private async conflictOf<T>(error: unknown, key: ItemKey, what: string, parse: (item: unknown) => T): Promise<unknown> {
     if (!(error instanceof ConditionalCheckFailedException) && (error as { name?: string })?.name !== 'ConditionalCheckFailedException') return error;
     const returned = (error as { Item?: Record<string, AttributeValue> }).Item;
-    let current: LeaseItem | null = null;
+    let current: T | null = null;
     try {
-      if (returned) current = parseLease(unmarshall(returned));
-      else {
-        const out = await this.call('GetItem', () => this.client.send(new GetItemCommand({ TableName: this.table, Key: marshall(key), ConsistentRead: true })));
-        current = out.Item ? parseLease(unmarshall(out.Item)) : null;
-      }
+      const item = returned ? unmarshall(returned) : await this.getConsistent(key);
+      current = item ? parse(item) : null;
     } catch (readError) {
       return readError;
     }
-    return new LeaseConflictError(`lease ${key.pk}/${key.sk}: ${what} lost to ${current ? `${current.owner} (record version ${current.recordVersion})` : 'nobody (no item)'}`, current);
+    const holder = current as { owner?: string; recordVersion?: string } | null;
+    return new WriteConflictError(`${key.pk}/${key.sk}: ${what} lost to ${holder ? `${holder.owner} (record version ${holder.recordVersion})` : 'nobody (no item)'}`, current);
   }
 }
 
 function revisionCacheKey(name: string, revision: number): string {
   return `${name}#${revision}`;
-}
-
-function containerInstanceIdOfArn(arn: string): string {
-  const slash = arn.lastIndexOf('/');
-  return slash >= 0 ? arn.slice(slash + 1) : arn;
-}
-
-/** DynamoDB rejects unused expression values; keep only those the expressions mention. */
-function usedValues(values: Record<string, unknown>, expressions: string): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(values).filter(([k]) => new RegExp(`${k}(?![A-Za-z0-9_])`).test(expressions)));
 }

@@ -2,7 +2,8 @@
 // the attempt token, group and tags naming environment and revision), StopTask with a reason,
 // ListTasks(startedBy)+DescribeTasks to resolve an attempt, DescribeContainerInstances on itself,
 // ListTasks(containerInstance)+DescribeTasks for the slow reconcile, and PutAttributes of the
-// daemons-first attribute on itself.
+// daemons-first attribute on itself. It implements the ECS port (agent/ports.ts); wire shapes
+// become the agent's TaskInfo here and nowhere else.
 import {
   DescribeContainerInstancesCommand,
   DescribeTaskDefinitionCommand,
@@ -14,46 +15,10 @@ import {
   StopTaskCommand,
   type Task,
 } from '@aws-sdk/client-ecs';
-import { GROUP_PREFIX } from '../decide.js';
+import { GROUP_PREFIX, MANAGED_BY, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_REVISION } from '../../core/ecs-labels.js';
+import { instanceFactsOf } from '../../core/instance-facts.js';
+import type { EcsPort, SelfDescription, StartFailure, TaskInfo } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
-
-export const TAG_ENVIRONMENT = 'blox:environment';
-export const TAG_REVISION = 'blox:revision';
-export const TAG_MANAGED_BY = 'blox:managed-by';
-
-export interface TaskInfo {
-  taskArn: string;
-  taskDefinitionArn: string;
-  group?: string;
-  startedBy?: string;
-  environment?: string;
-  revision?: number;
-  lastStatus: string;
-  desiredStatus: string;
-  healthStatus?: 'HEALTHY' | 'UNHEALTHY' | 'UNKNOWN';
-  containerInstanceArn?: string;
-  stoppedReason?: string;
-  /** Group, tags or startedBy say blox-edge started it. */
-  ours: boolean;
-  /** ECS answered MISSING: it no longer knows the task (long stopped); nothing else is known. */
-  missing?: true;
-}
-
-export interface StartFailure {
-  arn?: string;
-  reason: string;
-  detail?: string;
-}
-
-export interface SelfDescription {
-  status: string;
-  ec2InstanceId?: string;
-  attributes: Record<string, string>;
-  agentConnected?: boolean;
-  runningTasksCount?: number;
-  agentVersion?: string;
-  registeredAt?: Date;
-}
 
 export interface EcsAdapterOptions extends SdkClientOptions {
   cluster: string;
@@ -86,7 +51,7 @@ export function taskInfoOf(task: Task): TaskInfo {
   return info;
 }
 
-export class AgentEcs {
+export class AgentEcs implements EcsPort {
   readonly client: ECSClient;
   private readonly ownsClient: boolean;
   private readonly cluster: string;
@@ -111,7 +76,7 @@ export class AgentEcs {
     const tags = [
       { key: TAG_ENVIRONMENT, value: input.environment },
       { key: TAG_REVISION, value: String(input.revision) },
-      { key: TAG_MANAGED_BY, value: 'blox-edge' },
+      { key: TAG_MANAGED_BY, value: MANAGED_BY },
     ];
     const out = await this.call('StartTask', () =>
       this.client.send(
@@ -138,14 +103,7 @@ export class AgentEcs {
 
   /** ListTasks(startedBy = token) then DescribeTasks: what an attempt started, if anything. */
   async findByStartedBy(token: string): Promise<TaskInfo[]> {
-    const arns: string[] = [];
-    let nextToken: string | undefined;
-    do {
-      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, startedBy: token, ...(nextToken ? { nextToken } : {}) })));
-      arns.push(...(page.taskArns ?? []));
-      nextToken = page.nextToken;
-    } while (nextToken);
-    const tasks = await this.describeTasks(arns);
+    const tasks = await this.describeTasks(await this.listTaskArns({ startedBy: token }));
     return tasks.filter((t) => t.containerInstanceArn === undefined || t.containerInstanceArn === this.containerInstanceArn);
   }
 
@@ -172,11 +130,16 @@ export class AgentEcs {
    * The slow reconcile: the ARN of every task on this instance whose desired status is RUNNING
    * (ListTasks' default; a task being stopped is not listed, and the sweep describes it once).
    */
-  async listInstanceTaskArns(): Promise<string[]> {
+  listInstanceTaskArns(): Promise<string[]> {
+    return this.listTaskArns({ containerInstance: this.containerInstanceArn });
+  }
+
+  /** Every page of ListTasks with one filter (ECS allows startedBy only alone). */
+  private async listTaskArns(filter: { startedBy: string } | { containerInstance: string }): Promise<string[]> {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, containerInstance: this.containerInstanceArn, ...(nextToken ? { nextToken } : {}) })));
+      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) })));
       arns.push(...(page.taskArns ?? []));
       nextToken = page.nextToken;
     } while (nextToken);
@@ -187,15 +150,7 @@ export class AgentEcs {
     const out = await this.call('DescribeContainerInstances', () => this.client.send(new DescribeContainerInstancesCommand({ cluster: this.cluster, containerInstances: [this.containerInstanceArn] })));
     const ci = out.containerInstances?.[0];
     if (!ci) throw new Error(`container instance ${this.containerInstanceArn} not found in cluster ${this.cluster}: ${JSON.stringify(out.failures ?? [])}`);
-    const attributes: Record<string, string> = {};
-    for (const a of ci.attributes ?? []) if (a.name) attributes[a.name] = a.value ?? '';
-    const self: SelfDescription = { status: ci.status ?? 'ACTIVE', attributes };
-    if (ci.ec2InstanceId) self.ec2InstanceId = ci.ec2InstanceId;
-    if (ci.agentConnected !== undefined) self.agentConnected = ci.agentConnected;
-    if (ci.runningTasksCount !== undefined) self.runningTasksCount = ci.runningTasksCount;
-    if (ci.versionInfo?.agentVersion) self.agentVersion = ci.versionInfo.agentVersion;
-    if (ci.registeredAt) self.registeredAt = ci.registeredAt;
-    return self;
+    return { status: ci.status ?? 'ACTIVE', facts: instanceFactsOf(ci) };
   }
 
   /** Sets a custom attribute on this agent's own container instance. */
@@ -214,10 +169,4 @@ export class AgentEcs {
     this.healthChecks.set(taskDefinitionArn, has);
     return has;
   }
-}
-
-/** ECS errors worth a retry with backoff (the loop reports them). */
-export function isThrottle(error: unknown): boolean {
-  const name = (error as { name?: string } | undefined)?.name ?? '';
-  return /Throttl|RequestLimitExceeded|TooManyRequests/i.test(name);
 }

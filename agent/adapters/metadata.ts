@@ -4,21 +4,12 @@
 // node:http rather than undici here: these are a few small loopback/link-local requests, and
 // bundling undici costs the agent ~7 MiB of resident memory on every host (see bench/README.md).
 import { Agent, request } from 'node:http';
+import type { EcsAgentPort, IdentityPort, LocalTask } from '../ports.js';
 
 export interface EcsAgentMetadata {
   cluster: string;
   containerInstanceArn: string;
   version?: string;
-}
-
-export interface LocalTask {
-  taskArn: string;
-  desiredStatus: string;
-  /** The ECS agent's own status: NONE, PULLED, CREATED, RUNNING, STOPPED. */
-  knownStatus: string;
-  family: string;
-  version: string;
-  dockerIds: string[];
 }
 
 export interface InstanceIdentityFacts {
@@ -45,7 +36,7 @@ export interface MetadataOptions {
   timeoutMs?: number;
 }
 
-export class MetadataClient {
+export class MetadataClient implements IdentityPort, EcsAgentPort {
   private readonly httpAgent: Agent;
   private readonly timeoutMs: number;
   private imdsToken: { value: string; expiresAt: number } | undefined;
@@ -86,15 +77,8 @@ export class MetadataClient {
   async localTasks(): Promise<LocalTask[]> {
     const { status, text } = await this.get(`${this.options.ecsAgentUrl}/v1/tasks`);
     if (status !== 200) throw new MetadataError(`ECS agent /v1/tasks answered ${status}`, status);
-    const body = JSON.parse(text) as { Tasks?: Array<{ Arn?: string; DesiredStatus?: string; KnownStatus?: string; Family?: string; Version?: string; Containers?: Array<{ DockerId?: string }> | null }> | null };
-    return (body.Tasks ?? []).filter((t) => t.Arn).map((t) => ({
-      taskArn: t.Arn ?? '',
-      desiredStatus: t.DesiredStatus ?? 'RUNNING',
-      knownStatus: t.KnownStatus ?? 'NONE',
-      family: t.Family ?? '',
-      version: t.Version ?? '',
-      dockerIds: (t.Containers ?? []).map((c) => c.DockerId ?? '').filter(Boolean),
-    }));
+    const body = JSON.parse(text) as { Tasks?: Array<{ Arn?: string; DesiredStatus?: string; KnownStatus?: string }> | null };
+    return (body.Tasks ?? []).filter((t) => t.Arn).map((t) => ({ taskArn: t.Arn ?? '', desiredStatus: t.DesiredStatus ?? 'RUNNING', knownStatus: t.KnownStatus ?? 'NONE' }));
   }
 
   private async token(): Promise<string> {

@@ -99,3 +99,63 @@ function readDaemonStatus(parent: ObjectReader, index: number, value: unknown): 
   reader.noUnknownFields();
   return daemon;
 }
+
+// ---- the instance heartbeat: which agent acts for a container instance ----
+
+export const HEARTBEAT_KIND = 'InstanceHeartbeat';
+
+/**
+ * One per container instance (`INSTANCE#<id>/HEARTBEAT`), modelled on the DynamoDB Lock Client: the
+ * agent holding it is the only one that acts for the instance (starts, stops, claim writes) and
+ * renews it a third of the way into its lease with a new record version. Another agent judges it
+ * expired only after seeing the same record version for a full lease duration on its own
+ * monotonic clock (on the same host, so one clock); nobody compares wall clocks for safety.
+ */
+export interface InstanceHeartbeat {
+  kind: 'InstanceHeartbeat';
+  schemaVersion: number;
+  cluster: string;
+  containerInstanceId: string;
+  owner: string;
+  /** Random; changes on every write. */
+  recordVersion: string;
+  leaseDurationMs: number;
+  /** Set by a clean shutdown: another agent may take the instance at once. */
+  released: boolean;
+  agentVersion: string;
+  updatedAt: string;
+  /** Epoch seconds after which readers (the coordinator) treat the instance's agent as gone. */
+  validUntil: number;
+  /** TTL (epoch seconds), well after validUntil. */
+  expiresAt: number;
+}
+
+export function parseInstanceHeartbeat(item: unknown): InstanceHeartbeat {
+  const reader = recordReader(item, recordName(item), HEARTBEAT_KIND);
+  const heartbeat: InstanceHeartbeat = {
+    kind: 'InstanceHeartbeat',
+    schemaVersion: reader.integer('schemaVersion'),
+    cluster: reader.string('cluster'),
+    containerInstanceId: reader.string('containerInstanceId'),
+    owner: reader.string('owner'),
+    recordVersion: reader.string('recordVersion'),
+    leaseDurationMs: reader.integer('leaseDurationMs', { min: 1 }),
+    released: reader.boolean('released'),
+    agentVersion: reader.string('agentVersion'),
+    updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
+    validUntil: reader.integer('validUntil', { min: 0 }),
+    expiresAt: reader.integer('expiresAt', { min: 0 }),
+  };
+  reader.noUnknownFields();
+  return heartbeat;
+}
+
+/**
+ * Whether a status record still describes a running agent, for readers: within its own validity
+ * (`expiresAt`), and, when the instance has a heartbeat (agents since the claim contract), within
+ * the heartbeat's. A v1 agent writes no heartbeat and refreshes its status record instead.
+ */
+export function statusIsLive(status: InstanceStatus, heartbeat: InstanceHeartbeat | undefined, nowMs: number): boolean {
+  if (status.expiresAt * 1000 <= nowMs) return false;
+  return heartbeat === undefined || heartbeat.validUntil * 1000 > nowMs;
+}

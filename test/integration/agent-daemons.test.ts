@@ -35,15 +35,18 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(task.startedBy).toMatch(/^bx-/);
     expect(task.tags).toEqual(expect.arrayContaining([{ key: 'blox:environment', value: 'logs-a' }, { key: 'blox:revision', value: '1' }]));
     await waitFor('readyz 200', 10_000, async () => (await getJson(`${health.url}/readyz`)).status === 200);
-    const status = (await getJson(`${health.url}/status`)).body as { identity: { containerInstanceArn: string }; daemons: { environment: string; taskArn?: string; state: string }[]; leases: Record<string, { state: string }> };
+    const status = (await getJson(`${health.url}/status`)).body as { identity: { containerInstanceArn: string }; daemons: { environment: string; taskArn?: string; state: string }[]; claims: Record<string, { state: string }> };
     expect(status.identity.containerInstanceArn).toBe(instance.arn);
     expect(status.daemons).toEqual([expect.objectContaining({ environment: 'logs-a', taskArn: task.taskArn, state: 'running' })]);
-    expect(status.leases['logs-a']?.state).toBe('mine');
+    expect(status.claims['logs-a']?.state).toBe('mine');
     expect((await getJson(`${health.url}/healthz`)).status).toBe(200);
     const metrics = (await getJson(`${health.url}/metrics`)).text;
     expect(metrics).toMatch(/blox_agent_api_calls_total\{service="ecs",operation="StartTask",outcome="ok"\} 1/);
     expect(metrics).toMatch(/blox_agent_reconcile_duration_seconds_count \d+/);
-    expect(metrics).toMatch(/blox_agent_lease_events_total\{environment="logs-a",event="acquired"\} 1/);
+    // one heartbeat item for the instance; the claim is written only when something happens: the attempt, then the task
+    expect(metrics).toMatch(/blox_agent_instance_lease_events_total\{event="acquired"\} 1/);
+    expect(metrics).toMatch(/blox_agent_claim_events_total\{environment="logs-a",event="attempt-recorded"\} 1/);
+    expect(metrics).toMatch(/blox_agent_claim_events_total\{environment="logs-a",event="task-recorded"\} 1/);
     // the instance status record reaches DynamoDB (what the coordinator reads)
     const instances = await waitFor('instance status record', 10_000, async () => {
       const page = await world.store.listInstances({ cluster: world.cluster });
@@ -146,14 +149,14 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
       expect(world.liveTasks(instance.arn, 'pair')).toHaveLength(1);
       await new Promise((r) => setTimeout(r, 200));
     }
-    const holders = [first!, second!].filter((a) => a.agent.status().leases.pair?.state === 'mine');
+    const holders = [first!, second!].filter((a) => a.agent.status().claims.pair?.state === 'mine');
     expect(holders).toHaveLength(1);
     const [taskBefore] = world.liveTasks(instance.arn, 'pair');
     // the holder goes away cleanly: the other one takes the lease and adopts the same task
     const holder = holders[0]!;
     const other = holder === first ? second! : first!;
     await holder.stop();
-    await waitFor('the other agent holds the lease', 10_000, () => other.agent.status().leases.pair?.state === 'mine');
+    await waitFor('the other agent holds the lease', 10_000, () => other.agent.status().claims.pair?.state === 'mine');
     expect(world.liveTasks(instance.arn, 'pair').map((t) => t.taskArn)).toEqual([taskBefore!.taskArn]);
   });
 
@@ -176,7 +179,7 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect((await fetch(`${health.url}/status`)).status).toBe(200);
   });
 
-  it('a malformed lease record blocks only its own environment: reported, nothing started there, the others converge, no DynamoDB backoff', async () => {
+  it('a malformed claim record blocks only its own environment: reported, nothing started there, the others converge, no DynamoDB backoff', async () => {
     const td = await world.registerTaskDefinition('leasebad');
     await world.createEnvironment('leasebad', td, { expression: 'attribute:leases == mixed' });
     await world.createEnvironment('leasegood', td, { expression: 'attribute:leases == mixed' });
@@ -188,8 +191,8 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await new Promise((r) => setTimeout(r, 1_000));
     const status = agent.status();
     expect(world.liveTasks(instance.arn, 'leasebad')).toHaveLength(0);
-    expect(status.leases.leasebad).toMatchObject({ state: 'other', reason: expect.stringMatching(/lease record invalid.*owner/) });
-    expect(status.degradedReasons.some((r) => /lease of leasebad/.test(r))).toBe(true);
+    expect(status.claims.leasebad).toMatchObject({ state: 'invalid', reason: expect.stringMatching(/record invalid.*owner/) });
+    expect(status.degradedReasons.some((r) => /claim of leasebad/.test(r))).toBe(true);
     expect(status.degradedReasons.some((r) => /^DynamoDB/.test(r))).toBe(false);
     // fixed by hand: the agent reads it again and takes over
     await world.putRaw({ pk: 'ENV#leasebad', sk: `LEASE#${containerInstanceId}`, kind: 'Lease', schemaVersion: 1, environment: 'leasebad', containerInstanceId, owner: 'someone', recordVersion: 'v2', leaseDurationMs: 3_000, released: true, updatedAt: 'x' });
@@ -274,7 +277,7 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(world.liveTasks(instance.arn, 'gate-extra')).toHaveLength(1);
   });
 
-  it('an instance that stops matching stops its daemon (attributes re-read), then releases the lease', async () => {
+  it('an instance that stops matching stops its daemon (attributes re-read), then releases its claim', async () => {
     const { PutAttributesCommand } = await import('@aws-sdk/client-ecs');
     const td = await world.registerTaskDefinition('fickle');
     await world.createEnvironment('fickle', td, { expression: 'attribute:fickle == yes' });
@@ -284,7 +287,8 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await world.ecs.send(new PutAttributesCommand({ cluster: world.cluster, attributes: [{ name: 'fickle', value: 'no', targetType: 'container-instance', targetId: instance.arn }] }));
     await waitFor('daemon stopped', 15_000, () => world.emulator.task(task.taskArn)?.lastStatus === 'STOPPED');
     expect(world.emulator.task(task.taskArn)?.stoppedReason).toMatch(/does not match attribute:fickle == yes/);
-    await waitFor('lease released', 10_000, () => agent.status().leases.fickle === undefined);
+    await waitFor('claim released', 10_000, () => agent.status().claims.fickle?.state === 'absent');
+    expect(await world.rawItem('ENV#fickle', `LEASE#${instance.arn.split('/').pop()}`)).toBeUndefined();
     expect(world.liveTasks(instance.arn, 'fickle')).toHaveLength(0);
     expect(agent.status().daemons.find((d) => d.environment === 'fickle')).toMatchObject({ matching: false });
   });

@@ -22,7 +22,7 @@ describe.skipIf(!endpoint || !haveDocker)('edge agent on the docker runtime (int
     const instance = await world.addInstance();
     const { agent } = await world.startAgent(instance);
     const first = await waitFor('daemon RUNNING', 60_000, () => world.liveTasks(instance.arn, 'killme').find((t) => t.lastStatus === 'RUNNING' && t.containers[0]?.runtimeId), 100);
-    await waitFor('task recorded in the lease', 10_000, () => agent.status().leases.killme?.taskArn === first.taskArn);
+    await waitFor('task recorded in the lease', 10_000, () => agent.status().claims.killme?.taskArn === first.taskArn);
     let startTaskAt: number | undefined;
     const off = world.emulator.onExchange((e) => {
       if (e.operation === 'StartTask' && startTaskAt === undefined) startTaskAt = Date.now();

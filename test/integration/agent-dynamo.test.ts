@@ -1,17 +1,19 @@
-// The agent's DynamoDB adapter against DynamoDB Local: conditional lease writes, the typed conflict
-// carrying the item that won, the marker/Query/revision-cache reads.
-import { CreateTableCommand, DeleteTableCommand } from '@aws-sdk/client-dynamodb';
+// The agent's DynamoDB adapter against DynamoDB Local: conditional heartbeat and claim writes, the
+// typed conflict carrying the item that won, v1 leases at the claim key, the marker/Query/revision
+// cache reads.
+import { CreateTableCommand, DeleteTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AgentDynamo, LeaseConflictError } from '../../agent/adapters/dynamo.js';
-import { judgeLease } from '../../agent/lease.js';
+import { AgentDynamo } from '../../agent/adapters/dynamo.js';
+import { WriteConflictError } from '../../agent/ports.js';
 import { tableDefinition } from '../../core/dynamo-table.js';
-import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY } from '../../core/records.js';
+import { keys } from '../../core/keys.js';
+import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type Claim, type ClaimRecord, type InstanceHeartbeat } from '../../core/records.js';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { dynamoDbClient, dynamoDbEndpoint, localCredentials } from '../support/services.js';
 
 const endpoint = dynamoDbEndpoint();
-const now = () => ({ nowIso: new Date().toISOString(), nowEpochSeconds: Math.floor(Date.now() / 1000) });
 
 describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
   const table = `agent-dynamo-${process.pid}-${Date.now()}`;
@@ -28,36 +30,42 @@ describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
     client?.destroy();
   });
 
-  it('acquires, heartbeats, records attempts and tasks conditionally; a lost condition carries the winning item', async () => {
-    const a = await dynamo.acquireLease({ environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-a', recordVersion: 'a1', leaseDurationMs: 5_000, ...now() });
-    expect(a).toMatchObject({ kind: 'Lease', owner: 'agent-a', recordVersion: 'a1', released: false });
-    // a second agent loses, and learns who holds it
-    const lost = await dynamo.acquireLease({ environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-b', recordVersion: 'b1', leaseDurationMs: 5_000, ...now() }).catch((e: unknown) => e);
-    expect(lost).toBeInstanceOf(LeaseConflictError);
-    expect((lost as LeaseConflictError).current).toMatchObject({ owner: 'agent-a', recordVersion: 'a1' });
-    expect(judgeLease((lost as LeaseConflictError).current ?? null, 'agent-b', undefined, 0).state).toBe('other');
-    // the holder records an attempt, then the task; each write needs the version it last wrote
-    const withAttempt = await dynamo.writeLease(a, { recordVersion: 'a2', attempt: { token: 'bx-token', revision: 3, issuedAt: now().nowIso }, ...now() });
-    expect(withAttempt.attempt).toEqual({ token: 'bx-token', revision: 3, issuedAt: expect.any(String) });
-    const stale = await dynamo.writeLease(a, { recordVersion: 'a3', ...now() }).catch((e: unknown) => e);
-    expect(stale).toBeInstanceOf(LeaseConflictError);
-    expect((stale as LeaseConflictError).current?.recordVersion).toBe('a2');
-    const adopted = await dynamo.writeLease(withAttempt, { recordVersion: 'a3', attempt: null, task: { taskArn: 'arn:task/1', revision: 3 }, ...now() });
-    expect(adopted.attempt).toBeUndefined();
-    expect(adopted).toMatchObject({ taskArn: 'arn:task/1', revision: 3 });
-    // the other agent takes it over only on the version it watched expire, keeping what it guards
-    const early = await dynamo.acquireLease({ environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-b', recordVersion: 'b1', leaseDurationMs: 5_000, expectedRecordVersion: 'a2', ...now() }).catch((e: unknown) => e);
-    expect(early).toBeInstanceOf(LeaseConflictError);
-    const taken = await dynamo.acquireLease({ environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-b', recordVersion: 'b1', leaseDurationMs: 5_000, expectedRecordVersion: 'a3', ...now() });
-    expect(taken).toMatchObject({ owner: 'agent-b', taskArn: 'arn:task/1', revision: 3 });
-    // release on shutdown: anyone may take it at once
-    const released = await dynamo.writeLease(taken, { recordVersion: 'b2', released: true, ...now() });
-    expect(judgeLease(released, 'agent-c', undefined, 0).state).toBe('free');
-    const c = await dynamo.acquireLease({ environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-c', recordVersion: 'c1', leaseDurationMs: 5_000, ...now() });
-    expect(c.owner).toBe('agent-c');
-    await expect(dynamo.deleteLease(taken)).rejects.toBeInstanceOf(LeaseConflictError);
-    await dynamo.deleteLease(c);
-    expect(await dynamo.getLease('logs', 'ci-1')).toBeNull();
+  it('heartbeat and claims: conditional on absence or exactly the version read; a lost condition carries the winning item', async () => {
+    const wall = Date.UTC(2026, 0, 1);
+    const heartbeat = (owner: string, recordVersion: string): InstanceHeartbeat => ({ kind: 'InstanceHeartbeat', schemaVersion: 1, cluster: 'c1', containerInstanceId: 'ci-1', owner, recordVersion, leaseDurationMs: 180_000, released: false, agentVersion: 'test', updatedAt: new Date(wall).toISOString(), validUntil: wall / 1000 + 180, expiresAt: wall / 1000 + 7 * 86_400 });
+    expect(await dynamo.getHeartbeat('ci-1')).toBeNull();
+    await dynamo.putHeartbeat(heartbeat('agent-a', 'h1'), undefined);
+    const lost = await dynamo.putHeartbeat(heartbeat('agent-b', 'h9'), undefined).catch((e: unknown) => e);
+    expect(lost).toBeInstanceOf(WriteConflictError);
+    expect((lost as WriteConflictError<InstanceHeartbeat>).current).toMatchObject({ owner: 'agent-a', recordVersion: 'h1' });
+    await dynamo.putHeartbeat(heartbeat('agent-a', 'h2'), 'h1');
+    await expect(dynamo.putHeartbeat(heartbeat('agent-b', 'h9'), 'h1')).rejects.toBeInstanceOf(WriteConflictError); // watched an old version
+    expect(await dynamo.getHeartbeat('ci-1')).toMatchObject({ owner: 'agent-a', recordVersion: 'h2' });
+    expect((await client!.send(new GetItemCommand({ TableName: table, Key: marshall(keys.heartbeat('ci-1')) }))).Item?.pk?.S).toBe('INSTANCE#ci-1');
+
+    const claim = (recordVersion: string, over: Partial<Claim> = {}): Claim => ({ kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-a', recordVersion, attempts: [], updatedAt: new Date(wall).toISOString(), expiresAt: wall / 1000 + 30 * 86_400, ...over });
+    expect(await dynamo.getClaim('logs', 'ci-1')).toBeNull();
+    await dynamo.putClaim(claim('c1', { attempts: [{ token: 'bx-token', revision: 3, issuedAt: new Date(wall).toISOString(), role: 'current' }] }), undefined);
+    await dynamo.putClaim(claim('c2', { current: { taskArn: 'arn:task/1', revision: 3, since: new Date(wall).toISOString() } }), 'c1');
+    const stale = await dynamo.putClaim(claim('c3'), 'c1').catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(WriteConflictError);
+    expect((stale as WriteConflictError<ClaimRecord>).current).toMatchObject({ recordVersion: 'c2', current: { taskArn: 'arn:task/1' }, attempts: [] });
+    await expect(dynamo.deleteClaim('logs', 'ci-1', 'c1')).rejects.toBeInstanceOf(WriteConflictError);
+    await dynamo.deleteClaim('logs', 'ci-1', 'c2');
+    expect(await dynamo.getClaim('logs', 'ci-1')).toBeNull();
+    const gone = await dynamo.deleteClaim('logs', 'ci-1', 'c2').catch((e: unknown) => e);
+    expect((gone as WriteConflictError<ClaimRecord>).current).toBeNull();
+  });
+
+  it('reads a v1 lease at the claim key, and takes it over conditionally on its version (a v1 agent then refuses the claim)', async () => {
+    const v1 = { ...keys.claim('old', 'ci-2'), kind: 'Lease', schemaVersion: 1, environment: 'old', containerInstanceId: 'ci-2', owner: 'agent-0123456789ab', recordVersion: 'v1rv', leaseDurationMs: 60_000, released: true, taskArn: 'arn:task/9', revision: 1, updatedAt: '2026-12-02T11:28:08.075Z', expiresAt: 1_796_815_688 };
+    await client!.send(new PutItemCommand({ TableName: table, Item: marshall(v1) }));
+    const read = await dynamo.getClaim('old', 'ci-2');
+    expect(read).toMatchObject({ legacy: { released: true }, current: { taskArn: 'arn:task/9', revision: 1 } });
+    await dynamo.putClaim({ kind: 'Claim', schemaVersion: 1, environment: 'old', containerInstanceId: 'ci-2', owner: 'agent-b', recordVersion: 'n1', current: read!.current!, attempts: [], updatedAt: '2026-12-02T11:30:00.000Z' }, 'v1rv');
+    const item = unmarshall((await client!.send(new GetItemCommand({ TableName: table, Key: marshall(keys.claim('old', 'ci-2')), ConsistentRead: true }))).Item!);
+    expect(item).toMatchObject({ kind: 'Claim', owner: 'agent-b', current: { taskArn: 'arn:task/9' } });
+    expect(item.released).toBeUndefined(); // a v1 agent's acquire (released = true) cannot match a claim
   });
 
   it('reads environments only through the marker, caches revisions, and reports a malformed one as invalid', async () => {
@@ -65,8 +73,6 @@ describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
     const base = { deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION, restartPolicy: DEFAULT_RESTART_POLICY, critical: false, order: 0 };
     await store.createEnvironment({ name: 'one', taskDefinition: 'one:1', instanceGroup: { cluster: 'c1', expression: 'attribute:x == y' }, ...base });
     await store.createEnvironment({ name: 'two', taskDefinition: 'two:1', instanceGroup: { cluster: 'c1' }, ...base });
-    const { PutItemCommand } = await import('@aws-sdk/client-dynamodb');
-    const { marshall } = await import('@aws-sdk/util-dynamodb');
     await client!.send(new PutItemCommand({ TableName: table, Item: marshall({ pk: 'ENV#two', sk: 'REV#0000000002', kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'two', revision: 2, taskDefinition: 'two:2', instanceGroup: { cluster: 'c1', expression: 'attribute:x ==' }, createdAt: '2026-01-01T00:00:00Z' }) }));
     const marker = await dynamo.getMarker('c1');
     expect(marker?.version).toBe(2);

@@ -14,7 +14,7 @@ import { dynamoDbEndpoint } from '../support/services.js';
 const endpoint = dynamoDbEndpoint();
 const OUTAGE_MS = Number(process.env.BLOX_TEST_OUTAGE_MS ?? 30_000);
 
-async function leaseItems(world: AgentWorld, env: string): Promise<Record<string, unknown>[]> {
+async function claimItems(world: AgentWorld, env: string): Promise<Record<string, unknown>[]> {
   const out = await world.ddb.send(new QueryCommand({ TableName: world.table, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': { S: `ENV#${env}` }, ':p': { S: 'LEASE#' } }, ConsistentRead: true }));
   return (out.Items ?? []).map((i) => unmarshall(i));
 }
@@ -34,7 +34,7 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       const instance = await world.addInstance({ attributes: { outage: 'yes' } });
       const { agent, health } = await world.startAgent(instance, { dynamodbEndpoint: proxy.url });
       const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'outage').find((t) => t.lastStatus === 'RUNNING'));
-      await waitFor('lease recorded', 5_000, () => agent.status().leases.outage?.taskArn === task.taskArn);
+      await waitFor('lease recorded', 5_000, () => agent.status().claims.outage?.taskArn === task.taskArn);
       const callsBefore = world.emulator.callCounts();
       await proxy.cut();
       const cutAt = Date.now();
@@ -50,7 +50,7 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       expect(errorsDuringOutage).toBeLessThan(OUTAGE_MS / 100); // ...with backoff, not in a tight loop
       await proxy.restore();
       await waitFor('agent recovers', 30_000, () => !agent.status().degraded && agent.status().desired.fresh);
-      await waitFor('lease held again', 10_000, () => agent.status().leases.outage?.state === 'mine');
+      await waitFor('lease held again', 10_000, () => agent.status().claims.outage?.state === 'mine');
       const callsAfter = world.emulator.callCounts();
       expect(callsAfter.StartTask ?? 0).toBe(callsBefore.StartTask ?? 0);
       expect(callsAfter.StopTask ?? 0).toBe(callsBefore.StopTask ?? 0);
@@ -68,7 +68,7 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     const instance = await world.addInstance({ attributes: { frozen: 'yes' } });
     const { agent, health } = await world.startAgent(instance, { ecsReconcileIntervalMs: 1_000 });
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'frozen').find((t) => t.lastStatus === 'RUNNING'));
-    await waitFor('lease recorded', 5_000, () => agent.status().leases.frozen?.taskArn === task.taskArn);
+    await waitFor('lease recorded', 5_000, () => agent.status().claims.frozen?.taskArn === task.taskArn);
     world.emulator.faults.freeze();
     try {
       await waitFor('agent reports degraded', 20_000, () => agent.status().degraded, 200);
@@ -123,9 +123,9 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     try {
       const { agent } = await world.startAgent(instance);
       await waitFor('StartTask timed out at the agent', 15_000, () => agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'timeout' }) + agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'error' }) > 0, 100);
-      expect(Object.keys(agent.status().pending)).toEqual(['slow']);
+      expect(Object.keys(agent.status().expectations)).toEqual(['slow']);
       const task = await waitFor('the slow task RUNNING', 15_000, () => world.liveTasks(instance.arn, 'slow').find((t) => t.lastStatus === 'RUNNING'), 100);
-      await waitFor('adopted', 15_000, () => agent.status().leases.slow?.taskArn === task.taskArn, 100);
+      await waitFor('adopted', 15_000, () => agent.status().claims.slow?.taskArn === task.taskArn, 100);
       expect(world.liveTasks(instance.arn, 'slow')).toHaveLength(1);
       expect((world.emulator.callCounts().StartTask ?? 0) - before).toBe(1);
     } finally {
@@ -134,7 +134,7 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
   }, 60_000);
 
   describe('as a process: node dist/agent.js', () => {
-    /** An environment, an instance, and an agent SIGKILLed right after StartTask (fault hook): one task, its attempt in the lease, no ARN. */
+    /** An environment, an instance, and an agent SIGKILLed right after StartTask (fault hook): one task, its attempt in the claim, no task recorded. */
     async function killedMidStart(name: string, overrides: Partial<AgentConfig> = {}) {
       const td = await world.registerTaskDefinition(name);
       await world.createEnvironment(name, td, { expression: `attribute:${name} == yes` });
@@ -145,41 +145,48 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       expect(first.output()).toMatch(/BLOX_AGENT_FAULT=exit-after-start-task/);
       const live = world.liveTasks(instance.arn, name);
       expect(live).toHaveLength(1);
-      const [lease] = await leaseItems(world, name);
-      expect(lease).toMatchObject({ attempt: { token: live[0]!.startedBy } });
-      expect(lease?.taskArn).toBeUndefined();
-      return { instance, task: live[0]!, lease: lease!, startsBefore: world.emulator.callCounts().StartTask ?? 0 };
+      const [claim] = await claimItems(world, name);
+      expect(claim).toMatchObject({ kind: 'Claim', attempts: [{ token: live[0]!.startedBy, role: 'current' }] });
+      expect(claim?.current).toBeUndefined();
+      return { instance, task: live[0]!, claim: claim!, startsBefore: world.emulator.callCounts().StartTask ?? 0 };
     }
 
+    /** Waits for the claim to record the task with no attempt left; every task change meanwhile is checked for a duplicate. */
     async function adoptedBy(name: string, taskArn: string, timeoutMs: number) {
-      return waitFor('the restarted agent adopts the task', timeoutMs, async () => {
-        expect(world.liveTasks(world.emulator.task(taskArn)!.containerInstanceArn!, name).length).toBeLessThanOrEqual(1);
-        const [item] = await leaseItems(world, name);
-        return item?.taskArn === taskArn && item.attempt === undefined ? item : undefined;
-      }, 200);
+      const duplicates = world.watchDuplicates();
+      try {
+        const adopted = await waitFor('the restarted agent adopts the task', timeoutMs, async () => {
+          const [item] = await claimItems(world, name);
+          return (item?.current as { taskArn?: string } | undefined)?.taskArn === taskArn && item?.attempts === undefined ? item : undefined;
+        }, 200);
+        expect(duplicates.violations).toEqual([]);
+        return adopted;
+      } finally {
+        duplicates.stop();
+      }
     }
 
     it('SIGKILLed between StartTask and recording the result (fault hook), restarted on its state directory: the same owner adopts the one task at once', async () => {
       // A 20 s lease: adoption within 15 s proves the restarted agent did not wait for expiry.
-      const { instance, task, lease, startsBefore } = await killedMidStart('killed', { leaseDurationMs: 20_000 });
+      const { instance, task, claim, startsBefore } = await killedMidStart('killed', { leaseDurationMs: 20_000 });
       const t0 = Date.now();
       const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000 });
       const adopted = await adoptedBy('killed', task.taskArn!, 15_000);
       expect(Date.now() - t0).toBeLessThan(15_000);
-      expect(adopted.owner).toBe(lease.owner);
+      expect(adopted.owner).toBe(claim.owner);
       expect(world.liveTasks(instance.arn, 'killed').map((t) => t.taskArn)).toEqual([task.taskArn]);
       expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
-      expect(second.output()).toMatch(/attempt looked up|task of attempt/);
+      expect(second.output()).toMatch(/claim task-recorded/);
       expect(second.output()).toMatch(/"ownerResumed":true/);
       second.child.kill('SIGTERM');
       expect((await second.exited).code).toBe(0);
     }, 60_000);
 
     it('SIGKILLed between StartTask and recording the result, replaced by an agent with a fresh state directory: the new owner waits for expiry, then adopts the one task', async () => {
-      const { instance, task, lease, startsBefore } = await killedMidStart('killed-fresh');
+      const { instance, task, claim, startsBefore } = await killedMidStart('killed-fresh');
       const second = await world.spawnAgent(instance, { stateDir: mkdtempSync(join(tmpdir(), 'blox-state-')) });
       const adopted = await adoptedBy('killed-fresh', task.taskArn!, 30_000);
-      expect(adopted.owner).not.toBe(lease.owner);
+      expect(adopted.owner).not.toBe(claim.owner);
       expect(world.liveTasks(instance.arn, 'killed-fresh').map((t) => t.taskArn)).toEqual([task.taskArn]);
       expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);
       expect(second.output()).toMatch(/expired/);
@@ -193,13 +200,13 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       const instance = await world.addInstance({ attributes: { twice: 'yes' } });
       const first = await world.spawnAgent(instance);
       const task = await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'twice').find((t) => t.lastStatus === 'RUNNING'));
-      const [before] = await waitFor('lease recorded', 10_000, async () => ((await leaseItems(world, 'twice'))[0]?.taskArn ? leaseItems(world, 'twice') : undefined));
+      const [before] = await waitFor('claim recorded', 10_000, async () => ((await claimItems(world, 'twice'))[0]?.current ? claimItems(world, 'twice') : undefined));
       const second = await world.spawnAgent(instance);
       const exit = await second.exited;
       expect(exit.code).toBe(75);
       expect(second.output()).toMatch(/another blox-edge agent is running with state directory/);
       expect(first.child.exitCode).toBeNull();
-      const [after] = await leaseItems(world, 'twice');
+      const [after] = await claimItems(world, 'twice');
       expect(after?.owner).toBe(before?.owner);
       expect(world.liveTasks(instance.arn, 'twice').map((t) => t.taskArn)).toEqual([task.taskArn]);
       first.child.kill('SIGTERM');
@@ -221,8 +228,8 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       // another state directory: another owner, which only the release lets in before expiry
       const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000, stateDir: mkdtempSync(join(tmpdir(), 'blox-state-')) });
       await waitFor('the next agent holds the lease', 15_000, async () => {
-        const status = (await (await fetch(`${second.url}/status`)).json()) as { leases: Record<string, { state: string; taskArn?: string }> };
-        return status.leases.termed?.state === 'mine' && status.leases.termed.taskArn === task.taskArn;
+        const status = (await (await fetch(`${second.url}/status`)).json()) as { claims: Record<string, { state: string; taskArn?: string }> };
+        return status.claims.termed?.state === 'mine' && status.claims.termed.taskArn === task.taskArn;
       }, 200);
       // released on shutdown: no waiting for a 20 s lease to expire
       expect(Date.now() - t0).toBeLessThan(15_000);

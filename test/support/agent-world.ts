@@ -3,8 +3,8 @@
 // Docker view), environments written through the store library (or raw items), and agents either
 // in-process (createAgent) or as `node dist/agent.js` child processes.
 import { CreateClusterCommand, ECSClient, RegisterTaskDefinitionCommand } from '@aws-sdk/client-ecs';
-import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { marshall } from '@aws-sdk/util-dynamodb';
+import { CreateTableCommand, DeleteTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
@@ -58,6 +58,14 @@ export interface AgentWorld {
   createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean }): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   putRaw(item: Record<string, unknown>): Promise<void>;
+  /** One item as stored (strongly consistent), or undefined. */
+  rawItem(pk: string, sk: string): Promise<Record<string, unknown> | undefined>;
+  /**
+   * The invariant every agent test holds, checked on every task state change the emulator makes
+   * (not sampled): no (environment, instance) has two live tasks of one revision, nor more than two.
+   * `maxPerInstance` 1 also refuses a second live task of another revision (no surge configured).
+   */
+  watchDuplicates(options?: { maxPerInstance?: 1 | 2 }): { violations: string[]; stop(): void };
   /** Live (not STOPPED, desired RUNNING) tasks of an instance, optionally of one environment. */
   liveTasks(instanceArn: string, environment?: string): EmulatedTask[];
   startAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, deps?: Partial<AgentDeps>): Promise<RunningAgent>;
@@ -150,6 +158,21 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
     },
     async putRaw(item) {
       await ddb.send(new PutItemCommand({ TableName: table, Item: marshall(item, { removeUndefinedValues: true }) }));
+    },
+    async rawItem(pk, sk) {
+      const out = await ddb.send(new GetItemCommand({ TableName: table, Key: marshall({ pk, sk }), ConsistentRead: true }));
+      return out.Item ? unmarshall(out.Item) : undefined;
+    },
+    watchDuplicates(o = {}) {
+      const max = o.maxPerInstance ?? 1;
+      const violations: string[] = [];
+      const stop = emulator.onTaskStateChange(({ task }) => {
+        if (!task.containerInstanceArn || !task.group?.startsWith('blox:')) return;
+        const live = emulator.tasksOnInstance(task.containerInstanceArn).filter((t) => t.group === task.group && t.lastStatus !== 'STOPPED');
+        const revisions = live.map((t) => t.tags?.find((tag) => tag.key === 'blox:revision')?.value ?? '?');
+        if (live.length > max || new Set(revisions).size < revisions.length) violations.push(`${task.group} on ${task.containerInstanceArn}: ${live.map((t) => `${t.taskArn} rev ${t.tags?.find((tag) => tag.key === 'blox:revision')?.value} ${t.lastStatus}/${t.desiredStatus} by ${t.startedBy}`).join(', ')}`);
+      });
+      return { violations, stop };
     },
     liveTasks(instanceArn, environment) {
       return emulator.tasksOnInstance(instanceArn).filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus === 'RUNNING' && (environment === undefined || t.group === `blox:${environment}`));

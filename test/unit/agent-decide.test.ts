@@ -1,144 +1,193 @@
+// The pure decision (agent/decide) and its plan: examples, then properties on random steps. The
+// act half, with the same rules end to end, is in agent-world.test.ts (the seeded world on the
+// real reconcile step) and agent-act.test.ts.
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type Environment, type EnvironmentRevision } from '../../core/records.js';
-import { attemptToken, decide } from '../../agent/decide.js';
-import { judgeLease, type LeaseItem, type LeaseView } from '../../agent/lease.js';
-import type { Action, Desired, DesiredEnvironment, Now, Observed, ObservedTask } from '../../agent/model.js';
+import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type ClaimRecord, type Environment, type EnvironmentRevision } from '../../core/records.js';
+import { decide } from '../../agent/decide/decide.js';
+import { pace, type ReplacementBudget } from '../../agent/decide/pace.js';
+import { plan } from '../../agent/decide/plan.js';
+import { attemptToken } from '../../agent/lease.js';
+import type { Action, Chain, ClaimView, Decision, Desired, DesiredEnvironment, EnvMemoryView, InstanceLeaseView, Now, Observed, ObservedTask } from '../../agent/model.js';
 import { initialRestartState } from '../../agent/restart-policy.js';
 import { pick, seeded } from '../support/prng.js';
 
-const ME = 'me:1:aaaa';
-const options = { orphanGraceMs: 10_000, attemptSettleMs: 5_000, expectationTimeoutMs: 60_000 };
+const ME = 'agent-000000000001';
+const options = { orphanGraceMs: 10_000, attemptSettleMs: 5_000, expectationTimeoutMs: 30_000 };
+const WALL0 = 1_700_000_000_000;
 
-function env(name: string, over: Partial<Environment> = {}, rev = 1, taskDefinition = `${name}:1`): DesiredEnvironment & { kind: 'valid' } {
+function env(name: string, over: Partial<Environment> = {}, rev = 1, surge = '0'): DesiredEnvironment & { kind: 'valid' } {
   const environment: Environment = { kind: 'Environment', schemaVersion: 1, name, cluster: 'c', status: 'ACTIVE', health: 'unknown', currentRevision: rev, latestRevision: rev, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z', ...over };
-  const revision: EnvironmentRevision = { kind: 'EnvironmentRevision', schemaVersion: 1, environment: name, revision: rev, taskDefinition, instanceGroup: { cluster: 'c' }, deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION, restartPolicy: DEFAULT_RESTART_POLICY, critical: false, order: 0, createdAt: '2026-01-01T00:00:00Z' };
+  const revision: EnvironmentRevision = { kind: 'EnvironmentRevision', schemaVersion: 1, environment: name, revision: rev, taskDefinition: `${name}:${rev}`, instanceGroup: { cluster: 'c' }, deploymentConfiguration: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, maxSurge: surge }, restartPolicy: DEFAULT_RESTART_POLICY, critical: false, order: 0, createdAt: '2026-01-01T00:00:00Z' };
   return { name, kind: 'valid', environment, revision, matches: true, matchReason: 'matches' };
 }
-const observed = (over: Partial<Observed> = {}): Observed => ({ leases: {}, renewDue: {}, tasks: [], pending: {}, lookups: {}, attemptFirstSeen: {}, restart: {}, startBackoff: {}, orphanSince: {}, ...over });
-const now = (monoMs = 100_000): Now => ({ wallMs: 1_700_000_000_000 + monoMs, monoMs, nonce: 'n0nce0000000000x' });
-const leaseItem = (over: Partial<LeaseItem> = {}): LeaseItem => ({ kind: 'Lease', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci', owner: ME, recordVersion: 'v1', leaseDurationMs: 30_000, released: false, updatedAt: 'x', ...over });
-const mine = (over: Partial<LeaseItem> = {}): LeaseView => ({ state: 'mine', item: leaseItem(over), reason: 'mine' });
+const acting = { acting: true, reason: 'acting' };
+const observed = (over: Partial<Observed> = {}): Observed => ({ instance: acting, claims: {}, tasks: [], memory: {}, orphanSince: {}, ...over });
+const now = (monoMs = 100_000): Now => ({ wallMs: WALL0 + monoMs, monoMs, nonce: 'n0nce0000000000x' });
+const claimItem = (over: Partial<ClaimRecord> = {}): ClaimRecord => ({ kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci', owner: ME, recordVersion: 'v1', attempts: [], updatedAt: '2026-01-01T00:00:00Z', ...over });
+const mine = (over: Partial<ClaimRecord> = {}): ClaimView => ({ state: 'mine', item: claimItem(over), reason: 'mine' });
+const absent: ClaimView = { state: 'absent', reason: 'none' };
 const task = (arn: string, over: Partial<ObservedTask> = {}): ObservedTask => ({ taskArn: arn, environment: 'logs', revision: 1, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', hasHealthCheck: false, ours: true, ...over });
-const types = (actions: Action[]) => actions.map((a) => a.type);
+const memory = (over: Partial<EnvMemoryView> = {}): EnvMemoryView => ({ expectations: [], attempts: {}, ...over });
+const attempt = (token: string, over: Partial<ClaimRecord['attempts'][number]> = {}) => ({ token, revision: 1, issuedAt: new Date(WALL0 + 99_000).toISOString(), role: 'current' as const, ...over });
+const heldInstance: InstanceLeaseView = { state: 'mine', reason: 'mine' };
 
-describe('decide: examples', () => {
-  it('a new matching instance: acquire the lease, then (with the item that came back) write the attempt token and start with it', () => {
-    const first = decide({ environments: [env('logs')], fresh: true }, observed(), now(), options);
-    expect(types(first.actions)).toEqual(['acquire-lease']);
-    expect(first.reports[0]?.state).toBe('starting');
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, renewDue: { logs: false } }), now(), options);
-    expect(types(plan.actions)).toEqual(['record-attempt', 'start']);
-    const [record, start] = plan.actions;
-    expect(record?.type === 'record-attempt' && start?.type === 'start' && record.token === start.token).toBe(true);
+/** decide, then plan, as the reconciler does (unpaced unless a budget is given). */
+function step(desired: Desired, o: Observed, t: Now = now(), budget?: ReplacementBudget, instance: { view: InstanceLeaseView; renewDue: boolean } = { view: heldInstance, renewDue: false }): { decision: Decision; chains: Chain[] } {
+  const decision = budget ? pace(decide(desired, o, t, options), budget) : decide(desired, o, t, options);
+  return { decision, chains: plan({ decision, observed: o, instance, now: t }) };
+}
+const actionsOf = (chains: Chain[], key = 'logs'): Action[] => chains.find((c) => c.key === key)?.actions ?? [];
+const types = (actions: Action[]) => actions.map((a) => a.type);
+const one = (e: DesiredEnvironment): Desired => ({ environments: [e], fresh: true });
+
+describe('decide and plan: examples', () => {
+  it('a new matching instance with no claim: the attempt token is written (creating the claim) right before StartTask', () => {
+    const { chains, decision } = step(one(env('logs')), observed({ claims: { logs: absent } }));
+    const [write, start] = actionsOf(chains);
+    expect(types(actionsOf(chains))).toEqual(['write-claim', 'start']);
+    expect(write?.type === 'write-claim' && write.write.expectedRecordVersion).toBeUndefined();
+    expect(write?.type === 'write-claim' && start?.type === 'start' && write.write.content.attempts.map((a) => a.token)).toEqual([start?.type === 'start' ? start.token : '?']);
     expect(start?.type === 'start' && start.token.length).toBeLessThanOrEqual(36);
-    expect(plan.reports[0]?.state).toBe('starting');
+    expect(decision.environments[0]?.report.state).toBe('starting');
   });
-  it('an unknown lease is only acquired: a released lease may come back with a previous attempt to look up first', () => {
-    const running = decide({ environments: [env('logs')], fresh: true }, observed({ tasks: [task('t1')] }), now(), options);
-    expect(types(running.actions)).toEqual(['acquire-lease']);
-    const released = mine({ released: false, attempt: { token: 'bx-old', revision: 1, issuedAt: 'x' } });
-    const next = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: released } }), now(), options);
-    expect(types(next.actions)).toEqual(['lookup-attempt']);
+  it('nothing is done before the claim is read, nor by an agent that does not act for the instance', () => {
+    expect(step(one(env('logs')), observed({ claims: {} })).chains).toEqual([]);
+    expect(step(one(env('logs')), observed({ claims: { logs: { state: 'unread', reason: '' } } })).chains).toEqual([]);
+    const other = step(one(env('logs')), observed({ instance: { acting: false, reason: 'another agent acts' }, claims: { logs: absent }, tasks: [task('t1', { revision: 9 })] }), now(), undefined, { view: { state: 'other', reason: 'held by x' }, renewDue: false });
+    expect(other.chains).toEqual([]);
+    expect(other.decision.environments[0]?.report).toMatchObject({ state: 'running', reason: 'another agent acts' });
   });
-  it('the heartbeat comes first whenever it is due, also while waiting or stopping (a slow or failing step never holds it up)', () => {
-    const due = { leases: { logs: mine({ attempt: { token: 'bx-a', revision: 1, issuedAt: 'x' } }) }, renewDue: { logs: true } };
-    const waiting = decide({ environments: [env('logs')], fresh: true }, observed({ ...due, pending: { logs: { token: 'bx-a', revision: 1, issuedMono: 99_000 } } }), now(), options);
-    expect(types(waiting.actions)).toEqual(['renew-lease', 'wait']);
-    const resolving = decide({ environments: [env('logs')], fresh: true }, observed(due), now(), options);
-    expect(types(resolving.actions)).toEqual(['renew-lease', 'lookup-attempt']);
-    const held = { leases: { logs: mine({ taskArn: 't1' }) }, renewDue: { logs: true } };
-    const replacing = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(), options);
-    expect(types(replacing.actions)).toEqual(['renew-lease', 'stop']);
-    const stopping = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1', { desiredStatus: 'STOPPED' })] }), now(), options);
-    expect(types(stopping.actions)).toEqual(['renew-lease', 'wait']);
+  it('the instance heartbeat: acquired when free or expired (conditional on what was seen), renewed when due, its chain first', () => {
+    const free = step(one(env('logs')), observed({ instance: { acting: false, reason: 'no lease' } }), now(), undefined, { view: { state: 'free', reason: 'no lease' }, renewDue: false });
+    expect(free.chains).toEqual([{ key: '#instance', actions: [expect.objectContaining({ type: 'acquire-instance', expectedRecordVersion: undefined })] }]);
+    const expired = step(one(env('logs')), observed({ instance: { acting: false, reason: '' } }), now(), undefined, { view: { state: 'expired', reason: 'unchanged', item: { recordVersion: 'hv7' } as never }, renewDue: false });
+    expect(expired.chains[0]?.actions[0]).toMatchObject({ type: 'acquire-instance', expectedRecordVersion: 'hv7' });
+    const renew = step(one(env('logs')), observed({ claims: { logs: absent } }), now(), undefined, { view: heldInstance, renewDue: true });
+    expect(renew.chains.map((c) => c.key)).toEqual(['#instance', 'logs']);
+    expect(types(renew.chains[0]!.actions)).toEqual(['renew-instance']);
   });
-  it('stops and look-ups of an environment wait out its ECS backoff; its heartbeat does not', () => {
-    const held = { leases: { logs: mine({ taskArn: 't1' }) }, renewDue: { logs: true }, ecsBackoff: { logs: { untilMono: 103_000, attempts: 2, reason: 'ThrottlingException' } } };
-    const plan = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(), options);
-    expect(plan.actions).toEqual([expect.objectContaining({ type: 'renew-lease' }), expect.objectContaining({ type: 'wait', untilMono: 103_000, reason: expect.stringMatching(/stop held 3000 ms: ECS backoff after ThrottlingException/) })]);
-    const later = decide({ environments: [env('logs', {}, 2)], fresh: true }, observed({ ...held, tasks: [task('t1')] }), now(103_000), options);
-    expect(types(later.actions)).toEqual(['renew-lease', 'stop']);
+  it('a running daemon the claim records: nothing to do, nothing written', () => {
+    const o = observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1, since: '2026-01-01T00:00:00.000Z' } }) }, tasks: [task('t1')] });
+    expect(step(one(env('logs')), o).chains).toEqual([]);
   });
-  it('several environments each get their own start', () => {
-    const held = { leases: { logs: mine(), metrics: mine({ environment: 'metrics' }) }, renewDue: { logs: false, metrics: false } };
-    const plan = decide({ environments: [env('logs'), env('metrics')], fresh: true }, observed(held), now(), options);
-    const starts = plan.actions.filter((a) => a.type === 'start');
-    expect(starts.map((a) => a.environment).sort()).toEqual(['logs', 'metrics']);
+  it('a running task the claim does not record is adopted with one claim write; no StartTask', () => {
+    const { chains } = step(one(env('logs')), observed({ claims: { logs: absent }, tasks: [task('t1', { startedBy: 'bx-x' })] }));
+    expect(actionsOf(chains)).toEqual([expect.objectContaining({ type: 'write-claim', write: expect.objectContaining({ content: { current: expect.objectContaining({ taskArn: 't1', revision: 1 }), attempts: [] }, event: 'acquired' }) })]);
+  });
+  it('several environments each get their own start and token', () => {
+    const { chains } = step({ environments: [env('logs'), env('metrics')], fresh: true }, observed({ claims: { logs: absent, metrics: absent } }));
+    const starts = chains.flatMap((c) => c.actions).filter((a) => a.type === 'start');
+    expect(starts.map((a) => a.type === 'start' && a.environment).sort()).toEqual(['logs', 'metrics']);
     expect(new Set(starts.map((a) => a.type === 'start' && a.token)).size).toBe(2);
   });
-  it('a non-matching instance gets nothing; a matching one that stops matching stops its daemon, then releases', () => {
+  it('a non-matching instance gets nothing; one that stops matching stops its daemon, then deletes the claim', () => {
     const noMatch = { ...env('logs'), matches: false, matchReason: 'expression false' };
-    expect(decide({ environments: [noMatch], fresh: true }, observed(), now(), options).actions).toEqual([]);
-    const stop = decide({ environments: [noMatch], fresh: true }, observed({ leases: { logs: mine({ taskArn: 't1' }) }, tasks: [task('t1')] }), now(), options);
-    expect(types(stop.actions)).toEqual(['stop']);
-    const release = decide({ environments: [noMatch], fresh: true }, observed({ leases: { logs: mine({ taskArn: 't1' }) }, tasks: [task('t1', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] }), now(), options);
-    expect(types(release.actions)).toEqual(['release-lease']);
+    expect(step(one(noMatch), observed({ claims: { logs: absent } })).chains).toEqual([]);
+    const stop = step(one(noMatch), observed({ claims: { logs: mine({ current: { taskArn: 't1' } }) }, tasks: [task('t1')] }));
+    expect(types(actionsOf(stop.chains))).toEqual(['stop']);
+    const release = step(one(noMatch), observed({ claims: { logs: mine({ current: { taskArn: 't1' } }) }, tasks: [task('t1', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] }));
+    expect(actionsOf(release.chains)).toEqual([expect.objectContaining({ type: 'delete-claim', expectedRecordVersion: 'v1' })]);
   });
-  it('a running daemon is kept and its lease renewed when due; a steady state plans nothing else', () => {
-    const o = observed({ leases: { logs: mine({ taskArn: 't1' }) }, tasks: [task('t1')] });
-    expect(decide({ environments: [env('logs')], fresh: true }, o, now(), options).actions).toEqual([]);
-    expect(types(decide({ environments: [env('logs')], fresh: true }, { ...o, renewDue: { logs: true } }, now(), options).actions)).toEqual(['renew-lease']);
+  it('an unresolved attempt is looked up before anything starts; a task found is recorded; one proven void starts over', () => {
+    const claim = mine({ attempts: [attempt('bx-1')] });
+    const first = step(one(env('logs')), observed({ claims: { logs: claim }, memory: { logs: memory({ attempts: { 'bx-1': { firstSeenMono: 0 } } }) } }));
+    expect(types(actionsOf(first.chains))).toEqual(['lookup-attempt']);
+    const found = step(one(env('logs')), observed({ claims: { logs: claim }, memory: { logs: memory({ attempts: { 'bx-1': { firstSeenMono: 0, lookup: { taskArns: ['t9'], atMono: 100_000 } } } }) } }));
+    expect(actionsOf(found.chains)).toEqual([expect.objectContaining({ type: 'write-claim', write: expect.objectContaining({ content: { current: expect.objectContaining({ taskArn: 't9', revision: 1, since: claim.item!.attempts[0]!.issuedAt }), attempts: [] } }) })]);
+    const old = mine({ attempts: [attempt('bx-1', { issuedAt: new Date(WALL0).toISOString() })] });
+    const voided = step(one(env('logs')), observed({ claims: { logs: old }, memory: { logs: memory({ attempts: { 'bx-1': { firstSeenMono: 0, lookup: { taskArns: [], atMono: 100_000 } } } }) } }));
+    expect(types(actionsOf(voided.chains))).toEqual(['write-claim', 'start']);
   });
-  it('an unresolved attempt is looked up before anything is started, and its task adopted', () => {
-    const lease = mine({ attempt: { token: 'bx-1', revision: 1, issuedAt: 'x' } });
-    const first = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: lease }, attemptFirstSeen: { 'bx-1': 0 } }), now(), options);
-    expect(types(first.actions)).toEqual(['lookup-attempt']);
-    const found = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: lease }, attemptFirstSeen: { 'bx-1': 0 }, lookups: { 'bx-1': { token: 'bx-1', taskArns: ['t9'], atMono: 100_000 } } }), now(), options);
-    expect(found.actions).toMatchObject([{ type: 'adopt', taskArn: 't9' }]);
-    const voidAttempt = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: lease }, attemptFirstSeen: { 'bx-1': 0 }, lookups: { 'bx-1': { token: 'bx-1', taskArns: [], atMono: 100_000 } } }), now(), options);
-    expect(types(voidAttempt.actions)).toEqual(['record-attempt', 'start']);
+  it('a look-up finding nothing too soon proves nothing: wait and look again', () => {
+    const claim = mine({ attempts: [attempt('bx-1')] });
+    const { chains } = step(one(env('logs')), observed({ claims: { logs: claim }, memory: { logs: memory({ attempts: { 'bx-1': { firstSeenMono: 99_000, lookup: { taskArns: [], atMono: 99_500 } } } }) } }));
+    expect(types(actionsOf(chains))).toEqual(['wait']);
   });
-  it('a lookup finding nothing too soon after the attempt was seen proves nothing: wait and look again', () => {
-    const lease = mine({ attempt: { token: 'bx-1', revision: 1, issuedAt: 'x' } });
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: lease }, attemptFirstSeen: { 'bx-1': 99_000 }, lookups: { 'bx-1': { token: 'bx-1', taskArns: [], atMono: 99_500 } } }), now(100_000), options);
-    expect(types(plan.actions)).toEqual(['wait']);
+  it('a start issued but not seen yet is waited for, never repeated, with or without its attempt in the claim view', () => {
+    const expectations = [{ token: 'bx-1', role: 'current' as const, revision: 1, issuedMono: 90_000 }];
+    for (const claim of [mine({ attempts: [attempt('bx-1')] }), mine(), absent]) {
+      const { chains } = step(one(env('logs')), observed({ claims: { logs: claim }, memory: { logs: memory({ expectations }) } }));
+      expect(types(actionsOf(chains))).toEqual(['wait']);
+    }
   });
-  it('a start issued but not observed yet (slow ECS) is waited for, never repeated', () => {
-    const lease = mine({ attempt: { token: 'bx-1', revision: 1, issuedAt: 'x' } });
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: lease }, pending: { logs: { token: 'bx-1', revision: 1, issuedMono: 90_000 } } }), now(), options);
-    expect(types(plan.actions)).toEqual(['wait']);
+  it('a task the claim records that is not visible yet is waited for (ECS may lag), then forgotten once its window has passed', () => {
+    const since = new Date(WALL0 + 95_000).toISOString();
+    const o = observed({ claims: { logs: { state: 'takeable', item: claimItem({ owner: 'agent-gone', current: { taskArn: 't7', revision: 1, since } }), reason: 'predecessor', takeOver: 'taken-over' } } });
+    const early = step(one(env('logs')), o);
+    expect(types(actionsOf(early.chains))).toEqual(['wait']);
+    const late = step(one(env('logs')), o, now(126_000));
+    expect(types(actionsOf(late.chains))).toEqual(['write-claim', 'start']);
   });
-  it('another agent holding the lease: this one does nothing', () => {
-    const other: LeaseView = judgeLease(leaseItem({ owner: 'other' }), ME, undefined, 0);
-    expect(decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: other } }), now(), options).actions).toEqual([]);
-  });
-  it('an expired lease is taken conditionally on the record version that was watched', () => {
-    const view = judgeLease(leaseItem({ owner: 'dead', recordVersion: 'v7' }), ME, { recordVersion: 'v7', firstSeenMono: 0 }, 40_000);
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: view } }), now(), options);
-    expect(plan.actions[0]).toMatchObject({ type: 'acquire-lease', expectedRecordVersion: 'v7' });
+  it("a predecessor's claim is taken over with one write before anything else, its content kept", () => {
+    const view: ClaimView = { state: 'takeable', item: claimItem({ owner: 'agent-gone', recordVersion: 'p7', current: { taskArn: 't1', revision: 1 } }), reason: 'predecessor', takeOver: 'taken-over' };
+    const { chains } = step(one(env('logs')), observed({ claims: { logs: view }, tasks: [task('t1')] }));
+    expect(actionsOf(chains)).toEqual([expect.objectContaining({ type: 'write-claim', write: expect.objectContaining({ expectedRecordVersion: 'p7', event: 'taken-over', content: expect.objectContaining({ current: expect.objectContaining({ taskArn: 't1' }) }) }) })]);
+    const watching: ClaimView = { state: 'watching', item: claimItem({ owner: 'v1-agent' }), reason: 'v1 lease held' };
+    expect(step(one(env('logs')), observed({ claims: { logs: watching }, tasks: [] })).chains).toEqual([]);
   });
   it('restart backoff and StartTask backoff wait', () => {
-    const restart = { logs: { ...initialRestartState(), recentStops: [99_000], notBeforeMono: 101_000, restartDue: true } };
-    expect(types(decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, restart }), now(), options).actions)).toEqual(['wait']);
-    const later = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, restart }), now(101_000), options);
-    expect(types(later.actions)).toEqual(['record-attempt', 'start']);
-    expect(later.actions[1]?.reason).toMatch(/restart/);
-    const startBackoff = { logs: { untilMono: 150_000, attempts: 2, reason: 'RESOURCE:MEMORY' } };
-    expect(types(decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine() }, startBackoff }), now(), options).actions)).toEqual(['wait']);
+    const restart = { ...initialRestartState(), recentStops: [99_000], notBeforeMono: 101_000, restartDue: true };
+    expect(types(actionsOf(step(one(env('logs')), observed({ claims: { logs: mine() }, memory: { logs: memory({ restart }) } })).chains))).toEqual(['wait']);
+    const later = step(one(env('logs')), observed({ claims: { logs: mine() }, memory: { logs: memory({ restart }) } }), now(101_000));
+    expect(types(actionsOf(later.chains))).toEqual(['write-claim', 'start']);
+    expect(actionsOf(later.chains)[1]?.reason).toMatch(/restart/);
+    const startBackoff = { untilMono: 150_000, attempts: 2, reason: 'RESOURCE:MEMORY' };
+    expect(types(actionsOf(step(one(env('logs')), observed({ claims: { logs: mine() }, memory: { logs: memory({ startBackoff }) } })).chains))).toEqual(['wait']);
   });
-  it('environment DELETING: stop with a reason; environment gone from the list: orphans stopped after the grace', () => {
+  it('stops and look-ups of an environment wait out its ECS backoff', () => {
+    const ecsBackoff = { untilMono: 103_000, attempts: 2, reason: 'ThrottlingException' };
+    const o = observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1, since: '2026-01-01T00:00:00.000Z' } }) }, tasks: [task('t1')], memory: { logs: memory({ ecsBackoff }) } });
+    const held = step(one(env('logs', {}, 2)), o);
+    expect(actionsOf(held.chains)).toEqual([expect.objectContaining({ type: 'wait', untilMono: 103_000, reason: expect.stringMatching(/stop held 3000 ms: ECS backoff after ThrottlingException/) })]);
+    expect(types(actionsOf(step(one(env('logs', {}, 2)), o, now(103_000)).chains))).toEqual(['stop']);
+  });
+  it('environment DELETING: stop with a reason; gone from the list: orphans stopped after the grace, then the claim deleted', () => {
     const deleting = env('logs', { status: 'DELETING' });
-    expect(decide({ environments: [deleting], fresh: true }, observed({ leases: { logs: mine({ taskArn: 't1' }) }, tasks: [task('t1')] }), now(), options).actions).toMatchObject([{ type: 'stop', taskArn: 't1', reason: expect.stringMatching(/DELETING/) }]);
-    const early = decide({ environments: [], fresh: true }, observed({ tasks: [task('t1')], orphanSince: { t1: 95_000 } }), now(), options);
-    expect(early.actions).toEqual([]);
-    expect(early.unclaimed).toEqual(['t1']);
-    const late = decide({ environments: [], fresh: true }, observed({ tasks: [task('t1')], orphanSince: { t1: 80_000 } }), now(), options);
-    expect(late.actions).toMatchObject([{ type: 'stop', taskArn: 't1' }]);
+    expect(actionsOf(step(one(deleting), observed({ claims: { logs: mine({ current: { taskArn: 't1' } }) }, tasks: [task('t1')] })).chains)).toMatchObject([{ type: 'stop', taskArn: 't1', reason: expect.stringMatching(/DELETING/) }]);
+    const early = step({ environments: [], fresh: true }, observed({ tasks: [task('t1')], orphanSince: { t1: 95_000 } }));
+    expect(early.chains).toEqual([]);
+    expect(early.decision.unclaimed).toEqual(['t1']);
+    const late = step({ environments: [], fresh: true }, observed({ tasks: [task('t1')], orphanSince: { t1: 80_000 } }));
+    expect(late.chains).toEqual([{ key: 'task:t1', actions: [expect.objectContaining({ type: 'stop', taskArn: 't1' })] }]);
+    const cleanup = step({ environments: [], fresh: true }, observed({ claims: { logs: mine({ current: { taskArn: 't1' } }) }, tasks: [task('t1', { lastStatus: 'STOPPED', desiredStatus: 'STOPPED' })] }));
+    expect(types(actionsOf(cleanup.chains))).toEqual(['delete-claim']);
   });
   it('never stops for lack of information: stale list, invalid record, unknown match, unseen tasks', () => {
-    const o = observed({ leases: { logs: mine({ taskArn: 't1' }) }, tasks: [task('t1'), task('t2')], orphanSince: { t1: 0, t2: 0 } });
-    expect(decide({ environments: [], fresh: false }, o, now(), options).actions.filter((a) => a.type === 'stop')).toEqual([]);
-    expect(decide({ environments: undefined, fresh: false }, o, now(), options).actions).toEqual([]);
-    const invalid = decide({ environments: [{ name: 'logs', kind: 'invalid', error: 'bad' }], fresh: true }, o, now(), options);
-    expect(invalid.actions.filter((a) => a.type === 'stop')).toEqual([]);
-    expect(invalid.reports[0]?.state).toBe('invalid');
-    const unknownMatch = { ...env('logs'), matches: undefined, matchReason: 'attributes not read' };
-    expect(decide({ environments: [unknownMatch], fresh: true }, o, now(), options).actions.filter((a) => a.type === 'stop')).toEqual([]);
-    expect(decide({ environments: [env('logs', { status: 'DELETING' })], fresh: true }, { ...o, tasks: undefined }, now(), options).actions).toEqual([]);
+    const o = observed({ claims: { logs: mine({ current: { taskArn: 't1' } }) }, tasks: [task('t1'), task('t2')], orphanSince: { t1: 0, t2: 0 } });
+    const stops = (d: Desired, x: Observed = o) => step(d, x).chains.flatMap((c) => c.actions).filter((a) => a.type === 'stop');
+    expect(stops({ environments: [], fresh: false })).toEqual([]);
+    expect(stops({ environments: undefined, fresh: false })).toEqual([]);
+    expect(stops({ environments: [{ name: 'logs', kind: 'invalid', error: 'bad' }], fresh: true })).toEqual([]);
+    expect(stops(one({ ...env('logs'), matches: undefined, matchReason: 'attributes not read' }))).toEqual([]);
+    expect(stops(one(env('logs', { status: 'DELETING' })), { ...o, tasks: undefined })).toEqual([]);
+    expect(stops({ environments: [env('logs', {}, 2)], fresh: false })).toEqual([]);
   });
-  it('duplicates found: keep the one the lease records, stop the others', () => {
-    const plan = decide({ environments: [env('logs')], fresh: true }, observed({ leases: { logs: mine({ taskArn: 't2' }) }, tasks: [task('t1'), task('t2')] }), now(), options);
-    expect(plan.actions).toMatchObject([{ type: 'stop', taskArn: 't1', reason: expect.stringMatching(/duplicate/) }]);
+  it('duplicates found: keep the one the claim records, stop the others', () => {
+    const { chains } = step(one(env('logs')), observed({ claims: { logs: mine({ current: { taskArn: 't2', revision: 1 } }) }, tasks: [task('t1'), task('t2')] }));
+    expect(actionsOf(chains)).toMatchObject([{ type: 'stop', taskArn: 't1', reason: expect.stringMatching(/duplicate/) }]);
+  });
+  it('a superseded revision is replaced: stop then start without surge; with surge, start the new task beside it, then stop the old once the new one is ready', () => {
+    const o = observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1 } }) }, tasks: [task('t1')] });
+    const plain = step(one(env('logs', {}, 2)), o);
+    expect(actionsOf(plain.chains)).toMatchObject([{ type: 'stop', taskArn: 't1', reason: 'revision 1 superseded by 2' }]);
+    const surge = step(one(env('logs', {}, 2, '1')), o);
+    const [write, start] = actionsOf(surge.chains);
+    expect(start).toMatchObject({ type: 'start', role: 'next', revision: 2 });
+    expect(write).toMatchObject({ type: 'write-claim', write: { content: { current: { taskArn: 't1' }, attempts: [{ role: 'next', token: (start as { token: string }).token }] } } });
+    const starting = observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1 } }) }, tasks: [task('t1'), task('t2', { revision: 2, lastStatus: 'PENDING' })] });
+    const waiting = step(one(env('logs', {}, 2, '1')), starting);
+    expect(types(actionsOf(waiting.chains))).toEqual(['write-claim']); // records t2 as next, stops nothing
+    expect(waiting.decision.environments[0]?.claim).toMatchObject({ current: { taskArn: 't1' }, next: { taskArn: 't2' } });
+    expect(waiting.decision.environments[0]?.report.next).toMatchObject({ taskArn: 't2', ready: false });
+    const ready = step(one(env('logs', {}, 2, '1')), observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1 }, next: { taskArn: 't2', revision: 2 } }) }, tasks: [task('t1'), task('t2', { revision: 2 })] }));
+    expect(actionsOf(ready.chains)).toMatchObject([{ type: 'write-claim', write: { content: { current: { taskArn: 't2' } } } }, { type: 'stop', taskArn: 't1', reason: expect.stringMatching(/replaced by t2/) }]);
+    expect(ready.decision.environments[0]?.claim?.next).toBeUndefined();
+  });
+  it('a pacing budget may hold a replacement: the daemon keeps running and the report says why', () => {
+    const budget: ReplacementBudget = { admit: () => ({ admitted: false, reason: '3 instances already replacing (maxUnavailable 3)' }) };
+    const { chains, decision } = step(one(env('logs', {}, 2)), observed({ claims: { logs: mine({ current: { taskArn: 't1', revision: 1 } }) }, tasks: [task('t1')] }), now(), budget);
+    expect(actionsOf(chains)).toEqual([expect.objectContaining({ type: 'wait', reason: expect.stringMatching(/held: 3 instances already replacing/) })]);
+    expect(decision.environments[0]?.report.reason).toMatch(/held: 3 instances/);
   });
   it('tokens are unique per environment and at most 36 characters', () => {
     expect(attemptToken('abcdefghijklmnopqrstuvwxyz', 'x'.repeat(64)).length).toBeLessThanOrEqual(36);
@@ -147,212 +196,135 @@ describe('decide: examples', () => {
   });
 });
 
-// ---- property tests: random single steps ----
+// ---- properties on random single steps ----
 
 const STATUSES = ['PROVISIONING', 'PENDING', 'RUNNING', 'STOPPED'] as const;
+const NAMES = ['a', 'b', 'c'];
 
 function randomStep(random: () => number): { desired: Desired; observed: Observed; now: Now } {
-  const names = ['a', 'b', 'c'];
   const environments: DesiredEnvironment[] = [];
-  for (const name of names) {
+  for (const name of NAMES) {
     const r = random();
     if (r < 0.15) continue;
-    if (r < 0.3) environments.push({ name, kind: 'invalid', error: 'bad field' });
-    else {
-      const e = env(name, { status: pick(random, ['ACTIVE', 'ACTIVE', 'ACTIVE', 'INACTIVE', 'DELETING'] as const) }, 1 + Math.floor(random() * 2));
-      environments.push({ ...e, matches: pick(random, [true, true, false, undefined]) });
-    }
+    if (r < 0.25) environments.push({ name, kind: 'invalid', error: 'bad field' });
+    else environments.push({ ...env(name, { status: pick(random, ['ACTIVE', 'ACTIVE', 'ACTIVE', 'INACTIVE', 'DELETING'] as const) }, 1 + Math.floor(random() * 3), random() < 0.4 ? '1' : '0'), matches: pick(random, [true, true, false, undefined]) });
   }
-  const desired: Desired = random() < 0.1 ? { environments: undefined, fresh: false } : { environments, fresh: random() < 0.75 };
+  const desired: Desired = random() < 0.08 ? { environments: undefined, fresh: false } : { environments, fresh: random() < 0.8 };
   const tasks: ObservedTask[] = [];
-  const n = Math.floor(random() * 4);
+  const n = Math.floor(random() * 5);
   for (let i = 0; i < n; i++) {
     const last = pick(random, STATUSES);
-    tasks.push({ taskArn: `t${i}`, environment: random() < 0.9 ? pick(random, names) : undefined, revision: 1 + Math.floor(random() * 2), startedBy: random() < 0.5 ? `bx-${i}` : undefined, lastStatus: last, desiredStatus: last === 'STOPPED' || random() < 0.2 ? 'STOPPED' : 'RUNNING', hasHealthCheck: random() < 0.3, ours: random() < 0.9 });
+    tasks.push({ taskArn: `t${i}`, environment: random() < 0.9 ? pick(random, NAMES) : undefined, revision: 1 + Math.floor(random() * 3), startedBy: random() < 0.6 ? `bx-${i}` : undefined, lastStatus: last, desiredStatus: last === 'STOPPED' || random() < 0.15 ? 'STOPPED' : 'RUNNING', hasHealthCheck: random() < 0.3, health: pick(random, ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const), ours: random() < 0.9 });
   }
-  const leases: Record<string, LeaseView> = {};
-  const pending: Observed['pending'] = {};
-  const lookups: Observed['lookups'] = {};
-  for (const name of names) {
+  const claims: Record<string, ClaimView> = {};
+  const memories: Record<string, EnvMemoryView> = {};
+  for (const name of NAMES) {
+    const attempts = random() < 0.35 ? [{ token: `bx-${Math.floor(random() * 5)}`, revision: 1 + Math.floor(random() * 3), issuedAt: new Date(WALL0 + 100_000 - Math.floor(random() * 60_000)).toISOString(), role: pick(random, ['current', 'next'] as const) }] : [];
+    const recordedTask = () => ({ taskArn: `t${Math.floor(random() * 6)}`, revision: 1 + Math.floor(random() * 3), ...(random() < 0.5 ? { since: new Date(WALL0 + 100_000 - Math.floor(random() * 60_000)).toISOString() } : {}) });
+    const item = claimItem({ environment: name, attempts, ...(random() < 0.5 ? { current: recordedTask() } : {}), ...(random() < 0.2 ? { next: recordedTask() } : {}) });
     const r = random();
-    const attempt = random() < 0.3 ? { token: `bx-${Math.floor(random() * 4)}`, revision: 1, issuedAt: 'x' } : undefined;
-    const base = leaseItem({ environment: name, ...(attempt ? { attempt } : {}), ...(random() < 0.5 ? { taskArn: `t${Math.floor(random() * 4)}` } : {}) });
-    if (r < 0.2) continue;
-    if (r < 0.5) leases[name] = { state: 'mine', item: base, reason: 'mine' };
-    else if (r < 0.65) leases[name] = { state: 'other', item: { ...base, owner: 'x' }, reason: 'other' };
-    else if (r < 0.8) leases[name] = { state: 'expired', item: { ...base, owner: 'x' }, reason: 'expired' };
-    else if (r < 0.9) leases[name] = { state: 'free', reason: 'none' };
-    else leases[name] = { state: 'unknown', reason: '?' };
-    if (attempt && random() < 0.3) pending[name] = { token: attempt.token, revision: 1, issuedMono: 100_000 - Math.floor(random() * 120_000) };
-    if (attempt && random() < 0.5) lookups[attempt.token] = { token: attempt.token, taskArns: random() < 0.5 ? [`t${Math.floor(random() * 5)}`] : [], atMono: 100_000 - Math.floor(random() * 10_000), conclusive: random() < 0.3 };
+    if (r < 0.1) claims[name] = { state: 'unread', reason: '' };
+    else if (r < 0.3) claims[name] = absent;
+    else if (r < 0.6) claims[name] = { state: 'mine', item, reason: '' };
+    else if (r < 0.8) claims[name] = { state: 'takeable', item: { ...item, owner: 'agent-gone' }, reason: '', takeOver: 'taken-over' };
+    else if (r < 0.9) claims[name] = { state: 'watching', item, reason: '' };
+    else claims[name] = { state: 'invalid', reason: 'bad' };
+    const expectations: EnvMemoryView['expectations'] = [];
+    // expectations with and without their attempt in the claim view (a conflict may have refreshed it)
+    if (random() < 0.25) expectations.push({ token: random() < 0.5 && attempts[0] ? attempts[0].token : `bx-${Math.floor(random() * 6)}`, role: 'current', revision: 1, issuedMono: 100_000 - Math.floor(random() * 40_000) });
+    const attemptMemo: EnvMemoryView['attempts'] = {};
+    for (const a of attempts) if (random() < 0.6) attemptMemo[a.token] = { firstSeenMono: 100_000 - Math.floor(random() * 20_000), ...(random() < 0.6 ? { lookup: { taskArns: random() < 0.5 ? [`t${Math.floor(random() * 6)}`] : [], atMono: 100_000 - Math.floor(random() * 10_000), ...(random() < 0.3 ? { conclusive: true } : {}) } } : {}) };
+    memories[name] = memory({ expectations, attempts: attemptMemo, ...(random() < 0.2 ? { restart: { ...initialRestartState(), notBeforeMono: 100_000 + Math.floor(random() * 4_000) - 2_000, restartDue: true } } : {}), ...(random() < 0.1 ? { startBackoff: { untilMono: 101_000, attempts: 1, reason: 'x' } } : {}), ...(random() < 0.1 ? { ecsBackoff: { untilMono: 101_000, attempts: 1, reason: 'x' } } : {}) });
   }
   const orphanSince: Record<string, number> = {};
   for (const t of tasks) if (random() < 0.5) orphanSince[t.taskArn] = 100_000 - Math.floor(random() * 20_000);
-  const observedState = observed({ leases, tasks: random() < 0.1 ? undefined : tasks, pending, lookups, orphanSince, renewDue: { a: random() < 0.5, b: random() < 0.5, c: random() < 0.5 } });
-  return { desired, observed: observedState, now: now(100_000) };
+  const instance = random() < 0.85 ? acting : { acting: false, reason: 'another agent acts' };
+  return { desired, observed: observed({ instance, claims, tasks: random() < 0.08 ? undefined : tasks, memory: memories, orphanSince }), now: now(100_000) };
 }
 
-describe('decide: properties (seeded)', () => {
-  it('holds its safety invariants on 20,000 random steps', () => {
+describe('decide and plan: properties on 20,000 random steps (seeded)', () => {
+  it('hold their safety rules', () => {
     for (let seed = 1; seed <= 20_000; seed++) {
       const random = seeded(seed);
       const { desired, observed: o, now: t } = randomStep(random);
-      const plan = decide(desired, o, t, options);
+      const decision = decide(desired, o, t, options);
+      const chains = plan({ decision, observed: o, instance: { view: heldInstance, renewDue: false }, now: t });
       const ctx = `seed ${seed}`;
-      const byEnv = new Map<string, Action[]>();
-      for (const a of plan.actions) if (a.environment !== undefined) byEnv.set(a.environment, [...(byEnv.get(a.environment) ?? []), a]);
-      for (const [name, actions] of byEnv) {
-        const starts = actions.filter((a) => a.type === 'start');
-        // never two tasks for one (environment, instance)
+      const live = (name: string) => (o.tasks ?? []).filter((x) => x.environment === name && x.lastStatus !== 'STOPPED');
+      for (const chain of chains) {
+        const acts = chain.actions.filter((a) => a.type !== 'wait');
+        if (acts.length && chain.key !== '#instance') expect(o.instance.acting, `${ctx}: acted without acting for the instance`).toBe(true);
+        const starts = chain.actions.filter((a) => a.type === 'start');
         expect(starts.length, ctx).toBeLessThanOrEqual(1);
+        expect(starts.length > 0 && chain.actions.some((a) => a.type === 'stop'), `${ctx}: a start and a stop in one chain`).toBe(false);
+        const writes = chain.actions.filter((a) => a.type === 'write-claim');
+        expect(writes.length, ctx).toBeLessThanOrEqual(1);
+        if (writes.length) expect(chain.actions[0]?.type, `${ctx}: the claim write leads its chain`).toBe('write-claim');
         const start = starts[0];
-        if (start?.type === 'start') {
-          const d = desired.environments?.find((e) => e.name === name);
-          // never starts on a non-matching instance, nor for anything but a valid ACTIVE environment
-          expect(d?.kind === 'valid' && d.matches === true && d.environment.status === 'ACTIVE', ctx).toBe(true);
-          expect(o.tasks, ctx).toBeDefined();
-          expect(o.tasks!.some((x) => x.environment === name && x.lastStatus !== 'STOPPED'), `${ctx}: a task of ${name} exists`).toBe(false);
-          const p = o.pending[name];
-          expect(p !== undefined && t.monoMs - p.issuedMono < options.expectationTimeoutMs && !o.tasks!.some((x) => x.startedBy === p.token), `${ctx}: a start is expected`).toBe(false);
-          const lease = o.leases[name];
-          expect(lease?.state, ctx).not.toBe('other');
-          const idx = actions.indexOf(start);
-          const before = actions.slice(0, idx);
-          expect(before.some((a) => a.type === 'record-attempt' && a.token === start.token), `${ctx}: token recorded before start`).toBe(true);
-          if (lease?.state !== 'mine') expect(before[0]?.type, ctx).toBe('acquire-lease');
-          expect(start.token.length).toBeLessThanOrEqual(36);
-          const attempt = lease?.item?.attempt;
-          if (attempt) {
-            const lookup = o.lookups[attempt.token];
-            const gone = (arn: string) => o.tasks!.some((x) => x.taskArn === arn && (x.lastStatus === 'STOPPED' || x.environment !== name));
-            const seenStopped = o.tasks!.some((x) => x.startedBy === attempt.token && x.lastStatus === 'STOPPED');
-            if (seenStopped) continue;
-            expect(lookup !== undefined && lookup.taskArns.every(gone), `${ctx}: unresolved attempt started over without proof`).toBe(true);
-            expect(lookup!.taskArns.length > 0 || lookup!.conclusive || lookup!.atMono - (o.attemptFirstSeen[attempt.token] ?? t.monoMs) >= options.attemptSettleMs, `${ctx}: lookup too early to prove the attempt void`).toBe(true);
-          }
+        if (start?.type !== 'start') continue;
+        const name = start.environment;
+        const d = desired.environments?.find((e) => e.name === name);
+        // a start only for a valid ACTIVE environment that matches, on fresh-enough knowledge
+        expect(d?.kind === 'valid' && d.matches === true && d.environment.status === 'ACTIVE', ctx).toBe(true);
+        expect(o.tasks, ctx).toBeDefined();
+        const view = o.claims[name];
+        expect(['absent', 'mine', 'takeable'], `${ctx}: start on a claim ${view?.state}`).toContain(view?.state);
+        // its token is written by the write right before it
+        const write = chain.actions[chain.actions.indexOf(start) - 1];
+        expect(write?.type === 'write-claim' && write.write.content.attempts.some((a) => a.token === start.token && a.role === start.role), `${ctx}: token recorded right before start`).toBe(true);
+        expect(write?.type === 'write-claim' && write.write.expectedRecordVersion, `${ctx}: the write is conditional on the version decided on`).toBe(view?.item?.recordVersion);
+        // never while a start is expected
+        const mem = o.memory[name];
+        for (const e of mem?.expectations ?? []) expect(t.monoMs - e.issuedMono < options.expectationTimeoutMs && !o.tasks!.some((x) => x.startedBy === e.token), `${ctx}: a start is expected`).toBe(false);
+        // roles: at most one live task per revision, at most two, the second only while surging
+        // live: seen, or found by a look-up of the claim's attempts (and not known as stopped or another's)
+        const found = (view?.item?.attempts ?? []).flatMap((a) => (mem?.attempts[a.token]?.lookup?.taskArns ?? []).map((arn) => ({ arn, revision: a.revision }))).filter((f) => !o.tasks!.some((x) => x.taskArn === f.arn));
+        const liveNow = [...live(name), ...found.map((f) => ({ taskArn: f.arn, revision: f.revision, desiredStatus: 'RUNNING' }))];
+        expect(liveNow.some((x) => x.revision === start.revision), `${ctx}: a live task of revision ${start.revision} exists`).toBe(false);
+        if (start.role === 'current') expect(liveNow, `${ctx}: a current start beside a live task`).toEqual([]);
+        else {
+          expect(d?.kind === 'valid' && d.revision.deploymentConfiguration.maxSurge !== '0', `${ctx}: next start without surge`).toBe(true);
+          expect(liveNow.length, `${ctx}: next start beside ${liveNow.length} live tasks`).toBe(1);
+          expect(liveNow[0]!.desiredStatus, ctx).toBe('RUNNING');
+        }
+        // every attempt in the claim is accounted for: seen, stopped, or looked up
+        for (const a of view?.item?.attempts ?? []) {
+          const seenLive = o.tasks!.some((x) => x.startedBy === a.token && x.lastStatus !== 'STOPPED');
+          const seenStopped = o.tasks!.some((x) => x.startedBy === a.token && x.lastStatus === 'STOPPED');
+          if (seenLive || seenStopped) continue;
+          const lookup = mem?.attempts[a.token]?.lookup;
+          expect(lookup, `${ctx}: attempt ${a.token} started over without a look-up`).toBeDefined();
+          // what it found counts among the live tasks above (at most one per revision, the roles)
+        }
+        // a task the claim records and nobody sees is waited for while ECS may still lag
+        for (const rt of [view?.item?.current, view?.item?.next]) {
+          if (!rt || o.tasks!.some((x) => x.taskArn === rt.taskArn) || found.some((f) => f.arn === rt.taskArn) || rt.since === undefined) continue;
+          expect(t.wallMs - Date.parse(rt.since) >= options.expectationTimeoutMs, `${ctx}: started beside a recorded task not visible yet`).toBe(true);
         }
       }
-      const stops = plan.actions.filter((a) => a.type === 'stop');
+      const stops = chains.flatMap((c) => c.actions).filter((a): a is Extract<Action, { type: 'stop' }> => a.type === 'stop');
       // never stops for lack of information
-      if (!desired.fresh || desired.environments === undefined || o.tasks === undefined) expect(stops, ctx).toEqual([]);
+      if (!desired.fresh || desired.environments === undefined || o.tasks === undefined || !o.instance.acting) expect(stops, ctx).toEqual([]);
       for (const stop of stops) {
-        if (stop.type !== 'stop') continue;
         const t0 = o.tasks?.find((x) => x.taskArn === stop.taskArn);
-        const envName = stop.environment ?? t0?.environment;
-        const d = desired.environments?.find((e) => e.name === envName);
+        const name = stop.environment ?? t0?.environment;
+        const d = desired.environments?.find((e) => e.name === name);
         expect(d?.kind, `${ctx}: stopped a task of an invalid environment`).not.toBe('invalid');
         if (d?.kind === 'valid' && d.environment.status === 'ACTIVE' && d.matches !== false) {
-          // only a duplicate or a superseded revision, and only with the full picture
+          // only a duplicate, a superseded revision or a replaced one, and only with the full picture
           expect(d.matches, ctx).toBe(true);
-          const attemptRevision = Object.values(o.lookups).some((l) => l.taskArns.includes(stop.taskArn)) ? o.leases[d.name]?.item?.attempt?.revision : undefined;
-          const taskRevision = t0?.revision ?? attemptRevision;
-          const superseded = taskRevision !== undefined && taskRevision !== d.revision.revision;
-          const others = plan.actions.filter((a) => a.type === 'stop').map((a) => (a as { taskArn: string }).taskArn);
-          const attemptArns = Object.values(o.lookups).flatMap((l) => l.taskArns);
-          const survivor = (o.tasks ?? []).some((x) => x.environment === envName && x.lastStatus !== 'STOPPED' && x.desiredStatus !== 'STOPPED' && !others.includes(x.taskArn)) || attemptArns.some((arn) => !others.includes(arn));
-          expect(superseded || survivor, `${ctx}: stopped the only daemon of a wanted environment ${JSON.stringify({ stop, o, d: desired.environments?.map((e) => e.kind === 'valid' ? [e.name, e.environment.status, e.matches, e.revision.revision] : e) })}`).toBe(true);
+          const stoppedArns = stops.map((s) => s.taskArn);
+          const survivor = live(d.name).some((x) => x.desiredStatus === 'RUNNING' && !stoppedArns.includes(x.taskArn));
+          const viaLookup = o.claims[d.name]?.item?.attempts.find((a) => o.memory[d.name]?.attempts[a.token]?.lookup?.taskArns.includes(stop.taskArn));
+          const revision = t0?.revision ?? viaLookup?.revision;
+          const superseded = revision !== undefined && revision !== d.revision.revision;
+          expect(survivor || superseded, `${ctx}: stopped the only daemon of a wanted environment ${JSON.stringify({ stop, tasks: o.tasks, claim: o.claims[d.name], mem: o.memory[d.name], d: [d.revision.revision, d.revision.deploymentConfiguration.maxSurge] })}`).toBe(true);
         }
         if (d === undefined) {
           expect(t0?.ours, ctx).toBe(true);
-          expect(t0 && o.orphanSince[t0.taskArn] !== undefined && t.monoMs - o.orphanSince[t0.taskArn]! >= options.orphanGraceMs, `${ctx}: orphan stopped before its grace`).toBe(true);
+          expect(o.orphanSince[stop.taskArn] !== undefined && t.monoMs - o.orphanSince[stop.taskArn]! >= options.orphanGraceMs, `${ctx}: orphan stopped before its grace`).toBe(true);
         }
       }
-    }
-  });
-});
-
-// ---- property test: a small world over many steps, with crashes, slow ECS and two agents ----
-
-interface WorldTask { arn: string; startedBy: string; revision: number; stopped: boolean; visibleAt: number }
-
-describe('decide: simulated world (seeded)', () => {
-  it('two agents, crashes between any two calls, slow ECS: never two live tasks, and one converges', () => {
-    for (let seed = 1; seed <= 400; seed++) {
-      const random = seeded(seed * 7919);
-      let lease: LeaseItem | null = null;
-      const tasks: WorldTask[] = [];
-      let arnSeq = 0;
-      let step = 0;
-      const desired: Desired = { environments: [env('logs')], fresh: true };
-      // A restarted agent keeps its owner name when it restarts on its own state directory (half the time here).
-      const newAgent = (id: number, owner?: string) => ({ owner: owner ?? `agent-${id}-${Math.floor(random() * 1e9)}`, view: undefined as LeaseView | undefined, lastWrite: undefined as number | undefined, pending: {} as Observed['pending'], lookups: {} as Observed['lookups'], firstSeen: {} as Record<string, number> });
-      const restarted = (id: number) => newAgent(id, random() < 0.5 ? agents[id]!.owner : undefined);
-      const agents = [newAgent(0), newAgent(1)];
-      const LEASE_MS = 10_000;
-      const version = () => `v${Math.floor(random() * 1e12)}`;
-      for (step = 0; step < 300; step++) {
-        const mono = step * 1000;
-        const i = random() < 0.5 ? 0 : 1;
-        const quiet = step > 200; // no more crashes: liveness must follow
-        const agent = agents[i]!;
-        const visible: ObservedTask[] = tasks.filter((t) => t.visibleAt <= mono).map((t) => ({ taskArn: t.arn, environment: 'logs', revision: t.revision, startedBy: t.startedBy, lastStatus: t.stopped ? 'STOPPED' : 'RUNNING', desiredStatus: t.stopped ? 'STOPPED' : 'RUNNING', hasHealthCheck: false, ours: true }));
-        for (const [env2, p] of Object.entries(agent.pending)) if (visible.some((t) => t.startedBy === p.token)) delete agent.pending[env2];
-        // observe: a lease held by someone else is read again (GetItem) to watch its record version
-        if (agent.view && agent.view.state !== 'mine') agent.view = judgeLease(lease, agent.owner, agent.view.sighting, mono);
-        if (agent.view?.item?.attempt && agent.firstSeen[agent.view.item.attempt.token] === undefined) agent.firstSeen[agent.view.item.attempt.token] = mono;
-        const o = observed({ leases: agent.view ? { logs: agent.view } : {}, renewDue: { logs: agent.lastWrite === undefined || mono - agent.lastWrite >= LEASE_MS / 3 }, tasks: visible, pending: agent.pending, lookups: agent.lookups, attemptFirstSeen: agent.firstSeen });
-        const plan = decide(desired, o, { wallMs: mono, monoMs: mono, nonce: `${seed}s${step}`.padEnd(16, 'x') }, options);
-        const ownsIt = () => lease !== null && lease.owner === agent.owner && lease.recordVersion === agent.view?.item?.recordVersion;
-        const conflict = () => {
-          const prev = agent.view?.sighting;
-          agent.view = judgeLease(lease, agent.owner, prev, mono);
-          if (agent.view.item?.attempt && agent.firstSeen[agent.view.item.attempt.token] === undefined) agent.firstSeen[agent.view.item.attempt.token] = mono;
-          return false;
-        };
-        const write = (next: LeaseItem | null) => {
-          lease = next;
-          agent.view = next ? { state: 'mine', item: next, reason: 'mine' } : undefined;
-          agent.lastWrite = mono;
-          return true;
-        };
-        let crashed = false;
-        for (const action of plan.actions) {
-          let ok = true;
-          if (!quiet && random() < 0.03) { agents[i] = restarted(i); crashed = true; break; }
-          if (!quiet && random() < 0.02) {
-            // a clean stop (SIGTERM) between two calls: its lease is released, attempt and task kept
-            if (ownsIt()) lease = { ...lease!, released: true, recordVersion: version() };
-            agents[i] = restarted(i);
-            crashed = true;
-            break;
-          }
-          switch (action.type) {
-            case 'acquire-lease': {
-              const current = lease as LeaseItem | null;
-              // as the adapter: with a version, exactly that item (or none); without, none or a released one
-              const free = current === null || (action.expectedRecordVersion !== undefined ? current.recordVersion === action.expectedRecordVersion : current.released);
-              ok = free ? write({ ...(current ?? leaseItem()), owner: agent.owner, recordVersion: version(), released: false, leaseDurationMs: LEASE_MS }) : conflict();
-              break;
-            }
-            case 'renew-lease': ok = ownsIt() ? write({ ...lease!, recordVersion: version() }) : conflict(); break;
-            case 'record-attempt': ok = ownsIt() ? write({ ...lease!, recordVersion: version(), attempt: { token: action.token, revision: action.revision, issuedAt: new Date(mono).toISOString() } }) : conflict(); if (ok) agent.firstSeen[action.token] = mono; break;
-            case 'start': {
-              if (random() < 0.1) { ok = false; agent.lookups[action.token] = { token: action.token, taskArns: [], atMono: mono, conclusive: true }; break; } // RESOURCE failure
-              // ECS may take longer than the settle time to show a start (up to 8 s here, settle is 5 s)
-              tasks.push({ arn: `t${++arnSeq}`, startedBy: action.token, revision: action.revision, stopped: false, visibleAt: mono + Math.floor(random() * 8000) });
-              agent.pending.logs = { token: action.token, revision: action.revision, issuedMono: mono };
-              // the worst moment for a crash (the fault hook's): StartTask sent, the task not visible yet
-              if (!quiet && random() < 0.15) crashed = true;
-              break;
-            }
-            case 'lookup-attempt': agent.lookups[action.token] = { token: action.token, taskArns: tasks.filter((t) => t.startedBy === action.token && t.visibleAt <= mono).map((t) => t.arn), atMono: mono }; break;
-            case 'adopt': { if (ownsIt()) { const { attempt: _a, ...rest } = lease!; ok = write({ ...rest, recordVersion: version(), taskArn: action.taskArn }); } else ok = conflict(); break; }
-            case 'stop': { const t = tasks.find((x) => x.arn === action.taskArn); if (t) t.stopped = true; break; }
-            case 'release-lease': ok = ownsIt() ? write(null) : conflict(); break;
-            case 'wait': break;
-          }
-          const live = tasks.filter((t) => !t.stopped);
-          expect(live.length, `seed ${seed} step ${step}: ${JSON.stringify(tasks)}`).toBeLessThanOrEqual(1);
-          if (crashed) {
-            agents[i] = restarted(i);
-            break;
-          }
-          if (!ok) break;
-        }
-        // the daemon sometimes dies by itself
-        if (!quiet && random() < 0.02) { const t = tasks.find((x) => !x.stopped); if (t) t.stopped = true; }
-      }
-      expect(tasks.filter((t) => !t.stopped).length, `seed ${seed}: converged to one daemon`).toBe(1);
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type EnvironmentRevision } from '../../core/records.js';
-import { buildDesired, matchInstance, nameOfHead } from '../../agent/desired.js';
+import { buildDesired, matchInstance, nameOfHead } from '../../agent/observe/desired.js';
 
 const rev = (expression?: string): EnvironmentRevision => ({ kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'logs', revision: 1, taskDefinition: 'logs:1', instanceGroup: expression === undefined ? { cluster: 'c' } : { cluster: 'c', expression }, deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION, restartPolicy: DEFAULT_RESTART_POLICY, critical: false, order: 0, createdAt: '2026-01-01T00:00:00Z' });
 

@@ -1,10 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { InvalidRecordError } from '../../core/errors.js';
-import { judgeLease, leaseKey, ownLeaseStale, parseLease, renewDue, type LeaseItem } from '../../agent/lease.js';
+import { claimRefreshDue, judgeClaim } from '../../agent/claims.js';
+import { judgeLease, ownLeaseStale, renewDue, type LeaseRecord } from '../../agent/lease.js';
+import type { ClaimRecord } from '../../core/records.js';
 
-const item = (over: Partial<LeaseItem> = {}): LeaseItem => ({
-  kind: 'Lease', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'host-a:1:abc', recordVersion: 'v1', leaseDurationMs: 10_000, released: false, updatedAt: '2026-01-01T00:00:00Z', ...over,
-});
+const item = (over: Partial<LeaseRecord & { updatedAt: string }> = {}): LeaseRecord & { updatedAt: string } => ({ owner: 'host-a:1:abc', recordVersion: 'v1', leaseDurationMs: 10_000, released: false, updatedAt: '2026-01-01T00:00:00Z', ...over });
 
 describe('lease judgement (observer-side monotonic expiry)', () => {
   it('is free without an item or when released, mine for my owner name', () => {
@@ -35,18 +34,28 @@ describe('lease judgement (observer-side monotonic expiry)', () => {
   });
 });
 
-describe('lease record', () => {
-  it('parses the stored item and its key', () => {
-    const stored = { ...leaseKey('logs', 'ci-1'), ...item({ attempt: { token: 'bx-abc', revision: 2, issuedAt: '2026-01-01T00:00:00Z' }, taskArn: 'arn:t', revision: 1 }), expiresAt: 5 };
-    expect(stored.pk).toBe('ENV#logs');
-    expect(stored.sk).toBe('LEASE#ci-1');
-    const lease = parseLease(stored);
-    expect(lease.attempt?.token).toBe('bx-abc');
-    expect(lease.taskArn).toBe('arn:t');
+describe('claim judgement (by the agent holding the instance)', () => {
+  const claim = (over: Partial<ClaimRecord> = {}): ClaimRecord => ({ kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'me', recordVersion: 'c1', attempts: [], updatedAt: '2026-01-01T00:00:00Z', ...over });
+  const v1 = (over: Partial<ClaimRecord> = {}, legacy: Partial<NonNullable<ClaimRecord['legacy']>> = {}): ClaimRecord => claim({ owner: 'v1-agent', ...over, legacy: { leaseDurationMs: 10_000, released: false, ...legacy } });
+  it('absent, mine, or a predecessor\'s (takeable: its owner no longer holds the instance)', () => {
+    expect(judgeClaim(null, 'me', undefined, 0).view.state).toBe('absent');
+    expect(judgeClaim(claim(), 'me', undefined, 0).view.state).toBe('mine');
+    expect(judgeClaim(claim({ owner: 'old' }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'taken-over' });
   });
-  it('rejects a malformed item naming the field', () => {
-    expect(() => parseLease({ ...item(), leaseDurationMs: 'x' })).toThrow(InvalidRecordError);
-    expect(() => parseLease({ ...item(), attempt: { token: 'x'.repeat(37), revision: 1, issuedAt: 'now' } })).toThrow(/attempt.token/);
-    expect(() => parseLease({ ...item(), extra: 1 })).toThrow(/extra/);
+  it('a v1 lease: this owner\'s is migrated at once, a released one taken, another owner\'s watched until it expires on the observer\'s clock', () => {
+    expect(judgeClaim(v1({ owner: 'me' }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'migrated' });
+    expect(judgeClaim(v1({}, { released: true }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'taken-over' });
+    const first = judgeClaim(v1(), 'me', undefined, 1_000);
+    expect(first.view.state).toBe('watching');
+    expect(judgeClaim(v1(), 'me', first.sighting, 10_999).view.state).toBe('watching');
+    expect(judgeClaim(v1(), 'me', first.sighting, 11_000).view).toMatchObject({ state: 'takeable', takeOver: 'taken-over' });
+    // a heartbeat of the v1 agent (new record version) restarts the watch
+    expect(judgeClaim(v1({ recordVersion: 'c2' }), 'me', first.sighting, 11_000).view.state).toBe('watching');
+  });
+  it('a claim is refreshed (its TTL pushed out) a week before it would expire', () => {
+    const now = Date.UTC(2026, 0, 1);
+    expect(claimRefreshDue(claim({ expiresAt: now / 1000 + 8 * 86_400 }), now)).toBe(false);
+    expect(claimRefreshDue(claim({ expiresAt: now / 1000 + 6 * 86_400 }), now)).toBe(true);
+    expect(claimRefreshDue(claim(), now)).toBe(false);
   });
 });

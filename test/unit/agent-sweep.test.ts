@@ -1,6 +1,6 @@
 // The slow sweep describes only what ECS alone can tell: table test of agent/sweep.ts.
 import { describe, expect, it } from 'vitest';
-import { tasksToDescribe, type CataloguedTask } from '../../agent/sweep.js';
+import { tasksToDescribe, type CataloguedTask } from '../../agent/observe/sweep.js';
 
 const running = (ours = true): CataloguedTask => ({ lastStatus: 'RUNNING', ours });
 const stopped: CataloguedTask = { lastStatus: 'STOPPED', ours: true };

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { InvalidInputError, InvalidRecordError } from '../../core/errors.js';
 import { clusterNameOf, containerInstanceIdOf, keys } from '../../core/keys.js';
 import {
+  claimAttributes,
   DEFAULT_DEPLOYMENT_CONFIGURATION,
+  parseClaimRecord,
+  parseInstanceHeartbeat,
+  statusIsLive,
+  type InstanceStatus,
   parseDeployment,
   parseEnvironment,
   parseInstanceStatus,
@@ -129,5 +134,38 @@ describe('configuration readers (API input)', () => {
   it('rejects a cap below the first delay', () => {
     expect(() => readRestartPolicy(ObjectReader.of({ initialDelayMs: 5000, maxDelayMs: 10 }, 'restartPolicy', fail))).toThrow('restartPolicy.maxDelayMs');
     expect(() => readRestartPolicy(ObjectReader.of({ initialDelayMs: 0, maxDelayMs: 0 }, 'restartPolicy', fail))).toThrow('restartPolicy.maxDelayMs');
+  });
+});
+
+describe('claims and the v1 leases at their key', () => {
+  const v2 = { pk: 'ENV#logs', sk: 'LEASE#ci-1', kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-000000000001', recordVersion: 'r1', current: { taskArn: 'arn:t1', revision: 1, since: '2026-01-01T00:00:00.000Z' }, next: { taskArn: 'arn:t2', revision: 2 }, attempts: [{ token: 'bx-a', revision: 2, issuedAt: '2026-01-01T00:00:00.000Z', role: 'next' }], updatedAt: '2026-01-01T00:00:00.000Z', expiresAt: 1_800_000_000 };
+  // The exact shape the v1 agent wrote (captured from a running v1 agent; see agent-upgrade.test.ts).
+  const v1 = { pk: 'ENV#logs', sk: 'LEASE#ci-1', kind: 'Lease', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-0123456789ab', recordVersion: 'a6449e129638a4189760ce63f9a31c97', leaseDurationMs: 60_000, released: false, taskArn: 'arn:t1', revision: 1, attempt: { token: 'bx-b', revision: 1, issuedAt: '2026-12-02T11:28:07.030Z' }, updatedAt: '2026-12-02T11:28:08.075Z', expiresAt: 1_796_815_688 };
+  it('a claim round-trips through its stored attributes', () => {
+    const claim = parseClaimRecord(v2);
+    expect(claim).toMatchObject({ owner: 'agent-000000000001', current: { taskArn: 'arn:t1', revision: 1 }, next: { taskArn: 'arn:t2' }, attempts: [{ token: 'bx-a', role: 'next' }], expiresAt: 1_800_000_000 });
+    expect(claim.legacy).toBeUndefined();
+    expect(parseClaimRecord({ ...keys.claim('logs', 'ci-1'), ...claimAttributes(claim) })).toEqual(claim);
+  });
+  it('a v1 lease reads as a claim with its legacy heartbeat (attempt as the current role)', () => {
+    expect(parseClaimRecord(v1)).toMatchObject({ kind: 'Claim', owner: 'agent-0123456789ab', current: { taskArn: 'arn:t1', revision: 1 }, attempts: [{ token: 'bx-b', revision: 1, role: 'current' }], legacy: { leaseDurationMs: 60_000, released: false } });
+  });
+  it('malformed records name the field', () => {
+    expect(() => parseClaimRecord({ ...v2, attempts: [{ token: 'x'.repeat(37), revision: 1, issuedAt: 'x', role: 'current' }] })).toThrow(/attempts\[0\]\.token/);
+    expect(() => parseClaimRecord({ ...v2, attempts: [v2.attempts[0], v2.attempts[0]] })).toThrow(/attempts: at most one attempt per role/);
+    expect(() => parseClaimRecord({ ...v2, current: { taskArn: 'arn:t1', extra: 1 } })).toThrow(/current\.extra/);
+    expect(() => parseClaimRecord({ ...v1, owner: 42 })).toThrow(InvalidRecordError);
+    expect(() => parseClaimRecord({ ...v2, schemaVersion: 9 })).toThrow(/newer than this software/);
+  });
+  it('the instance heartbeat, and whether a status record is live for readers', () => {
+    const heartbeat = { ...keys.heartbeat('ci-1'), kind: 'InstanceHeartbeat', schemaVersion: 1, cluster: 'c', containerInstanceId: 'ci-1', owner: 'agent-000000000001', recordVersion: 'h1', leaseDurationMs: 180_000, released: false, agentVersion: '0.2.0', updatedAt: '2026-01-01T00:00:00.000Z', validUntil: 1_000, expiresAt: 2_000 };
+    expect(heartbeat.pk).toBe('INSTANCE#ci-1');
+    const parsed = parseInstanceHeartbeat(heartbeat);
+    expect(() => parseInstanceHeartbeat({ ...heartbeat, validUntil: 'soon' })).toThrow(/validUntil/);
+    const status = { expiresAt: 5_000 } as InstanceStatus;
+    expect(statusIsLive(status, undefined, 4_999_000)).toBe(true); // a v1 agent: its own validity
+    expect(statusIsLive(status, parsed, 999_000)).toBe(true);
+    expect(statusIsLive(status, parsed, 1_000_000)).toBe(false); // the agent stopped heartbeating
+    expect(statusIsLive(status, undefined, 5_000_000)).toBe(false);
   });
 });

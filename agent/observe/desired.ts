@@ -1,15 +1,12 @@
 // Desired state for one instance: the cluster's environments (valid, or invalid with the error)
 // and whether each one's instance group matches this instance, by the shared CQL evaluator.
 // Pure: the DynamoDB adapter supplies the records, the identity supplies the facts.
-import { matches, type InstanceFacts } from '../core/cql.js';
-import { errorMessage } from '../core/errors.js';
-import { ENV_SK_PREFIX } from '../core/keys.js';
-import type { Environment, EnvironmentRevision } from '../core/records.js';
-import type { Desired, DesiredEnvironment } from './model.js';
-
-export type EnvironmentEntry =
-  | { name: string; kind: 'valid'; environment: Environment; revision: EnvironmentRevision }
-  | { name: string; kind: 'invalid'; error: string };
+import { matches, type InstanceFacts } from '../../core/cql.js';
+import { errorMessage } from '../../core/errors.js';
+import { ENV_SK_PREFIX } from '../../core/keys.js';
+import type { EnvironmentRevision } from '../../core/records.js';
+import type { Desired, DesiredEnvironment } from '../model.js';
+import type { EnvironmentEntry } from '../ports.js';
 
 /** The environment name of a head item, even a malformed one (from its sort key). */
 export function nameOfHead(item: unknown): string {
@@ -21,7 +18,7 @@ export function nameOfHead(item: unknown): string {
 
 export function matchInstance(revision: EnvironmentRevision, facts: InstanceFacts | undefined): { matches: boolean | undefined; reason: string } {
   const expression = revision.instanceGroup.expression;
-  if (expression === undefined || expression.trim() === '') return { matches: true, reason: 'no expression: every instance' };
+  if (expression === undefined) return { matches: true, reason: 'no expression: every instance' };
   if (!facts) return { matches: undefined, reason: 'instance attributes not read yet' };
   try {
     const result = matches(expression, facts);

@@ -4,7 +4,7 @@
 // not. Services that must wait for the daemons use the placement constraint
 // `memberOf(attribute:blox-edge.daemons == ready)`. ECS applies constraints only when it places a
 // task, so flipping back never moves work that already runs; it only keeps new work away.
-import type { Report } from './model.js';
+import type { Report } from '../model.js';
 
 export type ReadinessValue = 'ready' | 'pending';
 

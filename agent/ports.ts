@@ -1,0 +1,130 @@
+// The agent's edges: small interfaces that the adapters (agent/adapters/, the only files that
+// import an SDK) implement, and that tests and simulations fake (test/support/fake-ports.ts).
+// Everything between them (observe, decide, plan, act, report) is written against these.
+import type { InstanceFacts } from '../core/cql.js';
+import { ConflictError } from '../core/errors.js';
+import type { ChangeMarker, Claim, ClaimRecord, Environment, EnvironmentRevision, HealthStatus, InstanceHeartbeat, InstanceStatus } from '../core/records.js';
+
+/** An environment head with the revision it converges to, or why it is unusable. */
+export type EnvironmentEntry = { name: string; kind: 'valid'; environment: Environment; revision: EnvironmentRevision } | { name: string; kind: 'invalid'; error: string };
+
+/** The environments of the agent's cluster (DynamoDB). */
+export interface DesiredStatePort {
+  /** The cluster's change marker: the one read per poll. */
+  getMarker(cluster: string): Promise<ChangeMarker | undefined>;
+  /** Every environment head of the cluster with its current revision (or why it is invalid). */
+  loadEnvironments(cluster: string): Promise<EnvironmentEntry[]>;
+}
+
+/** A lost conditional write; `current` is the item that won (null: there is none). */
+export class WriteConflictError<T> extends ConflictError<T | null> {
+  constructor(message: string, current: T | null) {
+    super(message, current);
+    this.name = 'WriteConflictError';
+  }
+}
+
+/** The instance heartbeat and the claims (DynamoDB). Every write is conditional: absent, or exactly the version read. */
+export interface ClaimPort {
+  getHeartbeat(containerInstanceId: string): Promise<InstanceHeartbeat | null>;
+  /** Writes the heartbeat if the item is absent (`expected` undefined) or has that record version; else WriteConflictError. */
+  putHeartbeat(heartbeat: InstanceHeartbeat, expectedRecordVersion: string | undefined): Promise<void>;
+  getClaim(environment: string, containerInstanceId: string): Promise<ClaimRecord | null>;
+  /** Writes the claim if the item is absent (`expected` undefined) or has that record version; else WriteConflictError. */
+  putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void>;
+  /** Deletes the claim if it still has that record version; else WriteConflictError. */
+  deleteClaim(environment: string, containerInstanceId: string, expectedRecordVersion: string): Promise<void>;
+}
+
+export interface StatusPort {
+  putInstanceStatus(status: InstanceStatus): Promise<void>;
+}
+
+/** A task as ECS describes it, in the agent's terms. */
+export interface TaskInfo {
+  taskArn: string;
+  taskDefinitionArn: string;
+  group?: string;
+  startedBy?: string;
+  environment?: string;
+  revision?: number;
+  lastStatus: string;
+  desiredStatus: string;
+  healthStatus?: HealthStatus;
+  containerInstanceArn?: string;
+  stoppedReason?: string;
+  /** Group, tags or startedBy say blox-edge started it. */
+  ours: boolean;
+  /** ECS answered MISSING: it no longer knows the task (long stopped); nothing else is known. */
+  missing?: true;
+}
+
+export interface StartFailure {
+  arn?: string;
+  reason: string;
+  detail?: string;
+}
+
+export interface SelfDescription {
+  status: string;
+  facts: InstanceFacts;
+}
+
+/** ECS, always about the agent's own container instance. */
+export interface EcsPort {
+  startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }>;
+  stopTask(taskArn: string, reason: string): Promise<void>;
+  /** ListTasks(startedBy = token) then DescribeTasks: what an attempt started, on this instance. */
+  findByStartedBy(token: string): Promise<TaskInfo[]>;
+  /** With tags; a task ECS answers MISSING for comes back STOPPED with `missing`. */
+  describeTasks(taskArns: string[]): Promise<TaskInfo[]>;
+  /** Every task ECS places on this instance with desired status RUNNING. */
+  listInstanceTaskArns(): Promise<string[]>;
+  describeSelf(): Promise<SelfDescription>;
+  putOwnAttribute(name: string, value: string): Promise<void>;
+  /** Whether a task definition gives any container a health check (immutable: cacheable). */
+  hasHealthCheck(taskDefinitionArn: string): Promise<boolean>;
+}
+
+/** A task as the ECS agent's introspection API lists it. */
+export interface LocalTask {
+  taskArn: string;
+  desiredStatus: string;
+  /** The ECS agent's own status: NONE, PULLED, CREATED, RUNNING, STOPPED. */
+  knownStatus: string;
+}
+
+/** The ECS agent on this instance (its introspection API): the tasks it runs, at no API cost. */
+export interface EcsAgentPort {
+  localTasks(): Promise<LocalTask[]>;
+}
+
+export interface TaskHealthView {
+  /** Worst health of the task's containers that report one (HEALTHY only when all are). */
+  health: HealthStatus;
+  hasHealthCheck: boolean;
+  running: boolean;
+}
+
+/** The Docker engine's view of this instance's task containers: their health. */
+export interface DockerPort {
+  taskHealth(): Promise<Map<string, TaskHealthView>>;
+}
+
+/** Everything the reconcile step reaches outside the process. */
+export interface AgentPorts {
+  desired: DesiredStatePort;
+  claims: ClaimPort;
+  status: StatusPort;
+  ecs: EcsPort;
+  ecsAgent: EcsAgentPort;
+  /** Absent where no Docker engine is reachable (health then comes from ECS). */
+  docker?: DockerPort;
+}
+
+/** The instance's identity: the ECS agent's /v1/metadata and EC2 instance metadata (IMDSv2). */
+export interface IdentityPort {
+  /** Throws while the ECS agent has not registered the instance. */
+  ecsMetadata(): Promise<{ cluster: string; containerInstanceArn: string; version?: string }>;
+  instanceIdentity(): Promise<{ ec2InstanceId?: string; availabilityZone?: string; instanceType?: string; amiId?: string; region?: string }>;
+}

@@ -1,0 +1,195 @@
+// One reconcile step of one agent: observe -> decide -> pace -> plan -> act -> report. The same
+// code runs in production (agent/agent.ts wires it to the adapters), in the integration tests, and
+// in the seeded simulations (test/unit/agent-world.test.ts, bench/), which wire it to fake ports
+// and a manual clock.
+import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../core/records.js';
+import { ClaimWriter } from './act/claim-writer.js';
+import { Actuator } from './act/actuator.js';
+import { ReadinessWriter } from './act/readiness-writer.js';
+import { TaskControl, type FaultPoint } from './act/task-control.js';
+import type { AgentContext } from './context.js';
+import { decide } from './decide/decide.js';
+import { pace, UNPACED, type ReplacementBudget } from './decide/pace.js';
+import { plan } from './decide/plan.js';
+import { DynamoGate } from './memory/dynamo-gate.js';
+import { EnvMemories } from './memory/env-memory.js';
+import { OrphanTimers } from './memory/orphans.js';
+import type { DecideOptions, Decision, Desired, Now, Observed, ObservedTask } from './model.js';
+import { ClaimTable } from './observe/claim-table.js';
+import { buildDesired } from './observe/desired.js';
+import { DesiredSource } from './observe/desired-source.js';
+import { InstanceFactsSource } from './observe/instance-facts.js';
+import { TaskCatalog } from './observe/task-catalog.js';
+import type { AgentPorts, TaskHealthView } from './ports.js';
+import { DecisionLog } from './report/decision-log.js';
+import { StatusWriter } from './report/status-writer.js';
+
+export interface ReconcilerOptions {
+  /** The local loop's tick: the longest a step sleeps. */
+  tickMs: number;
+  /** An expectation not met within this long is checked with a look-up instead. */
+  expectationTimeoutMs: number;
+  budget?: ReplacementBudget;
+  fault?: (point: FaultPoint) => void;
+}
+
+/** Progress: step again soon, not at the next tick. */
+const PROGRESS_WAKE_MS = 20;
+
+export class Reconciler {
+  readonly desired: DesiredSource;
+  readonly facts: InstanceFactsSource;
+  readonly catalog: TaskCatalog;
+  readonly claims: ClaimTable;
+  readonly memories: EnvMemories;
+  private readonly orphans = new OrphanTimers();
+  private readonly writer: ClaimWriter;
+  private readonly actuator: Actuator;
+  private readonly status: StatusWriter;
+  private readonly readiness: ReadinessWriter;
+  private readonly decideOptions: DecideOptions;
+  private last: Decision | undefined;
+
+  constructor(
+    private readonly ctx: AgentContext,
+    ports: AgentPorts,
+    private readonly options: ReconcilerOptions,
+  ) {
+    const dynamo = new DynamoGate(ctx);
+    this.memories = new EnvMemories(ctx.random);
+    this.desired = new DesiredSource(ctx, ports.desired, dynamo);
+    this.facts = new InstanceFactsSource(ctx, ports.ecs);
+    this.catalog = new TaskCatalog(ctx, ports, options.expectationTimeoutMs);
+    this.claims = new ClaimTable(ctx, ports.claims, dynamo);
+    this.writer = new ClaimWriter(ctx, ports.claims, this.claims, dynamo, this.memories);
+    const tasks = new TaskControl(ctx, ports.ecs, this.catalog, this.claims, this.memories, options.fault);
+    this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), new DecisionLog(ctx.log, ctx.metrics));
+    this.status = new StatusWriter(ctx, ports.status, this.memories);
+    this.readiness = new ReadinessWriter(ctx, ports.ecs, this.facts);
+    this.decideOptions = { orphanGraceMs: ctx.config.orphanGraceMs, attemptSettleMs: ctx.config.attemptSettleMs, expectationTimeoutMs: options.expectationTimeoutMs };
+  }
+
+  /** The last step's decision (reports, intents). */
+  get lastDecision(): Decision | undefined {
+    return this.last;
+  }
+
+  desiredView(): Desired {
+    return buildDesired(this.desired.entries, this.facts.facts, this.desired.fresh);
+  }
+
+  /** observe -> decide -> act; returns how long to sleep before the next step. */
+  async step(): Promise<number> {
+    const { clock } = this.ctx;
+    const now = clock.monoMs();
+    await this.desired.poll(now);
+    await this.facts.refresh(now);
+    const recorded = Object.values(this.claims.claimViews()).flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn]).filter((arn): arn is string => arn !== undefined);
+    const tasks = await this.catalog.observe(now, recorded);
+    if (tasks) this.noteTasks(tasks, now);
+    await this.claims.observe(now, this.relevant(tasks));
+
+    const observed: Observed = { instance: this.claims.standing(now), claims: this.claims.claimViews(), tasks, memory: this.memories.views(now), orphanSince: this.orphans.view() };
+    const at: Now = { wallMs: clock.wallMs(), monoMs: now, nonce: this.ctx.randomHex(10) };
+    const decision = pace(decide(this.desiredView(), observed, at, this.decideOptions), this.options.budget ?? UNPACED);
+    this.last = decision;
+    for (const arn of this.orphans.update(decision.unclaimed, now)) this.ctx.log.info({ taskArn: arn, graceMs: this.ctx.config.orphanGraceMs }, 'task of ours claimed by no environment: stopped after the grace period unless claimed');
+    const chains = plan({ decision, observed, instance: { view: this.claims.instanceView, renewDue: this.claims.renewDue(now) }, now: at });
+    const progress = await this.actuator.run(chains);
+    this.afterActing(decision, tasks);
+
+    const acting = this.claims.standing(clock.monoMs()).acting;
+    const ready = this.ready();
+    this.ctx.metrics.set('blox_agent_ready', 'Every matching daemon RUNNING (and HEALTHY where checked)', {}, ready ? 1 : 0);
+    this.ctx.metrics.set('blox_agent_degraded', 'The agent cannot reach DynamoDB or ECS', {}, this.ctx.troubles.degraded ? 1 : 0);
+    this.ctx.metrics.set('blox_agent_acting', 'This agent holds the instance heartbeat and acts for the instance', {}, acting ? 1 : 0);
+    if (acting) {
+      const critical = new Set((this.desired.entries ?? []).filter((e) => e.kind === 'valid' && e.revision.critical).map((e) => e.name));
+      await this.readiness.publish(this.desired.entries ? decision.environments.map((e) => e.report) : undefined, critical, clock.monoMs());
+      await this.status.write({ reports: decision.environments.map((e) => e.report), ready, ecsStatus: this.facts.status }, clock.monoMs());
+    }
+
+    // Wake for the next poll on time rather than at the tick after it, and for any wait that ends sooner.
+    const after = clock.monoMs();
+    let wakeIn = Math.min(this.options.tickMs, Math.max(10, this.desired.nextPollAt - after));
+    for (const chain of chains) for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
+    return progress ? Math.min(wakeIn, PROGRESS_WAKE_MS) : wakeIn;
+  }
+
+  /** Stops the agent's part: the instance is left for a successor at once. Never stops a daemon. */
+  async release(): Promise<void> {
+    try {
+      await this.writer.releaseInstance();
+    } catch (error) {
+      this.ctx.log.warn({ error: String(error) }, 'could not release the instance lease on shutdown; a successor waits for it to expire');
+    }
+  }
+
+  healthEvent(taskArn: string, health: TaskHealthView['health']): void {
+    this.catalog.healthEvent(taskArn, health);
+  }
+
+  /** Every matching daemon is ready (and the desired state has been read). */
+  ready(): boolean {
+    if (!this.last || this.desired.entries === undefined) return false;
+    return this.last.environments.filter((e) => e.report.matching).every((e) => e.report.ready);
+  }
+
+  policyOf(env: string): RestartPolicy {
+    const entry = this.desired.entries?.find((e) => e.name === env);
+    return entry?.kind === 'valid' ? entry.revision.restartPolicy : DEFAULT_RESTART_POLICY;
+  }
+
+  /** Restart policy for daemons that stopped by themselves; expectations met or expired. */
+  private noteTasks(tasks: ObservedTask[], now: number): void {
+    const known = { stoppedByUs: (arn: string) => this.catalog.wasStoppedByUs(arn), knownStopped: (arn: string) => this.catalog.knownStopped(arn), localView: this.catalog.localView };
+    for (const [env, memory] of this.memories.entries()) {
+      memory.expectations.observe(tasks, now, this.options.expectationTimeoutMs);
+      for (const { taskArn, restart } of memory.noteStops(tasks, known, this.policyOf(env), now, this.ctx.random())) {
+        const delay = restart.notBeforeMono - now;
+        this.ctx.metrics.inc('blox_agent_daemon_stops_total', 'Daemons that stopped by themselves', { environment: env });
+        this.ctx.metrics.inc('blox_agent_backoff_seconds_total', 'Backoff scheduled, by kind', { kind: 'restart' }, delay / 1000);
+        if (restart.crashLoop) this.ctx.metrics.inc('blox_agent_crash_loops_total', 'Crash loops detected', { environment: env });
+        this.ctx.log.warn({ environment: env, taskArn, restartInMs: delay, crashLoop: restart.crashLoop, stops: restart.recentStops.length }, restart.crashLoop ? 'daemon stopped: crash loop detected; restart at the capped delay' : 'daemon stopped: restart after backoff');
+      }
+    }
+  }
+
+  /** Environments whose claim matters here: listed, running a task here, or with memory. */
+  private relevant(tasks: ObservedTask[] | undefined): Set<string> {
+    const names = new Set<string>((this.desired.entries ?? []).map((e) => e.name));
+    for (const t of tasks ?? []) if (t.environment !== undefined && t.lastStatus !== 'STOPPED') names.add(t.environment);
+    for (const [env, memory] of this.memories.entries()) if (env !== '' && memory.busy) names.add(env);
+    return names;
+  }
+
+  private afterActing(decision: Decision, tasks: ObservedTask[] | undefined): void {
+    const now = this.ctx.clock.monoMs();
+    const wallIso = new Date(this.ctx.clock.wallMs()).toISOString();
+    const claims = this.claims.claimViews();
+    for (const { environment, report } of decision.environments) {
+      const memory = this.memories.get(environment);
+      if (memory.reported?.state !== report.state) {
+        memory.reported = { state: report.state, since: wallIso };
+        this.ctx.log.info({ environment, state: report.state, taskArn: report.taskArn, revision: report.revision, reason: report.reason }, 'daemon state');
+      }
+      // The daemons this agent runs (its claim's tasks, live): a stop by themselves triggers the restart policy.
+      const claim = claims[environment];
+      if (claim?.state === 'mine') {
+        for (const arn of [claim.item?.current?.taskArn, claim.item?.next?.taskArn]) {
+          const task = arn === undefined ? undefined : tasks?.find((t) => t.taskArn === arn);
+          if (task && task.lastStatus !== 'STOPPED' && task.desiredStatus !== 'STOPPED') memory.daemons.add(task.taskArn);
+        }
+      }
+      memory.pruneAttempts(new Set((claim?.item?.attempts ?? []).map((a) => a.token)), now);
+    }
+    const present = new Set((tasks ?? []).filter((t) => t.lastStatus !== 'STOPPED').map((t) => t.environment ?? ''));
+    const held = new Set(Object.entries(claims).filter(([, v]) => v.state === 'mine' || v.state === 'takeable').map(([env]) => env));
+    const listed = new Set((this.desired.entries ?? []).map((e) => e.name));
+    for (const env of this.memories.forget({ fresh: this.desired.fresh && tasks !== undefined, listed, present, claimed: held })) {
+      this.ctx.troubles.recover(`start:${env}`);
+      this.ctx.troubles.recover(`claim:${env}`);
+    }
+    if (this.desired.fresh && tasks !== undefined) this.claims.forget(new Set([...listed, ...present]));
+  }
+}
