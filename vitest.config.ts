@@ -22,7 +22,8 @@ export default defineConfig({
     projects: [
       {
         extends: true,
-        test: { name: 'unit', include: ['test/unit/**/*.test.ts'] },
+        // BLOX_TEST_PROJECT: test/support refuses DynamoDB Local, Docker and the bundles to a unit test.
+        test: { name: 'unit', include: ['test/unit/**/*.test.ts'], env: { BLOX_TEST_PROJECT: 'unit' } },
       },
       {
         extends: true,

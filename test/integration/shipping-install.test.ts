@@ -20,7 +20,7 @@ import { repoRoot, runInstaller, sha256 } from '../unit/shipping-support.js';
 
 const execFileAsync = promisify(execFile);
 // DynamoDB Local (Java) is what the local world needs beyond Node.js; the run's global setup tells
-// whether it starts here (and fails the run under CI=true when it does not).
+// whether it starts here (and fails the run under CI when it does not).
 const haveWorld = dynamoDbEndpoint() !== '';
 const CLUSTER = 'shipping-e2e';
 const ENVIRONMENT = 'shipped-daemon';
