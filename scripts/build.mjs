@@ -2,7 +2,8 @@
 // dist/agent.js (the edge agent) and dist/blox.js (CLI, coordinator and local sandbox).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 let commit = process.env.BLOX_BUILD_COMMIT ?? '';
@@ -39,7 +40,7 @@ const entries = [
 ];
 
 for (const { entry, out } of entries) {
-  await build({
+  const result = await build({
     entryPoints: [entry],
     outfile: out,
     bundle: true,
@@ -61,7 +62,16 @@ for (const { entry, out } of entries) {
       BLOX_VERSION: JSON.stringify(version),
       BLOX_COMMIT: JSON.stringify(commit),
     },
+    // Each output replaces the old one by a rename: a process starting from it meanwhile (a test
+    // worker running dist/agent.js while another rebuilds) reads the old file or the new, never half.
+    write: false,
   });
+  for (const file of result.outputFiles) {
+    mkdirSync(dirname(file.path), { recursive: true });
+    const temporary = `${file.path}.${process.pid}.tmp`;
+    writeFileSync(temporary, file.contents);
+    renameSync(temporary, file.path);
+  }
   const bytes = statSync(out).size;
   console.log(`${out} ${(bytes / 1024).toFixed(0)} KiB (version ${version}, commit ${commit})`);
 }

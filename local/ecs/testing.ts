@@ -3,18 +3,19 @@
 // emulator accepted and every answer it gave against the official ECS service model.
 import { ECSClient } from '@aws-sdk/client-ecs';
 import { ManualClock } from '../../core/clock.js';
+import { isCi } from '../ci.js';
 import { startEcsEmulator, type EcsEmulator, type EcsEmulatorOptions, type Exchange } from './emulator.js';
 import { findServiceModelPath, formatViolations, loadServiceModel, ModelValidator } from './model-validator.js';
 import { SimulatedRuntime, type SimulatedRuntimeOptions } from '../runtime/simulated.js';
 
 /**
- * The ECS service model, or undefined when awscli is not installed. Under CI=true its absence is an
+ * The ECS service model, or undefined when awscli is not installed. Under CI its absence is an
  * error (CI installs awscli), so a green CI run always means the conformance checks ran.
  */
 export function serviceModelValidator(): ModelValidator | undefined {
   const path = findServiceModelPath();
   if (!path) {
-    if (process.env.CI === 'true') throw new Error('the ECS service model (Debian awscli, botocore data ecs/2014-11-13/service-2.json) is required under CI=true but was not found');
+    if (isCi()) throw new Error(`the ECS service model (Debian awscli, botocore data ecs/2014-11-13/service-2.json) is required under CI (CI=${process.env.CI}) but was not found`);
     return undefined;
   }
   return new ModelValidator(loadServiceModel(path) as NonNullable<ReturnType<typeof loadServiceModel>>);

@@ -1,5 +1,6 @@
 // The coordinator's HTTP API against DynamoDB Local: every route, every error path, the Blox v0.3
-// scenarios. TestApi checks every response against coordinator/openapi.json.
+// scenarios. TestApi checks every response against coordinator/openapi.json, and the suite ends by
+// asserting that every request the coordinator answered was checked.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../core/keys.js';
@@ -152,6 +153,7 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         const final = await api.call('GET', '/v1/environments/race');
         expect(final.body.latestRevision).toBe(2);
         expect(final.body.taskDefinition).toBe(winner.body.taskDefinition);
+        await other.expectEveryResponseValidated();
       } finally {
         await other.close();
       }
@@ -461,6 +463,7 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         expect(res.body.message).not.toContain('disk on fire');
         expect(res.body.requestId).toBe(res.headers.get('x-request-id'));
         expect(lines.some((l) => l.requestId === res.body.requestId && String(l.msg).includes('disk on fire'))).toBe(true);
+        await broken.expectEveryResponseValidated();
       } finally {
         await broken.close();
       }
@@ -506,9 +509,14 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         const ok = await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a'), headers: { authorization: 'Bearer s3cret' } });
         expect(ok.status).toBe(200);
         expect((await secured.call('GET', '/v1/environments/auth-a')).status).toBe(200);
+        await secured.expectEveryResponseValidated();
       } finally {
         await secured.close();
       }
     });
+  });
+
+  it('answered every request through a client that checked the response against the OpenAPI document', async () => {
+    await api.expectEveryResponseValidated();
   });
 });

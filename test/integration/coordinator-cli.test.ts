@@ -1,5 +1,6 @@
 // `blox` in-process against the API and with --direct against DynamoDB Local, and the bundled
-// single file (esbuild, same settings as scripts/build.mjs) spawned as `node blox.js`.
+// single file (esbuild, same settings as scripts/build.mjs) spawned as `node blox.js`. Every API
+// response is checked against coordinator/openapi.json (TestApi, OpenApiClient, a validating proxy).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../core/keys.js';
 import { EXIT, runCli } from '../../coordinator/cli/cli.js';
 import { dynamoDbEndpoint, freePort } from '../support/services.js';
+import { OpenApiClient, startValidatingProxy, type ValidatingProxy } from '../support/openapi.js';
 import { createTestTable, instanceStatusItem, TestApi, type TestTable } from './coordinator-support.js';
 
 const endpoint = dynamoDbEndpoint();
@@ -235,6 +237,7 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
       expect((await blox(args)).code).toBe(EXIT.unauthorized);
       expect((await blox([...args, '--token', 'tok'])).code).toBe(EXIT.ok);
       expect((await blox(['env', 'delete', 'secured', '--endpoint', secured.url], { BLOX_TOKEN: 'tok' })).code).toBe(EXIT.ok);
+      await secured.expectEveryResponseValidated();
     } finally {
       await secured.close();
     }
@@ -262,8 +265,12 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     });
     for (let i = 0; i < 100 && !url; i++) await new Promise((r) => setTimeout(r, 50));
     expect(url).toBe(`http://127.0.0.1:${port}`);
-    const res = await fetch(`${url}/v1/environments?cluster=edge`);
+    // Its log goes to this process's stdout, so the check is counted by the client alone.
+    const client = new OpenApiClient(url);
+    const res = await client.call('GET', '/v1/environments?cluster=edge');
     expect(res.status).toBe(200);
+    expect(res.body.items).toEqual(expect.any(Array));
+    expect([client.calls, client.validated]).toEqual([1, 1]);
     stop.abort();
     expect(await served).toBe(EXIT.ok);
   });
@@ -271,6 +278,7 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
   describe('the bundled single file', () => {
     let bundle: string;
     let child: ChildProcess | undefined;
+    let proxy: ValidatingProxy | undefined;
     beforeAll(async () => {
       // Inside node_modules: this build leaves dockerode's optional ssh2/cpu-features external (scripts/build.mjs stubs them).
       const dir = join(process.cwd(), 'node_modules', '.blox-test', String(process.pid));
@@ -289,8 +297,9 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
         define: { BLOX_VERSION: '"9.9.9"', BLOX_COMMIT: '"bundled"' },
       });
     }, 120_000);
-    afterAll(() => {
+    afterAll(async () => {
       child?.kill('SIGTERM');
+      await proxy?.close();
       rmSync(join(bundle, '..'), { recursive: true, force: true });
     });
 
@@ -299,20 +308,33 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
       const port = await freePort();
       const env = { ...process.env, BLOX_COORDINATOR_LISTEN: `127.0.0.1:${port}`, BLOX_TABLE: t.tableName, BLOX_DYNAMODB_ENDPOINT: endpoint, AWS_REGION: 'us-east-1' };
       child = spawn(process.execPath, [bundle, 'coordinator'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+      // The bundled CLI talks to the bundled coordinator through a proxy that checks every response.
+      proxy = await startValidatingProxy(`http://127.0.0.1:${port}`);
+      const viaProxy = { ...process.env, BLOX_ENDPOINT: proxy.url };
       let logs = '';
       child.stdout?.on('data', (d: Buffer) => (logs += d.toString()));
       child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
       for (let i = 0; i < 200 && !logs.includes('coordinator listening'); i++) await new Promise((r) => setTimeout(r, 50));
       expect(logs).toContain(`coordinator listening on http://127.0.0.1:${port}`);
-      const created = await run(process.execPath, [bundle, 'env', 'create', 'bundled', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json'], { env: { ...process.env, BLOX_ENDPOINT: `http://127.0.0.1:${port}` } });
+      const created = await run(process.execPath, [bundle, 'env', 'create', 'bundled', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json'], { env: viaProxy });
       expect(JSON.parse(created.stdout)).toMatchObject({ name: 'bundled', currentRevision: 1 });
-      const missing = await run(process.execPath, [bundle, 'env', 'get', 'nothing'], { env: { ...process.env, BLOX_ENDPOINT: `http://127.0.0.1:${port}` } }).catch((e: { code: number; stderr: string }) => e);
+      const missing = await run(process.execPath, [bundle, 'env', 'get', 'nothing'], { env: viaProxy }).catch((e: { code: number; stderr: string }) => e);
       expect((missing as { code: number }).code).toBe(EXIT.notFound);
       child.kill('SIGTERM');
       const exit = await new Promise<number | null>((resolve) => child?.once('exit', (code) => resolve(code)));
       expect(exit).toBe(0);
       expect(logs).toMatch(/"method":"POST","path":"\/v1\/environments","status":200/);
+      // every request the bundled coordinator logged had its response checked
+      await proxy.idle();
+      expect(proxy.violations).toEqual([]);
+      const served = logs.split('\n').filter((line) => line.includes('"msg":"request"')).length;
+      expect(served).toBeGreaterThanOrEqual(2); // env create, env get
+      expect(proxy.validated).toBe(served);
       child = undefined;
     });
+  });
+
+  it('answered every request through a client that checked the response against the OpenAPI document', async () => {
+    await api.expectEveryResponseValidated();
   });
 });

@@ -136,4 +136,8 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
       expect(JSON.parse(stdout)).toMatchObject({ matching: 1, total: 3 });
     });
   });
+
+  it('answered every request through a client that checked the response against the OpenAPI document', async () => {
+    await api.expectEveryResponseValidated();
+  });
 });

@@ -9,7 +9,8 @@ import { dynamoDbClient, localCredentials } from '../support/services.js';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { startCoordinator, type CoordinatorOptions, type RunningCoordinator } from '../../coordinator/server.js';
-import { OpenApiValidator } from '../support/openapi.js';
+import { OpenApiClient, startValidatingProxy, type ApiCallOptions, type ApiResponse, type ValidatingProxy } from '../support/openapi.js';
+import { expect } from 'vitest';
 
 export class TestClock implements Clock {
   constructor(private time = Date.parse('2026-01-01T00:00:00.000Z')) {}
@@ -77,28 +78,21 @@ export function instanceStatusItem(cluster: string, id: string, daemons: Array<{
 
 // ---- the API in-process, with every response checked against coordinator/openapi.json ----
 
+export type { ApiCallOptions, ApiResponse } from '../support/openapi.js';
 
-const validator = new OpenApiValidator();
-
-export interface ApiResponse {
-  status: number;
-  headers: Headers;
-  text: string;
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  body: any;
-}
-
-export interface ApiCallOptions {
-  body?: unknown;
-  /** Sent as is (for malformed JSON and similar). */
-  raw?: string | Buffer;
-  headers?: Record<string, string>;
-}
-
+/**
+ * A coordinator in process with its responses checked against the OpenAPI document: the test's own
+ * calls through `call` (OpenApiClient) and every other client (the blox CLI) through `url`, a
+ * validating proxy in front of it. `expectEveryResponseValidated` then asserts that every request
+ * the coordinator answered (one `request` log line each) was one whose response was checked.
+ */
 export class TestApi {
   readonly logLines: Record<string, unknown>[] = [];
-  validated = 0;
-  private constructor(readonly coordinator: RunningCoordinator) {}
+  private constructor(
+    readonly coordinator: RunningCoordinator,
+    private readonly client: OpenApiClient,
+    private readonly proxy: ValidatingProxy,
+  ) {}
 
   static async start(options: Omit<CoordinatorOptions, 'logger'>, logLines?: Record<string, unknown>[]): Promise<TestApi> {
     const lines = logLines ?? [];
@@ -109,31 +103,46 @@ export class TestApi {
       },
     });
     const coordinator = await startCoordinator({ ...options, logger: pino({ base: undefined }, sink), listen: '127.0.0.1:0' });
-    const api = new TestApi(coordinator);
+    const proxy = await startValidatingProxy(coordinator.url);
+    const api = new TestApi(coordinator, new OpenApiClient(coordinator.url), proxy);
     (api as { logLines: Record<string, unknown>[] }).logLines = lines;
     return api;
   }
 
+  /** The API for clients other than `call` (the CLI's --endpoint): the validating proxy. */
   get url(): string {
-    return this.coordinator.url;
+    return this.proxy.url;
   }
 
-  async call(method: string, path: string, options: ApiCallOptions = {}): Promise<ApiResponse> {
-    const headers: Record<string, string> = { ...(options.headers ?? {}) };
-    let payload: string | Buffer | undefined = options.raw;
-    if (options.body !== undefined) {
-      payload = JSON.stringify(options.body);
-      headers['content-type'] ??= 'application/json';
-    }
-    const response = await fetch(`${this.url}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
-    const text = await response.text();
-    validator.check(method, path, response.status, text, response.headers.get('content-type'));
-    this.validated++;
-    const json = text && response.headers.get('content-type')?.startsWith('application/json');
-    return { status: response.status, headers: response.headers, text, body: json ? (JSON.parse(text) as unknown) : undefined };
+  call(method: string, path: string, options: ApiCallOptions = {}): Promise<ApiResponse> {
+    return this.client.call(method, path, options);
   }
 
-  close(): Promise<void> {
-    return this.coordinator.close();
+  /** Responses checked against the OpenAPI document, through `call` and through `url`. */
+  get validated(): number {
+    return this.client.validated + this.proxy.validated;
+  }
+
+  /** Requests the coordinator answered, by its log. */
+  get served(): number {
+    return this.logLines.filter((line) => line.msg === 'request').length;
+  }
+
+  /**
+   * Asserts that this coordinator answered requests, every one of them through a validating client,
+   * and that every response passed: a validator that checks nothing, or a call that bypasses it,
+   * fails here.
+   */
+  async expectEveryResponseValidated(): Promise<void> {
+    await this.proxy.idle();
+    expect(this.proxy.violations, 'responses through the proxy that break coordinator/openapi.json').toEqual([]);
+    expect(this.client.validated, 'calls through TestApi.call whose response was validated').toBe(this.client.calls);
+    expect(this.validated, 'validated responses').toBeGreaterThan(0);
+    expect(this.validated, 'validated responses, against the requests the coordinator logged').toBe(this.served);
+  }
+
+  async close(): Promise<void> {
+    await this.proxy.close();
+    await this.coordinator.close();
   }
 }

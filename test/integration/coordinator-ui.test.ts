@@ -82,4 +82,8 @@ describe.skipIf(!endpoint)('the web page (DynamoDB Local)', () => {
     expect(timers).toHaveLength(1);
     expect(calls.every((p) => p.startsWith('/v1/'))).toBe(true);
   });
+
+  it('answered every request through a client that checked the response against the OpenAPI document', async () => {
+    await api.expectEveryResponseValidated();
+  });
 });

@@ -2,7 +2,7 @@
 // container on the Docker engine, labelled as the ECS agent labels it; `docker kill` stops the task
 // with exit code 137; health checks run in the engine; StopTask sends SIGTERM; stopped containers
 // are removed later, and close() leaves no container behind.
-// Needs a Docker engine: skipped locally without one, failed under CI=true (dockerAvailable).
+// Needs a Docker engine: skipped locally without one, failed under CI (dockerAvailable).
 import { CreateClusterCommand, DescribeTasksCommand, ECSClient, RegisterTaskDefinitionCommand, StartTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { execFileSync, spawnSync } from 'node:child_process';

@@ -1,12 +1,13 @@
 // The real AWS CLI (`aws ecs ... --endpoint-url`) against the emulator: create, register, list,
 // describe, start, stop, paginate, and an error with its exit code. Every exchange is checked
-// against the service model too. Locally a missing CLI skips this suite; under CI=true it fails.
+// against the service model too. Locally a missing CLI skips this suite; under CI it fails.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
 import { ConformanceRecorder, serviceModelValidator } from '../../local/ecs/testing.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
+import { inCi } from '../support/services.js';
 
 function findAws(): string | undefined {
   // Debian's awscli first (what CI installs), then whatever is on PATH.
@@ -14,7 +15,7 @@ function findAws(): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(':')) {
     if (dir && existsSync(`${dir}/aws`)) return `${dir}/aws`;
   }
-  if (process.env.CI === 'true') throw new Error('the AWS CLI (Debian awscli) is required under CI=true but was not found');
+  if (inCi) throw new Error(`the AWS CLI (Debian awscli) is required under CI (CI=${process.env.CI}) but was not found`);
   return undefined;
 }
 

@@ -6,42 +6,24 @@ import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient, ListContainerInstancesCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_LABEL } from '../../local/runtime/docker.js';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
+import { freshBundles } from '../support/bundles.js';
 import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
 import { processAlive, waitFor } from '../support/wait.js';
 
-const repo = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const haveDocker = await dockerAvailable();
 const run = promisify(execFile);
-
-/** Newest modification time (ms) of the TypeScript sources under `dir`. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) newest = Math.max(newest, newestSource(path));
-    else if (/\.(ts|json)$/.test(entry.name)) newest = Math.max(newest, statSync(path).mtimeMs);
-  }
-  return newest;
-}
-
-function bundlesStale(): boolean {
-  const bundles = ['blox.js', 'agent.js'].map((name) => join(repo, 'dist', name));
-  if (!bundles.every((bundle) => existsSync(bundle))) return true;
-  const built = Math.min(...bundles.map((bundle) => statSync(bundle).mtimeMs));
-  return ['agent', 'coordinator', 'core', 'local'].some((dir) => newestSource(join(repo, dir)) > built);
-}
 
 describe('npm start: blox local up', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'blox-sandbox-'));
   const endpointsFile = join(cwd, '.blox-local', 'endpoints.json');
+  let bloxJs = '';
   let sandbox: ChildProcess;
   let output = '';
   let exited: Promise<number | null>;
@@ -49,13 +31,12 @@ describe('npm start: blox local up', () => {
   let ecs: ECSClient;
 
   beforeAll(async () => {
-    // `npm test` builds first; run alone, this test builds when the bundles are missing or stale.
-    // (Not unconditionally: a concurrent suite may be running dist/agent.js while it is rewritten.)
-    if (bundlesStale()) await run(process.execPath, ['scripts/build.mjs'], { cwd: repo, timeout: 120_000 });
+    // `npm test` builds first; run alone, the bundles are rebuilt when missing or stale.
+    bloxJs = (await freshBundles()).blox;
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     sandbox = spawn(
       process.execPath,
-      [join(repo, 'dist', 'blox.js'), 'local', 'up', '--instances', '2', '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort), '--register-delay-ms', '300', '--cluster', 'sandbox-test'],
+      [bloxJs, 'local', 'up', '--instances', '2', '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort), '--register-delay-ms', '300', '--cluster', 'sandbox-test'],
       { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
     );
     sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -170,7 +151,7 @@ describe('npm start: blox local up', () => {
 
   it('try this: an environment created with the CLI reaches every instance; a killed daemon comes back', { timeout: 120_000 }, async () => {
     const endpoint = doc.coordinator?.url ?? '';
-    await run(process.execPath, [join(repo, 'dist', 'blox.js'), 'env', 'create', 'sample', '--cluster', doc.cluster, '--task-definition', doc.sampleTaskDefinition, '--endpoint', endpoint], { cwd, timeout: 30_000 });
+    await run(process.execPath, [bloxJs, 'env', 'create', 'sample', '--cluster', doc.cluster, '--task-definition', doc.sampleTaskDefinition, '--endpoint', endpoint], { cwd, timeout: 30_000 });
     const before = await onEveryInstance('the sample daemon on every instance');
 
     const victim = doc.instances[0];
@@ -195,7 +176,7 @@ describe('npm start: blox local up', () => {
   });
 
   it('try this: an instance added with `blox local add-instance` gets the daemon too', { timeout: 90_000 }, async () => {
-    const { stdout } = await run(process.execPath, [join(repo, 'dist', 'blox.js'), 'local', 'add-instance', '--instance-type', 'm5.large'], { cwd, timeout: 30_000 });
+    const { stdout } = await run(process.execPath, [bloxJs, 'local', 'add-instance', '--instance-type', 'm5.large'], { cwd, timeout: 30_000 });
     const added = JSON.parse(stdout) as { ec2InstanceId: string; containerInstanceArn: string; instanceType: string };
     expect(added.instanceType).toBe('m5.large');
     const listed = await ecs.send(new ListContainerInstancesCommand({ cluster: doc.cluster }));

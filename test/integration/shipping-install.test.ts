@@ -7,35 +7,26 @@
 // must get its daemon task RUNNING on that instance, started by the installed agent.
 import { DescribeTasksCommand, ECSClient, ListTasksCommand } from '@aws-sdk/client-ecs';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
+import { freshBundles } from '../support/bundles.js';
 import { dynamoDbEndpoint, freePort, localCredentials } from '../support/services.js';
 import { processAlive, StopWaiting, waitFor } from '../support/wait.js';
 import { repoRoot, runInstaller, sha256 } from '../unit/shipping-support.js';
 
 const execFileAsync = promisify(execFile);
 // DynamoDB Local (Java) is what the local world needs beyond Node.js; the run's global setup tells
-// whether it starts here (and fails the run under CI=true when it does not).
+// whether it starts here (and fails the run under CI when it does not).
 const haveWorld = dynamoDbEndpoint() !== '';
 const CLUSTER = 'shipping-e2e';
 const ENVIRONMENT = 'shipped-daemon';
-
-/** dist/agent.js and dist/blox.js, built unless they are newer than every source they bundle. */
-async function ensureBundles(): Promise<void> {
-  const outputs = ['dist/agent.js', 'dist/blox.js'].map((p) => join(repoRoot, p));
-  const newestSource = (dir: string): number =>
-    readdirSync(join(repoRoot, dir), { withFileTypes: true, recursive: true })
-      .filter((e) => e.isFile() && e.name.endsWith('.ts'))
-      .reduce((max, e) => Math.max(max, statSync(join(e.parentPath, e.name)).mtimeMs), 0);
-  const sources = Math.max(...['agent', 'core', 'coordinator', 'local'].map(newestSource));
-  if (outputs.every((p) => existsSync(p) && statSync(p).mtimeMs >= sources)) return;
-  await execFileAsync(process.execPath, ['scripts/build.mjs'], { cwd: repoRoot, timeout: 180_000 });
-}
+/** dist/agent.js and dist/blox.js, rebuilt first when stale (test/support/bundles.ts). */
+let bundles = { agent: '', blox: '' };
 
 /** The installed unit's ExecStart, with every absolute path of it moved under `root`. */
 function execStartUnder(root: string): { command: string; args: string[] } {
@@ -57,9 +48,9 @@ describe('the agent bundle, alone', () => {
     });
 
   beforeAll(async () => {
-    await ensureBundles();
+    bundles = await freshBundles();
     // Outside the repository: no node_modules anywhere above it.
-    copyFileSync(join(repoRoot, 'dist/agent.js'), agentJs);
+    copyFileSync(bundles.agent, agentJs);
   }, 240_000);
 
   it('runs with plain node and no node_modules: --version prints the version and the commit', async () => {
@@ -97,18 +88,18 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
   const context = () => `--- agent output (tail) ---\n${agentOutput.slice(-4000)}\n--- sandbox output (tail) ---\n${sandboxOutput.slice(-2000)}`;
 
   beforeAll(async () => {
-    await ensureBundles();
+    bundles = await freshBundles();
     // The operator's artifact: a copy of the bundle and its source map, as uploaded to S3.
     mkdirSync(artifacts, { recursive: true });
-    copyFileSync(join(repoRoot, 'dist/agent.js'), join(artifacts, 'agent.js'));
-    copyFileSync(join(repoRoot, 'dist/agent.js.map'), join(artifacts, 'agent.js.map'));
+    copyFileSync(bundles.agent, join(artifacts, 'agent.js'));
+    copyFileSync(`${bundles.agent}.map`, join(artifacts, 'agent.js.map'));
 
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort, agentPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
     agentListen = `127.0.0.1:${agentPort}`;
     sandbox = spawn(
       process.execPath,
       [
-        join(repoRoot, 'dist/blox.js'), 'local', 'up', '--no-agents', '--no-coordinator', '--runtime', 'simulated', '--instances', '1', '--cluster', CLUSTER,
+        bundles.blox, 'local', 'up', '--no-agents', '--no-coordinator', '--runtime', 'simulated', '--instances', '1', '--cluster', CLUSTER,
         '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort),
         '--register-delay-ms', '300',
       ],
@@ -168,7 +159,7 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
       BLOX_AGENT_CONFIG_EXTRA: JSON.stringify(extra).slice(1, -1),
     });
     expect(result.status, result.stderr).toBe(0);
-    expect(readFileSync(join(root, 'opt/blox-edge/agent.js'))).toEqual(readFileSync(join(repoRoot, 'dist/agent.js')));
+    expect(readFileSync(join(root, 'opt/blox-edge/agent.js'))).toEqual(readFileSync(bundles.agent));
     expect(existsSync(join(root, 'opt/blox-edge/agent.js.map'))).toBe(true);
     expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toContain(`ECS_CLUSTER=${CLUSTER}\n`);
     expect(JSON.parse(readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8'))).toMatchObject({ table: doc.table, region: doc.region, ...extra });
@@ -208,7 +199,7 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
 
     await execFileAsync(
       process.execPath,
-      [join(repoRoot, 'dist/blox.js'), 'env', 'create', ENVIRONMENT, '--cluster', CLUSTER, '--task-definition', doc.sampleTaskDefinition, '--direct', '--table', doc.table, '--dynamodb-endpoint', doc.dynamodb.endpoint, '--region', doc.region],
+      [bundles.blox, 'env', 'create', ENVIRONMENT, '--cluster', CLUSTER, '--task-definition', doc.sampleTaskDefinition, '--direct', '--table', doc.table, '--dynamodb-endpoint', doc.dynamodb.endpoint, '--region', doc.region],
       { env: { ...process.env, AWS_ACCESS_KEY_ID: doc.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: doc.credentials.secretAccessKey }, timeout: 30_000 },
     );
 

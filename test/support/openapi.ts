@@ -1,7 +1,15 @@
 // Validates real responses against the checked-in OpenAPI document (coordinator/openapi.json):
 // the operation must exist, the status must be documented (or fall to `default`), and the body
 // must match the documented schema. Paths that match no operation may only answer an Error.
+//
+// Two ways to have responses checked, each counting what it checked so that a suite can assert that
+// every response it caused was checked (a validator that silently checks nothing must fail a run):
+// - OpenApiClient: the test's own calls, fetch then check; a response off the document throws.
+// - startValidatingProxy: for clients the test does not hold (the blox CLI, a spawned bundle),
+//   a proxy in front of the coordinator that checks every response passing through.
 import { readFileSync } from 'node:fs';
+import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
@@ -82,4 +90,161 @@ export class OpenApiValidator {
       throw new Error(`${where}: body does not match the OpenAPI document: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}\n${body.slice(0, 500)}`);
     }
   }
+}
+
+let shared: OpenApiValidator | undefined;
+
+/** One validator per process (compiling the document's schemas is the slow part). */
+export function openApiValidator(): OpenApiValidator {
+  shared ??= new OpenApiValidator();
+  return shared;
+}
+
+export interface ApiResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  body: any;
+}
+
+export interface ApiCallOptions {
+  body?: unknown;
+  /** Sent as is (for malformed JSON and similar). */
+  raw?: string | Buffer;
+  headers?: Record<string, string>;
+}
+
+/** Calls the API at `baseUrl` and checks every response against the OpenAPI document. */
+export class OpenApiClient {
+  /** Calls made. */
+  calls = 0;
+  /** Responses that passed the check. */
+  validated = 0;
+
+  constructor(
+    readonly baseUrl: string,
+    private readonly validator: OpenApiValidator = openApiValidator(),
+  ) {}
+
+  async call(method: string, path: string, options: ApiCallOptions = {}): Promise<ApiResponse> {
+    this.calls++;
+    const headers: Record<string, string> = { ...(options.headers ?? {}) };
+    let payload: string | Buffer | undefined = options.raw;
+    if (options.body !== undefined) {
+      payload = JSON.stringify(options.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    const response = await fetch(`${this.baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
+    const text = await response.text();
+    this.validator.check(method, path, response.status, text, response.headers.get('content-type'));
+    this.validated++;
+    const json = text && response.headers.get('content-type')?.startsWith('application/json');
+    return { status: response.status, headers: response.headers, text, body: json ? (JSON.parse(text) as unknown) : undefined };
+  }
+}
+
+export interface ValidatingProxy {
+  url: string;
+  /** Responses that passed the check (each was passed on to the client). */
+  readonly validated: number;
+  /** Responses that failed it, each answered to the client as 502 OpenApiViolation instead. */
+  readonly violations: string[];
+  /** Resolves once no request is in flight. */
+  idle(timeoutMs?: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'transfer-encoding', 'upgrade', 'proxy-connection', 'te', 'trailer']);
+
+function endToEnd(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) if (value !== undefined && !HOP_BY_HOP.has(name)) out[name] = value;
+  return out;
+}
+
+/**
+ * An HTTP proxy on 127.0.0.1 in front of `targetUrl` (a coordinator) that checks every response
+ * against the OpenAPI document before passing it on. The response reaches the client unchanged
+ * (headers, status, bytes), or as a 502 naming the violation.
+ */
+export async function startValidatingProxy(targetUrl: string, validator: OpenApiValidator = openApiValidator()): Promise<ValidatingProxy> {
+  const target = new URL(targetUrl);
+  const violations: string[] = [];
+  let validated = 0;
+  let inFlight = 0;
+  const server: Server = createServer((req, res) => {
+    inFlight++;
+    let done = false;
+    const finish = () => {
+      if (!done) {
+        done = true;
+        inFlight--;
+      }
+    };
+    const method = req.method ?? 'GET';
+    const path = req.url ?? '/';
+    const body: Buffer[] = [];
+    let forwarded = false;
+    req.on('data', (chunk: Buffer) => body.push(chunk));
+    // A client gone before its request was whole: nothing reaches the coordinator.
+    req.on('close', () => forwarded || finish());
+    req.on('end', () => {
+      forwarded = true;
+      const upstream = httpRequest({ host: target.hostname, port: target.port, method, path, headers: { ...endToEnd(req.headers), host: target.host } }, (answer) => {
+        const parts: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => parts.push(chunk));
+        answer.on('error', finish);
+        answer.on('end', () => {
+          const bytes = Buffer.concat(parts);
+          const status = answer.statusCode ?? 0;
+          try {
+            validator.check(method, path, status, bytes.toString('utf8'), answer.headers['content-type'] ?? null);
+            validated++;
+            res.writeHead(status, { ...endToEnd(answer.headers), 'content-length': String(bytes.length) });
+            res.end(method === 'HEAD' ? undefined : bytes);
+          } catch (error) {
+            const message = error instanceof Error ? error.message : String(error);
+            violations.push(message);
+            res.writeHead(502, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ code: 'OpenApiViolation', message }));
+          }
+          finish();
+        });
+      });
+      upstream.on('error', (error) => {
+        // After a complete answer (a coordinator closing early, as on 413) there is nothing to add.
+        if (done) return;
+        violations.push(`${method} ${path}: the proxy could not reach the coordinator: ${String(error)}`);
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ code: 'ProxyError', message: String(error) }));
+        finish();
+      });
+      upstream.end(Buffer.concat(body));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    get validated() {
+      return validated;
+    },
+    violations,
+    async idle(timeoutMs = 5_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (inFlight > 0) {
+        if (Date.now() > deadline) throw new Error(`${inFlight} request(s) still in flight through the validating proxy after ${timeoutMs} ms`);
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
 }

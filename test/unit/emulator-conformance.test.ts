@@ -1,7 +1,7 @@
 // Conformance with the official ECS service model (botocore's ecs/2014-11-13/service-2.json from
 // Debian's awscli): the validator itself, the emulator's request validation on the wire, and one
 // session through every operation the emulator serves with each request and answer checked.
-// Locally a missing model skips the model-backed parts; under CI=true it fails them.
+// Locally a missing model skips the model-backed parts; under CI it fails them.
 import {
   CreateClusterCommand,
   DeleteAttributesCommand,

@@ -1,6 +1,6 @@
 // The ECS emulator's semantics, driven through the unmodified @aws-sdk/client-ecs: resources and
 // failures, lifecycle and health, draining, pagination, errors, placement. Every exchange is also
-// checked against the official ECS service model (when installed; required under CI=true).
+// checked against the official ECS service model (when installed; required under CI).
 import {
   CreateClusterCommand,
   DeleteAttributesCommand,

@@ -1,5 +1,5 @@
 // Helpers of the shipping tests: external tools (packer, shellcheck, systemd-analyze) and running the
-// user-data installer into a temporary root. A missing tool skips its tests locally; under CI=true
+// user-data installer into a temporary root. A missing tool skips its tests locally; under CI
 // (where .ci/run installs Debian's packages) it fails them.
 import { spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -8,15 +8,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { repoRoot } from '../../deploy/render.js';
+import { isCi } from '../../local/ci.js';
 
 export { repoRoot };
-export const inCi = process.env.CI === 'true';
+export const inCi = isCi();
 
-/** Whether `command args` runs; under CI=true a missing tool throws instead of answering false. */
+/** Whether `command args` runs; under CI a missing tool throws instead of answering false. */
 export function toolAvailable(command: string, args: string[]): boolean {
   const result = spawnSync(command, args, { stdio: 'ignore' });
   const ok = !result.error && result.status === 0;
-  if (!ok && inCi) throw new Error(`${command} is required under CI=true (CI installs it) but does not run`);
+  if (!ok && inCi) throw new Error(`${command} is required under CI (CI=${process.env.CI}; CI installs it) but does not run`);
   return ok;
 }
 
