@@ -75,7 +75,7 @@ describe('acting on the fake world', () => {
     await w.run(a, 12);
     expect(a.reconciler.claims.standing(w.clock.monoMs()).acting).toBe(false);
     w.ecs.crash(task); // a start now would have no claim write to precede it, and no instance
-    const starts = w.ecs.calls.StartTask;
+    const starts = w.ecs.calls.StartTask ?? 0;
     await w.run(a, 3);
     expect(w.ecs.calls.StartTask).toBe(starts);
     w.table.fault = undefined;
