@@ -93,7 +93,8 @@ export class Reconciler {
     const at: Now = { wallMs: clock.wallMs(), monoMs: now, nonce: this.ctx.randomHex(10) };
     const decision = pace(decide(this.desiredView(), observed, at, this.decideOptions), this.options.budget ?? UNPACED);
     this.last = decision;
-    for (const arn of this.orphans.update(decision.unclaimed, now)) this.ctx.log.info({ taskArn: arn, graceMs: this.ctx.config.orphanGraceMs }, 'task of ours claimed by no environment: stopped after the grace period unless claimed');
+    // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
+    for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs())) this.ctx.log.info({ taskArn: arn, graceMs: this.ctx.config.orphanGraceMs }, 'task of ours claimed by no environment: stopped after the grace period unless claimed');
     const chains = plan({ decision, observed, instance: { view: this.claims.instanceView, renewDue: this.claims.renewDue(now) }, now: at });
     const progress = await this.actuator.run(chains);
     this.afterActing(decision, tasks);

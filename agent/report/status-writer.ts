@@ -13,9 +13,10 @@ import { Backoff } from '../memory/backoff.js';
 import type { EnvMemories } from '../memory/env-memory.js';
 import type { Report } from '../model.js';
 import type { StatusPort } from '../ports.js';
+import type { BackoffShape } from '../restart-policy.js';
 
 const MIN_WRITE_GAP_MS = 1_000;
-const STATUS_RETRY = { initialDelayMs: 2_000, maxDelayMs: 30_000, multiplier: 2 };
+export const STATUS_RETRY: BackoffShape = { initialDelayMs: 2_000, maxDelayMs: 30_000, multiplier: 2 };
 
 /** The daemons of this instance as the status record lists them: not environments that simply do not match it. */
 export function daemonStatuses(reports: readonly Report[], memories: EnvMemories, nowIso: string): DaemonStatus[] {

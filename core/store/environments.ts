@@ -9,6 +9,7 @@ import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, NotFou
 import {
   clusterNameOf,
   clusterPk,
+  containerInstanceIdOf,
   DEPLOYMENT_SK_PREFIX,
   ENV_SK_PREFIX,
   ENVIRONMENT_INDEX_PK,
@@ -26,8 +27,10 @@ import {
   parseDeployment,
   parseEnvironment,
   parseEnvironmentIndex,
+  parseInstanceHeartbeat,
   parseInstanceStatus,
   parseStoredRevision,
+  statusIsLive,
   patterns,
   readDeploymentConfiguration,
   readRestartPolicy,
@@ -37,6 +40,7 @@ import {
   type Environment,
   type EnvironmentIndex,
   type EnvironmentRevision,
+  type InstanceHeartbeat,
   type InstanceStatus,
 } from '../records.js';
 import { ObjectReader } from '../validate.js';
@@ -686,14 +690,15 @@ export class EnvironmentStore {
     let startKey: ItemKey | undefined;
     for (let page = 0; page < HEALTH_PAGES; page++) {
       const result = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, consistent: false, ...(startKey ? { startKey } : {}) });
+      const page: InstanceStatus[] = [];
       for (const item of result.items) {
         try {
-          const status = parseInstanceStatus(item);
-          if (this.current(status)) statuses.push(status);
+          page.push(parseInstanceStatus(item));
         } catch (error) {
           if (!(error instanceof InvalidRecordError)) throw error;
         }
       }
+      statuses.push(...(await this.live(page)));
       startKey = result.lastKey;
       if (!startKey) break;
     }
@@ -701,9 +706,25 @@ export class EnvironmentStore {
     return statuses;
   }
 
-  /** A status record past its `expiresAt` is gone (its agent stopped writing), whenever DynamoDB's TTL deletes it. */
-  private current(status: InstanceStatus): boolean {
-    return status.expiresAt * 1000 > this.clock.wallMs();
+  /**
+   * The status records that still describe a running agent: within their own `expiresAt` and,
+   * where the instance has a heartbeat (agents since the claim contract), within the heartbeat's
+   * validity, whenever DynamoDB's TTL deletes either. One BatchGetItem per 100 records.
+   */
+  private async live(statuses: InstanceStatus[]): Promise<InstanceStatus[]> {
+    const now = this.clock.wallMs();
+    const unexpired = statuses.filter((s) => s.expiresAt * 1000 > now);
+    if (unexpired.length === 0) return [];
+    const heartbeats = new Map<string, InstanceHeartbeat>();
+    for (const item of await this.table.batchGet(unexpired.map((s) => keys.heartbeat(containerInstanceIdOf(s.containerInstanceArn))))) {
+      try {
+        const heartbeat = parseInstanceHeartbeat(item);
+        heartbeats.set(heartbeat.containerInstanceId, heartbeat);
+      } catch (error) {
+        if (!(error instanceof InvalidRecordError)) throw error; // an unreadable heartbeat says nothing: the status record's own validity stands
+      }
+    }
+    return unexpired.filter((s) => statusIsLive(s, heartbeats.get(containerInstanceIdOf(s.containerInstanceArn)), now));
   }
 
   /** One page of InstanceStatus records of one cluster, or of every cluster that has environments. */
@@ -717,10 +738,7 @@ export class EnvironmentStore {
       const pk = clusterPk(validateCluster(query.cluster));
       const startKey = query.nextToken !== undefined ? decodeKeyToken(query.nextToken, pk, INSTANCE_SK_PREFIX) : undefined;
       const page = await this.table.query(pk, { prefix: INSTANCE_SK_PREFIX, limit, consistent: false, ...(startKey ? { startKey } : {}) });
-      for (const item of page.items) {
-        const status = this.tryParse(item, parseInstanceStatus, invalid);
-        if (status && this.current(status)) statuses.push(status);
-      }
+      statuses.push(...(await this.live(this.parseAll(page.items, parseInstanceStatus, invalid))));
       const nextToken = keyToken(page.lastKey);
       return nextToken ? { statuses, nextToken, invalid } : { statuses, invalid };
     }
@@ -741,10 +759,7 @@ export class EnvironmentStore {
       const cluster = clusters[position] as string;
       const page = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, limit: limit - statuses.length - invalid.length, consistent: false, ...(startKey ? { startKey } : {}) });
       startKey = undefined;
-      for (const item of page.items) {
-        const status = this.tryParse(item, parseInstanceStatus, invalid);
-        if (status && this.current(status)) statuses.push(status);
-      }
+      statuses.push(...(await this.live(this.parseAll(page.items, parseInstanceStatus, invalid))));
       if (page.lastKey) return { statuses, nextToken: encodeToken({ p: cluster, s: page.lastKey.sk }), invalid };
     }
     if (position < clusters.length) return { statuses, nextToken: encodeToken({ p: clusters[position] as string }), invalid };
@@ -767,6 +782,10 @@ export class EnvironmentStore {
       startKey = page.lastKey;
     } while (startKey);
     return [...clusters].sort();
+  }
+
+  private parseAll<T>(items: Item[], parse: (item: unknown) => T, invalid: InvalidItem[]): T[] {
+    return items.map((item) => this.tryParse(item, parse, invalid)).filter((x): x is T => x !== undefined);
   }
 
   private tryParse<T>(item: Item, parse: (item: unknown) => T, invalid: InvalidItem[], name?: string): T | undefined {

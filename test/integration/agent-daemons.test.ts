@@ -30,7 +30,8 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const td = await world.registerTaskDefinition('logs-a');
     await world.createEnvironment('logs-a', td);
     const instance = await world.addInstance();
-    const { agent, health } = await world.startAgent(instance);
+    // the slow sweep far away, so that the steady-state window below cannot overlap one
+    const { agent, health } = await world.startAgent(instance, { ecsReconcileIntervalMs: 600_000 });
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'logs-a').find((t) => t.lastStatus === 'RUNNING'));
     expect(task.startedBy).toMatch(/^bx-/);
     expect(task.tags).toEqual(expect.arrayContaining([{ key: 'blox:environment', value: 'logs-a' }, { key: 'blox:revision', value: '1' }]));
@@ -81,10 +82,8 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'sweep').some((t) => t.lastStatus === 'RUNNING'));
     await new Promise((r) => setTimeout(r, 1_000)); // past the start's own lookups
     const before = world.emulator.callCounts();
-    await new Promise((r) => setTimeout(r, 2_500));
-    const after = world.emulator.callCounts();
-    const delta = (op: string) => (after[op] ?? 0) - (before[op] ?? 0);
-    expect(delta('ListTasks')).toBeGreaterThanOrEqual(2);
+    const delta = (op: string) => (world.emulator.callCounts()[op] ?? 0) - (before[op] ?? 0);
+    await waitFor('two sweeps', 15_000, () => delta('ListTasks') >= 2);
     expect(delta('DescribeTasks')).toBe(0);
     expect(delta('StartTask')).toBe(0);
   });
@@ -139,16 +138,15 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(leases).toBe('none');
   });
 
-  it('two agents on one instance: exactly one task, and the other takes over when the first dies', async () => {
+  it('two agents on one instance: exactly one acts (checked on every task change), and the other takes over when the first stops', async () => {
     const td = await world.registerTaskDefinition('pair');
     await world.createEnvironment('pair', td, { expression: 'attribute:pair == yes' });
     const instance = await world.addInstance({ attributes: { pair: 'yes' } });
+    const duplicates = world.watchDuplicates(); // on every task change, not sampled
     const [first, second] = await Promise.all([world.startAgent(instance), world.startAgent(instance)]);
     await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'pair').some((t) => t.lastStatus === 'RUNNING'));
-    for (let i = 0; i < 10; i++) {
-      expect(world.liveTasks(instance.arn, 'pair')).toHaveLength(1);
-      await new Promise((r) => setTimeout(r, 200));
-    }
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(world.liveTasks(instance.arn, 'pair')).toHaveLength(1);
     const holders = [first!, second!].filter((a) => a.agent.status().claims.pair?.state === 'mine');
     expect(holders).toHaveLength(1);
     const [taskBefore] = world.liveTasks(instance.arn, 'pair');
@@ -156,8 +154,10 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const holder = holders[0]!;
     const other = holder === first ? second! : first!;
     await holder.stop();
-    await waitFor('the other agent holds the lease', 10_000, () => other.agent.status().claims.pair?.state === 'mine');
+    await waitFor('the other agent holds the claim', 10_000, () => other.agent.status().claims.pair?.state === 'mine');
     expect(world.liveTasks(instance.arn, 'pair').map((t) => t.taskArn)).toEqual([taskBefore!.taskArn]);
+    duplicates.stop();
+    expect(duplicates.violations).toEqual([]);
   });
 
   it('a malformed environment record: that environment is reported invalid, others converge', async () => {
@@ -245,10 +245,16 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const instance = await world.addInstance({ attributes: { checked: 'yes' } });
     const { agent, health } = await world.startAgent(instance);
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'checked').find((t) => t.lastStatus === 'RUNNING'));
-    // RUNNING but not yet HEALTHY: not ready
-    const early = await fetch(`${health.url}/readyz`);
-    if (world.emulator.task(task.taskArn)?.healthStatus !== 'HEALTHY') expect(early.status).toBe(503);
-    await waitFor('readyz 200 once HEALTHY', 10_000, async () => (await fetch(`${health.url}/readyz`)).status === 200);
+    // RUNNING but not yet HEALTHY: not ready. Checked on every answer: a 200 while the task is not
+    // HEALTHY (read after the answer; health only moves forward here) is a failure.
+    const answers: number[] = [];
+    await waitFor('readyz 200 once HEALTHY', 15_000, async () => {
+      const status = (await fetch(`${health.url}/readyz`)).status;
+      answers.push(status);
+      if (status === 200) expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+      return status === 200;
+    }, 50);
+    expect(answers[0]).toBe(503); // the first health check answers seconds after RUNNING
     expect(agent.status().daemons.find((d) => d.environment === 'checked')).toMatchObject({ state: 'healthy', health: 'HEALTHY' });
     (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
     const res = await waitFor('readyz 503 when UNHEALTHY', 10_000, async () => {
@@ -267,9 +273,15 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const attribute = () => world.emulator.instance(instance.arn)?.attributes['blox-edge.daemons'];
     const { agent } = await world.startAgent(instance);
     const task = await waitFor('critical daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'gate').find((t) => t.lastStatus === 'RUNNING'));
-    if (world.emulator.task(task.taskArn)?.healthStatus !== 'HEALTHY') expect(attribute()).not.toBe('ready');
-    await waitFor('attribute ready once HEALTHY', 10_000, () => attribute() === 'ready');
-    expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+    // Checked on every read: the attribute is never ready while the critical daemon is not HEALTHY.
+    const values: (string | undefined)[] = [];
+    await waitFor('attribute ready once HEALTHY', 15_000, () => {
+      const value = attribute();
+      values.push(value);
+      if (value === 'ready') expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+      return value === 'ready';
+    }, 50);
+    expect(values[0]).not.toBe('ready');
     (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
     await waitFor('attribute pending when UNHEALTHY', 10_000, () => attribute() === 'pending');
     expect(agent.metrics.value('blox_agent_readiness_changes_total', { value: 'ready' })).toBe(1);
@@ -330,15 +342,19 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const td = await world.registerTaskDefinition('early');
     await world.createEnvironment('early', td, { expression: 'attribute:early == yes' });
     const instance = await world.addInstance({ attributes: { early: 'yes' }, introspectionLater: true });
+    const startedAt = Date.now();
     const { agent, health } = await world.startAgent(instance);
-    await new Promise((r) => setTimeout(r, 1_500));
+    const waits = () => agent.metrics.total('blox_agent_api_calls_total', { service: 'ecs-agent', operation: 'metadata' });
+    await waitFor('a few tries', 10_000, () => waits() >= 3);
     expect(agent.status().agent.phase).toBe('waiting-for-ecs-agent');
     expect(agent.status().identity).toBeUndefined();
     expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
     expect((await fetch(`${health.url}/readyz`)).status).toBe(503);
-    const waits = agent.metrics.total('blox_agent_api_calls_total', { service: 'ecs-agent', operation: 'metadata' });
-    expect(waits).toBeGreaterThan(1);
-    expect(waits).toBeLessThan(10); // backoff, not a tight loop
+    // backoff, not a tight loop: each try waits at least half of 250 ms doubling (equal jitter)
+    const elapsed = Date.now() - startedAt;
+    let allowed = 0;
+    for (let spent = 0; spent <= elapsed; allowed++) spent += Math.min(5_000, 250 * 2 ** allowed) / 2;
+    expect(waits()).toBeLessThanOrEqual(allowed + 1);
     await instance.endpoints.markRegistered(instance.arn);
     await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'early').some((t) => t.lastStatus === 'RUNNING'));
     expect(agent.status().identity?.containerInstanceArn).toBe(instance.arn);

@@ -241,6 +241,21 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect((await api.call('GET', '/v1/environments/silent-env')).body.instances).toMatchObject({ reporting: 1, healthy: 1 });
     });
 
+    it('an instance whose heartbeat lapsed leaves the views although its status record (refreshed slowly) is still valid; a v1 agent without a heartbeat is judged by its record', async () => {
+      await api.call('POST', '/v1/environments', { body: bloxBody('beat-env', 'beat') });
+      const at = Math.floor(Date.parse('2026-01-01T00:00:00.000Z') / 1000);
+      const daemon = (id: string) => [{ environment: 'beat-env', revision: 1, state: 'healthy', taskArn: `arn:aws:ecs:us-east-1:123456789012:task/beat/${id}`, lastStatus: 'RUNNING' }];
+      for (const id of ['i-beating', 'i-lapsed', 'i-v1']) await t.table.put(instanceStatusItem('beat', id, daemon(id), { expiresAt: at + 5_400 }));
+      const heartbeat = (id: string, validUntil: number) => ({ pk: `INSTANCE#${id}`, sk: 'HEARTBEAT', kind: 'InstanceHeartbeat', schemaVersion: 1, cluster: 'beat', containerInstanceId: id, owner: 'agent-000000000001', recordVersion: 'h', leaseDurationMs: 180_000, released: false, agentVersion: '0.2.0', updatedAt: '2026-01-01T00:00:00.000Z', validUntil, expiresAt: at + 604_800 });
+      await t.table.put(heartbeat('i-beating', at + 600));
+      await t.table.put(heartbeat('i-lapsed', at + 180));
+      t.clock.advance(300_000);
+      const ids = (await api.call('GET', '/v1/instances?cluster=beat')).body.items.map((i: { containerInstanceArn: string }) => i.containerInstanceArn.split('/').pop()).sort();
+      expect(ids).toEqual(['i-beating', 'i-v1']);
+      expect((await api.call('GET', '/v1/tasks?environment=beat-env')).body.items).toHaveLength(2);
+      expect((await api.call('GET', '/v1/environments/beat-env')).body.instances).toMatchObject({ reporting: 2 });
+    });
+
     it('paginates with nextToken and rejects a bad one naming nextToken', async () => {
       for (const n of [1, 2, 3]) await api.call('POST', '/v1/environments', { body: bloxBody(`pg-${n}`, 'paged') });
       const names: string[] = [];

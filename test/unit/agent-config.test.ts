@@ -6,7 +6,7 @@ const files = (map: Record<string, string>) => (path: string) => map[path];
 describe('agent configuration', () => {
   it('has the documented defaults', () => {
     const { config } = loadConfig({ argv: [], env: {}, readFile: files({}) });
-    expect(config).toMatchObject({ table: 'blox-edge', ecsAgentUrl: 'http://127.0.0.1:51678', imdsUrl: 'http://169.254.169.254', dockerSocket: '/var/run/docker.sock', listen: '127.0.0.1:51680', pollIntervalMs: 5000, ecsReconcileIntervalMs: 180000, leaseDurationMs: 60000, stateDir: '/var/lib/blox-edge', logLevel: 'info' });
+    expect(config).toMatchObject({ table: 'blox-edge', ecsAgentUrl: 'http://127.0.0.1:51678', imdsUrl: 'http://169.254.169.254', dockerSocket: '/var/run/docker.sock', listen: '127.0.0.1:51680', pollIntervalMs: 5000, ecsReconcileIntervalMs: 180000, leaseDurationMs: 180000, statusHeartbeatMs: 1800000, stateDir: '/var/lib/blox-edge', logLevel: 'info' });
     expect(config.region).toBeUndefined();
   });
   it('file < environment < flags', () => {
