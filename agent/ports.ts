@@ -2,7 +2,7 @@
 // import an SDK) implement, and that tests and simulations fake (test/support/fake-ports.ts).
 // Everything between them (observe, decide, plan, act, report) is written against these.
 import type { InstanceFacts } from '../core/cql.js';
-import { ConflictError } from '../core/errors.js';
+import { ConflictError, type InvalidRecordError } from '../core/errors.js';
 import type { ChangeMarker, Claim, ClaimRecord, Environment, EnvironmentRevision, HealthStatus, InstanceHeartbeat, InstanceStatus } from '../core/records.js';
 
 /** An environment head with the revision it converges to, or why it is unusable. */
@@ -29,7 +29,8 @@ export interface ClaimPort {
   getHeartbeat(containerInstanceId: string): Promise<InstanceHeartbeat | null>;
   /** Writes the heartbeat if the item is absent (`expected` undefined) or has that record version; else WriteConflictError. */
   putHeartbeat(heartbeat: InstanceHeartbeat, expectedRecordVersion: string | undefined): Promise<void>;
-  getClaim(environment: string, containerInstanceId: string): Promise<ClaimRecord | null>;
+  /** The claims of `environments` on the instance, read together (strongly consistent): absent ones null, unreadable ones their error. */
+  getClaims(environments: readonly string[], containerInstanceId: string): Promise<Map<string, ClaimRecord | null | InvalidRecordError>>;
   /** Writes the claim if the item is absent (`expected` undefined) or has that record version; else WriteConflictError. */
   putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void>;
   /** Deletes the claim if it still has that record version; else WriteConflictError. */

@@ -10,11 +10,11 @@ import { TaskControl, type FaultPoint } from './act/task-control.js';
 import type { AgentContext } from './context.js';
 import { decide } from './decide/decide.js';
 import { pace, UNPACED, type ReplacementBudget } from './decide/pace.js';
-import { plan } from './decide/plan.js';
+import { instanceActions, plan } from './decide/plan.js';
 import { DynamoGate } from './memory/dynamo-gate.js';
 import { EnvMemories } from './memory/env-memory.js';
 import { OrphanTimers } from './memory/orphans.js';
-import type { DecideOptions, Decision, Desired, Now, Observed, ObservedTask } from './model.js';
+import { INSTANCE_CHAIN, type DecideOptions, type Decision, type Desired, type Now, type Observed, type ObservedTask } from './model.js';
 import { ClaimTable } from './observe/claim-table.js';
 import { buildDesired } from './observe/desired.js';
 import { DesiredSource } from './observe/desired-source.js';
@@ -45,6 +45,7 @@ export class Reconciler {
   private readonly orphans = new OrphanTimers();
   private readonly writer: ClaimWriter;
   private readonly actuator: Actuator;
+  private readonly decisions: DecisionLog;
   private readonly status: StatusWriter;
   private readonly readiness: ReadinessWriter;
   private readonly decideOptions: DecideOptions;
@@ -63,7 +64,8 @@ export class Reconciler {
     this.claims = new ClaimTable(ctx, ports.claims, dynamo);
     this.writer = new ClaimWriter(ctx, ports.claims, this.claims, dynamo, this.memories);
     const tasks = new TaskControl(ctx, ports.ecs, this.catalog, this.claims, this.memories, options.fault);
-    this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), new DecisionLog(ctx.log, ctx.metrics));
+    this.decisions = new DecisionLog(ctx.log, ctx.metrics);
+    this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), this.decisions);
     this.status = new StatusWriter(ctx, ports.status, this.memories);
     this.readiness = new ReadinessWriter(ctx, ports.ecs, this.facts);
     this.decideOptions = { orphanGraceMs: ctx.config.orphanGraceMs, attemptSettleMs: ctx.config.attemptSettleMs, expectationTimeoutMs: options.expectationTimeoutMs };
@@ -87,16 +89,22 @@ export class Reconciler {
     const recorded = Object.values(this.claims.claimViews()).flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn]).filter((arn): arn is string => arn !== undefined);
     const tasks = await this.catalog.observe(now, recorded);
     if (tasks) this.noteTasks(tasks, now);
-    await this.claims.observe(now, this.relevant(tasks));
+    // Who acts for the instance comes first: its heartbeat is watched, acquired or renewed before
+    // the claims are read and anything is decided, all in this step.
+    await this.claims.observeInstance(now);
+    const instanceChain = instanceActions(this.claims.instanceView, this.claims.renewDue(now));
+    this.decisions.beginStep();
+    let progress = instanceChain.length > 0 && (await this.actuator.run([{ key: INSTANCE_CHAIN, actions: instanceChain }]));
+    await this.claims.observeClaims(clock.monoMs(), this.relevant(tasks));
 
-    const observed: Observed = { instance: this.claims.standing(now), claims: this.claims.claimViews(), tasks, memory: this.memories.views(now), orphanSince: this.orphans.view() };
-    const at: Now = { wallMs: clock.wallMs(), monoMs: now, nonce: this.ctx.randomHex(10) };
+    const at: Now = { wallMs: clock.wallMs(), monoMs: clock.monoMs(), nonce: this.ctx.randomHex(10) };
+    const observed: Observed = { instance: this.claims.standing(at.monoMs), claims: this.claims.claimViews(), tasks, memory: this.memories.views(at.monoMs), orphanSince: this.orphans.view() };
     const decision = pace(decide(this.desiredView(), observed, at, this.decideOptions), this.options.budget ?? UNPACED);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
     for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs())) this.ctx.log.info({ taskArn: arn, graceMs: this.ctx.config.orphanGraceMs }, 'task of ours claimed by no environment: stopped after the grace period unless claimed');
-    const chains = plan({ decision, observed, instance: { view: this.claims.instanceView, renewDue: this.claims.renewDue(now) }, now: at });
-    const progress = await this.actuator.run(chains);
+    const chains = plan({ decision, observed, now: at });
+    progress = (await this.actuator.run(chains)) || progress;
     this.afterActing(decision, tasks);
 
     const acting = this.claims.standing(clock.monoMs()).acting;

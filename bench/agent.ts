@@ -1,7 +1,8 @@
 // The edge agent's figures, each beside a baseline measured in the same run (absolute times on a
 // shared machine are noisy; the ratios and overheads are what to read):
 //   npx tsx bench/agent.ts [--trials 10] [--cold-trials 3] [--crashes 10] [--agents 20]
-//                          [--window-seconds 72] [--idle-seconds 60] [--start-latency-ms 200]
+//                          [--environments 1,3,10] [--steady-compression 20] [--idle-seconds 60]
+//                          [--start-latency-ms 200] [--read-price 0.125] [--write-price 0.625]
 //                          [--quick] [--strict]
 // 1. time to daemon: agent start -> its task RUNNING, in process (createAgent) and as a cold
 //    `node dist/agent.js`, beside a bare StartTask through @aws-sdk/client-ecs (same emulator, same
@@ -27,9 +28,10 @@ import { LineSplitter } from '../core/json-lines.js';
 import type { EmulatedTask, TaskStateChange } from '../local/ecs/emulator.js';
 import { SimulatedRuntime } from '../local/runtime/simulated.js';
 import { ECS_LABELS } from '../local/runtime/types.js';
-import { startAgentWorld, waitFor, type AgentWorld, type ChildAgent, type RunningAgent, type WorldInstance } from '../test/support/agent-world.js';
+import { startAgentWorld, waitFor, type AgentWorld, type ChildAgent, type RunningAgent } from '../test/support/agent-world.js';
 import { localCredentials } from '../test/support/services.js';
-import { startDynamoMeter, type DynamoMeter, type MeterCounts } from './support/dynamo-meter.js';
+import { dollarsPerMonth, HOURS_PER_MONTH, steadyStateCost, v1Model, type SteadyStateFigures, type UnitPrices } from './steady-state.js';
+import { startDynamoMeter, type DynamoMeter } from './support/dynamo-meter.js';
 import { startDynamoDbLocal, type DynamoDbLocal } from './support/dynamodb-local.js';
 import { profileIdle, type IdleProfile } from './support/proc.js';
 import { dist, kib, median, mib, ms, num, p90, table } from './support/report.js';
@@ -49,15 +51,19 @@ const TRIALS = option('trials', QUICK ? 5 : 10);
 const COLD_TRIALS = option('cold-trials', QUICK ? 2 : 3);
 const CRASHES = option('crashes', QUICK ? 5 : 10);
 const AGENTS = option('agents', QUICK ? 10 : 20);
-/** Steady-state window; a multiple of the compressed sweep interval keeps sweeps counted exactly. */
-const WINDOW_S = option('window-seconds', QUICK ? 36 : 72);
 /** Idle sampling window; the agent's RSS settles only 20-25 s after start (V8 gives start-up memory back late). */
 const IDLE_S = option('idle-seconds', QUICK ? 30 : 60);
 const START_LATENCY_MS = option('start-latency-ms', 200);
 /** Idle sampling starts this long after the agent process reports ready (start-up garbage collected). */
 const IDLE_SETTLE_MS = 5_000;
-/** Steady state runs every interval of the agent (poll, lease, heartbeat, sweep, tick) this many times faster than the defaults. */
-const COMPRESSION = 5;
+/** Steady state: every interval this many times faster, so that its window (one status refresh interval) stays short. */
+const STEADY_COMPRESSION = option('steady-compression', 20);
+const ENVIRONMENT_COUNTS = (() => {
+  const i = argv.indexOf('--environments');
+  const list = (i >= 0 ? (argv[i + 1] ?? '') : QUICK ? '1,10' : '1,3,10').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  return list.length ? list : [1, 3, 10];
+})();
+const PRICES: UnitPrices = { read: option('read-price', 0.125), write: option('write-price', 0.625) };
 
 /** The agent's own defaults (docs/agent-config.md) for every interval: what production runs with. */
 const DEFAULT_TIMINGS: Partial<AgentConfig> = Object.fromEntries(CONFIG_KEYS.filter((k) => typeof k.default === 'number').map((k) => [k.key, k.default])) as Partial<AgentConfig>;
@@ -420,7 +426,7 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
   const leaseAnswered: number[] = [];
   let leaseWrites: { receivedAt: number; answeredAt: number }[] = [];
   const offMeter = meter.onExchange((e) => {
-    if (e.operation === 'UpdateItem' && e.kind === 'LEASE') leaseWrites.push(e);
+    if (e.operation === 'PutItem' && e.kind === 'LEASE') leaseWrites.push(e);
   });
   cleanups.push(async () => offMeter());
   for (let i = 0; i < CRASHES; i++) {
@@ -446,7 +452,7 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
   const restarts = agent.metrics.total('blox_agent_restarts_total');
   log(`   ${CRASHES} crashes (exit 1) of the daemon's container; restart policy initialDelayMs 0 (set in the bench's environment revision; the default is 1000 ms); agent restarts counted: ${restarts}`);
   log(`   die seen on the Docker view /events stream: ${dist(floor, 1)}`);
-  log(`   the lease write of the attempt token (UpdateItem) reached DynamoDB: ${dist(leaseSent, 1)}, answered: ${dist(leaseAnswered, 1)} (${leaseSent.length} of ${CRASHES} crashes)`);
+  log(`   the claim write of the attempt token (PutItem) reached DynamoDB: ${dist(leaseSent, 1)}, answered: ${dist(leaseAnswered, 1)} (${leaseSent.length} of ${CRASHES} crashes)`);
   log(`   agent's StartTask reached the emulator:     ${dist(reaction, 1)}   per crash: ${reaction.map((v) => v.toFixed(1)).join(' ')}`);
   rows.push({
     metric: 'reaction: container death -> StartTask issued',
@@ -462,127 +468,35 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
 // ------------------------------------------------------------------ 3. steady-state cost
 
 async function steadyState(meter: DynamoMeter): Promise<void> {
-  const F = COMPRESSION;
-  const d = DEFAULT_TIMINGS as AgentConfig;
-  const timings: Partial<AgentConfig> = {
-    pollIntervalMs: d.pollIntervalMs / F,
-    leaseDurationMs: d.leaseDurationMs / F,
-    statusHeartbeatMs: d.statusHeartbeatMs / F,
-    ecsReconcileIntervalMs: d.ecsReconcileIntervalMs / F,
-    orphanGraceMs: d.orphanGraceMs / F,
-    attemptSettleMs: d.attemptSettleMs / F,
-  };
-  const tickMs = DEFAULT_TICK_MS / F;
-  const world = await startAgentWorld({ dynamodbEndpoint: meter.url, runtime: new SimulatedRuntime({ startLatencyMs: 50, stopLatencyMs: 10 }), cluster: `bench-steady-${process.pid}` });
-  const close = closable(world);
-  const env = 'bench-steady';
-  const td = await world.registerTaskDefinition('bench-steady');
-  await world.createEnvironment(env, td);
-  const instances: WorldInstance[] = [];
-  for (let i = 0; i < AGENTS; i++) instances.push(await world.addInstance());
-  const agents: RunningAgent[] = [];
-  const starts: number[] = [];
-  for (const instance of instances) {
-    starts.push(performance.now());
-    agents.push(await world.startAgent(instance, timings, { tickMs }));
+  const figures: SteadyStateFigures[] = [];
+  for (const environments of ENVIRONMENT_COUNTS) {
+    const f = await steadyStateCost({ meter, defaults: DEFAULT_TIMINGS as AgentConfig, defaultTickMs: DEFAULT_TICK_MS, agents: AGENTS, environments, compression: STEADY_COMPRESSION, track: (close) => cleanups.push(close), log });
+    figures.push(f);
+    notes.push(...f.notes);
   }
-  const t0 = median(starts);
-  const converged = (): boolean =>
-    instances.every((instance, i) => {
-      const live = liveOf(world, instance.arn, env);
-      const status = agents[i]!.agent.status();
-      return live.length === 1 && live[0]!.lastStatus === 'RUNNING' && status.ready && status.claims[env]?.taskArn === live[0]!.taskArn;
+  for (const f of figures) {
+    const h = f.perHour;
+    const v1 = v1Model(f.environments);
+    const ok = h.writes <= 70 && h.wcu <= 70 && h.rcu <= 400 && h.ecs <= 40;
+    rows.push({
+      metric: `per instance-hour, ${f.environments} environment(s)`,
+      value: `${num(h.wcu, 1)} WCU (${num(h.writes, 0)} writes), ${num(h.rcu, 1)} RCU (${num(h.reads, 0)} reads, ${num(f.readsPerPoll, 2)}/poll), ${num(h.ecs, 1)} ECS calls`,
+      baseline: `v1 contract (computed): ${num(v1.wcu, 0)} WCU, ${num(v1.rcu, 0)} RCU`,
+      relation: `writes x${(h.wcu / v1.wcu).toFixed(2)}`,
+      target: 'writes <= 70, reads <= 400, ECS <= 40',
+      ok: ok ? 'yes' : 'NO',
     });
-  await waitFor(`${AGENTS} agents converged`, 60_000, converged, 50);
-  const convergedAt = performance.now() - t0;
-  // Start the window half a sweep interval after the agents' (aligned) sweeps, so that a window
-  // of whole sweep intervals holds exactly that many sweeps of every agent.
-  const sweep = timings.ecsReconcileIntervalMs!;
-  if ((WINDOW_S * 1000) % sweep !== 0) notes.push(`steady state: the window (${WINDOW_S} s) is not a whole number of sweep intervals (${sweep / 1000} s), so the ECS figure is biased by where the sweeps fall`);
-  let windowStart = sweep / 2;
-  while (windowStart < convergedAt + 2_000) windowStart += sweep;
-  await new Promise((r) => setTimeout(r, t0 + windowStart - performance.now()));
-  const restartsBefore = agents.reduce((sum, a) => sum + a.agent.metrics.total('blox_agent_restarts_total') + a.agent.metrics.total('blox_agent_starts_total'), 0);
-  meter.reset();
-  world.emulator.resetCallCounts();
-  const windowBegan = performance.now();
-  await new Promise((r) => setTimeout(r, WINDOW_S * 1000));
-  const windowMs = performance.now() - windowBegan;
-  const counts: MeterCounts = meter.counts();
-  const ecs = world.emulator.callCounts();
-  const restartsAfter = agents.reduce((sum, a) => sum + a.agent.metrics.total('blox_agent_restarts_total') + a.agent.metrics.total('blox_agent_starts_total'), 0);
-  if (!converged()) notes.push('steady state: the fleet was no longer converged at the end of the window (see the counts)');
-  if (restartsAfter !== restartsBefore) notes.push(`steady state: ${restartsAfter - restartsBefore} StartTask(s) during the window`);
-
-  const polls = counts.byKind['GetItem MARKER'] ?? 0;
-  if (polls === 0) throw new Error('no change-marker GetItem seen through the meter: the agents did not poll');
-  const reads = ['GetItem', 'BatchGetItem', 'Query', 'Scan', 'TransactGetItems'].reduce((sum, op) => sum + (counts.requests[op] ?? 0), 0);
-  const writes = ['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems'].reduce((sum, op) => sum + (counts.requests[op] ?? 0), 0);
-  const ecsTotal = Object.values(ecs).reduce((a, b) => a + b, 0);
-  // default-time seconds this window stands for, per agent; then per instance-hour at the defaults
-  const equivalentS = (windowMs / 1000) * F;
-  const perHour = (n: number): number => (n / AGENTS) * (3600 / equivalentS);
-  const pollsPerHourFloor = 3600_000 / d.pollIntervalMs;
-  const floorRcu = pollsPerHourFloor * 0.5;
-  const sweepsPerHour = 3600_000 / d.ecsReconcileIntervalMs;
-  // Baseline: a sweep that describes every task it lists: ListTasks + DescribeTasks + DescribeContainerInstances
-  // (attributes). The agent describes only tasks it cannot observe locally, so it should sit below this.
-  const ecsFloorPerHour = 3 * sweepsPerHour;
-  const writeFloorPerHour = 3600_000 / (d.leaseDurationMs / 3) + 3600_000 / d.statusHeartbeatMs; // lease heartbeat at a third of the lease + status heartbeat
-
-  log(`   ${AGENTS} agents in one process, time-compressed x${F}: poll ${timings.pollIntervalMs} ms, tick ${tickMs} ms, lease ${timings.leaseDurationMs} ms, status heartbeat ${timings.statusHeartbeatMs} ms, ECS sweep ${sweep} ms; converged ${(convergedAt / 1000).toFixed(1)} s after start`);
-  log(`   window ${(windowMs / 1000).toFixed(1)} s (= ${equivalentS.toFixed(0)} s at the defaults per agent); figures below are per agent, scaled to one instance-hour at the defaults (poll ${d.pollIntervalMs} ms)`);
-  log(`   DynamoDB requests in the window: ${JSON.stringify(counts.byKind)}; errors ${JSON.stringify(counts.errors)}; unmetered answers ${counts.unmetered}`);
-  log(`   DynamoDB units in the window (DynamoDB Local's ConsumedCapacity): read ${num(counts.readUnits)}, write ${num(counts.writeUnits)}; by kind ${JSON.stringify(counts.unitsByKind)}`);
-  log(`   ECS requests in the window: ${JSON.stringify(ecs)}`);
-  if (counts.unmetered > 0) throw new Error(`${counts.unmetered} DynamoDB answers carried no ConsumedCapacity; the units would be understated`);
-
-  const readsPerPoll = reads / polls;
-  const rcuPerHour = perHour(counts.readUnits);
-  const wcuPerHour = perHour(counts.writeUnits);
-  const ecsPerPoll = ecsTotal / polls;
-  const ecsFloorPerPoll = ecsFloorPerHour / perHour(polls);
-  rows.push({
-    metric: 'DynamoDB reads per poll (steady)',
-    value: num(readsPerPoll, 3),
-    baseline: '1 (one GetItem of the marker)',
-    relation: `x${readsPerPoll.toFixed(3)}`,
-    target: '<= 1',
-    ok: readsPerPoll <= 1 ? 'yes' : 'NO',
-  });
-  rows.push({
-    metric: 'read units per instance-hour',
-    value: `${num(rcuPerHour, 1)} RCU (${num(perHour(polls), 0)} polls, ${num(counts.readUnits / polls, 3)}/poll)`,
-    baseline: `${num(floorRcu, 0)} RCU floor (${num(pollsPerHourFloor, 0)} polls x 0.5)`,
-    relation: `x${(counts.readUnits / polls / 0.5).toFixed(2)} per poll, x${(rcuPerHour / floorRcu).toFixed(2)} per hour`,
-    target: '-',
-    ok: '-',
-  });
-  rows.push({
-    metric: 'write units per instance-hour',
-    value: `${num(wcuPerHour, 1)} WCU (${num(perHour(writes), 0)} writes)`,
-    baseline: `${num(writeFloorPerHour, 0)} writes design floor`,
-    relation: `x${(perHour(writes) / writeFloorPerHour).toFixed(2)} writes`,
-    target: '-',
-    ok: '-',
-  });
-  rows.push({
-    metric: 'ECS calls per instance-hour',
-    value: `${num(perHour(ecsTotal), 1)} (${num(ecsPerPoll, 3)}/poll)`,
-    baseline: `${num(ecsFloorPerHour, 0)} describe-everything sweep, 3 per ${d.ecsReconcileIntervalMs / 1000} s (${num(ecsFloorPerPoll, 3)}/poll)`,
-    relation: `x${(perHour(ecsTotal) / ecsFloorPerHour).toFixed(2)}`,
-    target: 'none per poll',
-    ok: ecsPerPoll <= 2 * ecsFloorPerPoll ? 'yes' : 'NO',
-  });
-  notes.push(
-    `steady state per instance-hour at the defaults: ${num(perHour(polls), 0)} polls, ${num(perHour(reads), 0)} reads = ${num(rcuPerHour, 1)} RCU, ${num(perHour(writes), 0)} writes = ${num(wcuPerHour, 1)} WCU (${Object.entries(counts.byKind)
-      .filter(([k]) => /^(Put|Update|Delete)/.test(k))
-      .map(([k, v]) => `${k} ${num(perHour(v), 0)}`)
-      .join(', ')}), ECS ${num(perHour(ecsTotal), 1)} calls (${Object.entries(ecs)
-      .map(([k, v]) => `${k} ${num(perHour(v), 1)}`)
-      .join(', ')})`,
-  );
-  await close();
+    rows.push({
+      metric: `on-demand DynamoDB per instance-month, ${f.environments} environment(s)`,
+      value: `$${dollarsPerMonth(h.rcu, h.wcu, PRICES).toFixed(3)}`,
+      baseline: `v1 contract $${dollarsPerMonth(v1.rcu, v1.wcu, PRICES).toFixed(3)}`,
+      relation: `x${(dollarsPerMonth(h.rcu, h.wcu, PRICES) / dollarsPerMonth(v1.rcu, v1.wcu, PRICES)).toFixed(2)}; 10,000 instances: $${num(dollarsPerMonth(h.rcu, h.wcu, PRICES) * 10_000, 0)} a month`,
+      target: '-',
+      ok: '-',
+    });
+    notes.push(`steady state, ${f.environments} environment(s), per instance-hour at the defaults: ${num(h.polls, 0)} polls; writes ${Object.entries(h.writesByKind).map(([k, v]) => `${k} ${num(v, 1)}`).join(', ')}; ECS ${Object.entries(h.ecsByOperation).map(([k, v]) => `${k} ${num(v, 1)}`).join(', ')}`);
+  }
+  notes.push(`prices: on-demand DynamoDB at $${PRICES.read} per million read units and $${PRICES.write} per million write units (us-east-1 since November 2024; --read-price/--write-price to change), ${HOURS_PER_MONTH} hours a month; ECS API calls cost nothing`);
 }
 
 // ------------------------------------------------------------------ 5. bundle size

@@ -22,7 +22,6 @@ export class Actuator {
 
   /** Returns whether anything moved (the loop then steps again at once). */
   async run(chains: Chain[]): Promise<boolean> {
-    this.decisions.beginStep();
     let progress = false;
     const ordered = [...chains.filter((c) => c.key === INSTANCE_CHAIN), ...chains.filter((c) => c.key !== INSTANCE_CHAIN)];
     for (const chain of ordered) {

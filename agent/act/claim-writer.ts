@@ -29,6 +29,7 @@ export class ClaimWriter {
     private readonly memories: EnvMemories,
   ) {}
 
+  /** Conditional on the item's absence (`expected` undefined) or on exactly the version seen released or expired. */
   async acquireInstance(expectedRecordVersion: string | undefined): Promise<void> {
     const taking = this.table.instanceView.state === 'expired';
     await this.writeHeartbeat(this.heartbeat(false), expectedRecordVersion, taking ? 'taken-over' : 'acquired');
@@ -131,10 +132,8 @@ export class ClaimWriter {
         const wasMine = this.table.instanceView.state === 'mine';
         this.table.instanceConflict(error.current as InstanceHeartbeat | null, this.ctx.clock.monoMs());
         this.instanceEvent(wasMine ? 'lost' : 'conflict', error.message);
-      } else if (error instanceof InvalidRecordError) {
-        this.table.instanceConflict(null, this.ctx.clock.monoMs());
-        this.ctx.troubles.fail('heartbeat', `instance heartbeat: ${error.message}`, error);
-      } else this.dynamo.failed(error, `instance lease ${event}`);
+      } else if (error instanceof InvalidRecordError) this.table.instanceUnreadable(error, this.ctx.clock.monoMs());
+      else this.dynamo.failed(error, `instance lease ${event}`);
       throw error;
     }
     this.dynamo.ok();

@@ -10,8 +10,8 @@
 // - the InstanceStatus record is written on change and on a slow refresh.
 import { BatchGetItemCommand, ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { errorMessage } from '../../core/errors.js';
-import { clusterPk, containerInstanceIdOf, ENV_SK_PREFIX, keys, type ItemKey } from '../../core/keys.js';
+import { errorMessage, InvalidRecordError } from '../../core/errors.js';
+import { clusterPk, containerInstanceIdOf, environmentPk, ENV_SK_PREFIX, keys, type ItemKey } from '../../core/keys.js';
 import {
   claimAttributes,
   parseChangeMarker,
@@ -29,6 +29,8 @@ import {
 import { nameOfHead } from '../observe/desired.js';
 import { WriteConflictError, type ClaimPort, type DesiredStatePort, type EnvironmentEntry, type StatusPort } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
+
+const ENV_PK_PREFIX = environmentPk('');
 
 export interface DynamoAdapterOptions extends SdkClientOptions {
   table: string;
@@ -135,9 +137,27 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
     await this.conditionalPut(keys.heartbeat(heartbeat.containerInstanceId), { ...heartbeat }, expectedRecordVersion, parseInstanceHeartbeat);
   }
 
-  async getClaim(environment: string, containerInstanceId: string): Promise<ClaimRecord | null> {
-    const item = await this.getConsistent(keys.claim(environment, containerInstanceId));
-    return item ? parseClaimRecord(item) : null;
+  async getClaims(environments: readonly string[], containerInstanceId: string): Promise<Map<string, ClaimRecord | null | InvalidRecordError>> {
+    const result = new Map<string, ClaimRecord | null | InvalidRecordError>(environments.map((env) => [env, null]));
+    for (let i = 0; i < environments.length; i += 100) {
+      let request: ItemKey[] = environments.slice(i, i + 100).map((env) => keys.claim(env, containerInstanceId));
+      for (let round = 0; request.length > 0; round++) {
+        if (round >= 5) throw new Error(`BatchGetItem left ${request.length} claim(s) unprocessed after ${round} rounds`);
+        const out = await this.call('BatchGetItem', () => this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request.map((k) => marshall(k)), ConsistentRead: true } } })));
+        for (const raw of out.Responses?.[this.table] ?? []) {
+          const item = unmarshall(raw);
+          const env = String(item.pk).slice(ENV_PK_PREFIX.length);
+          try {
+            result.set(env, parseClaimRecord(item));
+          } catch (error) {
+            if (!(error instanceof InvalidRecordError)) throw error;
+            result.set(env, error);
+          }
+        }
+        request = (out.UnprocessedKeys?.[this.table]?.Keys ?? []).map((k) => unmarshall(k) as ItemKey);
+      }
+    }
+    return result;
   }
 
   async putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void> {

@@ -1,7 +1,8 @@
 // Plan: paced intents -> ordered chains of actions, one chain per environment (plus the instance
 // heartbeat's and one per orphan). Pure. The shape of every chain, and why it is safe:
-// - the instance chain (acquire or renew the heartbeat) runs before all others; the actuator runs
-//   no other chain unless this agent then acts for the instance;
+// - the instance chain (acquire or renew the heartbeat, instanceActions) runs before the claims are
+//   read and before anything is decided; the actuator runs no other chain unless this agent then
+//   acts for the instance;
 // - an environment's chain begins with at most one claim write, conditional on the version its
 //   decision was made on (or on the claim's absence), that records everything the chain's ECS
 //   calls need: the start attempt's token before StartTask, the tasks kept, a take-over;
@@ -10,19 +11,16 @@
 import { claimRefreshDue } from '../claims.js';
 import { attemptToken } from '../lease.js';
 import type { Action, Chain, ClaimContent, ClaimView, Decision, EnvDecision, InstanceLeaseView, Now, Observed } from '../model.js';
-import { INSTANCE_CHAIN } from '../model.js';
 
 export interface PlanInput {
   decision: Decision;
   observed: Observed;
-  instance: { view: InstanceLeaseView; renewDue: boolean };
   now: Now;
 }
 
+/** The environments' chains (and orphans'); the instance's own chain is instanceActions', run first. */
 export function plan(input: PlanInput): Chain[] {
   const chains: Chain[] = [];
-  const instance = instanceActions(input.instance.view, input.instance.renewDue);
-  if (instance.length) chains.push({ key: INSTANCE_CHAIN, actions: instance });
   for (const env of input.decision.environments) {
     const actions = environmentActions(env, input);
     if (actions.length) chains.push({ key: env.environment, actions });
@@ -43,8 +41,11 @@ export function instanceActions(view: InstanceLeaseView, renewDue: boolean): Act
       return [{ type: 'acquire-instance', expectedRecordVersion: view.item?.recordVersion, reason: `instance lease expired: ${view.reason}` }];
     case 'mine':
       return renewDue ? [{ type: 'renew-instance', reason: 'heartbeat' }] : [];
+    case 'unknown':
+      // Not read: acquiring on its absence either takes it or returns what is there (then judged).
+      return [{ type: 'acquire-instance', expectedRecordVersion: undefined, reason: 'instance lease not known: acquire (conditional on none existing)' }];
     default:
-      return []; // unknown: read first; other: watched
+      return []; // other: watched
   }
 }
 

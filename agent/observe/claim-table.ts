@@ -62,51 +62,57 @@ export class ClaimTable {
     return this.claims.get(env)?.view;
   }
 
-  /** Reads what must be read before deciding: the heartbeat, then the claims of `environments`. */
-  async observe(nowMono: number, environments: ReadonlySet<string>): Promise<void> {
-    if (!this.dynamo.available(nowMono)) return;
-    const every = Math.max(500, this.ctx.config.leaseDurationMs / 4);
-    const heartbeatRead = this.instance.state === 'unknown' || ((this.instance.state === 'other' || this.instance.state === 'expired') && (this.instanceLastReadMono === undefined || nowMono - this.instanceLastReadMono >= every));
-    if (heartbeatRead) {
-      try {
-        const item = await this.port.getHeartbeat(this.ctx.identity.containerInstanceId);
-        this.instanceLastReadMono = nowMono;
-        this.instanceSeen(item, nowMono);
-        this.dynamo.ok();
-      } catch (error) {
-        if (error instanceof InvalidRecordError) {
-          // A heartbeat this agent cannot read (a newer agent's, or hand-written): never taken.
-          this.instanceLastReadMono = nowMono;
-          this.instance = { state: 'other', reason: `unreadable: ${error.message}` };
-          this.ctx.troubles.fail('heartbeat', `instance heartbeat: ${error.message}`, error);
-        } else this.dynamo.failed(error, 'reading the instance heartbeat');
-        return;
-      }
-    } else if (this.instance.state === 'other' || this.instance.state === 'expired') {
-      // Expiry is a matter of the observer's clock: judge the same item again.
+  /**
+   * Watches a heartbeat another agent holds: read again every quarter lease, judged again on this
+   * agent's clock in between. Unknown, nothing is read: the first acquire (conditional on its
+   * absence) either takes it or comes back with the item that is there.
+   */
+  async observeInstance(nowMono: number): Promise<void> {
+    if (this.instance.state !== 'other' && this.instance.state !== 'expired') return;
+    if (this.instanceLastReadMono !== undefined && nowMono - this.instanceLastReadMono < this.rereadMs()) {
       if (this.instance.item) this.instanceSeen(this.instance.item, nowMono);
+      return;
     }
-    if (this.instance.state !== 'mine') return; // claims matter only to the instance's holder
+    if (!this.dynamo.available(nowMono)) return;
+    try {
+      const item = await this.port.getHeartbeat(this.ctx.identity.containerInstanceId);
+      this.instanceLastReadMono = nowMono;
+      this.instanceSeen(item, nowMono);
+      this.dynamo.ok();
+    } catch (error) {
+      if (error instanceof InvalidRecordError) this.instanceUnreadable(error, nowMono);
+      else this.dynamo.failed(error, 'reading the instance heartbeat');
+    }
+  }
+
+  /**
+   * The claims of `environments` this agent has not read (one BatchGetItem), and v1 leases it
+   * watches or malformed claims, again every quarter lease. Only for the instance's holder.
+   */
+  async observeClaims(nowMono: number, environments: ReadonlySet<string>): Promise<void> {
+    if (this.instance.state !== 'mine') return;
+    const every = this.rereadMs();
+    const due: string[] = [];
     for (const env of environments) {
       const slot = this.claims.get(env);
-      const due = !slot || ((slot.view.state === 'watching' || slot.view.state === 'invalid') && (slot.lastReadMono === undefined || nowMono - slot.lastReadMono >= every));
-      if (!due) {
-        if (slot?.view.state === 'watching' && slot.view.item) this.claimSeen(env, slot.view.item, nowMono, false);
-        continue;
-      }
-      try {
-        const item = await this.port.getClaim(env, this.ctx.identity.containerInstanceId);
-        this.claimSeen(env, item, nowMono, true);
-        this.dynamo.ok();
-      } catch (error) {
-        if (error instanceof InvalidRecordError) {
-          this.claimUnreadable(env, error, nowMono);
-          continue;
-        }
-        this.dynamo.failed(error, 'reading a claim');
-        return;
-      }
+      if (!slot || ((slot.view.state === 'watching' || slot.view.state === 'invalid') && (slot.lastReadMono === undefined || nowMono - slot.lastReadMono >= every))) due.push(env);
+      else if (slot.view.state === 'watching' && slot.view.item) this.claimSeen(env, slot.view.item, nowMono, false); // expiry on this agent's clock
     }
+    if (due.length === 0 || !this.dynamo.available(nowMono)) return;
+    try {
+      const read = await this.port.getClaims(due, this.ctx.identity.containerInstanceId);
+      for (const [env, item] of read) {
+        if (item instanceof InvalidRecordError) this.claimUnreadable(env, item, nowMono);
+        else this.claimSeen(env, item, nowMono, true);
+      }
+      this.dynamo.ok();
+    } catch (error) {
+      this.dynamo.failed(error, 'reading claims');
+    }
+  }
+
+  private rereadMs(): number {
+    return Math.max(500, this.ctx.config.leaseDurationMs / 4);
   }
 
   /** Forgets the claims of environments that are no longer relevant here and whose claim this agent does not hold. */
@@ -121,6 +127,14 @@ export class ClaimTable {
     this.instance = { state: 'mine', item, reason: 'held by this agent' };
     this.instanceLastWriteMono = nowMono;
     if (before !== 'mine') this.ctx.log.info({ owner: this.ctx.owner }, 'acting for this instance');
+  }
+
+  /** A heartbeat this agent cannot read (a newer agent's, or hand-written): never taken, read again later. */
+  instanceUnreadable(error: InvalidRecordError, nowMono: number): void {
+    this.instanceLastReadMono = nowMono;
+    this.instanceLastWriteMono = undefined;
+    this.instance = { state: 'other', reason: `unreadable: ${error.message}` };
+    this.ctx.troubles.fail('heartbeat', `instance heartbeat: ${error.message}`, error);
   }
 
   /** A lost conditional write of the heartbeat: `current` is the item that won. */

@@ -15,7 +15,7 @@ export class DecisionLog {
     private readonly metrics: Metrics,
   ) {}
 
-  /** Call once per step before its actions. */
+  /** Once per reconcile step, before its first action. */
   beginStep(): void {
     this.repeated = this.seen;
     this.seen = new Map();

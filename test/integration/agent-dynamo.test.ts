@@ -44,7 +44,7 @@ describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
     expect((await client!.send(new GetItemCommand({ TableName: table, Key: marshall(keys.heartbeat('ci-1')) }))).Item?.pk?.S).toBe('INSTANCE#ci-1');
 
     const claim = (recordVersion: string, over: Partial<Claim> = {}): Claim => ({ kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'agent-a', recordVersion, attempts: [], updatedAt: new Date(wall).toISOString(), expiresAt: wall / 1000 + 30 * 86_400, ...over });
-    expect(await dynamo.getClaim('logs', 'ci-1')).toBeNull();
+    expect((await dynamo.getClaims(['logs'], 'ci-1')).get('logs')).toBeNull();
     await dynamo.putClaim(claim('c1', { attempts: [{ token: 'bx-token', revision: 3, issuedAt: new Date(wall).toISOString(), role: 'current' }] }), undefined);
     await dynamo.putClaim(claim('c2', { current: { taskArn: 'arn:task/1', revision: 3, since: new Date(wall).toISOString() } }), 'c1');
     const stale = await dynamo.putClaim(claim('c3'), 'c1').catch((e: unknown) => e);
@@ -52,7 +52,7 @@ describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
     expect((stale as WriteConflictError<ClaimRecord>).current).toMatchObject({ recordVersion: 'c2', current: { taskArn: 'arn:task/1' }, attempts: [] });
     await expect(dynamo.deleteClaim('logs', 'ci-1', 'c1')).rejects.toBeInstanceOf(WriteConflictError);
     await dynamo.deleteClaim('logs', 'ci-1', 'c2');
-    expect(await dynamo.getClaim('logs', 'ci-1')).toBeNull();
+    expect((await dynamo.getClaims(['logs'], 'ci-1')).get('logs')).toBeNull();
     const gone = await dynamo.deleteClaim('logs', 'ci-1', 'c2').catch((e: unknown) => e);
     expect((gone as WriteConflictError<ClaimRecord>).current).toBeNull();
   });
@@ -60,7 +60,9 @@ describe.skipIf(!endpoint)('agent DynamoDB adapter (integration)', () => {
   it('reads a v1 lease at the claim key, and takes it over conditionally on its version (a v1 agent then refuses the claim)', async () => {
     const v1 = { ...keys.claim('old', 'ci-2'), kind: 'Lease', schemaVersion: 1, environment: 'old', containerInstanceId: 'ci-2', owner: 'agent-0123456789ab', recordVersion: 'v1rv', leaseDurationMs: 60_000, released: true, taskArn: 'arn:task/9', revision: 1, updatedAt: '2026-12-02T11:28:08.075Z', expiresAt: 1_796_815_688 };
     await client!.send(new PutItemCommand({ TableName: table, Item: marshall(v1) }));
-    const read = await dynamo.getClaim('old', 'ci-2');
+    const both = await dynamo.getClaims(['old', 'none'], 'ci-2');
+    expect(both.get('none')).toBeNull();
+    const read = both.get('old') as ClaimRecord;
     expect(read).toMatchObject({ legacy: { released: true }, current: { taskArn: 'arn:task/9', revision: 1 } });
     await dynamo.putClaim({ kind: 'Claim', schemaVersion: 1, environment: 'old', containerInstanceId: 'ci-2', owner: 'agent-b', recordVersion: 'n1', current: read!.current!, attempts: [], updatedAt: '2026-12-02T11:30:00.000Z' }, 'v1rv');
     const item = unmarshall((await client!.send(new GetItemCommand({ TableName: table, Key: marshall(keys.claim('old', 'ci-2')), ConsistentRead: true }))).Item!);

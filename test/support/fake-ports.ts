@@ -67,10 +67,19 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort {
     this.conditionalPut(keys.heartbeat(heartbeat.containerInstanceId), { ...heartbeat }, expected, parseInstanceHeartbeat);
   }
 
-  async getClaim(environment: string, containerInstanceId: string): Promise<ClaimRecord | null> {
+  async getClaims(environments: readonly string[], containerInstanceId: string): Promise<Map<string, ClaimRecord | null | InvalidRecordError>> {
     this.touch(false);
-    const item = this.items.get(keyOf(keys.claim(environment, containerInstanceId)));
-    return item ? parseClaimRecord(item) : null;
+    const result = new Map<string, ClaimRecord | null | InvalidRecordError>();
+    for (const env of environments) {
+      const item = this.items.get(keyOf(keys.claim(env, containerInstanceId)));
+      try {
+        result.set(env, item ? parseClaimRecord(item) : null);
+      } catch (error) {
+        if (!(error instanceof InvalidRecordError)) throw error;
+        result.set(env, error);
+      }
+    }
+    return result;
   }
 
   async putClaim(claim: Claim, expected: string | undefined): Promise<void> {

@@ -45,7 +45,7 @@ describe('acting on the fake world', () => {
     for (const failure of [() => new InjectedError('ProvisionedThroughputExceededException'), () => new WriteConflictError('lost', null)]) {
       const w = world();
       const a = w.agent();
-      await w.run(a, 1); // holds the instance
+      // from the first step on
       let refusals = 0;
       const put = w.table.putClaim.bind(w.table);
       w.table.putClaim = async (claim, expected) => {

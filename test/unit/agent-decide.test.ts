@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type ClaimRecord, type Environment, type EnvironmentRevision } from '../../core/records.js';
 import { decide } from '../../agent/decide/decide.js';
 import { pace, type ReplacementBudget } from '../../agent/decide/pace.js';
-import { plan } from '../../agent/decide/plan.js';
+import { instanceActions, plan } from '../../agent/decide/plan.js';
 import { attemptToken } from '../../agent/lease.js';
 import type { Action, Chain, ClaimView, Decision, Desired, DesiredEnvironment, EnvMemoryView, InstanceLeaseView, Now, Observed, ObservedTask } from '../../agent/model.js';
 import { initialRestartState } from '../../agent/restart-policy.js';
@@ -34,7 +34,8 @@ const heldInstance: InstanceLeaseView = { state: 'mine', reason: 'mine' };
 /** decide, then plan, as the reconciler does (unpaced unless a budget is given). */
 function step(desired: Desired, o: Observed, t: Now = now(), budget?: ReplacementBudget, instance: { view: InstanceLeaseView; renewDue: boolean } = { view: heldInstance, renewDue: false }): { decision: Decision; chains: Chain[] } {
   const decision = budget ? pace(decide(desired, o, t, options), budget) : decide(desired, o, t, options);
-  return { decision, chains: plan({ decision, observed: o, instance, now: t }) };
+  const own = instanceActions(instance.view, instance.renewDue);
+  return { decision, chains: [...(own.length ? [{ key: '#instance', actions: own }] : []), ...plan({ decision, observed: o, now: t })] };
 }
 const actionsOf = (chains: Chain[], key = 'logs'): Action[] => chains.find((c) => c.key === key)?.actions ?? [];
 const types = (actions: Action[]) => actions.map((a) => a.type);
@@ -57,7 +58,9 @@ describe('decide and plan: examples', () => {
     expect(other.chains).toEqual([]);
     expect(other.decision.environments[0]?.report).toMatchObject({ state: 'running', reason: 'another agent acts' });
   });
-  it('the instance heartbeat: acquired when free or expired (conditional on what was seen), renewed when due, its chain first', () => {
+  it('the instance heartbeat: acquired when unknown or free (conditional on its absence) or expired (conditional on what was seen), renewed when due, its chain first', () => {
+    expect(instanceActions({ state: 'unknown', reason: '' }, false)).toEqual([expect.objectContaining({ type: 'acquire-instance', expectedRecordVersion: undefined })]);
+    expect(instanceActions({ state: 'other', reason: '' }, false)).toEqual([]);
     const free = step(one(env('logs')), observed({ instance: { acting: false, reason: 'no lease' } }), now(), undefined, { view: { state: 'free', reason: 'no lease' }, renewDue: false });
     expect(free.chains).toEqual([{ key: '#instance', actions: [expect.objectContaining({ type: 'acquire-instance', expectedRecordVersion: undefined })] }]);
     const expired = step(one(env('logs')), observed({ instance: { acting: false, reason: '' } }), now(), undefined, { view: { state: 'expired', reason: 'unchanged', item: { recordVersion: 'hv7' } as never }, renewDue: false });
@@ -248,7 +251,7 @@ describe('decide and plan: properties on 20,000 random steps (seeded)', () => {
       const random = seeded(seed);
       const { desired, observed: o, now: t } = randomStep(random);
       const decision = decide(desired, o, t, options);
-      const chains = plan({ decision, observed: o, instance: { view: heldInstance, renewDue: false }, now: t });
+      const chains = plan({ decision, observed: o, now: t });
       const ctx = `seed ${seed}`;
       const live = (name: string) => (o.tasks ?? []).filter((x) => x.environment === name && x.lastStatus !== 'STOPPED');
       for (const chain of chains) {
