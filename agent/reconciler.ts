@@ -84,10 +84,9 @@ export class Reconciler {
   async step(): Promise<number> {
     const { clock } = this.ctx;
     const now = clock.monoMs();
-    await this.desired.poll(now);
-    await this.facts.refresh(now);
+    // The three sources are independent: read them side by side (a new instance pays the slowest, not the sum).
     const recorded = Object.values(this.claims.claimViews()).flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn]).filter((arn): arn is string => arn !== undefined);
-    const tasks = await this.catalog.observe(now, recorded);
+    const [tasks] = await Promise.all([this.catalog.observe(now, recorded), this.desired.poll(now), this.facts.refresh(now)]);
     if (tasks) this.noteTasks(tasks, now);
     // Who acts for the instance comes first: its heartbeat is watched, acquired or renewed before
     // the claims are read and anything is decided, all in this step.
