@@ -4,7 +4,8 @@ import tseslint from 'typescript-eslint';
 // The AWS SDK and dockerode stay at the edges: only the adapter files below may import them (type-only
 // imports and import() included), so that the rest of the code (the agent's observe/decide/act/...,
 // the store's logic, the coordinator's routes) is written against our own interfaces.
-const SDK_MESSAGE = 'AWS SDK and dockerode imports belong in an adapter file (agent/adapters/**, see SDK_ADAPTERS in eslint.config.js); use the adapter\'s interface here.';
+const SDK_MESSAGE =
+  "AWS SDK and dockerode imports belong in an adapter file (agent/adapters/**, see SDK_ADAPTERS in eslint.config.js); use the adapter's interface here.";
 const SDK_SOURCE = '/^(@aws-sdk\\u002F|dockerode$)/';
 const SDK_ADAPTERS = [
   'agent/adapters/**', // the agent's DynamoDB, ECS and Docker adapters
@@ -24,7 +25,18 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly', Buffer: 'readonly', URL: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+        Buffer: 'readonly',
+        URL: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',

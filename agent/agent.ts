@@ -86,29 +86,55 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
   /** Identity first (waiting for the ECS agent), then the clients and the reconcile step. */
   const prepare = async (): Promise<boolean> => {
     loop.setPhase('waiting-for-ecs-agent');
-    identity = await readIdentity({ clock, random, log, metrics, troubles }, { port: metadata, running: () => loop.isRunning, sleep: (ms) => loop.sleep(ms), alive: () => loop.alive(), region: config.region });
+    identity = await readIdentity(
+      { clock, random, log, metrics, troubles },
+      { port: metadata, running: () => loop.isRunning, sleep: (ms) => loop.sleep(ms), alive: () => loop.alive(), region: config.region },
+    );
     if (!identity) return false;
     const region = identity.region ?? 'us-east-1';
-    const call = (service: 'ecs' | 'dynamodb') => <T>(operation: string, run: () => Promise<T>) => recordCall(metrics, service, operation, () => clock.monoMs(), run);
+    const call =
+      (service: 'ecs' | 'dynamodb') =>
+      <T>(operation: string, run: () => Promise<T>) =>
+        recordCall(metrics, service, operation, () => clock.monoMs(), run);
     const sdk = { region, ...(deps.credentials ? { credentials: deps.credentials } : {}) };
-    const ecs = new AgentEcs({ ...sdk, cluster: identity.cluster, containerInstanceArn: identity.containerInstanceArn, ...(config.ecsEndpoint ? { endpoint: config.ecsEndpoint } : {}), call: call('ecs') });
-    const dynamo = new AgentDynamo({ ...sdk, table: config.table, ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}), call: call('dynamodb') });
+    const ecs = new AgentEcs({
+      ...sdk,
+      cluster: identity.cluster,
+      containerInstanceArn: identity.containerInstanceArn,
+      ...(config.ecsEndpoint ? { endpoint: config.ecsEndpoint } : {}),
+      call: call('ecs'),
+    });
+    const dynamo = new AgentDynamo({
+      ...sdk,
+      table: config.table,
+      ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
+      call: call('dynamodb'),
+    });
     const ctx: AgentContext = { config, identity, owner, clock, random, randomHex, log, metrics, troubles };
     const docker = new DockerWatcher({
       socketPath: config.dockerSocket,
       onEvent: (event) => {
         metrics.inc('blox_agent_docker_events_total', 'Docker events seen for ECS task containers', { action: event.action });
         log.debug({ event }, 'docker event');
-        if (event.action === 'health_status') reconciler?.healthEvent(event.taskArn, event.health === 'healthy' ? 'HEALTHY' : event.health === 'unhealthy' ? 'UNHEALTHY' : 'UNKNOWN');
+        if (event.action === 'health_status')
+          reconciler?.healthEvent(event.taskArn, event.health === 'healthy' ? 'HEALTHY' : event.health === 'unhealthy' ? 'UNHEALTHY' : 'UNKNOWN');
         loop.wake();
       },
       onState: (connected, error) => {
         if (!connected && error) log.debug({ error: errorMessage(error) }, 'docker events disconnected; reconnecting');
       },
     });
-    const step = new Reconciler(ctx, { desired: dynamo, claims: dynamo, status: dynamo, ecs, ecsAgent: metadata, docker }, { tickMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000, ...(deps.fault ? { fault: deps.fault } : {}) });
+    const step = new Reconciler(
+      ctx,
+      { desired: dynamo, claims: dynamo, status: dynamo, ecs, ecsAgent: metadata, docker },
+      { tickMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000, ...(deps.fault ? { fault: deps.fault } : {}) },
+    );
     docker.start();
-    closers.push(() => docker.close(), () => ecs.destroy(), () => dynamo.destroy());
+    closers.push(
+      () => docker.close(),
+      () => ecs.destroy(),
+      () => dynamo.destroy(),
+    );
     reconciler = step;
     log.info({ identity }, 'identity read; reconciling');
     return true;
@@ -119,7 +145,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     metrics,
     owner,
     start: () =>
-      loop.start(prepare, () => reconciler!.step(), (error) => log.fatal({ err: error }, 'agent loop failed')),
+      loop.start(
+        prepare,
+        () => reconciler!.step(),
+        (error) => log.fatal({ err: error }, 'agent loop failed'),
+      ),
     async stop() {
       if (!loop.isRunning) return;
       await loop.stop();

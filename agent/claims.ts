@@ -19,13 +19,31 @@ export function claimRefreshDue(item: ClaimRecord, nowWallMs: number): boolean {
   return item.expiresAt !== undefined && item.expiresAt - nowWallMs / 1000 < CLAIM_REFRESH_SECONDS;
 }
 
-export function judgeClaim(item: ClaimRecord | null, owner: string, sighting: LeaseSighting | undefined, nowMono: number): { view: ClaimView; sighting?: LeaseSighting } {
+export function judgeClaim(
+  item: ClaimRecord | null,
+  owner: string,
+  sighting: LeaseSighting | undefined,
+  nowMono: number,
+): { view: ClaimView; sighting?: LeaseSighting } {
   if (!item) return { view: { state: 'absent', reason: 'no claim yet' } };
   if (item.legacy) {
-    if (item.owner === owner && !item.legacy.released) return { view: { state: 'takeable', item, takeOver: 'migrated', reason: 'v1 lease of this agent: migrated to a claim' } };
-    const judged = judgeLease({ owner: item.owner, recordVersion: item.recordVersion, leaseDurationMs: item.legacy.leaseDurationMs, released: item.legacy.released }, owner, sighting, nowMono);
-    if (judged.state === 'other') return { view: { state: 'watching', item, reason: `v1 lease ${judged.reason} (an agent not yet upgraded)` }, ...(judged.sighting ? { sighting: judged.sighting } : {}) };
-    return { view: { state: 'takeable', item, takeOver: 'taken-over', reason: `v1 lease ${judged.reason}` }, ...(judged.sighting ? { sighting: judged.sighting } : {}) };
+    if (item.owner === owner && !item.legacy.released)
+      return { view: { state: 'takeable', item, takeOver: 'migrated', reason: 'v1 lease of this agent: migrated to a claim' } };
+    const judged = judgeLease(
+      { owner: item.owner, recordVersion: item.recordVersion, leaseDurationMs: item.legacy.leaseDurationMs, released: item.legacy.released },
+      owner,
+      sighting,
+      nowMono,
+    );
+    if (judged.state === 'other')
+      return {
+        view: { state: 'watching', item, reason: `v1 lease ${judged.reason} (an agent not yet upgraded)` },
+        ...(judged.sighting ? { sighting: judged.sighting } : {}),
+      };
+    return {
+      view: { state: 'takeable', item, takeOver: 'taken-over', reason: `v1 lease ${judged.reason}` },
+      ...(judged.sighting ? { sighting: judged.sighting } : {}),
+    };
   }
   if (item.owner === owner) return { view: { state: 'mine', item, reason: 'written by this agent' } };
   return { view: { state: 'takeable', item, takeOver: 'taken-over', reason: `written by ${item.owner}, which no longer holds the instance` } };

@@ -178,7 +178,11 @@ export function loadConfig(sources: ConfigSources): { config: AgentConfig; args:
       throw new ConfigError(`invalid configuration: ${path}: ${(error as Error).message}`, EXIT_CONFIG);
     }
     for (const name of Object.keys(file)) {
-      if (!CONFIG_KEYS.some((k) => k.key === name)) throw new ConfigError(`invalid configuration: ${path}: unknown key ${JSON.stringify(name)} (known: ${CONFIG_KEYS.map((k) => k.key).join(', ')})`, EXIT_CONFIG);
+      if (!CONFIG_KEYS.some((k) => k.key === name))
+        throw new ConfigError(
+          `invalid configuration: ${path}: unknown key ${JSON.stringify(name)} (known: ${CONFIG_KEYS.map((k) => k.key).join(', ')})`,
+          EXIT_CONFIG,
+        );
     }
   }
   const config: Record<string, unknown> = {};
@@ -195,7 +199,11 @@ export function loadConfig(sources: ConfigSources): { config: AgentConfig; args:
 }
 
 export function helpText(): string {
-  const lines = ['Usage: blox-edge-agent [--config FILE] [--flag value ...] | --version | --help', '', 'Configuration (file key / environment / flag, default):'];
+  const lines = [
+    'Usage: blox-edge-agent [--config FILE] [--flag value ...] | --version | --help',
+    '',
+    'Configuration (file key / environment / flag, default):',
+  ];
   for (const k of CONFIG_KEYS) lines.push(`  ${k.flag.padEnd(30)} ${k.env.padEnd(32)} ${k.key}${k.default !== undefined ? ` (default ${k.default})` : ''}`);
   lines.push('', 'Exit codes: 0 stopped by SIGTERM/SIGINT (daemons keep running), 1 failure, 64 bad command line, 78 invalid configuration.');
   return lines.join('\n');

@@ -31,7 +31,13 @@ export async function readIdentity(t: Telemetry, reader: IdentityReader): Promis
   let meta: Awaited<ReturnType<IdentityPort['ecsMetadata']>> | undefined;
   for (let attempt = 1; reader.running() && !meta; attempt++) {
     try {
-      meta = await recordCall(t.metrics, 'ecs-agent', 'metadata', () => t.clock.monoMs(), () => reader.port.ecsMetadata());
+      meta = await recordCall(
+        t.metrics,
+        'ecs-agent',
+        'metadata',
+        () => t.clock.monoMs(),
+        () => reader.port.ecsMetadata(),
+      );
     } catch (error) {
       const delay = wait.fail(errorMessage(error), t.clock.monoMs());
       if (attempt === 1 || attempt % 10 === 0) t.log.info({ attempt, delayMs: delay, error: errorMessage(error) }, 'ECS agent not registered yet; waiting');
@@ -44,7 +50,13 @@ export async function readIdentity(t: Telemetry, reader: IdentityReader): Promis
   const retry = new Backoff(IMDS_RETRY, t.random);
   for (let i = 1; reader.running() && i <= IMDS_ATTEMPTS; i++) {
     try {
-      imds = await recordCall(t.metrics, 'imds', 'identity', () => t.clock.monoMs(), () => reader.port.instanceIdentity());
+      imds = await recordCall(
+        t.metrics,
+        'imds',
+        'identity',
+        () => t.clock.monoMs(),
+        () => reader.port.instanceIdentity(),
+      );
       break;
     } catch (error) {
       t.troubles.record('imds', error);

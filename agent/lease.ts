@@ -40,7 +40,12 @@ export function judgeLease<T extends LeaseRecord>(item: T | null, owner: string,
   const sighting = previous && previous.recordVersion === item.recordVersion ? previous : { recordVersion: item.recordVersion, firstSeenMono: nowMono };
   const unchangedFor = nowMono - sighting.firstSeenMono;
   if (unchangedFor >= item.leaseDurationMs) {
-    return { state: 'expired', item, sighting, reason: `held by ${item.owner}, record version unchanged for ${unchangedFor} ms (lease ${item.leaseDurationMs} ms)` };
+    return {
+      state: 'expired',
+      item,
+      sighting,
+      reason: `held by ${item.owner}, record version unchanged for ${unchangedFor} ms (lease ${item.leaseDurationMs} ms)`,
+    };
   }
   return { state: 'other', item, sighting, reason: `held by ${item.owner}` };
 }
@@ -72,7 +77,7 @@ export function newRecordVersion(randomHex: (bytes: number) => string): string {
 }
 
 /** A short stable hash of a string (FNV-1a, 8 hex digits). */
-export function hash8(text: string): string {
+function hash8(text: string): string {
   let h = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
@@ -83,6 +88,9 @@ export function hash8(text: string): string {
 
 /** `bx-<nonce 16>-<hash of environment 8>`: 28 characters, unique per step and environment. */
 export function attemptToken(nonce: string, environment: string): string {
-  const token = `${TOKEN_PREFIX}${nonce.replace(/[^a-z0-9]/gi, '').slice(0, 16).padEnd(16, '0')}-${hash8(environment)}`;
+  const token = `${TOKEN_PREFIX}${nonce
+    .replace(/[^a-z0-9]/gi, '')
+    .slice(0, 16)
+    .padEnd(16, '0')}-${hash8(environment)}`;
   return token.slice(0, TOKEN_MAX_LENGTH);
 }

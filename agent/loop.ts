@@ -85,10 +85,13 @@ export class Loop {
   sleep(ms: number): Promise<void> {
     if (!this.running) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, Math.max(0, ms));
+      const timer = setTimeout(
+        () => {
+          this.wakeUp = undefined;
+          resolve();
+        },
+        Math.max(0, ms),
+      );
       this.wakeUp = () => {
         clearTimeout(timer);
         resolve();

@@ -77,7 +77,17 @@ async function main(): Promise<number> {
       return EXIT_CONFIG;
     }
   }
-  logger.info({ config: { ...config }, configFile: loaded.configPath ?? null, commit, owner: state.owner, ownerResumed: state.resumed, ownerPersistent: state.persistent }, 'blox-edge agent starting');
+  logger.info(
+    {
+      config: { ...config },
+      configFile: loaded.configPath ?? null,
+      commit,
+      owner: state.owner,
+      ownerResumed: state.resumed,
+      ownerPersistent: state.persistent,
+    },
+    'blox-edge agent starting',
+  );
   agent.start();
   const signal = await signalled;
   logger.info({ signal }, 'stopping; daemons keep running');

@@ -93,7 +93,13 @@ export class Metrics {
 }
 
 /** Counts an API call by service, operation and outcome, and times it. */
-export async function recordCall<T>(metrics: Metrics, service: 'ecs' | 'dynamodb' | 'ecs-agent' | 'imds' | 'docker', operation: string, monoMs: () => number, call: () => Promise<T>): Promise<T> {
+export async function recordCall<T>(
+  metrics: Metrics,
+  service: 'ecs' | 'dynamodb' | 'ecs-agent' | 'imds' | 'docker',
+  operation: string,
+  monoMs: () => number,
+  call: () => Promise<T>,
+): Promise<T> {
   const start = monoMs();
   try {
     const result = await call();

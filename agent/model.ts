@@ -1,7 +1,17 @@
 // The data the pure parts of the agent work on: what should run (Desired), what the agent knows
 // about what runs and what it has asked for (Observed), what it means to do about it (Decision:
 // intents per environment, with reasons), and the ordered actions that carry it out (Chain).
-import type { ClaimAttempt, ClaimRecord, ClaimRole, ClaimTask, DaemonState, Environment, EnvironmentRevision, HealthStatus, InstanceHeartbeat } from '../core/records.js';
+import type {
+  ClaimAttempt,
+  ClaimRecord,
+  ClaimRole,
+  ClaimTask,
+  DaemonState,
+  Environment,
+  EnvironmentRevision,
+  HealthStatus,
+  InstanceHeartbeat,
+} from '../core/records.js';
 import type { LeaseJudgement } from './lease.js';
 import type { RestartState } from './restart-policy.js';
 

@@ -6,7 +6,8 @@ import { ConflictError, type InvalidRecordError } from '../core/errors.js';
 import type { ChangeMarker, Claim, ClaimRecord, Environment, EnvironmentRevision, HealthStatus, InstanceHeartbeat, InstanceStatus } from '../core/records.js';
 
 /** An environment head with the revision it converges to, or why it is unusable. */
-export type EnvironmentEntry = { name: string; kind: 'valid'; environment: Environment; revision: EnvironmentRevision } | { name: string; kind: 'invalid'; error: string };
+export type EnvironmentEntry =
+  { name: string; kind: 'valid'; environment: Environment; revision: EnvironmentRevision } | { name: string; kind: 'invalid'; error: string };
 
 /** The environments of the agent's cluster (DynamoDB). */
 export interface DesiredStatePort {
@@ -71,9 +72,17 @@ export interface SelfDescription {
   facts: InstanceFacts;
 }
 
+/** A daemon's StartTask: `token` becomes its startedBy; environment and revision its group and tags. */
+export interface StartTaskInput {
+  taskDefinition: string;
+  token: string;
+  environment: string;
+  revision: number;
+}
+
 /** ECS, always about the agent's own container instance. */
 export interface EcsPort {
-  startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }>;
+  startTask(input: StartTaskInput): Promise<{ task?: TaskInfo; failures: StartFailure[] }>;
   stopTask(taskArn: string, reason: string): Promise<void>;
   /** ListTasks(startedBy = token) then DescribeTasks: what an attempt started, on this instance. */
   findByStartedBy(token: string): Promise<TaskInfo[]>;

@@ -68,7 +68,11 @@ export class Reconciler {
     this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), this.decisions);
     this.status = new StatusWriter(ctx, ports.status, this.memories);
     this.readiness = new ReadinessWriter(ctx, ports.ecs, this.facts);
-    this.decideOptions = { orphanGraceMs: ctx.config.orphanGraceMs, attemptSettleMs: ctx.config.attemptSettleMs, expectationTimeoutMs: options.expectationTimeoutMs };
+    this.decideOptions = {
+      orphanGraceMs: ctx.config.orphanGraceMs,
+      attemptSettleMs: ctx.config.attemptSettleMs,
+      expectationTimeoutMs: options.expectationTimeoutMs,
+    };
   }
 
   /** The last step's decision (reports, intents). */
@@ -85,7 +89,9 @@ export class Reconciler {
     const { clock } = this.ctx;
     const now = clock.monoMs();
     // The three sources are independent: read them side by side (a new instance pays the slowest, not the sum).
-    const recorded = Object.values(this.claims.claimViews()).flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn]).filter((arn): arn is string => arn !== undefined);
+    const recorded = Object.values(this.claims.claimViews())
+      .flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn])
+      .filter((arn): arn is string => arn !== undefined);
     const [tasks] = await Promise.all([this.catalog.observe(now, recorded), this.desired.poll(now), this.facts.refresh(now)]);
     if (tasks) this.noteTasks(tasks, now);
     // Who acts for the instance comes first: its heartbeat is watched, acquired or renewed before
@@ -97,11 +103,21 @@ export class Reconciler {
     await this.claims.observeClaims(clock.monoMs(), this.relevant(tasks));
 
     const at: Now = { wallMs: clock.wallMs(), monoMs: clock.monoMs(), nonce: this.ctx.randomHex(10) };
-    const observed: Observed = { instance: this.claims.standing(at.monoMs), claims: this.claims.claimViews(), tasks, memory: this.memories.views(at.monoMs), orphanSince: this.orphans.view() };
+    const observed: Observed = {
+      instance: this.claims.standing(at.monoMs),
+      claims: this.claims.claimViews(),
+      tasks,
+      memory: this.memories.views(at.monoMs),
+      orphanSince: this.orphans.view(),
+    };
     const decision = pace(decide(this.desiredView(), observed, at, this.decideOptions), this.options.budget ?? UNPACED);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
-    for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs())) this.ctx.log.info({ taskArn: arn, graceMs: this.ctx.config.orphanGraceMs }, 'task of ours claimed by no environment: stopped after the grace period unless claimed');
+    for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs()))
+      this.ctx.log.info(
+        { taskArn: arn, graceMs: this.ctx.config.orphanGraceMs },
+        'task of ours claimed by no environment: stopped after the grace period unless claimed',
+      );
     const chains = plan({ decision, observed, now: at });
     progress = (await this.actuator.run(chains)) || progress;
     this.afterActing(decision, tasks);
@@ -120,7 +136,8 @@ export class Reconciler {
     // Wake for the next poll on time rather than at the tick after it, and for any wait that ends sooner.
     const after = clock.monoMs();
     let wakeIn = Math.min(this.options.tickMs, Math.max(10, this.desired.nextPollAt - after));
-    for (const chain of chains) for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
+    for (const chain of chains)
+      for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
     return progress ? Math.min(wakeIn, PROGRESS_WAKE_MS) : wakeIn;
   }
 
@@ -150,7 +167,11 @@ export class Reconciler {
 
   /** Restart policy for daemons that stopped by themselves; expectations met or expired. */
   private noteTasks(tasks: ObservedTask[], now: number): void {
-    const known = { stoppedByUs: (arn: string) => this.catalog.wasStoppedByUs(arn), knownStopped: (arn: string) => this.catalog.knownStopped(arn), localView: this.catalog.localView };
+    const known = {
+      stoppedByUs: (arn: string) => this.catalog.wasStoppedByUs(arn),
+      knownStopped: (arn: string) => this.catalog.knownStopped(arn),
+      localView: this.catalog.localView,
+    };
     for (const [env, memory] of this.memories.entries()) {
       memory.expectations.observe(tasks, now, this.options.expectationTimeoutMs);
       for (const { taskArn, restart } of memory.noteStops(tasks, known, this.policyOf(env), now, this.ctx.random())) {
@@ -158,7 +179,10 @@ export class Reconciler {
         this.ctx.metrics.inc('blox_agent_daemon_stops_total', 'Daemons that stopped by themselves', { environment: env });
         this.ctx.metrics.inc('blox_agent_backoff_seconds_total', 'Backoff scheduled, by kind', { kind: 'restart' }, delay / 1000);
         if (restart.crashLoop) this.ctx.metrics.inc('blox_agent_crash_loops_total', 'Crash loops detected', { environment: env });
-        this.ctx.log.warn({ environment: env, taskArn, restartInMs: delay, crashLoop: restart.crashLoop, stops: restart.recentStops.length }, restart.crashLoop ? 'daemon stopped: crash loop detected; restart at the capped delay' : 'daemon stopped: restart after backoff');
+        this.ctx.log.warn(
+          { environment: env, taskArn, restartInMs: delay, crashLoop: restart.crashLoop, stops: restart.recentStops.length },
+          restart.crashLoop ? 'daemon stopped: crash loop detected; restart at the capped delay' : 'daemon stopped: restart after backoff',
+        );
       }
     }
   }
@@ -192,7 +216,11 @@ export class Reconciler {
       memory.pruneAttempts(new Set((claim?.item?.attempts ?? []).map((a) => a.token)), now);
     }
     const present = new Set((tasks ?? []).filter((t) => t.lastStatus !== 'STOPPED').map((t) => t.environment ?? ''));
-    const held = new Set(Object.entries(claims).filter(([, v]) => v.state === 'mine' || v.state === 'takeable').map(([env]) => env));
+    const held = new Set(
+      Object.entries(claims)
+        .filter(([, v]) => v.state === 'mine' || v.state === 'takeable')
+        .map(([env]) => env),
+    );
     const listed = new Set((this.desired.entries ?? []).map((e) => e.name));
     for (const env of this.memories.forget({ fresh: this.desired.fresh && tasks !== undefined, listed, present, claimed: held })) {
       this.ctx.troubles.recover(`start:${env}`);

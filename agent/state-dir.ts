@@ -25,7 +25,10 @@ export class StateDirBusyError extends Error {
 }
 
 export class StateDirError extends Error {
-  constructor(readonly stateDir: string, cause: unknown) {
+  constructor(
+    readonly stateDir: string,
+    cause: unknown,
+  ) {
     super(`state directory ${stateDir} is not usable: ${cause instanceof Error ? cause.message : String(cause)}`);
     this.name = 'StateDirError';
   }

@@ -60,13 +60,18 @@ const IDLE_SETTLE_MS = 5_000;
 const STEADY_COMPRESSION = option('steady-compression', 20);
 const ENVIRONMENT_COUNTS = (() => {
   const i = argv.indexOf('--environments');
-  const list = (i >= 0 ? (argv[i + 1] ?? '') : QUICK ? '1,10' : '1,3,10').split(',').map(Number).filter((n) => Number.isInteger(n) && n > 0);
+  const list = (i >= 0 ? (argv[i + 1] ?? '') : QUICK ? '1,10' : '1,3,10')
+    .split(',')
+    .map(Number)
+    .filter((n) => Number.isInteger(n) && n > 0);
   return list.length ? list : [1, 3, 10];
 })();
 const PRICES: UnitPrices = { read: option('read-price', 0.125), write: option('write-price', 0.625) };
 
 /** The agent's own defaults (docs/agent-config.md) for every interval: what production runs with. */
-const DEFAULT_TIMINGS: Partial<AgentConfig> = Object.fromEntries(CONFIG_KEYS.filter((k) => typeof k.default === 'number').map((k) => [k.key, k.default])) as Partial<AgentConfig>;
+const DEFAULT_TIMINGS: Partial<AgentConfig> = Object.fromEntries(
+  CONFIG_KEYS.filter((k) => typeof k.default === 'number').map((k) => [k.key, k.default]),
+) as Partial<AgentConfig>;
 const DEFAULT_TICK_MS = 1_000; // AgentDeps.tickMs default (agent/agent.ts); main.ts passes none
 
 // ------------------------------------------------------------------ results and cleanup
@@ -159,8 +164,17 @@ interface Trial {
   runningMs: number;
 }
 
-async function timeToDaemon(dynamodbEndpoint: string, bareBundle: string | undefined, coldSkipReason: string | undefined, keepForIdle: (child: ChildAgent, world: AgentWorld) => void): Promise<void> {
-  const world = await startAgentWorld({ dynamodbEndpoint, runtime: new SimulatedRuntime({ startLatencyMs: START_LATENCY_MS, stopLatencyMs: 10 }), cluster: `bench-ttd-${process.pid}` });
+async function timeToDaemon(
+  dynamodbEndpoint: string,
+  bareBundle: string | undefined,
+  coldSkipReason: string | undefined,
+  keepForIdle: (child: ChildAgent, world: AgentWorld) => void,
+): Promise<void> {
+  const world = await startAgentWorld({
+    dynamodbEndpoint,
+    runtime: new SimulatedRuntime({ startLatencyMs: START_LATENCY_MS, stopLatencyMs: 10 }),
+    cluster: `bench-ttd-${process.pid}`,
+  });
   closeTtdWorld = closable(world);
   const { created, running } = observeTasks(world);
   const td = await world.registerTaskDefinition('bench-daemon');
@@ -170,7 +184,9 @@ async function timeToDaemon(dynamodbEndpoint: string, bareBundle: string | undef
     const instance = await world.addInstance();
     const ecs = new ECSClient({ endpoint: world.emulator.url, region: 'us-east-1', credentials: localCredentials, maxAttempts: 1 });
     const t0 = performance.now();
-    const out = await ecs.send(new StartTaskCommand({ cluster: world.cluster, taskDefinition: td, containerInstances: [instance.arn], startedBy: 'bench-baseline' }));
+    const out = await ecs.send(
+      new StartTaskCommand({ cluster: world.cluster, taskDefinition: td, containerInstances: [instance.arn], startedBy: 'bench-baseline' }),
+    );
     const arn = out.tasks?.[0]?.taskArn;
     if (!arn) throw new Error(`baseline StartTask started nothing: ${JSON.stringify(out.failures)}`);
     await waitFor('baseline task RUNNING', 30_000, () => running.has(arn), 5);
@@ -199,7 +215,9 @@ async function timeToDaemon(dynamodbEndpoint: string, bareBundle: string | undef
   const b = base.map((t) => t.runningMs);
   const a = agent.map((t) => t.runningMs);
   const overhead = median(a) - median(b);
-  log(`   simulated start latency ${START_LATENCY_MS} ms; ${TRIALS} trials each, interleaved; agent config = the defaults (poll ${DEFAULT_TIMINGS.pollIntervalMs} ms, tick ${DEFAULT_TICK_MS} ms)`);
+  log(
+    `   simulated start latency ${START_LATENCY_MS} ms; ${TRIALS} trials each, interleaved; agent config = the defaults (poll ${DEFAULT_TIMINGS.pollIntervalMs} ms, tick ${DEFAULT_TICK_MS} ms)`,
+  );
   log(`   bare StartTask -> RUNNING:         ${dist(b)}   (StartTask reached the emulator after ${dist(base.map((t) => t.issuedMs))})`);
   log(`   createAgent().start() -> RUNNING:  ${dist(a)}   (its StartTask reached the emulator after ${dist(agent.map((t) => t.issuedMs))})`);
   log(`   per-trial agent ms: ${a.map((v) => v.toFixed(0)).join(' ')}`);
@@ -230,7 +248,12 @@ async function timeToDaemon(dynamodbEndpoint: string, bareBundle: string | undef
       child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-      const task = await waitFor('bare process task RUNNING', 30_000, () => world.emulator.tasksOnInstance(instance.arn).find((t) => running.has(t.taskArn)), 5).catch(async (error: unknown) => {
+      const task = await waitFor(
+        'bare process task RUNNING',
+        30_000,
+        () => world.emulator.tasksOnInstance(instance.arn).find((t) => running.has(t.taskArn)),
+        5,
+      ).catch(async (error: unknown) => {
         throw new Error(`${String(error)}; bare script said: ${output.trim().slice(0, 300)}`);
       });
       coldBase.push(running.get(task.taskArn)! - t0);
@@ -243,7 +266,12 @@ async function timeToDaemon(dynamodbEndpoint: string, bareBundle: string | undef
       const t0 = performance.now();
       const child = await world.spawnAgent(instance, DEFAULT_TIMINGS);
       if (child.child.pid) childPids.add(child.child.pid);
-      const task = await waitFor('agent process daemon RUNNING', 30_000, () => liveOf(world, instance.arn, 'bench-ttd').find((t) => running.has(t.taskArn)), 5).catch(async (error: unknown) => {
+      const task = await waitFor(
+        'agent process daemon RUNNING',
+        30_000,
+        () => liveOf(world, instance.arn, 'bench-ttd').find((t) => running.has(t.taskArn)),
+        5,
+      ).catch(async (error: unknown) => {
         throw new Error(`${String(error)}; agent output: ${child.output().trim().split('\n').slice(-5).join(' | ').slice(0, 800)}`);
       });
       coldAgent.push(running.get(task.taskArn)! - t0);
@@ -306,9 +334,13 @@ async function idleProfile(child: ChildAgent, world: AgentWorld): Promise<void> 
     const agentP = profiles.get(pid) as IdleProfile;
     const bareP = profiles.get(bare.pid) as IdleProfile;
     const ecsCalls = Object.keys(after).reduce((sum, op) => sum + (after[op] ?? 0) - (before[op] ?? 0), 0);
-    log(`   node dist/agent.js (defaults, converged, 1 daemon): RSS first ${mib(agentP.rssFirstKb)}, last ${mib(agentP.rssLastKb)}, mean ${mib(agentP.rssMeanKb)}, max ${mib(agentP.rssMaxKb)}, peak since start (VmHWM) ${mib(agentP.hwmKb)}; CPU ${agentP.cpuSeconds.toFixed(2)} s in ${agentP.seconds.toFixed(1)} s = ${agentP.cpuPercent.toFixed(2)}% of a core; ECS calls meanwhile ${ecsCalls}`);
+    log(
+      `   node dist/agent.js (defaults, converged, 1 daemon): RSS first ${mib(agentP.rssFirstKb)}, last ${mib(agentP.rssLastKb)}, mean ${mib(agentP.rssMeanKb)}, max ${mib(agentP.rssMaxKb)}, peak since start (VmHWM) ${mib(agentP.hwmKb)}; CPU ${agentP.cpuSeconds.toFixed(2)} s in ${agentP.seconds.toFixed(1)} s = ${agentP.cpuPercent.toFixed(2)}% of a core; ECS calls meanwhile ${ecsCalls}`,
+    );
     log(`   agent RSS samples (MiB, every second): ${agentP.rssSeriesKb.map((kb) => (kb / 1024).toFixed(0)).join(' ')}`);
-    log(`   node -e setInterval (bare):                          RSS mean ${mib(bareP.rssMeanKb)}, max ${mib(bareP.rssMaxKb)}, VmHWM ${mib(bareP.hwmKb)}; CPU ${bareP.cpuSeconds.toFixed(2)} s = ${bareP.cpuPercent.toFixed(2)}% of a core`);
+    log(
+      `   node -e setInterval (bare):                          RSS mean ${mib(bareP.rssMeanKb)}, max ${mib(bareP.rssMaxKb)}, VmHWM ${mib(bareP.hwmKb)}; CPU ${bareP.cpuSeconds.toFixed(2)} s = ${bareP.cpuPercent.toFixed(2)}% of a core`,
+    );
     const mb = (kb: number): string => `${((kb * 1024) / 1e6).toFixed(1)} MB`;
     // settled: the median of the window's second half (start-up memory given back by then)
     const settled = (p: IdleProfile): number => median(p.rssSeriesKb.slice(Math.floor(p.rssSeriesKb.length / 2)));
@@ -450,9 +482,13 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
   }
   unwatch();
   const restarts = agent.metrics.total('blox_agent_restarts_total');
-  log(`   ${CRASHES} crashes (exit 1) of the daemon's container; restart policy initialDelayMs 0 (set in the bench's environment revision; the default is 1000 ms); agent restarts counted: ${restarts}`);
+  log(
+    `   ${CRASHES} crashes (exit 1) of the daemon's container; restart policy initialDelayMs 0 (set in the bench's environment revision; the default is 1000 ms); agent restarts counted: ${restarts}`,
+  );
   log(`   die seen on the Docker view /events stream: ${dist(floor, 1)}`);
-  log(`   the claim write of the attempt token (PutItem) reached DynamoDB: ${dist(leaseSent, 1)}, answered: ${dist(leaseAnswered, 1)} (${leaseSent.length} of ${CRASHES} crashes)`);
+  log(
+    `   the claim write of the attempt token (PutItem) reached DynamoDB: ${dist(leaseSent, 1)}, answered: ${dist(leaseAnswered, 1)} (${leaseSent.length} of ${CRASHES} crashes)`,
+  );
   log(`   agent's StartTask reached the emulator:     ${dist(reaction, 1)}   per crash: ${reaction.map((v) => v.toFixed(1)).join(' ')}`);
   rows.push({
     metric: 'reaction: container death -> StartTask issued',
@@ -470,7 +506,16 @@ async function reactionTime(meter: DynamoMeter): Promise<void> {
 async function steadyState(meter: DynamoMeter): Promise<void> {
   const figures: SteadyStateFigures[] = [];
   for (const environments of ENVIRONMENT_COUNTS) {
-    const f = await steadyStateCost({ meter, defaults: DEFAULT_TIMINGS as AgentConfig, defaultTickMs: DEFAULT_TICK_MS, agents: AGENTS, environments, compression: STEADY_COMPRESSION, track: (close) => cleanups.push(close), log });
+    const f = await steadyStateCost({
+      meter,
+      defaults: DEFAULT_TIMINGS as AgentConfig,
+      defaultTickMs: DEFAULT_TICK_MS,
+      agents: AGENTS,
+      environments,
+      compression: STEADY_COMPRESSION,
+      track: (close) => cleanups.push(close),
+      log,
+    });
     figures.push(f);
     notes.push(...f.notes);
   }
@@ -494,9 +539,17 @@ async function steadyState(meter: DynamoMeter): Promise<void> {
       target: '-',
       ok: '-',
     });
-    notes.push(`steady state, ${f.environments} environment(s), per instance-hour at the defaults: ${num(h.polls, 0)} polls; writes ${Object.entries(h.writesByKind).map(([k, v]) => `${k} ${num(v, 1)}`).join(', ')}; ECS ${Object.entries(h.ecsByOperation).map(([k, v]) => `${k} ${num(v, 1)}`).join(', ')}`);
+    notes.push(
+      `steady state, ${f.environments} environment(s), per instance-hour at the defaults: ${num(h.polls, 0)} polls; writes ${Object.entries(h.writesByKind)
+        .map(([k, v]) => `${k} ${num(v, 1)}`)
+        .join(', ')}; ECS ${Object.entries(h.ecsByOperation)
+        .map(([k, v]) => `${k} ${num(v, 1)}`)
+        .join(', ')}`,
+    );
   }
-  notes.push(`prices: on-demand DynamoDB at $${PRICES.read} per million read units and $${PRICES.write} per million write units (us-east-1 since November 2024; --read-price/--write-price to change), ${HOURS_PER_MONTH} hours a month; ECS API calls cost nothing`);
+  notes.push(
+    `prices: on-demand DynamoDB at $${PRICES.read} per million read units and $${PRICES.write} per million write units (us-east-1 since November 2024; --read-price/--write-price to change), ${HOURS_PER_MONTH} hours a month; ECS API calls cost nothing`,
+  );
 }
 
 // ------------------------------------------------------------------ 5. bundle size
@@ -510,7 +563,9 @@ function bundleSizes(): void {
   const agent = sizes('dist/agent.js');
   const blox = sizes('dist/blox.js');
   const nodeBinary = statSync(process.execPath).size;
-  log(`   dist/agent.js ${agent.bytes} bytes (${kib(agent.bytes)}), gzip -9 ${agent.gzip} bytes (${kib(agent.gzip)}); dist/blox.js ${blox.bytes} bytes, gzip ${blox.gzip}; the node binary itself ${(nodeBinary / 1048576).toFixed(1)} MiB`);
+  log(
+    `   dist/agent.js ${agent.bytes} bytes (${kib(agent.bytes)}), gzip -9 ${agent.gzip} bytes (${kib(agent.gzip)}); dist/blox.js ${blox.bytes} bytes, gzip ${blox.gzip}; the node binary itself ${(nodeBinary / 1048576).toFixed(1)} MiB`,
+  );
   rows.push({
     metric: 'bundle dist/agent.js (gzip -9)',
     value: `${kib(agent.bytes)} (${kib(agent.gzip)})`,
@@ -544,17 +599,21 @@ async function main(): Promise<number> {
   const began = performance.now();
   let commit = 'unknown';
   try {
-    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     // not a checkout
   }
   log(`blox-edge agent bench — ${new Date().toISOString()}, commit ${commit}, node ${process.version}, ${os.cpus().length} CPUs, ${loadLine()}`);
-  if ((os.loadavg()[0] ?? 0) > os.cpus().length) log(`   NOTE: the machine is loaded (1-min load ${os.loadavg()[0]?.toFixed(2)} > ${os.cpus().length} CPUs): absolute times are inflated; read the ratios`);
+  if ((os.loadavg()[0] ?? 0) > os.cpus().length)
+    log(`   NOTE: the machine is loaded (1-min load ${os.loadavg()[0]?.toFixed(2)} > ${os.cpus().length} CPUs): absolute times are inflated; read the ratios`);
   const haveBundle = existsSync('dist/agent.js');
   if (!haveBundle) log('   dist/agent.js is missing: run `npm run build` first (the cold start, idle and bundle figures need it)');
   else {
     const src = newestSource(['agent', 'core']);
-    if (src.mtimeMs > statSync('dist/agent.js').mtimeMs) log(`   NOTE: dist/agent.js is older than ${src.path}; the process figures measure the bundle as built`);
+    if (src.mtimeMs > statSync('dist/agent.js').mtimeMs)
+      log(`   NOTE: dist/agent.js is older than ${src.path}; the process figures measure the bundle as built`);
   }
 
   const tmp = mkdtempSync(join(os.tmpdir(), 'bx-bench-'));
@@ -596,9 +655,16 @@ async function main(): Promise<number> {
   await part('5. bundle size', async () => bundleSizes());
 
   log(`\n== results (${loadLine()}; whole run ${elapsed(began)})`);
-  log(table(['metric', 'blox-edge', 'baseline (same run)', 'ratio / overhead', 'target', 'ok?'], rows.map((r) => [r.metric, r.value, r.baseline, r.relation, r.target, r.ok])));
+  log(
+    table(
+      ['metric', 'blox-edge', 'baseline (same run)', 'ratio / overhead', 'target', 'ok?'],
+      rows.map((r) => [r.metric, r.value, r.baseline, r.relation, r.target, r.ok]),
+    ),
+  );
   for (const note of notes) log(`- ${note}`);
-  log('- times: performance.now() in the bench process; StartTask "issued" = the emulator created the task (its handler, before it answers); RUNNING = the emulator\'s task state event');
+  log(
+    '- times: performance.now() in the bench process; StartTask "issued" = the emulator created the task (its handler, before it answers); RUNNING = the emulator\'s task state event',
+  );
   log(`- reaction: restart policy initialDelayMs 0 in the bench environment's revision (default 1000 ms: add it for the default reaction)`);
   if ((os.loadavg()[0] ?? 0) > os.cpus().length) log(`- the machine was loaded during the run (${loadLine()}): absolute times are inflated`);
   await cleanup();

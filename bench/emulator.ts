@@ -174,7 +174,8 @@ async function world(count: number, quiet = false): Promise<World> {
     }),
   );
   const startMs = performance.now() - t0;
-  if (!quiet) console.log(`started a task on each instance: ${count} StartTask calls in ${startMs.toFixed(0)} ms (${((count / startMs) * 1000).toFixed(0)} requests/s)`);
+  if (!quiet)
+    console.log(`started a task on each instance: ${count} StartTask calls in ${startMs.toFixed(0)} ms (${((count / startMs) * 1000).toFixed(0)} requests/s)`);
   await new Promise((resolve) => setTimeout(resolve, 200));
   const running = instances.filter((arn) => emulator.tasksOnInstance(arn).some((task) => task.lastStatus === 'RUNNING')).length;
   if (!quiet) console.log(`instances with a RUNNING task: ${running}/${count}`);
@@ -205,7 +206,9 @@ function merge(results: RunResult[]): RunResult {
 
 async function main(): Promise<void> {
   const ROUNDS = 3;
-  console.log(`ECS emulator bench: ${INSTANCES} instances, ${CONCURRENCY} concurrent SDK callers, ${SECONDS} s per measurement in ${ROUNDS} interleaved slices, Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}`);
+  console.log(
+    `ECS emulator bench: ${INSTANCES} instances, ${CONCURRENCY} concurrent SDK callers, ${SECONDS} s per measurement in ${ROUNDS} interleaved slices, Node ${process.version}, ${os.cpus().length} CPUs, load ${os.loadavg()[0]?.toFixed(2)}`,
+  );
   const big = await world(INSTANCES);
   const small = await world(10, true);
 
@@ -213,7 +216,9 @@ async function main(): Promise<void> {
   const bodies: Record<string, string> = {
     DescribeTasks: JSON.stringify(await rawAnswer(big.url, 'DescribeTasks', { cluster: CLUSTER, tasks: big.tasks.slice(0, 10) })),
     ListTasks: JSON.stringify(await rawAnswer(big.url, 'ListTasks', { cluster: CLUSTER, containerInstance: big.instances[0] })),
-    DescribeContainerInstances: JSON.stringify(await rawAnswer(big.url, 'DescribeContainerInstances', { cluster: CLUSTER, containerInstances: big.instances.slice(0, 10) })),
+    DescribeContainerInstances: JSON.stringify(
+      await rawAnswer(big.url, 'DescribeContainerInstances', { cluster: CLUSTER, containerInstances: big.instances.slice(0, 10) }),
+    ),
     StartTask: JSON.stringify(await rawAnswer(big.url, 'StartTask', { cluster: CLUSTER, taskDefinition: 'bench', containerInstances: [big.instances[0]] })),
   };
   const baseline = await baselineServer(bodies);
@@ -240,10 +245,14 @@ async function main(): Promise<void> {
   const smallRate = report('emulator, 10 instances', merge(smallRuns));
   const baselineRate = report('baseline: fixed-JSON node:http', merge(baseRuns));
   console.log('');
-  console.log(`RESULT: ${emulatorRate.toFixed(0)} requests/s at ${INSTANCES} instances = ${((emulatorRate / baselineRate) * 100).toFixed(0)}% of the baseline (${baselineRate.toFixed(0)} requests/s); ${((emulatorRate / smallRate) * 100).toFixed(0)}% of the 10-instance emulator's rate`);
+  console.log(
+    `RESULT: ${emulatorRate.toFixed(0)} requests/s at ${INSTANCES} instances = ${((emulatorRate / baselineRate) * 100).toFixed(0)}% of the baseline (${baselineRate.toFixed(0)} requests/s); ${((emulatorRate / smallRate) * 100).toFixed(0)}% of the 10-instance emulator's rate`,
+  );
   console.log(`(client and server share this one process: the SDK's own work dominates both figures)`);
   console.log(`emulator requests by operation: ${JSON.stringify(emulated.byOp)}`);
-  console.log(`tasks in the big cluster at the end: about ${big.tasks.length + (emulated.byOp.StartTask ?? 0)}; process RSS ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MiB`);
+  console.log(
+    `tasks in the big cluster at the end: about ${big.tasks.length + (emulated.byOp.StartTask ?? 0)}; process RSS ${(process.memoryUsage().rss / 1024 / 1024).toFixed(0)} MiB`,
+  );
 
   baselineClient.destroy();
   await baseline.close();

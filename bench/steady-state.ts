@@ -24,7 +24,16 @@ export interface SteadyStateInput {
 export interface SteadyStateFigures {
   environments: number;
   /** Per agent, scaled to one instance-hour at the defaults. */
-  perHour: { polls: number; reads: number; writes: number; rcu: number; wcu: number; ecs: number; writesByKind: Record<string, number>; ecsByOperation: Record<string, number> };
+  perHour: {
+    polls: number;
+    reads: number;
+    writes: number;
+    rcu: number;
+    wcu: number;
+    ecs: number;
+    writesByKind: Record<string, number>;
+    ecsByOperation: Record<string, number>;
+  };
   readsPerPoll: number;
   notes: string[];
 }
@@ -42,7 +51,11 @@ export async function steadyStateCost(input: SteadyStateInput): Promise<SteadySt
   };
   const tickMs = input.defaultTickMs / F;
   const notes: string[] = [];
-  const world: AgentWorld = await startAgentWorld({ dynamodbEndpoint: meter.url, runtime: new SimulatedRuntime({ startLatencyMs: 50, stopLatencyMs: 10 }), cluster: `bench-steady-${input.environments}-${process.pid}` });
+  const world: AgentWorld = await startAgentWorld({
+    dynamodbEndpoint: meter.url,
+    runtime: new SimulatedRuntime({ startLatencyMs: 50, stopLatencyMs: 10 }),
+    cluster: `bench-steady-${input.environments}-${process.pid}`,
+  });
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => (closing ??= world.close());
   input.track(close);
@@ -57,10 +70,13 @@ export async function steadyStateCost(input: SteadyStateInput): Promise<SteadySt
     const converged = (): boolean =>
       instances.every((instance, i) => {
         const status = agents[i]!.agent.status();
-        return status.ready && envs.every((env) => {
-          const live = world.liveTasks(instance.arn, env);
-          return live.length === 1 && live[0]!.lastStatus === 'RUNNING' && status.claims[env]?.taskArn === live[0]!.taskArn;
-        });
+        return (
+          status.ready &&
+          envs.every((env) => {
+            const live = world.liveTasks(instance.arn, env);
+            return live.length === 1 && live[0]!.lastStatus === 'RUNNING' && status.claims[env]?.taskArn === live[0]!.taskArn;
+          })
+        );
       });
     await waitFor(`${input.agents} agents with ${input.environments} environment(s) converged`, 120_000, converged, 50);
     const convergedAt = performance.now() - t0;
@@ -85,13 +101,30 @@ export async function steadyStateCost(input: SteadyStateInput): Promise<SteadySt
     const writes = sum(['PutItem', 'UpdateItem', 'DeleteItem', 'BatchWriteItem', 'TransactWriteItems']);
     const equivalentS = (windowMs / 1000) * F;
     const perHour = (n: number): number => (n / input.agents) * (3600 / equivalentS);
-    log(`   ${input.environments} environment(s) x ${input.agents} agents, time-compressed x${F}: poll ${timings.pollIntervalMs} ms, tick ${tickMs} ms, lease ${timings.leaseDurationMs} ms, status refresh ${timings.statusHeartbeatMs} ms, sweep ${timings.ecsReconcileIntervalMs} ms; converged in ${(convergedAt / 1000).toFixed(1)} s`);
-    log(`   window ${(windowMs / 1000).toFixed(1)} s (= ${equivalentS.toFixed(0)} s at the defaults); DynamoDB requests ${JSON.stringify(counts.byKind)}; units read ${counts.readUnits.toFixed(1)} write ${counts.writeUnits.toFixed(1)} (${JSON.stringify(counts.unitsByKind)}); errors ${JSON.stringify(counts.errors)}; ECS ${JSON.stringify(ecs)}`);
-    const writesByKind = Object.fromEntries(Object.entries(counts.byKind).filter(([k]) => /^(Put|Update|Delete|Transact)/.test(k)).map(([k, v]) => [k, perHour(v)]));
+    log(
+      `   ${input.environments} environment(s) x ${input.agents} agents, time-compressed x${F}: poll ${timings.pollIntervalMs} ms, tick ${tickMs} ms, lease ${timings.leaseDurationMs} ms, status refresh ${timings.statusHeartbeatMs} ms, sweep ${timings.ecsReconcileIntervalMs} ms; converged in ${(convergedAt / 1000).toFixed(1)} s`,
+    );
+    log(
+      `   window ${(windowMs / 1000).toFixed(1)} s (= ${equivalentS.toFixed(0)} s at the defaults); DynamoDB requests ${JSON.stringify(counts.byKind)}; units read ${counts.readUnits.toFixed(1)} write ${counts.writeUnits.toFixed(1)} (${JSON.stringify(counts.unitsByKind)}); errors ${JSON.stringify(counts.errors)}; ECS ${JSON.stringify(ecs)}`,
+    );
+    const writesByKind = Object.fromEntries(
+      Object.entries(counts.byKind)
+        .filter(([k]) => /^(Put|Update|Delete|Transact)/.test(k))
+        .map(([k, v]) => [k, perHour(v)]),
+    );
     const ecsByOperation = Object.fromEntries(Object.entries(ecs).map(([k, v]) => [k, perHour(v)]));
     return {
       environments: input.environments,
-      perHour: { polls: perHour(polls), reads: perHour(reads), writes: perHour(writes), rcu: perHour(counts.readUnits), wcu: perHour(counts.writeUnits), ecs: perHour(Object.values(ecs).reduce((a, b) => a + b, 0)), writesByKind, ecsByOperation },
+      perHour: {
+        polls: perHour(polls),
+        reads: perHour(reads),
+        writes: perHour(writes),
+        rcu: perHour(counts.readUnits),
+        wcu: perHour(counts.writeUnits),
+        ecs: perHour(Object.values(ecs).reduce((a, b) => a + b, 0)),
+        writesByKind,
+        ecsByOperation,
+      },
       readsPerPoll: reads / polls,
       notes,
     };

@@ -1,7 +1,13 @@
 // Optional checks with ECS before an environment is stored (Blox did the same): the cluster must
 // exist and be ACTIVE, the task definition must exist and be ACTIVE. The only coordinator file
 // that imports the ECS SDK.
-import { DescribeClustersCommand, DescribeContainerInstancesCommand, DescribeTaskDefinitionCommand, ECSClient, ListContainerInstancesCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeClustersCommand,
+  DescribeContainerInstancesCommand,
+  DescribeTaskDefinitionCommand,
+  ECSClient,
+  ListContainerInstancesCommand,
+} from '@aws-sdk/client-ecs';
 import type { InstanceFacts } from '../core/cql.js';
 import { BloxError, NotFoundError, errorMessage } from '../core/errors.js';
 import { instanceFactsOf } from '../core/instance-facts.js';
@@ -96,7 +102,12 @@ export class AwsEcsChecker implements EcsChecker {
           const described = await this.client.send(new DescribeContainerInstancesCommand({ cluster, containerInstances: arns }));
           for (const ci of described.containerInstances ?? []) {
             if (!ci.containerInstanceArn) continue;
-            const instance: EcsContainerInstance = { containerInstanceArn: ci.containerInstanceArn, status: ci.status ?? 'UNKNOWN', agentConnected: ci.agentConnected ?? false, facts: instanceFactsOf(ci) };
+            const instance: EcsContainerInstance = {
+              containerInstanceArn: ci.containerInstanceArn,
+              status: ci.status ?? 'UNKNOWN',
+              agentConnected: ci.agentConnected ?? false,
+              facts: instanceFactsOf(ci),
+            };
             if (ci.ec2InstanceId) instance.ec2InstanceId = ci.ec2InstanceId;
             result.push(instance);
           }

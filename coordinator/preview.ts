@@ -29,7 +29,12 @@ export interface InstancePreview {
   items: PreviewItem[];
 }
 
-export function buildPreview(instances: EcsContainerInstance[], group: InstanceGroup, statuses: InstanceStatus[], target?: { environment: string; revision: number }): InstancePreview {
+export function buildPreview(
+  instances: EcsContainerInstance[],
+  group: InstanceGroup,
+  statuses: InstanceStatus[],
+  target?: { environment: string; revision: number },
+): InstancePreview {
   const expression = group.expression === undefined ? undefined : parseExpression(group.expression);
   const byId = new Map(statuses.map((s) => [containerInstanceIdOf(s.containerInstanceArn), s]));
   const items = instances.map((instance) => {
@@ -45,7 +50,9 @@ export function buildPreview(instances: EcsContainerInstance[], group: InstanceG
     if (type) item.instanceType = type;
     const zone = facts.attributes['ecs.availability-zone'];
     if (zone) item.availabilityZone = zone;
-    const daemon = target ? byId.get(containerInstanceIdOf(instance.containerInstanceArn))?.daemons.find((d) => d.environment === target.environment) : undefined;
+    const daemon = target
+      ? byId.get(containerInstanceIdOf(instance.containerInstanceArn))?.daemons.find((d) => d.environment === target.environment)
+      : undefined;
     if (daemon) item.daemon = { ...daemon };
     return item;
   });

@@ -110,8 +110,14 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
   };
 
   const routes: Route[] = [
-    { pattern: /^\/$/, methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/html; charset=utf-8', text: UI_HTML } }) } } },
-    { pattern: /^\/ui\.js$/, methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/javascript; charset=utf-8', text: UI_SCRIPT } }) } } },
+    {
+      pattern: /^\/$/,
+      methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/html; charset=utf-8', text: UI_HTML } }) } },
+    },
+    {
+      pattern: /^\/ui\.js$/,
+      methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/javascript; charset=utf-8', text: UI_SCRIPT } }) } },
+    },
     { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version }) } } },
     { pattern: /^\/v1\/openapi\.json$/, methods: { GET: { query: [], handler: async () => ok(openapi) } } },
     {
@@ -161,7 +167,9 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     },
     {
       pattern: /^\/v1\/environments\/([^/]+)\/revisions$/,
-      methods: { GET: { query: ['nextToken', 'limit'], handler: async ({ params, query }) => ok(await store.listRevisions(params[0] as string, page(query))) } },
+      methods: {
+        GET: { query: ['nextToken', 'limit'], handler: async ({ params, query }) => ok(await store.listRevisions(params[0] as string, page(query))) },
+      },
     },
     {
       pattern: /^\/v1\/environments\/([^/]+)\/revisions\/([^/]+)$/,
@@ -179,7 +187,10 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     {
       pattern: /^\/v1\/environments\/([^/]+)\/deployments$/,
       methods: {
-        GET: { query: ['nextToken', 'limit', 'deploymentToken', 'token'], handler: async ({ params, query }) => ok(await store.listDeployments(params[0] as string, page(query))) },
+        GET: {
+          query: ['nextToken', 'limit', 'deploymentToken', 'token'],
+          handler: async ({ params, query }) => ok(await store.listDeployments(params[0] as string, page(query))),
+        },
         POST: {
           query: ['deploymentToken', 'token'],
           handler: async (request) => {
@@ -318,7 +329,13 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       (reply) => finish(reply),
       (error: unknown) => {
         if (error instanceof MethodNotAllowed) {
-          finish({ status: 405, body: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here; allowed: ${error.allowed.join(', ')}`, requestId: id } }, { allow: error.allowed.join(', ') });
+          finish(
+            {
+              status: 405,
+              body: { code: 'MethodNotAllowed', message: `${req.method} is not allowed here; allowed: ${error.allowed.join(', ')}`, requestId: id },
+            },
+            { allow: error.allowed.join(', ') },
+          );
           return;
         }
         if (error instanceof BloxError) {
@@ -357,7 +374,8 @@ function decodeSegment(segment: string, field: string): string {
 function checkQuery(query: URLSearchParams, allowed: string[]): void {
   const seen = new Set<string>();
   for (const name of query.keys()) {
-    if (!allowed.includes(name)) throw new InvalidInputError(name, allowed.length ? `is not a known query parameter (known: ${allowed.join(', ')})` : 'is not a known query parameter');
+    if (!allowed.includes(name))
+      throw new InvalidInputError(name, allowed.length ? `is not a known query parameter (known: ${allowed.join(', ')})` : 'is not a known query parameter');
     if (seen.has(name)) throw new InvalidInputError(name, 'must be given at most once');
     seen.add(name);
   }

@@ -50,23 +50,9 @@ export const MAX_EXPRESSION_LENGTH = 2000;
 export type FieldName = 'ec2InstanceId' | 'registeredAt' | 'runningTasksCount' | 'agentConnected' | 'agentVersion';
 
 export type Subject =
-  | { readonly kind: 'attribute'; readonly name: string }
-  | { readonly kind: 'taskGroup' }
-  | { readonly kind: 'field'; readonly field: FieldName };
+  { readonly kind: 'attribute'; readonly name: string } | { readonly kind: 'taskGroup' } | { readonly kind: 'field'; readonly field: FieldName };
 
-export type ComparisonOperator =
-  | '=='
-  | '!='
-  | '>'
-  | '>='
-  | '<'
-  | '<='
-  | '=~'
-  | '!~'
-  | 'in'
-  | '!in'
-  | 'exists'
-  | '!exists';
+export type ComparisonOperator = '==' | '!=' | '>' | '>=' | '<' | '<=' | '=~' | '!~' | 'in' | '!in' | 'exists' | '!exists';
 
 export interface Comparison {
   readonly kind: 'comparison';
@@ -239,13 +225,7 @@ const FIELD_OPERATORS: Record<FieldName | 'task:group', readonly ComparisonOpera
   'task:group': [...EQUALITY, 'exists', '!exists'],
 };
 
-const FIELDS: ReadonlySet<string> = new Set<FieldName>([
-  'ec2InstanceId',
-  'registeredAt',
-  'runningTasksCount',
-  'agentConnected',
-  'agentVersion',
-]);
+const FIELDS: ReadonlySet<string> = new Set<FieldName>(['ec2InstanceId', 'registeredAt', 'runningTasksCount', 'agentConnected', 'agentVersion']);
 
 const ATTRIBUTE_NAME = /^[A-Za-z0-9_\-/\\.]{1,128}$/;
 const DATE_VALUE = /^(\d{4})-(\d{2})-(\d{2})(?:T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})?)?$/;
@@ -332,9 +312,7 @@ class Parser {
       const name = token.text.slice('attribute:'.length);
       if (!ATTRIBUTE_NAME.test(name)) {
         throw new CqlSyntaxError(
-          name === ''
-            ? 'missing attribute name after attribute:'
-            : `invalid attribute name '${name}' (1 to 128 letters, digits, '-', '_', '/', '\\' or '.')`,
+          name === '' ? 'missing attribute name after attribute:' : `invalid attribute name '${name}' (1 to 128 letters, digits, '-', '_', '/', '\\' or '.')`,
           token.column,
         );
       }

@@ -1,15 +1,7 @@
 // Errors that know how they should be reported: an HTTP status for the API, an exit code for the
 // CLI, and the field or record they are about. Every layer throws these; nothing guesses later.
 
-export type ErrorCode =
-  | 'InvalidInput'
-  | 'InvalidRecord'
-  | 'NotFound'
-  | 'Conflict'
-  | 'PayloadTooLarge'
-  | 'Unauthorized'
-  | 'Unavailable'
-  | 'Internal';
+export type ErrorCode = 'InvalidInput' | 'InvalidRecord' | 'NotFound' | 'Conflict' | 'PayloadTooLarge' | 'Unauthorized' | 'Unavailable' | 'Internal';
 
 const httpStatusOf: Record<ErrorCode, number> = {
   InvalidInput: 400,

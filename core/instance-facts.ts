@@ -16,7 +16,7 @@ export interface ContainerInstanceDescription {
 }
 
 /** Attribute name to value; an attribute without a value is ''. */
-export function attributesOf(ci: ContainerInstanceDescription): Record<string, string> {
+function attributesOf(ci: ContainerInstanceDescription): Record<string, string> {
   const attributes: Record<string, string> = {};
   for (const a of ci.attributes ?? []) if (a.name) attributes[a.name] = a.value ?? '';
   return attributes;

@@ -56,7 +56,16 @@ export const ECS_ACTION_SCOPES: Record<string, EcsScope> = {
 };
 
 export const AGENT_ACTIONS = {
-  ecs: ['ecs:StartTask', 'ecs:TagResource', 'ecs:StopTask', 'ecs:DescribeTasks', 'ecs:ListTasks', 'ecs:DescribeContainerInstances', 'ecs:PutAttributes', 'ecs:DescribeTaskDefinition'],
+  ecs: [
+    'ecs:StartTask',
+    'ecs:TagResource',
+    'ecs:StopTask',
+    'ecs:DescribeTasks',
+    'ecs:ListTasks',
+    'ecs:DescribeContainerInstances',
+    'ecs:PutAttributes',
+    'ecs:DescribeTaskDefinition',
+  ],
   dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
 };
 
@@ -184,13 +193,26 @@ function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): 
   const condition = byScope.get('cluster-condition');
   // ArnLike when the cluster ARN is a pattern (the coordinator's), ArnEquals for the agent's one cluster.
   const operator = JSON.stringify(clusterArn).includes('*') ? 'ArnLike' : 'ArnEquals';
-  if (condition) statements.push({ Sid: `${sidPrefix}ByClusterCondition`, Effect: 'Allow', Action: condition, Resource: '*', Condition: { [operator]: { 'ecs:cluster': clusterArn } } });
+  if (condition)
+    statements.push({
+      Sid: `${sidPrefix}ByClusterCondition`,
+      Effect: 'Allow',
+      Action: condition,
+      Resource: '*',
+      Condition: { [operator]: { 'ecs:cluster': clusterArn } },
+    });
   const resource = byScope.get('cluster-resource');
   if (resource) statements.push({ Sid: `${sidPrefix}ByClusterArn`, Effect: 'Allow', Action: resource, Resource: clusterArn });
   const tagging = byScope.get('tag-on-start');
   if (tagging) {
     const tasks = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:task/${ClusterName}/*');
-    statements.push({ Sid: `${sidPrefix}TagStartedTasks`, Effect: 'Allow', Action: tagging, Resource: tasks, Condition: { StringEquals: { 'ecs:CreateAction': 'StartTask' } } });
+    statements.push({
+      Sid: `${sidPrefix}TagStartedTasks`,
+      Effect: 'Allow',
+      Action: tagging,
+      Resource: tasks,
+      Condition: { StringEquals: { 'ecs:CreateAction': 'StartTask' } },
+    });
   }
   const unscoped = byScope.get('unscoped');
   if (unscoped) statements.push({ Sid: `${sidPrefix}NoResourceLevel`, Effect: 'Allow', Action: unscoped, Resource: '*' });
@@ -207,7 +229,13 @@ export function agentPolicyDocument(): Json {
   statements.push({
     'Fn::If': [
       'HasDaemonTaskRoles',
-      { Sid: 'PassDaemonTaskRoles', Effect: 'Allow', Action: 'iam:PassRole', Resource: ref('DaemonTaskRoleArns'), Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } } },
+      {
+        Sid: 'PassDaemonTaskRoles',
+        Effect: 'Allow',
+        Action: 'iam:PassRole',
+        Resource: ref('DaemonTaskRoleArns'),
+        Condition: { StringEquals: { 'iam:PassedToService': 'ecs-tasks.amazonaws.com' } },
+      },
       ref('AWS::NoValue'),
     ],
   });
@@ -217,7 +245,10 @@ export function agentPolicyDocument(): Json {
 export function coordinatorPolicyDocument(): Json {
   // The coordinator serves every cluster's environments, so its cluster-level reads are not confined.
   const anyCluster = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/*');
-  return { Version: '2012-10-17', Statement: [...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'CoordinatorEcs'), tableStatement(COORDINATOR_ACTIONS.dynamodb)] };
+  return {
+    Version: '2012-10-17',
+    Statement: [...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'CoordinatorEcs'), tableStatement(COORDINATOR_ACTIONS.dynamodb)],
+  };
 }
 
 function userDataInstall(script: string): Json {
@@ -227,11 +258,21 @@ function userDataInstall(script: string): Json {
         '',
         [
           '#!/bin/bash\n',
-          "BLOX_CLUSTER='", ref('ClusterName'), "'\n",
-          "BLOX_BUNDLE_URL='", ref('BundleUrl'), "'\n",
-          "BLOX_BUNDLE_SHA256='", ref('BundleSha256'), "'\n",
-          "BLOX_TABLE='", ref('TableName'), "'\n",
-          "BLOX_REGION='", ref('AWS::Region'), "'\n",
+          "BLOX_CLUSTER='",
+          ref('ClusterName'),
+          "'\n",
+          "BLOX_BUNDLE_URL='",
+          ref('BundleUrl'),
+          "'\n",
+          "BLOX_BUNDLE_SHA256='",
+          ref('BundleSha256'),
+          "'\n",
+          "BLOX_TABLE='",
+          ref('TableName'),
+          "'\n",
+          "BLOX_REGION='",
+          ref('AWS::Region'),
+          "'\n",
           installerBody(script),
         ],
       ],
@@ -246,9 +287,15 @@ function userDataConfigure(): Json {
         '',
         [
           '#!/bin/bash\n',
-          "export BLOX_CLUSTER='", ref('ClusterName'), "'\n",
-          "export BLOX_TABLE='", ref('TableName'), "'\n",
-          "export BLOX_REGION='", ref('AWS::Region'), "'\n",
+          "export BLOX_CLUSTER='",
+          ref('ClusterName'),
+          "'\n",
+          "export BLOX_TABLE='",
+          ref('TableName'),
+          "'\n",
+          "export BLOX_REGION='",
+          ref('AWS::Region'),
+          "'\n",
           'exec /opt/blox-edge/install.sh --configure\n',
         ],
       ],
@@ -267,27 +314,60 @@ export function cloudFormationTemplate(script = installerScript()): Json {
         ParameterGroups: [
           { Label: { default: 'Cluster and table' }, Parameters: ['ClusterName', 'CreateCluster', 'TableName'] },
           { Label: { default: 'Agent bundle (stock ECS-optimized AMI)' }, Parameters: ['BundleUrl', 'BundleSha256', 'BundleBucket'] },
-          { Label: { default: 'Instances' }, Parameters: ['VpcId', 'SubnetIds', 'InstanceType', 'EcsAmiId', 'BakedAmiId', 'MinSize', 'MaxSize', 'DesiredCapacity'] },
+          {
+            Label: { default: 'Instances' },
+            Parameters: ['VpcId', 'SubnetIds', 'InstanceType', 'EcsAmiId', 'BakedAmiId', 'MinSize', 'MaxSize', 'DesiredCapacity'],
+          },
           { Label: { default: 'Daemon tasks' }, Parameters: ['DaemonTaskRoleArns'] },
         ],
       },
     },
     Parameters: {
       ClusterName: { Type: 'String', Default: 'blox-edge', AllowedPattern: '^[A-Za-z0-9_-]{1,255}$', Description: 'ECS cluster the instances join.' },
-      CreateCluster: { Type: 'String', Default: 'true', AllowedValues: ['true', 'false'], Description: 'Create the ECS cluster in this stack (false: it exists already).' },
-      TableName: { Type: 'String', Default: DEFAULT_TABLE_NAME, AllowedPattern: '^[A-Za-z0-9_.-]{3,255}$', Description: 'Name of the blox-edge DynamoDB table.' },
+      CreateCluster: {
+        Type: 'String',
+        Default: 'true',
+        AllowedValues: ['true', 'false'],
+        Description: 'Create the ECS cluster in this stack (false: it exists already).',
+      },
+      TableName: {
+        Type: 'String',
+        Default: DEFAULT_TABLE_NAME,
+        AllowedPattern: '^[A-Za-z0-9_.-]{3,255}$',
+        Description: 'Name of the blox-edge DynamoDB table.',
+      },
       VpcId: { Type: 'AWS::EC2::VPC::Id', Description: 'VPC of the instances.' },
       SubnetIds: { Type: 'List<AWS::EC2::Subnet::Id>', Description: 'Subnets of the Auto Scaling group (with a route to the ECS, DynamoDB and S3 endpoints).' },
-      InstanceType: { Type: 'String', Default: 't3.medium', AllowedPattern: '^[a-z0-9-]+\\.[a-z0-9]+$', Description: 'Instance type (its architecture must match the AMI).' },
+      InstanceType: {
+        Type: 'String',
+        Default: 't3.medium',
+        AllowedPattern: '^[a-z0-9-]+\\.[a-z0-9]+$',
+        Description: 'Instance type (its architecture must match the AMI).',
+      },
       EcsAmiId: {
         Type: 'AWS::SSM::Parameter::Value<AWS::EC2::Image::Id>',
         Default: '/aws/service/ecs/optimized-ami/amazon-linux-2023/recommended/image_id',
         Description: 'Stock ECS-optimized AMI (public SSM parameter), used when BakedAmiId is empty.',
       },
-      BakedAmiId: { Type: 'String', Default: '', AllowedPattern: '^(ami-[0-9a-f]{8,17})?$', Description: 'AMI built from ami/ (Packer). Empty: the stock AMI plus the full user-data installer.' },
-      BundleUrl: { Type: 'String', Default: '', AllowedPattern: "^((https|s3)://[^'\\s]+)?$", Description: 'https:// or s3:// URL of agent.js (stock AMI only). Prefer s3:// with BundleBucket: presigned URLs expire.' },
+      BakedAmiId: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^(ami-[0-9a-f]{8,17})?$',
+        Description: 'AMI built from ami/ (Packer). Empty: the stock AMI plus the full user-data installer.',
+      },
+      BundleUrl: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: "^((https|s3)://[^'\\s]+)?$",
+        Description: 'https:// or s3:// URL of agent.js (stock AMI only). Prefer s3:// with BundleBucket: presigned URLs expire.',
+      },
       BundleSha256: { Type: 'String', Default: '', AllowedPattern: '^([0-9a-fA-F]{64})?$', Description: 'SHA-256 of agent.js (stock AMI only).' },
-      BundleBucket: { Type: 'String', Default: '', AllowedPattern: '^([a-z0-9.-]{3,63})?$', Description: 'S3 bucket of an s3:// BundleUrl: the instances may read its objects.' },
+      BundleBucket: {
+        Type: 'String',
+        Default: '',
+        AllowedPattern: '^([a-z0-9.-]{3,63})?$',
+        Description: 'S3 bucket of an s3:// BundleUrl: the instances may read its objects.',
+      },
       DaemonTaskRoleArns: {
         Type: 'CommaDelimitedList',
         Default: '',
@@ -332,7 +412,10 @@ export function cloudFormationTemplate(script = installerScript()): Json {
         Type: 'AWS::IAM::Role',
         Properties: {
           Description: 'ECS container instances running the blox-edge agent',
-          AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { Service: 'ec2.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+          },
           // The ECS container agent's own policy, kept separate from the blox-edge agent's.
           ManagedPolicyArns: [sub(`arn:\${AWS::Partition}:iam::aws:policy/${ECS_AGENT_MANAGED_POLICY}`)],
         },
@@ -348,7 +431,10 @@ export function cloudFormationTemplate(script = installerScript()): Json {
           PolicyName: 'blox-edge-bundle-read',
           Roles: [ref('AgentInstanceRole')],
           // Used by the user-data installer (aws s3 cp), not by the agent.
-          PolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: sub('arn:${AWS::Partition}:s3:::${BundleBucket}/*') }] },
+          PolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: sub('arn:${AWS::Partition}:s3:::${BundleBucket}/*') }],
+          },
         },
       },
       AgentInstanceProfile: { Type: 'AWS::IAM::InstanceProfile', Properties: { Roles: [ref('AgentInstanceRole')] } },
@@ -356,7 +442,10 @@ export function cloudFormationTemplate(script = installerScript()): Json {
         Type: 'AWS::IAM::Role',
         Properties: {
           Description: 'blox-edge coordinator (REST API, web page): stores environments; never starts or stops tasks',
-          AssumeRolePolicyDocument: { Version: '2012-10-17', Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }] },
+          AssumeRolePolicyDocument: {
+            Version: '2012-10-17',
+            Statement: [{ Effect: 'Allow', Principal: { Service: 'ecs-tasks.amazonaws.com' }, Action: 'sts:AssumeRole' }],
+          },
         },
       },
       CoordinatorPolicy: {

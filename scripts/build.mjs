@@ -9,7 +9,9 @@ const { version } = JSON.parse(readFileSync(new URL('../package.json', import.me
 let commit = process.env.BLOX_BUILD_COMMIT ?? '';
 if (!commit) {
   try {
-    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim();
+    commit = execFileSync('git', ['rev-parse', '--short=12', 'HEAD'], { stdio: ['ignore', 'pipe', 'ignore'] })
+      .toString()
+      .trim();
   } catch {
     commit = 'unknown';
   }
@@ -22,7 +24,8 @@ const unusedPaths = {
   name: 'unused-paths',
   setup(pluginBuild) {
     const stub = (what) => ({
-      contents: `const fail = () => { throw new Error(${JSON.stringify(what)} + ' is not part of the blox-edge bundle'); };\n` +
+      contents:
+        `const fail = () => { throw new Error(${JSON.stringify(what)} + ' is not part of the blox-edge bundle'); };\n` +
         'module.exports = new Proxy(fail, { get: (_target, key) => (key === "__esModule" ? false : fail) });',
       loader: 'js',
     });

@@ -40,10 +40,11 @@ export class Actuator {
         await this.perform(action);
         if (action.type !== 'renew-instance' && action.type !== 'stop') progress = true;
       } catch (error) {
-        if (error instanceof WriteConflictError) progress = true; // decide again on what won
+        if (error instanceof WriteConflictError)
+          progress = true; // decide again on what won
         else if (!(error instanceof AbortChain) && !(error instanceof InvalidRecordError)) {
           this.ctx.troubles.record(action.type, error);
-          this.ctx.log.warn({ chain: chain.key, action: action.type, error: errorMessage(error) }, "action failed; rest of this chain skipped");
+          this.ctx.log.warn({ chain: chain.key, action: action.type, error: errorMessage(error) }, 'action failed; rest of this chain skipped');
         }
         break;
       }

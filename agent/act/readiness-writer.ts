@@ -33,7 +33,10 @@ export class ReadinessWriter {
       this.retry.clear();
       this.facts.attributeWritten(attribute, value);
       this.ctx.metrics.inc('blox_agent_readiness_changes_total', 'Daemons-first attribute writes, by value', { value });
-      this.ctx.log.info({ attribute, value }, value === 'ready' ? 'critical daemons ready: instance open for other work' : 'a critical daemon is not ready: instance closed to new work');
+      this.ctx.log.info(
+        { attribute, value },
+        value === 'ready' ? 'critical daemons ready: instance open for other work' : 'a critical daemon is not ready: instance closed to new work',
+      );
     } catch (error) {
       this.retry.fail(String(error), nowMono);
       this.ctx.troubles.record('ecs', error);

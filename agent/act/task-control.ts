@@ -15,7 +15,7 @@ import { AbortChain } from './abort.js';
 export type FaultPoint = 'after-start-task';
 
 /** ECS throttling, by the error's name. */
-export function isThrottle(error: unknown): boolean {
+function isThrottle(error: unknown): boolean {
   return /Throttl|RequestLimitExceeded|TooManyRequests/i.test((error as { name?: string } | undefined)?.name ?? '');
 }
 
@@ -23,7 +23,7 @@ export function isThrottle(error: unknown): boolean {
  * Whether a failed StartTask certainly started nothing: ECS refused the request (throttled, invalid,
  * unknown cluster, denied). A timeout or a lost connection proves nothing: the task may start.
  */
-export function startRefused(error: unknown): boolean {
+function startRefused(error: unknown): boolean {
   return isThrottle(error) || /ClientException|InvalidParameter|ClusterNotFound|AccessDenied/.test((error as { name?: string } | undefined)?.name ?? '');
 }
 

@@ -43,7 +43,10 @@ export class DockerWatcher implements DockerPort {
     if (this.closed) return;
     try {
       const filters = { type: ['container'], event: ['die', 'oom', 'health_status'], label: [ECS_LABELS.taskArn] };
-      const stream = (await this.docker.getEvents({ filters: JSON.stringify(filters) as unknown as Record<string, string[]>, ...(this.lastTimeSeconds ? { since: this.lastTimeSeconds } : {}) })) as NodeJS.ReadableStream;
+      const stream = (await this.docker.getEvents({
+        filters: JSON.stringify(filters) as unknown as Record<string, string[]>,
+        ...(this.lastTimeSeconds ? { since: this.lastTimeSeconds } : {}),
+      })) as NodeJS.ReadableStream;
       if (this.closed) {
         (stream as unknown as { destroy?: () => void }).destroy?.();
         return;
@@ -88,7 +91,11 @@ export class DockerWatcher implements DockerPort {
     const taskArn = attributes[ECS_LABELS.taskArn];
     if (!taskArn) return;
     if (typeof event.time === 'number') this.lastTimeSeconds = event.time;
-    const base = { taskArn, ...(attributes[ECS_LABELS.containerName] ? { containerName: attributes[ECS_LABELS.containerName] } : {}), ...(event.timeNano !== undefined ? { timeNano: String(event.timeNano) } : {}) };
+    const base = {
+      taskArn,
+      ...(attributes[ECS_LABELS.containerName] ? { containerName: attributes[ECS_LABELS.containerName] } : {}),
+      ...(event.timeNano !== undefined ? { timeNano: String(event.timeNano) } : {}),
+    };
     if (action === 'die') {
       const exitCode = Number(attributes.exitCode);
       this.options.onEvent({ ...base, action: 'die', ...(Number.isFinite(exitCode) ? { exitCode } : {}) });
@@ -101,13 +108,22 @@ export class DockerWatcher implements DockerPort {
 
   /** Health of each task's containers, from the engine's container list (label-filtered). */
   async taskHealth(): Promise<Map<string, TaskHealthView>> {
-    const containers = await this.docker.listContainers({ all: false, filters: JSON.stringify({ label: [ECS_LABELS.taskArn] }) as unknown as Record<string, string[]> });
+    const containers = await this.docker.listContainers({
+      all: false,
+      filters: JSON.stringify({ label: [ECS_LABELS.taskArn] }) as unknown as Record<string, string[]>,
+    });
     const result = new Map<string, TaskHealthView>();
     for (const c of containers) {
       const taskArn = c.Labels?.[ECS_LABELS.taskArn];
       if (!taskArn) continue;
       const status = c.Status ?? '';
-      const health = /\(healthy\)/.test(status) ? 'HEALTHY' : /\(unhealthy\)/.test(status) ? 'UNHEALTHY' : /\(health: starting\)/.test(status) ? 'UNKNOWN' : undefined;
+      const health = /\(healthy\)/.test(status)
+        ? 'HEALTHY'
+        : /\(unhealthy\)/.test(status)
+          ? 'UNHEALTHY'
+          : /\(health: starting\)/.test(status)
+            ? 'UNKNOWN'
+            : undefined;
       const prev = result.get(taskArn) ?? { health: 'HEALTHY' as const, hasHealthCheck: false, running: true };
       const next: TaskHealthView = { ...prev, running: prev.running && c.State === 'running' };
       if (health !== undefined) {

@@ -8,7 +8,16 @@
 //   happens; a lost condition comes back as a WriteConflictError carrying the item that won
 //   (ReturnValuesOnConditionCheckFailure ALL_OLD);
 // - the InstanceStatus record is written on change and on a slow refresh.
-import { BatchGetItemCommand, ConditionalCheckFailedException, DeleteItemCommand, DynamoDBClient, GetItemCommand, PutItemCommand, QueryCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import {
+  BatchGetItemCommand,
+  ConditionalCheckFailedException,
+  DeleteItemCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  PutItemCommand,
+  QueryCommand,
+  type AttributeValue,
+} from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { errorMessage, InvalidRecordError } from '../../core/errors.js';
 import { clusterPk, containerInstanceIdOf, environmentPk, ENV_SK_PREFIX, keys, type ItemKey } from '../../core/keys.js';
@@ -100,7 +109,9 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
     for (let i = 0; i < missing.length; i += 100) {
       let request: ItemKey[] = missing.slice(i, i + 100).map((w) => keys.revision(w.name, w.revision));
       for (let round = 0; request.length > 0 && round < 5; round++) {
-        const out = await this.call('BatchGetItem', () => this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request.map((k) => marshall(k)) } } })));
+        const out = await this.call('BatchGetItem', () =>
+          this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request.map((k) => marshall(k)) } } })),
+        );
         for (const raw of out.Responses?.[this.table] ?? []) {
           const item = unmarshall(raw);
           const key = `${String(item.pk)}/${String(item.sk)}`;
@@ -123,7 +134,12 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
       const entry = entries[w.index];
       if (!entry || entry.kind !== 'valid') continue;
       if (revision) entry.revision = revision;
-      else entries[w.index] = { name: w.name, kind: 'invalid', error: invalidRevisions.get(`${key.pk}/${key.sk}`) ?? `revision ${w.revision} (${key.pk}/${key.sk}) not found` };
+      else
+        entries[w.index] = {
+          name: w.name,
+          kind: 'invalid',
+          error: invalidRevisions.get(`${key.pk}/${key.sk}`) ?? `revision ${w.revision} (${key.pk}/${key.sk}) not found`,
+        };
     }
     return entries;
   }
@@ -143,7 +159,9 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
       let request: ItemKey[] = environments.slice(i, i + 100).map((env) => keys.claim(env, containerInstanceId));
       for (let round = 0; request.length > 0; round++) {
         if (round >= 5) throw new Error(`BatchGetItem left ${request.length} claim(s) unprocessed after ${round} rounds`);
-        const out = await this.call('BatchGetItem', () => this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request.map((k) => marshall(k)), ConsistentRead: true } } })));
+        const out = await this.call('BatchGetItem', () =>
+          this.client.send(new BatchGetItemCommand({ RequestItems: { [this.table]: { Keys: request.map((k) => marshall(k)), ConsistentRead: true } } })),
+        );
         for (const raw of out.Responses?.[this.table] ?? []) {
           const item = unmarshall(raw);
           const env = String(item.pk).slice(ENV_PK_PREFIX.length);
@@ -227,7 +245,10 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
       return readError;
     }
     const holder = current as { owner?: string; recordVersion?: string } | null;
-    return new WriteConflictError(`${key.pk}/${key.sk}: ${what} lost to ${holder ? `${holder.owner} (record version ${holder.recordVersion})` : 'nobody (no item)'}`, current);
+    return new WriteConflictError(
+      `${key.pk}/${key.sk}: ${what} lost to ${holder ? `${holder.owner} (record version ${holder.recordVersion})` : 'nobody (no item)'}`,
+      current,
+    );
   }
 }
 

@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-ecs';
 import { GROUP_PREFIX, MANAGED_BY, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_REVISION } from '../../core/ecs-labels.js';
 import { instanceFactsOf } from '../../core/instance-facts.js';
-import type { EcsPort, SelfDescription, StartFailure, TaskInfo } from '../ports.js';
+import type { EcsPort, SelfDescription, StartFailure, StartTaskInput, TaskInfo } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
 
 export interface EcsAdapterOptions extends SdkClientOptions {
@@ -72,7 +72,7 @@ export class AgentEcs implements EcsPort {
     if (this.ownsClient) this.client.destroy();
   }
 
-  async startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
+  async startTask(input: StartTaskInput): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
     const tags = [
       { key: TAG_ENVIRONMENT, value: input.environment },
       { key: TAG_REVISION, value: String(input.revision) },
@@ -91,7 +91,11 @@ export class AgentEcs implements EcsPort {
       ),
     );
     const task = out.tasks?.[0];
-    const failures = (out.failures ?? []).map((f) => ({ ...(f.arn ? { arn: f.arn } : {}), reason: f.reason ?? 'UNKNOWN', ...(f.detail ? { detail: f.detail } : {}) }));
+    const failures = (out.failures ?? []).map((f) => ({
+      ...(f.arn ? { arn: f.arn } : {}),
+      reason: f.reason ?? 'UNKNOWN',
+      ...(f.detail ? { detail: f.detail } : {}),
+    }));
     // StartTask's answer need not carry the tags (DescribeTasks gives them only on request); they
     // are the ones just sent, so the task is catalogued complete and never described for them.
     return task ? { task: taskInfoOf({ ...task, tags: task.tags?.length ? task.tags : tags }), failures } : { failures };
@@ -116,11 +120,22 @@ export class AgentEcs implements EcsPort {
     const result: TaskInfo[] = [];
     for (let i = 0; i < taskArns.length; i += 100) {
       const batch = taskArns.slice(i, i + 100);
-      const out = await this.call('DescribeTasks', () => this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: batch, include: ['TAGS'] })));
+      const out = await this.call('DescribeTasks', () =>
+        this.client.send(new DescribeTasksCommand({ cluster: this.cluster, tasks: batch, include: ['TAGS'] })),
+      );
       result.push(...(out.tasks ?? []).map(taskInfoOf));
       for (const failure of out.failures ?? []) {
         const arn = batch.find((a) => a === failure.arn || a.endsWith(`/${failure.arn ?? ''}`)) ?? failure.arn;
-        if (failure.reason === 'MISSING' && arn) result.push({ taskArn: arn, taskDefinitionArn: '', lastStatus: 'STOPPED', desiredStatus: 'STOPPED', stoppedReason: 'ECS no longer knows this task (DescribeTasks: MISSING)', ours: false, missing: true });
+        if (failure.reason === 'MISSING' && arn)
+          result.push({
+            taskArn: arn,
+            taskDefinitionArn: '',
+            lastStatus: 'STOPPED',
+            desiredStatus: 'STOPPED',
+            stoppedReason: 'ECS no longer knows this task (DescribeTasks: MISSING)',
+            ours: false,
+            missing: true,
+          });
       }
     }
     return result;
@@ -139,7 +154,9 @@ export class AgentEcs implements EcsPort {
     const arns: string[] = [];
     let nextToken: string | undefined;
     do {
-      const page = await this.call('ListTasks', () => this.client.send(new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) })));
+      const page = await this.call('ListTasks', () =>
+        this.client.send(new ListTasksCommand({ cluster: this.cluster, ...filter, ...(nextToken ? { nextToken } : {}) })),
+      );
       arns.push(...(page.taskArns ?? []));
       nextToken = page.nextToken;
     } while (nextToken);
@@ -147,7 +164,9 @@ export class AgentEcs implements EcsPort {
   }
 
   async describeSelf(): Promise<SelfDescription> {
-    const out = await this.call('DescribeContainerInstances', () => this.client.send(new DescribeContainerInstancesCommand({ cluster: this.cluster, containerInstances: [this.containerInstanceArn] })));
+    const out = await this.call('DescribeContainerInstances', () =>
+      this.client.send(new DescribeContainerInstancesCommand({ cluster: this.cluster, containerInstances: [this.containerInstanceArn] })),
+    );
     const ci = out.containerInstances?.[0];
     if (!ci) throw new Error(`container instance ${this.containerInstanceArn} not found in cluster ${this.cluster}: ${JSON.stringify(out.failures ?? [])}`);
     return { status: ci.status ?? 'ACTIVE', facts: instanceFactsOf(ci) };
@@ -156,7 +175,12 @@ export class AgentEcs implements EcsPort {
   /** Sets a custom attribute on this agent's own container instance. */
   async putOwnAttribute(name: string, value: string): Promise<void> {
     await this.call('PutAttributes', () =>
-      this.client.send(new PutAttributesCommand({ cluster: this.cluster, attributes: [{ name, value, targetType: 'container-instance', targetId: this.containerInstanceArn }] })),
+      this.client.send(
+        new PutAttributesCommand({
+          cluster: this.cluster,
+          attributes: [{ name, value, targetType: 'container-instance', targetId: this.containerInstanceArn }],
+        }),
+      ),
     );
   }
 

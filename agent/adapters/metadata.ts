@@ -78,7 +78,9 @@ export class MetadataClient implements IdentityPort, EcsAgentPort {
     const { status, text } = await this.get(`${this.options.ecsAgentUrl}/v1/tasks`);
     if (status !== 200) throw new MetadataError(`ECS agent /v1/tasks answered ${status}`, status);
     const body = JSON.parse(text) as { Tasks?: Array<{ Arn?: string; DesiredStatus?: string; KnownStatus?: string }> | null };
-    return (body.Tasks ?? []).filter((t) => t.Arn).map((t) => ({ taskArn: t.Arn ?? '', desiredStatus: t.DesiredStatus ?? 'RUNNING', knownStatus: t.KnownStatus ?? 'NONE' }));
+    return (body.Tasks ?? [])
+      .filter((t) => t.Arn)
+      .map((t) => ({ taskArn: t.Arn ?? '', desiredStatus: t.DesiredStatus ?? 'RUNNING', knownStatus: t.KnownStatus ?? 'NONE' }));
   }
 
   private async token(): Promise<string> {

@@ -13,11 +13,10 @@ export interface FoundTask {
 
 export type AttemptResolution =
   /** Every attempt is accounted for: `found` tasks become claim tasks; every attempt leaves the claim. */
-  | { kind: 'resolved'; found: FoundTask[] }
-  | { kind: 'blocked'; intent: Intent; reason: string };
+  { kind: 'resolved'; found: FoundTask[] } | { kind: 'blocked'; intent: Intent; reason: string };
 
 /** An expectation is live while its start may still show up: issued within the window and not seen yet. */
-export function expectationLive(expectation: Expectation, tasks: readonly ObservedTask[], now: Now, options: DecideOptions): boolean {
+function expectationLive(expectation: Expectation, tasks: readonly ObservedTask[], now: Now, options: DecideOptions): boolean {
   return now.monoMs - expectation.issuedMono < options.expectationTimeoutMs && !tasks.some((t) => t.startedBy === expectation.token);
 }
 
@@ -42,7 +41,11 @@ export function resolveAttempts(input: AttemptInput): AttemptResolution {
   const expected = (input.memory?.expectations ?? []).find((e) => expectationLive(e, tasks, now, options));
   if (expected) {
     const untilMono = expected.issuedMono + options.expectationTimeoutMs;
-    return { kind: 'blocked', intent: { type: 'wait', untilMono, reason: `start ${expected.token} issued ${now.monoMs - expected.issuedMono} ms ago, not observed yet (expectation)` }, reason: `waiting for task started by ${expected.token}` };
+    return {
+      kind: 'blocked',
+      intent: { type: 'wait', untilMono, reason: `start ${expected.token} issued ${now.monoMs - expected.issuedMono} ms ago, not observed yet (expectation)` },
+      reason: `waiting for task started by ${expected.token}`,
+    };
   }
   const found: FoundTask[] = [];
   for (const attempt of input.attempts) {
@@ -62,11 +65,23 @@ export function resolveAttempts(input: AttemptInput): AttemptResolution {
     const voidAfter = voidAfterMono(attempt, memo?.firstSeenMono ?? now.monoMs, now, options);
     if (lookup && (lookup.taskArns.length > 0 || lookup.conclusive || lookup.atMono >= voidAfter)) continue; // stopped since, or proven never started
     if (!lookup || now.monoMs >= voidAfter) {
-      return { kind: 'blocked', intent: { type: 'lookup', token: attempt.token, reason: `attempt ${attempt.token} has no recorded task: look it up (ListTasks startedBy) before starting anything` }, reason: `resolving attempt ${attempt.token}` };
+      return {
+        kind: 'blocked',
+        intent: {
+          type: 'lookup',
+          token: attempt.token,
+          reason: `attempt ${attempt.token} has no recorded task: look it up (ListTasks startedBy) before starting anything`,
+        },
+        reason: `resolving attempt ${attempt.token}`,
+      };
     }
     return {
       kind: 'blocked',
-      intent: { type: 'wait', untilMono: voidAfter, reason: `attempt ${attempt.token} not found yet; its StartTask may still be in flight or ECS may lag: look again in ${Math.round(voidAfter - now.monoMs)} ms` },
+      intent: {
+        type: 'wait',
+        untilMono: voidAfter,
+        reason: `attempt ${attempt.token} not found yet; its StartTask may still be in flight or ECS may lag: look again in ${Math.round(voidAfter - now.monoMs)} ms`,
+      },
       reason: `resolving attempt ${attempt.token}`,
     };
   }
@@ -76,7 +91,16 @@ export function resolveAttempts(input: AttemptInput): AttemptResolution {
     if (tasks.some((t) => t.taskArn === task.taskArn) || found.some((f) => f.taskArn === task.taskArn)) continue;
     const sinceWall = task.since === undefined ? NaN : Date.parse(task.since);
     const left = Number.isFinite(sinceWall) ? sinceWall + options.expectationTimeoutMs - now.wallMs : 0;
-    if (left > 0) return { kind: 'blocked', intent: { type: 'wait', untilMono: now.monoMs + left, reason: `task ${task.taskArn} recorded in the claim is not visible yet (ECS's reads may lag): wait up to ${Math.round(left)} ms before anything is started` }, reason: `waiting to see task ${task.taskArn}` };
+    if (left > 0)
+      return {
+        kind: 'blocked',
+        intent: {
+          type: 'wait',
+          untilMono: now.monoMs + left,
+          reason: `task ${task.taskArn} recorded in the claim is not visible yet (ECS's reads may lag): wait up to ${Math.round(left)} ms before anything is started`,
+        },
+        reason: `waiting to see task ${task.taskArn}`,
+      };
   }
   return { kind: 'resolved', found };
 }
@@ -90,7 +114,9 @@ export function resolveAttempts(input: AttemptInput): AttemptResolution {
  */
 function voidAfterMono(attempt: ClaimAttempt, firstSeenMono: number, now: Now, options: DecideOptions): number {
   const issuedWall = Date.parse(attempt.issuedAt);
-  const windowEndsMono = Number.isFinite(issuedWall) ? Math.min(now.monoMs + (issuedWall + options.expectationTimeoutMs - now.wallMs), firstSeenMono + options.expectationTimeoutMs) : firstSeenMono;
+  const windowEndsMono = Number.isFinite(issuedWall)
+    ? Math.min(now.monoMs + (issuedWall + options.expectationTimeoutMs - now.wallMs), firstSeenMono + options.expectationTimeoutMs)
+    : firstSeenMono;
   return Math.max(firstSeenMono + options.attemptSettleMs, windowEndsMono);
 }
 

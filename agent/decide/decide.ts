@@ -18,7 +18,20 @@
 //   unknown, unreadable or invalid.
 import type { ClaimRole, ClaimTask } from '../../core/records.js';
 import { attemptToken } from '../lease.js';
-import type { ClaimContent, ClaimView, Decision, DecideOptions, Desired, DesiredEnvironment, EnvDecision, EnvMemoryView, Intent, Now, Observed, ObservedTask } from '../model.js';
+import type {
+  ClaimContent,
+  ClaimView,
+  Decision,
+  DecideOptions,
+  Desired,
+  DesiredEnvironment,
+  EnvDecision,
+  EnvMemoryView,
+  Intent,
+  Now,
+  Observed,
+  ObservedTask,
+} from '../model.js';
 import { DEFAULT_DECIDE_OPTIONS } from '../model.js';
 import { resolveAttempts, type FoundTask } from './attempts.js';
 import { isActive, isReady, isStopping, reportOf, reportTask } from './report.js';
@@ -52,7 +65,19 @@ export function decide(desired: Desired, observed: Observed, now: Now, options: 
   const environments: EnvDecision[] = [];
   for (const name of [...names].sort()) {
     environments.push(
-      decideEnvironment({ name, desired: byName.get(name), loaded, fresh, claim: observed.claims[name], tasks: observed.tasks?.filter((t) => t.environment === name), allTasks: observed.tasks, memory: observed.memory[name], observed, now, options }),
+      decideEnvironment({
+        name,
+        desired: byName.get(name),
+        loaded,
+        fresh,
+        claim: observed.claims[name],
+        tasks: observed.tasks?.filter((t) => t.environment === name),
+        allTasks: observed.tasks,
+        memory: observed.memory[name],
+        observed,
+        now,
+        options,
+      }),
     );
   }
 
@@ -68,7 +93,11 @@ export function decide(desired: Desired, observed: Observed, now: Now, options: 
       unclaimed.push(task.taskArn);
       const since = observed.orphanSince[task.taskArn];
       if (observed.instance.acting && since !== undefined && now.monoMs - since >= options.orphanGraceMs) {
-        orphanStops.push({ taskArn: task.taskArn, ...(task.environment !== undefined ? { environment: task.environment } : {}), reason: `orphan: no environment claims it (${task.environment ?? 'unknown environment'}) for ${now.monoMs - since} ms` });
+        orphanStops.push({
+          taskArn: task.taskArn,
+          ...(task.environment !== undefined ? { environment: task.environment } : {}),
+          reason: `orphan: no environment claims it (${task.environment ?? 'unknown environment'}) for ${now.monoMs - since} ms`,
+        });
       }
     }
   }
@@ -81,15 +110,18 @@ function decideEnvironment(ctx: EnvContext): EnvDecision {
   const { name, desired } = ctx;
   const live = ctx.tasks?.find(isActive);
   if (!ctx.loaded) return none(ctx, reportTask(name, undefined, live, 'blocked', false, 'desired state not read yet'));
-  if (desired?.kind === 'invalid') return none(ctx, reportTask(name, undefined, live, 'invalid', false, `invalid record: ${desired.error}; its daemon is left as it is`));
+  if (desired?.kind === 'invalid')
+    return none(ctx, reportTask(name, undefined, live, 'invalid', false, `invalid record: ${desired.error}; its daemon is left as it is`));
   const shouldRun = desired !== undefined && desired.environment.status === 'ACTIVE' && desired.matches === true;
   if (!ctx.observed.instance.acting) return none(ctx, reportTask(name, desired, live, 'blocked', shouldRun, ctx.observed.instance.reason));
   const claim = ctx.claim;
   if (!claim || claim.state === 'unread') return none(ctx, reportTask(name, desired, live, 'blocked', shouldRun, 'reading its claim'));
-  if (claim.state === 'invalid' || claim.state === 'watching') return none(ctx, reportTask(name, desired, live, 'blocked', shouldRun, `claim ${claim.reason}; nothing is done for it here`));
+  if (claim.state === 'invalid' || claim.state === 'watching')
+    return none(ctx, reportTask(name, desired, live, 'blocked', shouldRun, `claim ${claim.reason}; nothing is done for it here`));
 
   if (desired === undefined) {
-    if (!ctx.fresh) return none(ctx, reportTask(name, undefined, live, 'blocked', false, 'environment not in the last known list and the list is stale; nothing is stopped'));
+    if (!ctx.fresh)
+      return none(ctx, reportTask(name, undefined, live, 'blocked', false, 'environment not in the last known list and the list is stale; nothing is stopped'));
     // Gone from a fresh list: its tasks are orphans (stopped after the grace period by decide()).
     // Once none is left, the claim goes too.
     const left = ctx.tasks === undefined || ctx.tasks.some((t) => isActive(t) || isStopping(t)) || (ctx.memory?.expectations.length ?? 0) > 0;
@@ -100,12 +132,32 @@ function decideEnvironment(ctx: EnvContext): EnvDecision {
   const { environment } = desired;
   const mustNotRun = ctx.fresh && (environment.status !== 'ACTIVE' || desired.matches === false);
   const why = environment.status !== 'ACTIVE' ? `environment ${environment.status}` : desired.matchReason;
-  if (!shouldRun && !mustNotRun) return none(ctx, reportTask(name, desired, live, 'blocked', false, `cannot decide: ${why}${ctx.fresh ? '' : ' (desired state stale)'}; nothing is started or stopped`));
-  if (ctx.tasks === undefined || ctx.allTasks === undefined) return none(ctx, reportOf(name, desired, undefined, 'blocked', shouldRun, 'tasks of this instance cannot be seen; nothing is started or stopped'));
+  if (!shouldRun && !mustNotRun)
+    return none(
+      ctx,
+      reportTask(name, desired, live, 'blocked', false, `cannot decide: ${why}${ctx.fresh ? '' : ' (desired state stale)'}; nothing is started or stopped`),
+    );
+  if (ctx.tasks === undefined || ctx.allTasks === undefined)
+    return none(ctx, reportOf(name, desired, undefined, 'blocked', shouldRun, 'tasks of this instance cannot be seen; nothing is started or stopped'));
 
   const recorded = [claim.item?.current, claim.item?.next].filter((t): t is ClaimTask => t !== undefined);
-  const resolution = resolveAttempts({ environment: name, attempts: claim.item?.attempts ?? [], recorded, tasks: ctx.tasks, allTasks: ctx.allTasks, memory: ctx.memory, now: ctx.now, options: ctx.options });
-  if (resolution.kind === 'blocked') return { environment: name, intents: [resolution.intent], claim: undefined, report: reportOf(name, desired, undefined, 'starting', shouldRun, resolution.reason) };
+  const resolution = resolveAttempts({
+    environment: name,
+    attempts: claim.item?.attempts ?? [],
+    recorded,
+    tasks: ctx.tasks,
+    allTasks: ctx.allTasks,
+    memory: ctx.memory,
+    now: ctx.now,
+    options: ctx.options,
+  });
+  if (resolution.kind === 'blocked')
+    return {
+      environment: name,
+      intents: [resolution.intent],
+      claim: undefined,
+      report: reportOf(name, desired, undefined, 'starting', shouldRun, resolution.reason),
+    };
 
   const stopping = ctx.tasks.filter(isStopping);
   const candidates = candidatesOf(ctx, resolution.found);
@@ -124,22 +176,41 @@ function candidatesOf(ctx: EnvContext, found: FoundTask[]): ObservedTask[] {
   const candidates = tasks.filter(isActive);
   for (const { taskArn, attempt } of found) {
     if (candidates.some((t) => t.taskArn === taskArn) || tasks.some((t) => t.taskArn === taskArn && isStopping(t))) continue;
-    candidates.push(tasks.find((t) => t.taskArn === taskArn) ?? { taskArn, environment: ctx.name, revision: attempt.revision, startedBy: attempt.token, lastStatus: 'PROVISIONING', desiredStatus: 'RUNNING', hasHealthCheck: false, ours: true });
+    candidates.push(
+      tasks.find((t) => t.taskArn === taskArn) ?? {
+        taskArn,
+        environment: ctx.name,
+        revision: attempt.revision,
+        startedBy: attempt.token,
+        lastStatus: 'PROVISIONING',
+        desiredStatus: 'RUNNING',
+        hasHealthCheck: false,
+        ours: true,
+      },
+    );
   }
   return candidates;
 }
 
 /** The environment's daemon should run here: keep one task per role, replace a superseded revision, or start one. */
-function decideRunning(ctx: EnvContext, desired: DesiredEnvironment & { kind: 'valid' }, candidates: ObservedTask[], stopping: ObservedTask[], claim: ClaimView): EnvDecision {
+function decideRunning(
+  ctx: EnvContext,
+  desired: DesiredEnvironment & { kind: 'valid' },
+  candidates: ObservedTask[],
+  stopping: ObservedTask[],
+  claim: ClaimView,
+): EnvDecision {
   const { name, now } = ctx;
   const target = desired.revision.revision;
   const item = claim.item;
-  const revisionOf = (t: ObservedTask): number | undefined => t.revision ?? (item?.current?.taskArn === t.taskArn ? item.current.revision : item?.next?.taskArn === t.taskArn ? item.next.revision : undefined);
+  const revisionOf = (t: ObservedTask): number | undefined =>
+    t.revision ?? (item?.current?.taskArn === t.taskArn ? item.current.revision : item?.next?.taskArn === t.taskArn ? item.next.revision : undefined);
   // Recorded with when it was started (its attempt's time) or first recorded, for a successor that cannot see it yet.
   const nowIso = new Date(now.wallMs).toISOString();
   const taskOf = (t: ObservedTask): ClaimTask => {
     const r = revisionOf(t);
-    const since = [item?.current, item?.next].find((c) => c?.taskArn === t.taskArn)?.since ?? item?.attempts.find((a) => a.token === t.startedBy)?.issuedAt ?? nowIso;
+    const since =
+      [item?.current, item?.next].find((c) => c?.taskArn === t.taskArn)?.since ?? item?.attempts.find((a) => a.token === t.startedBy)?.issuedAt ?? nowIso;
     return { taskArn: t.taskArn, ...(r === undefined ? {} : { revision: r }), since };
   };
   // A task of unknown revision counts as the target's: nothing is replaced on a guess.
@@ -149,9 +220,15 @@ function decideRunning(ctx: EnvContext, desired: DesiredEnvironment & { kind: 'v
   const stop = (t: ObservedTask, reason: string) => {
     if (ctx.fresh) intents.push({ type: 'stop', taskArn: t.taskArn, reason });
   };
-  const prefer = (tasks: ObservedTask[], role: ClaimRole) => pickKeeper(tasks, role === 'next' ? [item?.next?.taskArn, item?.current?.taskArn] : [item?.current?.taskArn, item?.next?.taskArn]);
+  const prefer = (tasks: ObservedTask[], role: ClaimRole) =>
+    pickKeeper(tasks, role === 'next' ? [item?.next?.taskArn, item?.current?.taskArn] : [item?.current?.taskArn, item?.next?.taskArn]);
   // The claim records what is kept; every attempt is accounted for by now, so none stays in it.
-  const decision = (content: Omit<ClaimContent, 'attempts'>, report: EnvDecision['report']): EnvDecision => ({ environment: name, intents, claim: { ...content, attempts: [] }, report });
+  const decision = (content: Omit<ClaimContent, 'attempts'>, report: EnvDecision['report']): EnvDecision => ({
+    environment: name,
+    intents,
+    claim: { ...content, attempts: [] },
+    report,
+  });
   // Waiting changes nothing worth a write: the claim stays as it is until the next start.
   const waiting = (report: EnvDecision['report']): EnvDecision => ({ environment: name, intents, claim: undefined, report });
   const crashLoop = ctx.memory?.restart?.crashLoop ? ' (crash loop detected recently)' : '';
@@ -163,11 +240,19 @@ function decideRunning(ctx: EnvContext, desired: DesiredEnvironment & { kind: 'v
     for (const t of old) if (t !== previous) stop(t, `duplicate of ${previous!.taskArn}: one daemon of an older revision at most`);
     if (previous && !isReady(keep) && isActive(previous) && surgeOf(desired)) {
       // Surging: the old daemon keeps running until the new one is ready.
-      const report = reportTask(name, desired, previous, 'running', true, `surging: revision ${target} starting beside revision ${revisionOf(previous) ?? '?'}`);
+      const report = reportTask(
+        name,
+        desired,
+        previous,
+        'running',
+        true,
+        `surging: revision ${target} starting beside revision ${revisionOf(previous) ?? '?'}`,
+      );
       report.next = { taskArn: keep.taskArn, ready: false, ...(revisionOf(keep) !== undefined ? { revision: revisionOf(keep)! } : {}) };
       return decision({ current: taskOf(previous), next: taskOf(keep) }, report);
     }
-    if (previous) stop(previous, isReady(keep) ? `replaced by ${keep.taskArn} (revision ${target}, ready)` : `revision ${revisionOf(previous)} superseded by ${target}`);
+    if (previous)
+      stop(previous, isReady(keep) ? `replaced by ${keep.taskArn} (revision ${target}, ready)` : `revision ${revisionOf(previous)} superseded by ${target}`);
     return decision({ current: taskOf(keep) }, reportTask(name, desired, keep, 'starting', true, `running${crashLoop}`));
   }
 
@@ -175,10 +260,18 @@ function decideRunning(ctx: EnvContext, desired: DesiredEnvironment & { kind: 'v
     const keep = prefer(old, 'current')!;
     for (const t of old) if (t !== keep) stop(t, `duplicate of ${keep.taskArn}: one daemon per instance`);
     const content = { current: taskOf(keep) };
-    if (!ctx.fresh) return decision(content, reportTask(name, desired, keep, 'running', true, `revision ${revisionOf(keep)} runs; desired state stale, nothing is replaced`));
+    if (!ctx.fresh)
+      return decision(content, reportTask(name, desired, keep, 'running', true, `revision ${revisionOf(keep)} runs; desired state stale, nothing is replaced`));
     // Surge needs the old task alone: a third live task is never started.
     const surge = surgeOf(desired) && isActive(keep) && stopping.length === 0 && old.length === 1;
-    intents.push({ type: 'replace', old: taskOf(keep), revision: target, taskDefinition: desired.revision.taskDefinition, surge, reason: `revision ${revisionOf(keep)} superseded by ${target}${surge ? ' (surge: the new task starts first)' : ''}` });
+    intents.push({
+      type: 'replace',
+      old: taskOf(keep),
+      revision: target,
+      taskDefinition: desired.revision.taskDefinition,
+      surge,
+      reason: `revision ${revisionOf(keep)} superseded by ${target}${surge ? ' (surge: the new task starts first)' : ''}`,
+    });
     return decision(content, reportTask(name, desired, keep, 'running', true, `replacing revision ${revisionOf(keep)} with ${target}`));
   }
 
@@ -188,8 +281,14 @@ function decideRunning(ctx: EnvContext, desired: DesiredEnvironment & { kind: 'v
   }
   const restart = ctx.memory?.restart;
   if (restart && restart.notBeforeMono > now.monoMs) {
-    intents.push({ type: 'wait', untilMono: restart.notBeforeMono, reason: `restart backoff${restart.crashLoop ? ' (crash loop)' : ''}: ${restart.notBeforeMono - now.monoMs} ms left` });
-    return waiting(reportOf(name, desired, undefined, restart.crashLoop ? 'crash_loop' : 'backoff', true, `restart in ${restart.notBeforeMono - now.monoMs} ms`));
+    intents.push({
+      type: 'wait',
+      untilMono: restart.notBeforeMono,
+      reason: `restart backoff${restart.crashLoop ? ' (crash loop)' : ''}: ${restart.notBeforeMono - now.monoMs} ms left`,
+    });
+    return waiting(
+      reportOf(name, desired, undefined, restart.crashLoop ? 'crash_loop' : 'backoff', true, `restart in ${restart.notBeforeMono - now.monoMs} ms`),
+    );
   }
   const backoff = ctx.memory?.startBackoff;
   if (backoff && backoff.untilMono > now.monoMs) {

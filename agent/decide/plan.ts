@@ -26,7 +26,12 @@ export function plan(input: PlanInput): Chain[] {
     if (actions.length) chains.push({ key: env.environment, actions });
   }
   for (const orphan of input.decision.orphanStops) {
-    const stop: Action = { type: 'stop', taskArn: orphan.taskArn, reason: orphan.reason, ...(orphan.environment !== undefined ? { environment: orphan.environment } : {}) };
+    const stop: Action = {
+      type: 'stop',
+      taskArn: orphan.taskArn,
+      reason: orphan.reason,
+      ...(orphan.environment !== undefined ? { environment: orphan.environment } : {}),
+    };
     chains.push({ key: `task:${orphan.taskArn}`, actions: [holdDuringBackoff(stop, input)] });
   }
   return chains;
@@ -60,13 +65,29 @@ function environmentActions(env: EnvDecision, input: PlanInput): Action[] {
     switch (intent.type) {
       case 'start':
         recordAttempt(content, intent.token, intent.revision, intent.role, input.now);
-        calls.push({ type: 'start', environment: name, role: intent.role, token: intent.token, revision: intent.revision, taskDefinition: intent.taskDefinition, reason: intent.reason });
+        calls.push({
+          type: 'start',
+          environment: name,
+          role: intent.role,
+          token: intent.token,
+          revision: intent.revision,
+          taskDefinition: intent.taskDefinition,
+          reason: intent.reason,
+        });
         break;
       case 'replace':
         if (intent.surge) {
           const token = attemptToken(input.now.nonce, name);
           recordAttempt(content, token, intent.revision, 'next', input.now);
-          calls.push({ type: 'start', environment: name, role: 'next', token, revision: intent.revision, taskDefinition: intent.taskDefinition, reason: intent.reason });
+          calls.push({
+            type: 'start',
+            environment: name,
+            role: 'next',
+            token,
+            revision: intent.revision,
+            taskDefinition: intent.taskDefinition,
+            reason: intent.reason,
+          });
         } else calls.push(holdDuringBackoff({ type: 'stop', environment: name, taskArn: intent.old.taskArn, reason: intent.reason }, input));
         break;
       case 'stop':
@@ -89,7 +110,12 @@ function environmentActions(env: EnvDecision, input: PlanInput): Action[] {
   }
   const event = writeEvent(view, content, calls, input.now, env.claim !== undefined);
   if (event === undefined) return calls;
-  const write: Action = { type: 'write-claim', environment: name, write: { environment: name, content, expectedRecordVersion: view.item?.recordVersion, event }, reason: `claim ${event}` };
+  const write: Action = {
+    type: 'write-claim',
+    environment: name,
+    write: { environment: name, content, expectedRecordVersion: view.item?.recordVersion, event },
+    reason: `claim ${event}`,
+  };
   return [write, ...calls];
 }
 
@@ -116,7 +142,12 @@ function holdDuringBackoff(action: Action & { type: 'stop' | 'lookup-attempt' },
   const key = action.environment ?? '';
   const held = input.observed.memory[key]?.ecsBackoff;
   if (!held || held.untilMono <= input.now.monoMs) return action;
-  return { type: 'wait', environment: key, untilMono: held.untilMono, reason: `${action.type} held ${held.untilMono - input.now.monoMs} ms: ECS backoff after ${held.reason}` };
+  return {
+    type: 'wait',
+    environment: key,
+    untilMono: held.untilMono,
+    reason: `${action.type} held ${held.untilMono - input.now.monoMs} ms: ECS backoff after ${held.reason}`,
+  };
 }
 
 function contentOf(view: ClaimView): ClaimContent {
@@ -130,8 +161,14 @@ function copyContent(c: ClaimContent): ClaimContent {
 
 const contentEmpty = (c: ClaimContent): boolean => !c.current && !c.next && c.attempts.length === 0;
 const sameTask = (a: ClaimContent['current'], b: ClaimContent['current']): boolean => a?.taskArn === b?.taskArn && a?.revision === b?.revision;
-const sameAttempt = (a: ClaimContent['attempts'][number], b: ClaimContent['attempts'][number]): boolean => a.token === b.token && a.role === b.role && a.revision === b.revision && a.issuedAt === b.issuedAt;
+const sameAttempt = (a: ClaimContent['attempts'][number], b: ClaimContent['attempts'][number]): boolean =>
+  a.token === b.token && a.role === b.role && a.revision === b.revision && a.issuedAt === b.issuedAt;
 
 function sameContent(a: ClaimContent, b: ClaimContent): boolean {
-  return sameTask(a.current, b.current) && sameTask(a.next, b.next) && a.attempts.length === b.attempts.length && a.attempts.every((x) => b.attempts.some((y) => sameAttempt(x, y)));
+  return (
+    sameTask(a.current, b.current) &&
+    sameTask(a.next, b.next) &&
+    a.attempts.length === b.attempts.length &&
+    a.attempts.every((x) => b.attempts.some((y) => sameAttempt(x, y)))
+  );
 }

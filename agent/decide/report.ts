@@ -10,7 +10,7 @@ export function isReady(task: ObservedTask | undefined): boolean {
   return !!task && task.lastStatus === 'RUNNING' && (!task.hasHealthCheck || task.health === 'HEALTHY');
 }
 
-export function stateOf(task: ObservedTask): Report['state'] {
+function stateOf(task: ObservedTask): Report['state'] {
   if (task.desiredStatus === 'STOPPED' && task.lastStatus !== 'STOPPED') return 'stopping';
   if (task.lastStatus === 'STOPPED') return 'stopped';
   if (task.lastStatus !== 'RUNNING') return 'starting';
@@ -19,7 +19,14 @@ export function stateOf(task: ObservedTask): Report['state'] {
   return 'running';
 }
 
-export function reportOf(name: string, desired: DesiredEnvironment | undefined, task: ObservedTask | undefined, state: Report['state'], matching: boolean, reason: string): Report {
+export function reportOf(
+  name: string,
+  desired: DesiredEnvironment | undefined,
+  task: ObservedTask | undefined,
+  state: Report['state'],
+  matching: boolean,
+  reason: string,
+): Report {
   const valid = desired?.kind === 'valid' ? desired : undefined;
   const report: Report = {
     environment: name,
@@ -39,6 +46,13 @@ export function reportOf(name: string, desired: DesiredEnvironment | undefined, 
 }
 
 /** The report of a task as it is (its own state), or `fallback` without one. */
-export function reportTask(name: string, desired: DesiredEnvironment | undefined, task: ObservedTask | undefined, fallback: Report['state'], matching: boolean, reason: string): Report {
+export function reportTask(
+  name: string,
+  desired: DesiredEnvironment | undefined,
+  task: ObservedTask | undefined,
+  fallback: Report['state'],
+  matching: boolean,
+  reason: string,
+): Report {
   return reportOf(name, desired, task, task ? stateOf(task) : fallback, matching, reason);
 }

@@ -48,7 +48,13 @@ export class EnvMemory {
    * Daemons that stopped without this agent stopping them: the restart policy applies. A daemon not
    * listed locally and not known stopped may be the ECS agent's view lagging: it stays tracked.
    */
-  noteStops(tasks: readonly ObservedTask[], known: { stoppedByUs(arn: string): boolean; knownStopped(arn: string): boolean; localView: boolean }, policy: RestartPolicy, nowMono: number, random: number): { taskArn: string; restart: RestartState }[] {
+  noteStops(
+    tasks: readonly ObservedTask[],
+    known: { stoppedByUs(arn: string): boolean; knownStopped(arn: string): boolean; localView: boolean },
+    policy: RestartPolicy,
+    nowMono: number,
+    random: number,
+  ): { taskArn: string; restart: RestartState }[] {
     const stopped: { taskArn: string; restart: RestartState }[] = [];
     for (const arn of [...this.daemons]) {
       const task = tasks.find((t) => t.taskArn === arn);

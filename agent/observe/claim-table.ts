@@ -40,8 +40,14 @@ export class ClaimTable {
 
   /** Acts for the instance: holds the heartbeat and renewed it within the lease. */
   standing(nowMono: number): InstanceStanding {
-    if (this.instance.state !== 'mine') return { acting: false, reason: this.instance.state === 'unknown' ? 'reading the instance lease' : `instance lease ${this.instance.reason}; another agent acts for this instance` };
-    if (ownLeaseStale(this.instanceLastWriteMono, this.ctx.config.leaseDurationMs, nowMono)) return { acting: false, reason: 'instance lease not renewed within its duration: renewing before acting' };
+    if (this.instance.state !== 'mine')
+      return {
+        acting: false,
+        reason:
+          this.instance.state === 'unknown' ? 'reading the instance lease' : `instance lease ${this.instance.reason}; another agent acts for this instance`,
+      };
+    if (ownLeaseStale(this.instanceLastWriteMono, this.ctx.config.leaseDurationMs, nowMono))
+      return { acting: false, reason: 'instance lease not renewed within its duration: renewing before acting' };
     return { acting: true, reason: 'acting for this instance' };
   }
 
@@ -95,7 +101,11 @@ export class ClaimTable {
     const due: string[] = [];
     for (const env of environments) {
       const slot = this.claims.get(env);
-      if (!slot || ((slot.view.state === 'watching' || slot.view.state === 'invalid') && (slot.lastReadMono === undefined || nowMono - slot.lastReadMono >= every))) due.push(env);
+      if (
+        !slot ||
+        ((slot.view.state === 'watching' || slot.view.state === 'invalid') && (slot.lastReadMono === undefined || nowMono - slot.lastReadMono >= every))
+      )
+        due.push(env);
       else if (slot.view.state === 'watching' && slot.view.item) this.claimSeen(env, slot.view.item, nowMono, false); // expiry on this agent's clock
     }
     if (due.length === 0 || !this.dynamo.available(nowMono)) return;
@@ -177,6 +187,7 @@ export class ClaimTable {
     if (lastRead !== undefined) slot.lastReadMono = lastRead;
     this.claims.set(env, slot);
     if (read) this.ctx.troubles.recover(`claim:${env}`);
-    if (view.state !== previous?.view.state && (view.state === 'takeable' || view.state === 'watching')) this.ctx.log.info({ environment: env, state: view.state, reason: view.reason }, 'claim seen');
+    if (view.state !== previous?.view.state && (view.state === 'takeable' || view.state === 'watching'))
+      this.ctx.log.info({ environment: env, state: view.state, reason: view.reason }, 'claim seen');
   }
 }

@@ -57,7 +57,9 @@ export class DesiredSource {
         this.logChanges(entries);
         this.current = entries;
         this.markerVersion = marker?.version;
-        metrics.inc('blox_agent_desired_reloads_total', 'Full reloads of the environments (change marker moved, or the slow periodic reload)', { cause: moved ? 'marker' : 'periodic' });
+        metrics.inc('blox_agent_desired_reloads_total', 'Full reloads of the environments (change marker moved, or the slow periodic reload)', {
+          cause: moved ? 'marker' : 'periodic',
+        });
       }
       this.freshness = 'fresh';
       this.dynamo.ok();
@@ -77,7 +79,10 @@ export class DesiredSource {
           this.ctx.troubles.record(`environment ${e.name}`, new Error(e.error));
         }
       } else if (old?.kind !== 'valid' || old.revision.revision !== e.revision.revision || old.environment.status !== e.environment.status) {
-        this.ctx.log.info({ environment: e.name, revision: e.revision.revision, status: e.environment.status, taskDefinition: e.revision.taskDefinition }, 'environment loaded');
+        this.ctx.log.info(
+          { environment: e.name, revision: e.revision.revision, status: e.environment.status, taskDefinition: e.revision.taskDefinition },
+          'environment loaded',
+        );
       }
     }
   }

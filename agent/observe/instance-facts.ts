@@ -33,7 +33,8 @@ export class InstanceFactsSource {
       const self = await this.ecs.describeSelf();
       const facts = { ...self.facts };
       if (!facts.ec2InstanceId && this.ctx.identity.ec2InstanceId) facts.ec2InstanceId = this.ctx.identity.ec2InstanceId;
-      if (JSON.stringify(facts.attributes) !== JSON.stringify(this.current?.attributes)) this.ctx.log.info({ attributes: facts.attributes }, 'instance attributes read');
+      if (JSON.stringify(facts.attributes) !== JSON.stringify(this.current?.attributes))
+        this.ctx.log.info({ attributes: facts.attributes }, 'instance attributes read');
       this.current = facts;
       this.ecsStatus = self.status;
       this.nextReadMono = nowMono + this.ctx.config.ecsReconcileIntervalMs;

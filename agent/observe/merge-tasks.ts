@@ -70,7 +70,8 @@ function healthOf(view: TaskHealthView | undefined, hasHealthCheck: boolean, fro
  */
 export function catalogued(answer: TaskInfo, previous: CatalogEntry | undefined, locallyStopped: boolean, young: boolean): TaskInfo | undefined {
   if (answer.missing && !locallyStopped && (!previous || young)) return previous?.info;
-  if (answer.missing && previous) return { ...previous.info, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ...(answer.stoppedReason ? { stoppedReason: answer.stoppedReason } : {}) };
+  if (answer.missing && previous)
+    return { ...previous.info, lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ...(answer.stoppedReason ? { stoppedReason: answer.stoppedReason } : {}) };
   if (!previous) return answer;
   const kept = previous.info;
   return {

@@ -64,7 +64,13 @@ export class TaskCatalog {
   private async read(nowMono: number): Promise<ObservedTask[] | undefined> {
     const { ctx } = this;
     try {
-      this.local = await recordCall(ctx.metrics, 'ecs-agent', 'tasks', () => ctx.clock.monoMs(), () => this.ports.ecsAgent.localTasks());
+      this.local = await recordCall(
+        ctx.metrics,
+        'ecs-agent',
+        'tasks',
+        () => ctx.clock.monoMs(),
+        () => this.ports.ecsAgent.localTasks(),
+      );
       ctx.troubles.recover('ecs-agent');
     } catch (error) {
       this.local = undefined;
@@ -75,10 +81,19 @@ export class TaskCatalog {
     if (local) {
       // New task ARNs seen locally are described once; live ones gone from the local view again.
       const unknown = local.filter((t) => !this.catalog.has(t.taskArn)).map((t) => t.taskArn);
-      const stale = [...this.catalog.values()].filter((c) => c.info.lastStatus !== 'STOPPED' && c.info.desiredStatus !== 'STOPPED' && !local.some((t) => t.taskArn === c.info.taskArn) && nowMono - c.checkedMono >= RECHECK_MS).map((c) => c.info.taskArn);
+      const stale = [...this.catalog.values()]
+        .filter(
+          (c) =>
+            c.info.lastStatus !== 'STOPPED' &&
+            c.info.desiredStatus !== 'STOPPED' &&
+            !local.some((t) => t.taskArn === c.info.taskArn) &&
+            nowMono - c.checkedMono >= RECHECK_MS,
+        )
+        .map((c) => c.info.taskArn);
       if (unknown.length + stale.length > 0) {
         try {
-          for (const info of await this.ports.ecs.describeTasks([...unknown, ...stale])) this.remember(info, nowMono, local.find((t) => t.taskArn === info.taskArn)?.knownStatus === 'STOPPED');
+          for (const info of await this.ports.ecs.describeTasks([...unknown, ...stale]))
+            this.remember(info, nowMono, local.find((t) => t.taskArn === info.taskArn)?.knownStatus === 'STOPPED');
           ctx.troubles.recover('ecs');
         } catch (error) {
           ctx.troubles.fail('ecs', `ECS: DescribeTasks: ${errorMessage(error)}`, error);
@@ -94,7 +109,13 @@ export class TaskCatalog {
     if (!this.swept) return undefined;
     await this.learnHealthChecks();
     await this.readHealth();
-    return mergeTasks({ containerInstanceArn: ctx.identity.containerInstanceArn, local: this.local, catalog: this.catalog, health: this.health, stoppedByUs: this.stopped });
+    return mergeTasks({
+      containerInstanceArn: ctx.identity.containerInstanceArn,
+      local: this.local,
+      catalog: this.catalog,
+      health: this.health,
+      stoppedByUs: this.stopped,
+    });
   }
 
   private async askAbout(recorded: readonly string[], nowMono: number): Promise<void> {
@@ -163,7 +184,12 @@ export class TaskCatalog {
     const young = previous !== undefined && nowMono - previous.firstSeenMono < this.consistencyMs;
     const info = catalogued(answer, previous, locallyStopped, young);
     if (!info) return;
-    this.catalog.set(info.taskArn, { info, checkedMono: nowMono, firstSeenMono: previous?.firstSeenMono ?? nowMono, ...(previous?.hasHealthCheck !== undefined ? { hasHealthCheck: previous.hasHealthCheck } : {}) });
+    this.catalog.set(info.taskArn, {
+      info,
+      checkedMono: nowMono,
+      firstSeenMono: previous?.firstSeenMono ?? nowMono,
+      ...(previous?.hasHealthCheck !== undefined ? { hasHealthCheck: previous.hasHealthCheck } : {}),
+    });
   }
 
   /** This agent called StopTask for the task: it is desired STOPPED from now on. */

@@ -23,7 +23,13 @@ export class DecisionLog {
 
   action(chain: string, action: Action): void {
     this.metrics.inc('blox_agent_decisions_total', 'Actions planned, by type', { action: action.type });
-    const fields = { environment: 'environment' in action ? action.environment : undefined, action: action.type, reason: action.reason, ...('taskArn' in action ? { taskArn: action.taskArn } : {}), ...('token' in action ? { token: action.token } : {}) };
+    const fields = {
+      environment: 'environment' in action ? action.environment : undefined,
+      action: action.type,
+      reason: action.reason,
+      ...('taskArn' in action ? { taskArn: action.taskArn } : {}),
+      ...('token' in action ? { token: action.token } : {}),
+    };
     if (action.type === 'wait' || action.type === 'renew-instance') {
       const key = `${action.type}:${action.reason.replace(/\d+ ms/g, '')}`;
       this.seen.set(chain, key);

@@ -19,12 +19,21 @@ const MIN_WRITE_GAP_MS = 1_000;
 export const STATUS_RETRY: BackoffShape = { initialDelayMs: 2_000, maxDelayMs: 30_000, multiplier: 2 };
 
 /** The daemons of this instance as the status record lists them: not environments that simply do not match it. */
-export function daemonStatuses(reports: readonly Report[], memories: EnvMemories, nowIso: string): DaemonStatus[] {
+function daemonStatuses(reports: readonly Report[], memories: EnvMemories, nowIso: string): DaemonStatus[] {
   return reports
     .filter((r) => r.matching || r.taskArn !== undefined || r.state !== 'stopped')
     .map((r) => {
       const memory = memories.peek(r.environment);
-      const d: DaemonStatus = { environment: r.environment, revision: r.revision, taskDefinition: r.taskDefinition, state: r.state, restarts: memory?.restart?.restarts ?? 0, reason: r.reason, since: memory?.reported?.since ?? nowIso, ready: r.ready };
+      const d: DaemonStatus = {
+        environment: r.environment,
+        revision: r.revision,
+        taskDefinition: r.taskDefinition,
+        state: r.state,
+        restarts: memory?.restart?.restarts ?? 0,
+        reason: r.reason,
+        since: memory?.reported?.since ?? nowIso,
+        ready: r.ready,
+      };
       if (r.taskArn) d.taskArn = r.taskArn;
       if (r.lastStatus) d.lastStatus = r.lastStatus;
       if (r.health) d.health = r.health;
@@ -58,7 +67,13 @@ export class StatusWriter {
     const daemons = daemonStatuses(facts.reports, this.memories, new Date(wall).toISOString());
     const degraded = ctx.troubles.degraded;
     const last = ctx.troubles.lastError();
-    const key = JSON.stringify({ ready: facts.ready, degraded, ecs: facts.ecsStatus, d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.ready, d.restarts]), e: last?.message });
+    const key = JSON.stringify({
+      ready: facts.ready,
+      degraded,
+      ecs: facts.ecsStatus,
+      d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.ready, d.restarts]),
+      e: last?.message,
+    });
     const refreshDue = this.lastWriteMono === undefined || nowMono - this.lastWriteMono >= ctx.config.statusHeartbeatMs;
     if (!refreshDue && (key === this.lastKey || nowMono - this.lastWriteMono! < MIN_WRITE_GAP_MS)) return;
     if (this.retry.active(nowMono)) return;

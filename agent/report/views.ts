@@ -25,7 +25,13 @@ export interface AgentStatusView {
   ready: boolean;
   degraded: boolean;
   degradedReasons: string[];
-  desired: { state: string; loaded: boolean; fresh: boolean; markerVersion: number | undefined; environments: { name: string; valid: boolean; matches?: boolean | undefined; reason: string; revision?: number; taskDefinition?: string }[] };
+  desired: {
+    state: string;
+    loaded: boolean;
+    fresh: boolean;
+    markerVersion: number | undefined;
+    environments: { name: string; valid: boolean; matches?: boolean | undefined; reason: string; revision?: number; taskDefinition?: string }[];
+  };
   /** The instance heartbeat: whether this agent acts for the instance. */
   instance: { acting: boolean; state: string; reason: string; owner?: string; recordVersion?: string };
   daemons: (Report & { restarts: number; crashLoop: boolean; claim: { state: string; reason: string } | undefined })[];
@@ -61,7 +67,8 @@ export function readyz(s: ViewSources): { ok: boolean; reason: string } {
   if (!decision) return { ok: false, reason: 'no reconcile step yet' };
   const matching = decision.environments.map((e) => e.report).filter((report) => report.matching);
   const notReady = matching.filter((report) => !report.ready);
-  if (notReady.length) return { ok: false, reason: notReady.map((report) => `${report.environment}: ${report.state}${report.health ? ` ${report.health}` : ''}`).join('; ') };
+  if (notReady.length)
+    return { ok: false, reason: notReady.map((report) => `${report.environment}: ${report.state}${report.health ? ` ${report.health}` : ''}`).join('; ') };
   return { ok: true, reason: `${matching.length} matching daemon(s) ready` };
 }
 
@@ -70,7 +77,19 @@ export function statusView(s: ViewSources): AgentStatusView {
   const claims: Record<string, ClaimStatusView> = {};
   for (const [env, view] of Object.entries(r?.claims.claimViews() ?? {})) {
     const item = view.item;
-    claims[env] = { state: view.state, reason: view.reason, ...(item ? { owner: item.owner, recordVersion: item.recordVersion, ...(item.current ? { taskArn: item.current.taskArn } : {}), ...(item.next ? { next: item.next.taskArn } : {}), ...(item.attempts.length ? { attempts: item.attempts.map((a) => `${a.role}:${a.token}`) } : {}) } : {}) };
+    claims[env] = {
+      state: view.state,
+      reason: view.reason,
+      ...(item
+        ? {
+            owner: item.owner,
+            recordVersion: item.recordVersion,
+            ...(item.current ? { taskArn: item.current.taskArn } : {}),
+            ...(item.next ? { next: item.next.taskArn } : {}),
+            ...(item.attempts.length ? { attempts: item.attempts.map((a) => `${a.role}:${a.token}`) } : {}),
+          }
+        : {}),
+    };
   }
   const instance = r?.claims.instanceView;
   const standing = r?.claims.standing(s.monoMs());
@@ -89,13 +108,27 @@ export function statusView(s: ViewSources): AgentStatusView {
       loaded: r?.desired.entries !== undefined,
       fresh: r?.desired.fresh ?? false,
       markerVersion: r?.desired.state.markerVersion,
-      environments: (desired?.environments ?? []).map((e) => (e.kind === 'valid' ? { name: e.name, valid: true, matches: e.matches, reason: e.matchReason, revision: e.revision.revision, taskDefinition: e.revision.taskDefinition } : { name: e.name, valid: false, reason: e.error })),
+      environments: (desired?.environments ?? []).map((e) =>
+        e.kind === 'valid'
+          ? { name: e.name, valid: true, matches: e.matches, reason: e.matchReason, revision: e.revision.revision, taskDefinition: e.revision.taskDefinition }
+          : { name: e.name, valid: false, reason: e.error },
+      ),
     },
-    instance: { acting: standing?.acting ?? false, state: instance?.state ?? 'unknown', reason: standing?.reason ?? 'identity not read yet', ...(instance?.item ? { owner: instance.item.owner, recordVersion: instance.item.recordVersion } : {}) },
+    instance: {
+      acting: standing?.acting ?? false,
+      state: instance?.state ?? 'unknown',
+      reason: standing?.reason ?? 'identity not read yet',
+      ...(instance?.item ? { owner: instance.item.owner, recordVersion: instance.item.recordVersion } : {}),
+    },
     daemons: (r?.lastDecision?.environments ?? []).map(({ environment, report }) => {
       const restart = r?.memories.peek(environment)?.restart;
       const claim = claims[environment];
-      return { ...report, restarts: restart?.restarts ?? 0, crashLoop: restart?.crashLoop ?? false, claim: claim ? { state: claim.state, reason: claim.reason } : undefined };
+      return {
+        ...report,
+        restarts: restart?.restarts ?? 0,
+        crashLoop: restart?.crashLoop ?? false,
+        claim: claim ? { state: claim.state, reason: claim.reason } : undefined,
+      };
     }),
     claims,
     tasks: r?.catalog.tasks,

@@ -9,7 +9,12 @@ let clockTicks: number | undefined;
 export function clockTicksPerSecond(): number {
   if (clockTicks === undefined) {
     try {
-      clockTicks = Number(execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString().trim()) || 100;
+      clockTicks =
+        Number(
+          execFileSync('getconf', ['CLK_TCK'], { stdio: ['ignore', 'pipe', 'ignore'] })
+            .toString()
+            .trim(),
+        ) || 100;
     } catch {
       clockTicks = 100;
     }

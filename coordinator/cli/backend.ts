@@ -39,7 +39,15 @@ export class UnreachableError extends BloxError {
   }
 }
 
-const CODE_BY_STATUS: Record<number, ErrorCode> = { 400: 'InvalidInput', 401: 'Unauthorized', 404: 'NotFound', 409: 'Conflict', 413: 'PayloadTooLarge', 422: 'InvalidRecord', 503: 'Unavailable' };
+const CODE_BY_STATUS: Record<number, ErrorCode> = {
+  400: 'InvalidInput',
+  401: 'Unauthorized',
+  404: 'NotFound',
+  409: 'Conflict',
+  413: 'PayloadTooLarge',
+  422: 'InvalidRecord',
+  503: 'Unavailable',
+};
 
 export class HttpBackend implements Backend {
   private readonly base: string;
@@ -50,7 +58,11 @@ export class HttpBackend implements Backend {
     this.base = endpoint.replace(/\/+$/, '');
   }
 
-  private async send<T>(method: string, path: string, options: { query?: Record<string, string | number | undefined>; body?: unknown } = {}): Promise<{ status: number; body: T }> {
+  private async send<T>(
+    method: string,
+    path: string,
+    options: { query?: Record<string, string | number | undefined>; body?: unknown } = {},
+  ): Promise<{ status: number; body: T }> {
     const url = new URL(`${this.base}${path}`);
     for (const [key, value] of Object.entries(options.query ?? {})) if (value !== undefined) url.searchParams.set(key, String(value));
     const headers: Record<string, string> = { accept: 'application/json' };
@@ -62,7 +74,13 @@ export class HttpBackend implements Backend {
     }
     let response;
     try {
-      response = await httpRequest(url, { method: method as 'GET', headers, ...(payload !== undefined ? { body: payload } : {}), headersTimeout: 30_000, bodyTimeout: 30_000 });
+      response = await httpRequest(url, {
+        method: method as 'GET',
+        headers,
+        ...(payload !== undefined ? { body: payload } : {}),
+        headersTimeout: 30_000,
+        bodyTimeout: 30_000,
+      });
     } catch (error) {
       throw new UnreachableError(this.base, (error as { code?: string }).code ?? (error instanceof Error ? error.message : String(error)));
     }
@@ -87,14 +105,22 @@ export class HttpBackend implements Backend {
     return (await this.send<EnvironmentView>('GET', `/v1/environments/${encodeURIComponent(name)}`)).body;
   }
   async listEnvironments(request: PageRequest & { cluster?: string }): Promise<Page<EnvironmentView>> {
-    return (await this.send<Page<EnvironmentView>>('GET', '/v1/environments', { query: { cluster: request.cluster, limit: request.limit, nextToken: request.nextToken } })).body;
+    return (
+      await this.send<Page<EnvironmentView>>('GET', '/v1/environments', {
+        query: { cluster: request.cluster, limit: request.limit, nextToken: request.nextToken },
+      })
+    ).body;
   }
   async deleteEnvironment(name: string): Promise<EnvironmentView | undefined> {
     const { status, body } = await this.send<EnvironmentView>('DELETE', `/v1/environments/${encodeURIComponent(name)}`);
     return status === 204 ? undefined : body;
   }
   async listRevisions(name: string, request: PageRequest): Promise<Page<RevisionView>> {
-    return (await this.send<Page<RevisionView>>('GET', `/v1/environments/${encodeURIComponent(name)}/revisions`, { query: { limit: request.limit, nextToken: request.nextToken } })).body;
+    return (
+      await this.send<Page<RevisionView>>('GET', `/v1/environments/${encodeURIComponent(name)}/revisions`, {
+        query: { limit: request.limit, nextToken: request.nextToken },
+      })
+    ).body;
   }
   async getRevision(name: string, revision: number): Promise<RevisionView> {
     return (await this.send<RevisionView>('GET', `/v1/environments/${encodeURIComponent(name)}/revisions/${revision}`)).body;
@@ -106,16 +132,29 @@ export class HttpBackend implements Backend {
     return (await this.send<DeploymentView>('GET', `/v1/environments/${encodeURIComponent(name)}/deployments/${encodeURIComponent(id)}`)).body;
   }
   async listDeployments(name: string, request: PageRequest): Promise<Page<DeploymentView>> {
-    return (await this.send<Page<DeploymentView>>('GET', `/v1/environments/${encodeURIComponent(name)}/deployments`, { query: { limit: request.limit, nextToken: request.nextToken } })).body;
+    return (
+      await this.send<Page<DeploymentView>>('GET', `/v1/environments/${encodeURIComponent(name)}/deployments`, {
+        query: { limit: request.limit, nextToken: request.nextToken },
+      })
+    ).body;
   }
   async deploymentAction(name: string, id: string, action: DeploymentAction, body: Record<string, unknown>): Promise<DeploymentView> {
-    return (await this.send<DeploymentView>('POST', `/v1/environments/${encodeURIComponent(name)}/deployments/${encodeURIComponent(id)}/${action}`, { body })).body;
+    return (await this.send<DeploymentView>('POST', `/v1/environments/${encodeURIComponent(name)}/deployments/${encodeURIComponent(id)}/${action}`, { body }))
+      .body;
   }
   async listInstances(query: InstanceQuery): Promise<Page<InstanceView>> {
-    return (await this.send<Page<InstanceView>>('GET', '/v1/instances', { query: { cluster: query.cluster, status: query.status, environment: query.environment, limit: query.limit, nextToken: query.nextToken } })).body;
+    return (
+      await this.send<Page<InstanceView>>('GET', '/v1/instances', {
+        query: { cluster: query.cluster, status: query.status, environment: query.environment, limit: query.limit, nextToken: query.nextToken },
+      })
+    ).body;
   }
   async listTasks(query: TaskQuery): Promise<Page<TaskView>> {
-    return (await this.send<Page<TaskView>>('GET', '/v1/tasks', { query: { cluster: query.cluster, status: query.status, environment: query.environment, limit: query.limit, nextToken: query.nextToken } })).body;
+    return (
+      await this.send<Page<TaskView>>('GET', '/v1/tasks', {
+        query: { cluster: query.cluster, status: query.status, environment: query.environment, limit: query.limit, nextToken: query.nextToken },
+      })
+    ).body;
   }
   async previewEnvironment(name: string, revision?: number): Promise<InstancePreview> {
     return (await this.send<InstancePreview>('GET', `/v1/environments/${encodeURIComponent(name)}/instances`, { query: { revision } })).body;
@@ -130,7 +169,12 @@ function errorFrom(status: number, body: unknown): BloxError {
   const o = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const message = typeof o.message === 'string' ? o.message : `the coordinator answered HTTP ${status}`;
   const field = typeof o.field === 'string' ? o.field : undefined;
-  const code = (typeof o.code === 'string' && o.code in { InvalidInput: 1, InvalidRecord: 1, NotFound: 1, Conflict: 1, PayloadTooLarge: 1, Unauthorized: 1, Unavailable: 1, Internal: 1 } ? o.code : (CODE_BY_STATUS[status] ?? 'Internal')) as ErrorCode;
+  const code = (
+    typeof o.code === 'string' &&
+    o.code in { InvalidInput: 1, InvalidRecord: 1, NotFound: 1, Conflict: 1, PayloadTooLarge: 1, Unauthorized: 1, Unavailable: 1, Internal: 1 }
+      ? o.code
+      : (CODE_BY_STATUS[status] ?? 'Internal')
+  ) as ErrorCode;
   if (code === 'InvalidRecord' && typeof o.record === 'string') {
     const error = new InvalidRecordError(o.record, field ?? '?', '');
     // keep the server's wording

@@ -89,7 +89,21 @@ const OPTIONS = {
 type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
 const CONNECTION = ['output', 'endpoint', 'token', 'direct', 'table', 'dynamodb-endpoint', 'region', 'help'];
-const DEFINITION = ['cluster', 'task-definition', 'expression', 'max-unavailable', 'max-surge', 'min-healthy-seconds', 'healthy-deadline-seconds', 'auto-rollback', 'no-auto-rollback', 'critical', 'no-critical', 'order', 'file'];
+const DEFINITION = [
+  'cluster',
+  'task-definition',
+  'expression',
+  'max-unavailable',
+  'max-surge',
+  'min-healthy-seconds',
+  'healthy-deadline-seconds',
+  'auto-rollback',
+  'no-auto-rollback',
+  'critical',
+  'no-critical',
+  'order',
+  'file',
+];
 const PAGING = ['limit', 'next-token', 'all'];
 
 interface Command {
@@ -303,14 +317,18 @@ function directTable(values: Values, env: CliIo['env']): DynamoTable {
 // ---------------------------------------------------------------- argument helpers
 
 function exactly(args: string[], names: string[], usage: string): string[] {
-  if (args.length !== names.length) throw new UsageError(`expected ${names.join(' ')}${args.length > names.length ? `, got extra ${args.slice(names.length).join(' ')}` : ''}\nusage: ${usage}`);
+  if (args.length !== names.length)
+    throw new UsageError(
+      `expected ${names.join(' ')}${args.length > names.length ? `, got extra ${args.slice(names.length).join(' ')}` : ''}\nusage: ${usage}`,
+    );
   return args;
 }
 
 function integerFlag(values: Values, name: keyof Values, min: number, max: number): number | undefined {
   const text = values[name];
   if (text === undefined) return undefined;
-  if (typeof text !== 'string' || !/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
+  if (typeof text !== 'string' || !/^-?\d+$/.test(text) || Number(text) < min || Number(text) > max)
+    throw new UsageError(`--${name} must be an integer from ${min} to ${max}`);
   return Number(text);
 }
 
@@ -336,7 +354,10 @@ function readFileBody(values: Values): Record<string, unknown> {
 function definitionBody(values: Values, base: Record<string, unknown>): Record<string, unknown> {
   const body: Record<string, unknown> = { ...base };
   if (values['task-definition'] !== undefined) body.taskDefinition = values['task-definition'];
-  const config: Record<string, unknown> = typeof body.deploymentConfiguration === 'object' && body.deploymentConfiguration !== null ? { ...(body.deploymentConfiguration as Record<string, unknown>) } : {};
+  const config: Record<string, unknown> =
+    typeof body.deploymentConfiguration === 'object' && body.deploymentConfiguration !== null
+      ? { ...(body.deploymentConfiguration as Record<string, unknown>) }
+      : {};
   if (values['max-unavailable'] !== undefined) config.maxUnavailable = values['max-unavailable'];
   if (values['max-surge'] !== undefined) config.maxSurge = values['max-surge'];
   const minHealthy = integerFlag(values, 'min-healthy-seconds', 0, 86_400);
@@ -366,7 +387,8 @@ function listFilters<Status extends string = string>(values: Values): { cluster?
 
 async function allPages<T>(values: Values, fetchPage: (request: { limit?: number; nextToken?: string }) => Promise<Page<T>>): Promise<Page<T>> {
   const limit = integerFlag(values, 'limit', 1, 100);
-  if (values.all && (limit !== undefined || values['next-token'] !== undefined)) throw new UsageError('--all reads every page; it does not take --limit or --next-token');
+  if (values.all && (limit !== undefined || values['next-token'] !== undefined))
+    throw new UsageError('--all reads every page; it does not take --limit or --next-token');
   const first = await fetchPage({ ...(limit !== undefined ? { limit } : {}), ...(values['next-token'] ? { nextToken: values['next-token'] } : {}) });
   if (!values.all) return first;
   const items = [...first.items];
@@ -398,7 +420,8 @@ const FINISHED = new Set(['completed', 'failed', 'stopped', 'rolled_back']);
 function secondsFlag(text: string | undefined, flag: string, fallback: number): number {
   if (text === undefined) return fallback;
   const value = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value) || value <= 0 || value > 86_400) throw new UsageError(`${flag} must be a number of seconds (0 < S <= 86400)`);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value) || value <= 0 || value > 86_400)
+    throw new UsageError(`${flag} must be a number of seconds (0 < S <= 86400)`);
   return value;
 }
 
@@ -416,10 +439,21 @@ export interface RolloutStatus {
 function rolloutStatus(env: EnvironmentView, deployment: DeploymentView): RolloutStatus {
   const c = env.instances;
   const active = env.activeDeployment?.id === deployment.id;
-  const progress = active ? `, ${c.onCurrentRevision} of ${c.reporting} reporting instances on revision ${deployment.targetRevision} (${c.healthy} healthy, ${c.unhealthy} unhealthy)` : '';
+  const progress = active
+    ? `, ${c.onCurrentRevision} of ${c.reporting} reporting instances on revision ${deployment.targetRevision} (${c.healthy} healthy, ${c.unhealthy} unhealthy)`
+    : '';
   const failed = deployment.failedInstances.length ? `, ${deployment.failedInstances.length} failed` : '';
   const line = `deployment ${deployment.id} of ${env.name}: ${deployment.status}${deployment.paused ? ' (paused)' : ''}${progress}${failed}`;
-  return { environment: env.name, deployment: deployment.id, status: deployment.status, paused: deployment.paused, targetRevision: deployment.targetRevision, instances: c, failedInstances: deployment.failedInstances.length, line };
+  return {
+    environment: env.name,
+    deployment: deployment.id,
+    status: deployment.status,
+    paused: deployment.paused,
+    targetRevision: deployment.targetRevision,
+    instances: c,
+    failedInstances: deployment.failedInstances.length,
+    line,
+  };
 }
 
 // ---------------------------------------------------------------- commands
@@ -436,7 +470,8 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const name = args[0] ?? (typeof fileBody.name === 'string' ? fileBody.name : undefined);
         if (name === undefined) throw new UsageError(`NAME is required\nusage: ${this.usage}`);
         body.name = name;
-        const group: Record<string, unknown> = typeof body.instanceGroup === 'object' && body.instanceGroup !== null ? { ...(body.instanceGroup as Record<string, unknown>) } : {};
+        const group: Record<string, unknown> =
+          typeof body.instanceGroup === 'object' && body.instanceGroup !== null ? { ...(body.instanceGroup as Record<string, unknown>) } : {};
         if (values.cluster !== undefined) group.cluster = values.cluster;
         if (values.expression !== undefined) group.expression = values.expression;
         if (group.cluster === undefined) throw new UsageError(`--cluster is required\nusage: ${this.usage}`);
@@ -455,7 +490,8 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const body = definitionBody(values, readFileBody(values));
         if (values.expression !== undefined && values['clear-expression']) throw new UsageError('--expression and --clear-expression exclude each other');
         let current;
-        if (values.expression !== undefined || values['clear-expression'] || values['deployment-token'] === undefined) current = await ctx.backend().getEnvironment(name);
+        if (values.expression !== undefined || values['clear-expression'] || values['deployment-token'] === undefined)
+          current = await ctx.backend().getEnvironment(name);
         if (values.expression !== undefined) body.instanceGroup = { cluster: current?.cluster, expression: values.expression };
         if (values['clear-expression']) body.instanceGroup = { cluster: current?.cluster };
         if (values['no-deploy']) body.deploy = false;
@@ -481,7 +517,9 @@ const commands: Record<string, Record<string, Command> | Command> = {
       flags: ['cluster', ...PAGING],
       async run(args, values, ctx) {
         exactly(args, [], this.usage);
-        const page = await allPages(values, (request) => ctx.backend().listEnvironments({ ...request, ...(values.cluster !== undefined ? { cluster: values.cluster } : {}) }));
+        const page = await allPages(values, (request) =>
+          ctx.backend().listEnvironments({ ...request, ...(values.cluster !== undefined ? { cluster: values.cluster } : {}) }),
+        );
         printPage(ctx, page, out.environmentsTable);
         return EXIT.ok;
       },
@@ -492,7 +530,9 @@ const commands: Record<string, Record<string, Command> | Command> = {
       async run(args, _values, ctx) {
         const [name] = exactly(args, ['NAME'], this.usage) as [string];
         const deleted = await ctx.backend().deleteEnvironment(name);
-        ctx.print(deleted ?? null, () => (deleted ? `environment ${name} deleted: agents stop its tasks\n` : `environment ${name} does not exist (nothing to delete)\n`));
+        ctx.print(deleted ?? null, () =>
+          deleted ? `environment ${name} deleted: agents stop its tasks\n` : `environment ${name} does not exist (nothing to delete)\n`,
+        );
         return EXIT.ok;
       },
     },
@@ -625,7 +665,8 @@ const commands: Record<string, Record<string, Command> | Command> = {
     flags: ['cluster', 'status', 'environment', ...PAGING],
     async run(args, values, ctx) {
       exactly(args, [], (this as Command).usage);
-      if (values.status !== undefined && !INSTANCE_STATUS_FILTERS.includes(values.status as InstanceStatusFilter)) throw new UsageError(`--status must be one of ${INSTANCE_STATUS_FILTERS.join(', ')}`);
+      if (values.status !== undefined && !INSTANCE_STATUS_FILTERS.includes(values.status as InstanceStatusFilter))
+        throw new UsageError(`--status must be one of ${INSTANCE_STATUS_FILTERS.join(', ')}`);
       const query = listFilters<InstanceStatusFilter>(values);
       printPage(ctx, await allPages(values, (request) => ctx.backend().listInstances({ ...query, ...request })), out.instancesTable);
       return EXIT.ok;
@@ -683,7 +724,8 @@ function isCommand(value: Record<string, Command> | Command): value is Command {
 
 async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
   const { io } = ctx;
-  if (values.direct || values.endpoint) throw new UsageError('blox coordinator always uses DynamoDB directly; it takes --table/--dynamodb-endpoint, not --direct/--endpoint');
+  if (values.direct || values.endpoint)
+    throw new UsageError('blox coordinator always uses DynamoDB directly; it takes --table/--dynamodb-endpoint, not --direct/--endpoint');
   if (values['ecs-endpoint'] && !values['check-ecs']) throw new UsageError('--ecs-endpoint needs --check-ecs');
   const { startCoordinator, DEFAULT_LISTEN } = await import('../server.js');
   const { AwsEcsChecker } = await import('../ecs-check.js');
@@ -696,7 +738,9 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
     ? new AwsEcsChecker({
         ...(values['ecs-endpoint'] ? { endpoint: values['ecs-endpoint'] } : {}),
         ...(region ? { region } : {}),
-        ...(values['ecs-endpoint'] && !io.env.AWS_ACCESS_KEY_ID && !io.env.AWS_PROFILE ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } } : {}),
+        ...(values['ecs-endpoint'] && !io.env.AWS_ACCESS_KEY_ID && !io.env.AWS_PROFILE
+          ? { credentials: { accessKeyId: 'local', secretAccessKey: 'local' } }
+          : {}),
       })
     : undefined;
   const logger = pino({ base: undefined, name: 'blox-coordinator' });
@@ -707,7 +751,10 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
     ...(authToken ? { authToken } : {}),
     ...(checker ? { ecsCheck: checker } : {}),
   });
-  logger.info({ url: running.url, table: table.tableName, auth: Boolean(authToken), checkEcs: Boolean(checker), version }, `coordinator listening on ${running.url}`);
+  logger.info(
+    { url: running.url, table: table.tableName, auth: Boolean(authToken), checkEcs: Boolean(checker), version },
+    `coordinator listening on ${running.url}`,
+  );
   io.onListening?.(running.url);
   await new Promise<void>((resolve) => {
     const stop = () => {

@@ -49,7 +49,10 @@ export function environmentDetails(e: EnvironmentView): string {
     ['Task definition', e.taskDefinition],
     ['Revision', revisionText(e)],
     ['Health', e.health],
-    ['Instances', `${e.instances.reporting} reporting, ${e.instances.healthy} healthy, ${e.instances.unhealthy} unhealthy, ${e.instances.onCurrentRevision} on revision ${e.currentRevision}`],
+    [
+      'Instances',
+      `${e.instances.reporting} reporting, ${e.instances.healthy} healthy, ${e.instances.unhealthy} unhealthy, ${e.instances.onCurrentRevision} on revision ${e.currentRevision}`,
+    ],
     ['Deployment', e.activeDeployment ? `${e.activeDeployment.id} ${deploymentText(e)} -> revision ${e.activeDeployment.targetRevision}` : undefined],
     ['Max unavailable', e.deploymentConfiguration.maxUnavailable],
     ['Max surge', e.deploymentConfiguration.maxSurge],
@@ -67,7 +70,15 @@ export function environmentDetails(e: EnvironmentView): string {
 export function revisionsTable(items: RevisionView[]): string {
   return table(
     ['REVISION', 'TASK DEFINITION', 'EXPRESSION', 'MAX UNAVAILABLE', 'MAX SURGE', 'COPIED FROM', 'CREATED'],
-    items.map((r) => [r.revision, r.taskDefinition, r.instanceGroup.expression, r.deploymentConfiguration.maxUnavailable, r.deploymentConfiguration.maxSurge, r.copiedFrom, r.createdAt]),
+    items.map((r) => [
+      r.revision,
+      r.taskDefinition,
+      r.instanceGroup.expression,
+      r.deploymentConfiguration.maxUnavailable,
+      r.deploymentConfiguration.maxSurge,
+      r.copiedFrom,
+      r.createdAt,
+    ]),
   );
 }
 
@@ -90,7 +101,15 @@ export function revisionDetails(r: RevisionView): string {
 export function deploymentsTable(items: DeploymentView[]): string {
   return table(
     ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'FAILED', 'CREATED', 'FINISHED'],
-    items.map((d) => [d.id, `${d.status}${d.paused ? ' (paused)' : ''}`, d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision, d.taskDefinition, d.failedInstances.length, d.createdAt, d.finishedAt]),
+    items.map((d) => [
+      d.id,
+      `${d.status}${d.paused ? ' (paused)' : ''}`,
+      d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision,
+      d.taskDefinition,
+      d.failedInstances.length,
+      d.createdAt,
+      d.finishedAt,
+    ]),
   );
 }
 
@@ -107,20 +126,43 @@ export function deploymentDetails(d: DeploymentView): string {
     ['Finished', d.finishedAt],
   ]);
   if (d.failures.length === 0) return text;
-  return `${text}\nFailed instances:\n${table(['INSTANCE', 'REASON', 'AT'], d.failures.map((f) => [f.containerInstanceArn, f.reason, f.at]))}`;
+  return `${text}\nFailed instances:\n${table(
+    ['INSTANCE', 'REASON', 'AT'],
+    d.failures.map((f) => [f.containerInstanceArn, f.reason, f.at]),
+  )}`;
 }
 
 export function instancesTable(items: InstanceView[]): string {
   return table(
     ['INSTANCE', 'CLUSTER', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'READY', 'DEGRADED', 'DAEMONS', 'UPDATED'],
-    items.map((i) => [lastArnSegment(i.containerInstanceArn), i.cluster, i.ec2InstanceId, i.instanceType, i.availabilityZone, i.ecsStatus, i.ready, i.degraded, i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '), i.updatedAt]),
+    items.map((i) => [
+      lastArnSegment(i.containerInstanceArn),
+      i.cluster,
+      i.ec2InstanceId,
+      i.instanceType,
+      i.availabilityZone,
+      i.ecsStatus,
+      i.ready,
+      i.degraded,
+      i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '),
+      i.updatedAt,
+    ]),
   );
 }
 
 export function tasksTable(items: TaskView[]): string {
   return table(
     ['TASK', 'ENVIRONMENT', 'REVISION', 'STATE', 'LAST STATUS', 'HEALTH', 'RESTARTS', 'INSTANCE'],
-    items.map((t) => [lastArnSegment(t.taskArn), t.environmentName, t.revision, t.state, t.lastStatus, t.health, t.restarts, lastArnSegment(t.containerInstanceArn)]),
+    items.map((t) => [
+      lastArnSegment(t.taskArn),
+      t.environmentName,
+      t.revision,
+      t.state,
+      t.lastStatus,
+      t.health,
+      t.restarts,
+      lastArnSegment(t.containerInstanceArn),
+    ]),
   );
 }
 
@@ -134,7 +176,15 @@ export function previewTable(preview: InstancePreview): string {
     title +
     table(
       ['INSTANCE', 'EC2 INSTANCE', 'TYPE', 'ZONE', 'ECS STATUS', 'MATCHES', 'DAEMON'],
-      preview.items.map((i) => [lastArnSegment(i.containerInstanceArn), i.ec2InstanceId, i.instanceType, i.availabilityZone, i.status, i.matches ? 'yes' : 'no', i.daemon ? `${i.daemon.revision}:${i.daemon.state}` : undefined]),
+      preview.items.map((i) => [
+        lastArnSegment(i.containerInstanceArn),
+        i.ec2InstanceId,
+        i.instanceType,
+        i.availabilityZone,
+        i.status,
+        i.matches ? 'yes' : 'no',
+        i.daemon ? `${i.daemon.revision}:${i.daemon.state}` : undefined,
+      ]),
     )
   );
 }

@@ -98,7 +98,8 @@ function readAttempt(reader: ObjectReader, role?: ClaimRole): ClaimAttempt {
 
 /** Reads the item at a claim's key: a Claim, or a v1 Lease (then `legacy` is set). */
 export function parseClaimRecord(item: unknown): ClaimRecord {
-  const kind = (typeof item === 'object' && item !== null ? (item as Record<string, unknown>).kind : undefined) === LEGACY_LEASE_KIND ? LEGACY_LEASE_KIND : CLAIM_KIND;
+  const kind =
+    (typeof item === 'object' && item !== null ? (item as Record<string, unknown>).kind : undefined) === LEGACY_LEASE_KIND ? LEGACY_LEASE_KIND : CLAIM_KIND;
   const reader = recordReader(item, recordName(item), kind);
   const claim: ClaimRecord = {
     kind: 'Claim',

@@ -254,7 +254,9 @@ export function parseDeployment(item: unknown): Deployment {
     status: reader.oneOf('status', DEPLOYMENT_STATUSES),
     paused: reader.optionalBoolean('paused', false),
     reasons: reader.has('reasons') ? reader.array('reasons').map((r, i) => stringAt(reader, `reasons[${i}]`, r)) : (reader.allow('reasons'), []),
-    failedInstances: reader.has('failedInstances') ? reader.array('failedInstances').map((f, i) => readFailedInstance(reader, i, f)) : (reader.allow('failedInstances'), []),
+    failedInstances: reader.has('failedInstances')
+      ? reader.array('failedInstances').map((f, i) => readFailedInstance(reader, i, f))
+      : (reader.allow('failedInstances'), []),
     createdAt: reader.string('createdAt', { pattern: TIMESTAMP }),
     updatedAt: reader.string('updatedAt', { pattern: TIMESTAMP }),
   };
@@ -273,7 +275,11 @@ function stringAt(reader: ObjectReader, field: string, value: unknown): string {
 
 function readFailedInstance(parent: ObjectReader, index: number, value: unknown): FailedInstance {
   const reader = nestedReader(parent, `failedInstances[${index}]`, value);
-  const failed = { containerInstanceArn: reader.string('containerInstanceArn'), reason: reader.string('reason'), at: reader.string('at', { pattern: TIMESTAMP }) };
+  const failed = {
+    containerInstanceArn: reader.string('containerInstanceArn'),
+    reason: reader.string('reason'),
+    at: reader.string('at', { pattern: TIMESTAMP }),
+  };
   reader.noUnknownFields();
   return failed;
 }

@@ -117,7 +117,9 @@ export class DynamoTable implements TableAccess {
     for (let i = 0; i < unique.length; i += 100) {
       let pending: Record<string, AttributeValue>[] | undefined = unique.slice(i, i + 100).map((k) => marshall(k));
       for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        const out: BatchGetItemCommandOutput = await this.client.send(new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }));
+        const out: BatchGetItemCommandOutput = await this.client.send(
+          new BatchGetItemCommand({ RequestItems: { [this.tableName]: { Keys: pending, ConsistentRead: true } } }),
+        );
         for (const item of out.Responses?.[this.tableName] ?? []) found.push(unmarshall(item));
         pending = out.UnprocessedKeys?.[this.tableName]?.Keys;
         if (pending && pending.length > 0) await sleep(Math.min(1_000, 25 * 2 ** attempt));
@@ -246,7 +248,9 @@ export class DynamoTable implements TableAccess {
       await sleep(500);
     }
     try {
-      await this.client.send(new UpdateTimeToLiveCommand({ TableName: this.tableName, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }));
+      await this.client.send(
+        new UpdateTimeToLiveCommand({ TableName: this.tableName, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }),
+      );
     } catch (error) {
       // Already enabled answers ValidationException; that is the state we want.
       if (!(error instanceof Error && /already enabled/i.test(error.message))) throw error;
@@ -255,11 +259,17 @@ export class DynamoTable implements TableAccess {
   }
 }
 
-function conditionParts(condition: Condition): { ConditionExpression: string; ExpressionAttributeNames?: Record<string, string>; ExpressionAttributeValues?: Record<string, AttributeValue> } {
+function conditionParts(condition: Condition): {
+  ConditionExpression: string;
+  ExpressionAttributeNames?: Record<string, string>;
+  ExpressionAttributeValues?: Record<string, AttributeValue>;
+} {
   return {
     ConditionExpression: condition.expression,
     ...(condition.names && Object.keys(condition.names).length ? { ExpressionAttributeNames: condition.names } : {}),
-    ...(condition.values && Object.keys(condition.values).length ? { ExpressionAttributeValues: marshall(condition.values, { removeUndefinedValues: true }) } : {}),
+    ...(condition.values && Object.keys(condition.values).length
+      ? { ExpressionAttributeValues: marshall(condition.values, { removeUndefinedValues: true }) }
+      : {}),
   };
 }
 

@@ -61,7 +61,6 @@ import {
   type TaskView,
 } from './views.js';
 
-
 /** How long a deleted environment's tombstone stays for agents to see (then DynamoDB's TTL removes it). */
 export const TOMBSTONE_SECONDS = 7 * 24 * 3600;
 /** Instance status records read per cluster to derive health (pages of up to 1 MB each). */
@@ -162,7 +161,9 @@ export class EnvironmentStore {
         {
           kind: 'put',
           item: { ...keys.environmentIndex(name), ...newIndex },
-          condition: index ? { expression: '#c_cluster = :c_cluster', names: { '#c_cluster': 'cluster' }, values: { ':c_cluster': index.cluster } } : { expression: 'attribute_not_exists(pk)' },
+          condition: index
+            ? { expression: '#c_cluster = :c_cluster', names: { '#c_cluster': 'cluster' }, values: { ':c_cluster': index.cluster } }
+            : { expression: 'attribute_not_exists(pk)' },
         },
         { kind: 'put', item: { ...keys.environment(cluster, name), ...head }, condition: absentOrDeleting() },
         { kind: 'put', item: { ...keys.revision(name, revisionNumber), ...revision }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -229,7 +230,10 @@ export class EnvironmentStore {
       const head = await this.loadHead(name);
       checkToken(head, input.token, true);
       if (input.instanceGroup && input.instanceGroup.cluster !== head.cluster) {
-        throw new InvalidInputError('instanceGroup.cluster', `cannot be changed: environment ${name} belongs to cluster ${head.cluster} (create a new environment for another cluster)`);
+        throw new InvalidInputError(
+          'instanceGroup.cluster',
+          `cannot be changed: environment ${name} belongs to cluster ${head.cluster} (create a new environment for another cluster)`,
+        );
       }
       const latest = await this.loadRevision(name, head.latestRevision);
       const fail = (field: string, message: string) => new InvalidInputError(field, message);
@@ -239,7 +243,9 @@ export class EnvironmentStore {
         deploymentConfiguration: input.deploymentConfiguration
           ? readDeploymentConfiguration(ObjectReader.of(input.deploymentConfiguration, 'deploymentConfiguration', fail), latest.deploymentConfiguration)
           : latest.deploymentConfiguration,
-        restartPolicy: input.restartPolicy ? readRestartPolicy(ObjectReader.of(input.restartPolicy, 'restartPolicy', fail), latest.restartPolicy) : latest.restartPolicy,
+        restartPolicy: input.restartPolicy
+          ? readRestartPolicy(ObjectReader.of(input.restartPolicy, 'restartPolicy', fail), latest.restartPolicy)
+          : latest.restartPolicy,
         critical: input.critical ?? latest.critical,
         order: input.order ?? latest.order,
       };
@@ -248,7 +254,14 @@ export class EnvironmentStore {
         return { environment: view as EnvironmentView, changed: false };
       }
       const number = head.latestRevision + 1;
-      const revision: EnvironmentRevision = { kind: 'EnvironmentRevision', schemaVersion: SCHEMA_VERSION, environment: name, revision: number, ...content, createdAt: now };
+      const revision: EnvironmentRevision = {
+        kind: 'EnvironmentRevision',
+        schemaVersion: SCHEMA_VERSION,
+        environment: name,
+        revision: number,
+        ...content,
+        createdAt: now,
+      };
       const newHead: Environment = { ...head, latestRevision: number, token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.revision(name, number), ...revision }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -256,7 +269,9 @@ export class EnvironmentStore {
       ];
       let deployment: Deployment | undefined;
       if (input.deploy) {
-        deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [`environment updated to revision ${number}`]);
+        deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [
+          `environment updated to revision ${number}`,
+        ]);
         newHead.currentRevision = number;
         newHead.activeDeploymentId = deployment.id;
         ops.push({ kind: 'put', item: { ...keys.deployment(name, deployment.id), ...deployment }, condition: { expression: 'attribute_not_exists(pk)' } });
@@ -310,7 +325,8 @@ export class EnvironmentStore {
   async getRevision(name: string, revision: number): Promise<RevisionView> {
     validateEnvironmentName(name);
     const head = await this.loadHead(name);
-    if (!Number.isInteger(revision) || revision < 1 || revision > head.latestRevision) throw new NotFoundError(`revision ${revision} of environment ${name} not found`);
+    if (!Number.isInteger(revision) || revision < 1 || revision > head.latestRevision)
+      throw new NotFoundError(`revision ${revision} of environment ${name} not found`);
     return revisionView(await this.loadRevision(name, revision));
   }
 
@@ -318,7 +334,9 @@ export class EnvironmentStore {
   async listRevisions(name: string, request: PageRequest = {}): Promise<Page<RevisionView>> {
     const page = await this.queryNewestFirst(name, REVISION_SK_PREFIX, request);
     const invalid: InvalidItem[] = [];
-    const items = page.items.map((item) => this.tryParse(item, (i) => parseStoredRevision(i), invalid, name)).filter((r): r is EnvironmentRevision => r !== undefined);
+    const items = page.items
+      .map((item) => this.tryParse(item, (i) => parseStoredRevision(i), invalid, name))
+      .filter((r): r is EnvironmentRevision => r !== undefined);
     return pageOf(items.map(revisionView), page.lastKey, invalid);
   }
 
@@ -344,7 +362,9 @@ export class EnvironmentStore {
       if (target > head.latestRevision) throw new NotFoundError(`revision ${target} of environment ${name} not found (latest is ${head.latestRevision})`);
       const revision = await this.loadRevision(name, target);
       checkRevisionCluster(revision, head);
-      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, target, head.currentRevision, now, [`deployment of revision ${target} requested`]);
+      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, target, head.currentRevision, now, [
+        `deployment of revision ${target} requested`,
+      ]);
       const newHead: Environment = { ...head, currentRevision: target, activeDeploymentId: deployment.id, token: newToken(), updatedAt: now };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.deployment(name, deployment.id), ...deployment }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -372,7 +392,11 @@ export class EnvironmentStore {
     const page = await this.queryNewestFirst(name, DEPLOYMENT_SK_PREFIX, request);
     const invalid: InvalidItem[] = [];
     const deployments = page.items.map((item) => this.tryParse(item, parseDeployment, invalid, name)).filter((d): d is Deployment => d !== undefined);
-    const revisions = await this.revisionsByNumber(name, deployments.map((d) => d.targetRevision), invalid);
+    const revisions = await this.revisionsByNumber(
+      name,
+      deployments.map((d) => d.targetRevision),
+      invalid,
+    );
     const items: DeploymentView[] = [];
     for (const deployment of deployments) {
       const revision = revisions.get(deployment.targetRevision);
@@ -423,8 +447,17 @@ export class EnvironmentStore {
       checkRevisionCluster(from, head);
       const number = head.latestRevision + 1;
       const revision: EnvironmentRevision = { ...from, revision: number, copiedFrom: source, createdAt: now };
-      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [`rollback of deployment ${id} to revision ${source}`]);
-      const newHead: Environment = { ...head, latestRevision: number, currentRevision: number, activeDeploymentId: deployment.id, token: newToken(), updatedAt: now };
+      const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), name, number, head.currentRevision, now, [
+        `rollback of deployment ${id} to revision ${source}`,
+      ]);
+      const newHead: Environment = {
+        ...head,
+        latestRevision: number,
+        currentRevision: number,
+        activeDeploymentId: deployment.id,
+        token: newToken(),
+        updatedAt: now,
+      };
       const ops: TransactOp[] = [
         { kind: 'put', item: { ...keys.revision(name, number), ...revision }, condition: { expression: 'attribute_not_exists(pk)' } },
         { kind: 'put', item: { ...keys.deployment(name, deployment.id), ...deployment }, condition: { expression: 'attribute_not_exists(pk)' } },
@@ -433,7 +466,12 @@ export class EnvironmentStore {
         {
           kind: 'update',
           key: keys.deployment(name, id),
-          set: { status: 'rolled_back', updatedAt: now, finishedAt: rolledBack.finishedAt ?? now, reasons: withReason(rolledBack.reasons, `rolled back by ${deployment.id}`) },
+          set: {
+            status: 'rolled_back',
+            updatedAt: now,
+            finishedAt: rolledBack.finishedAt ?? now,
+            reasons: withReason(rolledBack.reasons, `rolled back by ${deployment.id}`),
+          },
           condition: { expression: '#c_status = :c_status', names: { '#c_status': 'status' }, values: { ':c_status': rolledBack.status } },
         },
       ];
@@ -459,7 +497,9 @@ export class EnvironmentStore {
     const wanted = query.status?.toUpperCase();
     const items = statuses
       .flatMap(taskViews)
-      .filter((t) => (query.environment === undefined || t.environmentName === query.environment) && (wanted === undefined || t.lastStatus?.toUpperCase() === wanted));
+      .filter(
+        (t) => (query.environment === undefined || t.environmentName === query.environment) && (wanted === undefined || t.lastStatus?.toUpperCase() === wanted),
+      );
     return pageWithToken(items, nextToken, invalid);
   }
 
@@ -580,7 +620,9 @@ export class EnvironmentStore {
           key: keys.deployment(name, id),
           set: { ...fields, updatedAt: now },
           condition: {
-            expression: deployment.paused ? '#c_status = :c_status AND #c_paused = :c_paused' : '#c_status = :c_status AND (attribute_not_exists(#c_paused) OR #c_paused = :c_paused)',
+            expression: deployment.paused
+              ? '#c_status = :c_status AND #c_paused = :c_paused'
+              : '#c_status = :c_status AND (attribute_not_exists(#c_paused) OR #c_paused = :c_paused)',
             names: { '#c_status': 'status', '#c_paused': 'paused' },
             values: { ':c_status': deployment.status, ':c_paused': deployment.paused },
           },
@@ -641,14 +683,21 @@ export class EnvironmentStore {
   /** `single`: a read of one environment, where a malformed record is the answer (422); lists skip and report it. */
   private async views(heads: Environment[], instanceCache: Map<string, InstanceStatus[]>, invalid: InvalidItem[], single = false): Promise<EnvironmentView[]> {
     const revisionItems = await this.table.batchGet(heads.map((h) => keys.revision(h.name, h.currentRevision)));
-    const deploymentItems = await this.table.batchGet(heads.filter((h) => h.activeDeploymentId).map((h) => keys.deployment(h.name, h.activeDeploymentId as string)));
+    const deploymentItems = await this.table.batchGet(
+      heads.filter((h) => h.activeDeploymentId).map((h) => keys.deployment(h.name, h.activeDeploymentId as string)),
+    );
     const byKey = new Map([...revisionItems, ...deploymentItems].map((item) => [`${String(item.pk)}/${String(item.sk)}`, item]));
     const views: EnvironmentView[] = [];
     for (const head of heads) {
       try {
         const revisionKey = keys.revision(head.name, head.currentRevision);
         const revisionItem = byKey.get(`${revisionKey.pk}/${revisionKey.sk}`);
-        if (!revisionItem) throw new InvalidRecordError(`${revisionKey.pk}/${revisionKey.sk}`, 'revision', `revision ${head.currentRevision} of environment ${head.name} is missing`);
+        if (!revisionItem)
+          throw new InvalidRecordError(
+            `${revisionKey.pk}/${revisionKey.sk}`,
+            'revision',
+            `revision ${head.currentRevision} of environment ${head.name} is missing`,
+          );
         const revision = parseStoredRevision(revisionItem);
         let active: Deployment | undefined;
         if (head.activeDeploymentId) {
@@ -676,7 +725,13 @@ export class EnvironmentStore {
     for (const n of new Set(numbers)) {
       if (!map.has(n) && !invalid.some((i) => i.record === `${environmentPk(name)}/${keys.revision(name, n).sk}`)) {
         const key = keys.revision(name, n);
-        invalid.push({ record: `${key.pk}/${key.sk}`, code: 'InvalidRecord', message: `record ${key.pk}/${key.sk}: revision ${n} of environment ${name} is missing`, field: 'revision', name });
+        invalid.push({
+          record: `${key.pk}/${key.sk}`,
+          code: 'InvalidRecord',
+          message: `record ${key.pk}/${key.sk}: revision ${n} of environment ${name} is missing`,
+          field: 'revision',
+          name,
+        });
       }
     }
     return map;
@@ -730,7 +785,8 @@ export class EnvironmentStore {
   /** One page of InstanceStatus records of one cluster, or of every cluster that has environments. */
   private async instancePage(query: InstanceQuery): Promise<{ statuses: InstanceStatus[]; nextToken?: string; invalid: InvalidItem[] }> {
     const limit = pageSize(query.limit);
-    if (query.status !== undefined && !INSTANCE_STATUS_FILTERS.includes(query.status)) throw new InvalidInputError('status', `must be one of ${INSTANCE_STATUS_FILTERS.join(', ')}`);
+    if (query.status !== undefined && !INSTANCE_STATUS_FILTERS.includes(query.status))
+      throw new InvalidInputError('status', `must be one of ${INSTANCE_STATUS_FILTERS.join(', ')}`);
     if (query.environment !== undefined) validateEnvironmentName(query.environment, 'environment');
     const invalid: InvalidItem[] = [];
     const statuses: InstanceStatus[] = [];
@@ -757,7 +813,12 @@ export class EnvironmentStore {
     }
     for (; position < clusters.length && statuses.length + invalid.length < limit; position++) {
       const cluster = clusters[position] as string;
-      const page = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, limit: limit - statuses.length - invalid.length, consistent: false, ...(startKey ? { startKey } : {}) });
+      const page = await this.table.query(clusterPk(cluster), {
+        prefix: INSTANCE_SK_PREFIX,
+        limit: limit - statuses.length - invalid.length,
+        consistent: false,
+        ...(startKey ? { startKey } : {}),
+      });
       startKey = undefined;
       statuses.push(...(await this.live(this.parseAll(page.items, parseInstanceStatus, invalid))));
       if (page.lastKey) return { statuses, nextToken: encodeToken({ p: cluster, s: page.lastKey.sk }), invalid };
@@ -847,7 +908,10 @@ function unlessInvalid<T>(fallback: T): (error: unknown) => T {
 /** A revision of an earlier life of the name may name another cluster: it cannot be deployed here. */
 function checkRevisionCluster(revision: EnvironmentRevision, head: Environment): void {
   if (clusterNameOf(revision.instanceGroup.cluster) !== head.cluster) {
-    throw new InvalidInputError('revision', `revision ${revision.revision} belongs to cluster ${revision.instanceGroup.cluster} (an earlier environment of this name); this one is in ${head.cluster}`);
+    throw new InvalidInputError(
+      'revision',
+      `revision ${revision.revision} belongs to cluster ${revision.instanceGroup.cluster} (an earlier environment of this name); this one is in ${head.cluster}`,
+    );
   }
 }
 
@@ -863,12 +927,20 @@ function checkToken(head: Environment, token: string | undefined, required: bool
     return;
   }
   if (token !== head.token) {
-    throw new ConflictError(`the token is stale: environment ${head.name} changed since it was read (current token ${head.token})`, { token: head.token }, 'token');
+    throw new ConflictError(
+      `the token is stale: environment ${head.name} changed since it was read (current token ${head.token})`,
+      { token: head.token },
+      'token',
+    );
   }
 }
 
 function tokenCondition(token: string): Condition {
-  return { expression: '#c_token = :c_token AND #c_status = :c_active', names: { '#c_token': 'token', '#c_status': 'status' }, values: { ':c_token': token, ':c_active': 'ACTIVE' } };
+  return {
+    expression: '#c_token = :c_token AND #c_status = :c_active',
+    names: { '#c_token': 'token', '#c_status': 'status' },
+    values: { ':c_token': token, ':c_active': 'ACTIVE' },
+  };
 }
 
 function absentOrDeleting(): Condition {
@@ -921,8 +993,14 @@ function newDeployment(id: string, environment: string, target: number, previous
   return deployment;
 }
 
-function sameContent(content: Pick<EnvironmentRevision, 'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'>, revision: EnvironmentRevision): boolean {
-  const canonical = (value: unknown): string => JSON.stringify(value, (_key, v: unknown) => (v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v));
+function sameContent(
+  content: Pick<EnvironmentRevision, 'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'>,
+  revision: EnvironmentRevision,
+): boolean {
+  const canonical = (value: unknown): string =>
+    JSON.stringify(value, (_key, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
+    );
   const { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order } = revision;
   return canonical(content) === canonical({ taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order });
 }

@@ -17,7 +17,10 @@ import { validateExpression } from '../cql.js';
 
 const inputError = (field: string, message: string) => new InvalidInputError(field, message);
 
-export interface CreateEnvironmentInput extends Pick<EnvironmentRevision, 'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'> {
+export interface CreateEnvironmentInput extends Pick<
+  EnvironmentRevision,
+  'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'
+> {
   name: string;
 }
 
@@ -145,7 +148,7 @@ function readToken(reader: ObjectReader, queryToken: string | undefined, require
   const distinct = new Set(found.map(([, v]) => v));
   if (distinct.size > 1) throw new InvalidInputError(found[1]?.[0] ?? 'token', 'token and deploymentToken disagree');
   const token = found[0]?.[1];
-  if (token === undefined && required) throw new InvalidInputError('token', 'is required (the environment\'s current token, also accepted as deploymentToken)');
+  if (token === undefined && required) throw new InvalidInputError('token', "is required (the environment's current token, also accepted as deploymentToken)");
   if (token !== undefined && token.length === 0) throw new InvalidInputError(found[0]?.[0] ?? 'token', 'must not be empty');
   return token;
 }

@@ -62,7 +62,8 @@ export function keyToken(key: ItemKey | undefined): string | undefined {
 /** Tokens that walk several partitions (e.g. instances of every cluster): `{p: partition, s?: sortKey}`. */
 export function decodeMultiToken(token: string, field = 'nextToken'): { partition: string; sk?: string } {
   const value = decodeJson(token, field);
-  if (typeof value.p !== 'string' || !fitsSortKey(value.p) || (value.s !== undefined && (typeof value.s !== 'string' || !fitsSortKey(value.s)))) throw new InvalidInputError(field, 'does not belong to this listing');
+  if (typeof value.p !== 'string' || !fitsSortKey(value.p) || (value.s !== undefined && (typeof value.s !== 'string' || !fitsSortKey(value.s))))
+    throw new InvalidInputError(field, 'does not belong to this listing');
   return value.s === undefined ? { partition: value.p } : { partition: value.p, sk: value.s as string };
 }
 

@@ -1,14 +1,6 @@
 // What the API answers and the CLI prints: records joined into views. The API, `blox` over HTTP and
 // `blox --direct` all show exactly these shapes (coordinator/openapi.json describes them).
-import type {
-  DaemonStatus,
-  Deployment,
-  Environment,
-  EnvironmentHealth,
-  EnvironmentRevision,
-  FailedInstance,
-  InstanceStatus,
-} from '../records.js';
+import type { DaemonStatus, Deployment, Environment, EnvironmentHealth, EnvironmentRevision, FailedInstance, InstanceStatus } from '../records.js';
 
 export type DeploymentSummary = Pick<Deployment, 'id' | 'status' | 'paused' | 'targetRevision'>;
 
@@ -24,7 +16,8 @@ export interface InstanceCounts {
 
 /** The environment's head joined with its current revision's settings. */
 export interface EnvironmentView
-  extends Pick<Environment, 'name' | 'cluster' | 'status' | 'health' | 'token' | 'currentRevision' | 'latestRevision' | 'createdAt' | 'updatedAt'>,
+  extends
+    Pick<Environment, 'name' | 'cluster' | 'status' | 'health' | 'token' | 'currentRevision' | 'latestRevision' | 'createdAt' | 'updatedAt'>,
     Pick<EnvironmentRevision, 'instanceGroup' | 'taskDefinition' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'> {
   /** The same value as `token`, under Blox's name. */
   deploymentToken: string;
@@ -75,7 +68,8 @@ export function deriveHealth(name: string, currentRevision: number, instances: I
     else if (daemon.ready ?? HEALTHY_STATES.has(daemon.state)) counts.healthy++;
     if (daemon.revision === currentRevision) counts.onCurrentRevision++;
   }
-  const health: EnvironmentHealth = counts.reporting === 0 ? 'unknown' : counts.unhealthy > 0 ? 'unhealthy' : counts.healthy === counts.reporting ? 'healthy' : 'unknown';
+  const health: EnvironmentHealth =
+    counts.reporting === 0 ? 'unknown' : counts.unhealthy > 0 ? 'unhealthy' : counts.healthy === counts.reporting ? 'healthy' : 'unknown';
   return { health, counts };
 }
 

@@ -500,7 +500,9 @@ export class EcsBackend {
     let essentials = 0;
     for (const container of containers) {
       if (typeof container.name !== 'string' || !CONTAINER_NAME_PATTERN.test(container.name)) {
-        throw clientError('Container.name should not be null or empty, and may contain up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores.');
+        throw clientError(
+          'Container.name should not be null or empty, and may contain up to 255 letters (uppercase and lowercase), numbers, hyphens, and underscores.',
+        );
       }
       if (names.has(container.name)) throw clientError(`Duplicate container name found: ${container.name}`);
       names.add(container.name);
@@ -512,15 +514,20 @@ export class EcsBackend {
       if (container.memory !== undefined && container.memoryReservation !== undefined && container.memoryReservation > container.memory) {
         throw clientError(`Invalid setting for container '${container.name}'. 'memoryReservation' must be less than or equal to 'memory'.`);
       }
-      if (container.memory !== undefined && container.memory < 6) throw clientError(`Invalid 'memory' setting for container '${container.name}': the minimum is 6 MiB.`);
+      if (container.memory !== undefined && container.memory < 6)
+        throw clientError(`Invalid 'memory' setting for container '${container.name}': the minimum is 6 MiB.`);
       if (container.essential !== false) essentials++;
       const check = container.healthCheck;
       if (check) {
-        if (!Array.isArray(check.command) || check.command.length === 0) throw clientError(`Invalid healthCheck for container '${container.name}': command is required.`);
-        if (check.interval !== undefined && (check.interval < 5 || check.interval > 300)) throw clientError('Health check interval must be between 5 and 300 seconds.');
-        if (check.timeout !== undefined && (check.timeout < 2 || check.timeout > 120)) throw clientError('Health check timeout must be between 2 and 120 seconds.');
+        if (!Array.isArray(check.command) || check.command.length === 0)
+          throw clientError(`Invalid healthCheck for container '${container.name}': command is required.`);
+        if (check.interval !== undefined && (check.interval < 5 || check.interval > 300))
+          throw clientError('Health check interval must be between 5 and 300 seconds.');
+        if (check.timeout !== undefined && (check.timeout < 2 || check.timeout > 120))
+          throw clientError('Health check timeout must be between 2 and 120 seconds.');
         if (check.retries !== undefined && (check.retries < 1 || check.retries > 10)) throw clientError('Health check retries must be between 1 and 10.');
-        if (check.startPeriod !== undefined && (check.startPeriod < 0 || check.startPeriod > 300)) throw clientError('Health check startPeriod must be between 0 and 300 seconds.');
+        if (check.startPeriod !== undefined && (check.startPeriod < 0 || check.startPeriod > 300))
+          throw clientError('Health check startPeriod must be between 0 and 300 seconds.');
       }
     }
     if (essentials === 0) throw clientError('Task definition does not have any essential container.');
@@ -609,7 +616,11 @@ export class EcsBackend {
           cpu: container.cpu ?? 0,
           essential: container.essential ?? true,
           portMappings: (container.portMappings ?? []).map((mapping) =>
-            compact({ ...(mapping as Json), hostPort: mapping.hostPort ?? (state.networkMode === 'host' ? mapping.containerPort : undefined), protocol: mapping.protocol ?? 'tcp' }),
+            compact({
+              ...(mapping as Json),
+              hostPort: mapping.hostPort ?? (state.networkMode === 'host' ? mapping.containerPort : undefined),
+              protocol: mapping.protocol ?? 'tcp',
+            }),
           ),
           environment: container.environment ?? [],
           mountPoints: container.mountPoints ?? [],
@@ -948,7 +959,14 @@ export class EcsBackend {
   private instanceWire(instance: InstanceState, include: string[]): Json {
     const counts = this.countTasks(instance);
     const integer = (name: string, value: number): Json => ({ name, type: 'INTEGER', doubleValue: 0, longValue: 0, integerValue: value });
-    const stringSet = (name: string, values: number[]): Json => ({ name, type: 'STRINGSET', doubleValue: 0, longValue: 0, integerValue: 0, stringSetValue: values.map(String) });
+    const stringSet = (name: string, values: number[]): Json => ({
+      name,
+      type: 'STRINGSET',
+      doubleValue: 0,
+      longValue: 0,
+      integerValue: 0,
+      stringSetValue: values.map(String),
+    });
     const usedTcp = [...new Set([...instance.reservedPorts, ...instance.usedPorts.keys()])];
     const usedUdp = [...new Set([...instance.reservedUdpPorts, ...instance.usedUdpPorts.keys()])];
     return compact({
@@ -1003,7 +1021,9 @@ export class EcsBackend {
       }
       const value = attribute.value;
       if (value !== undefined && (typeof value !== 'string' || !ATTRIBUTE_VALUE_PATTERN.test(value))) {
-        throw invalidParameter('Attribute values can contain up to 128 letters, numbers, hyphens, underscores, periods, at signs, forward slashes, back slashes, colons or spaces.');
+        throw invalidParameter(
+          'Attribute values can contain up to 128 letters, numbers, hyphens, underscores, periods, at signs, forward slashes, back slashes, colons or spaces.',
+        );
       }
       plan.push({ instance, name, value: value as string | undefined });
     }
@@ -1164,14 +1184,19 @@ export class EcsBackend {
       }
     }
     const answer = this.placeTasks(cluster, input);
-    if (clientToken !== undefined) cluster.runTaskTokens.set(clientToken, (answer.tasks as Json[]).map((task) => task.taskArn as string));
+    if (clientToken !== undefined)
+      cluster.runTaskTokens.set(
+        clientToken,
+        (answer.tasks as Json[]).map((task) => task.taskArn as string),
+      );
     return answer;
   }
 
   private placeTasks(cluster: ClusterState, input: Json): Json {
     const count = input.count === undefined || input.count === null ? 1 : input.count;
     if (typeof count !== 'number' || !Number.isInteger(count) || count < 1 || count > 10) throw invalidParameter('count must be between 1 and 10.');
-    if (input.launchType !== undefined && input.launchType !== 'EC2') throw invalidParameter(`launchType ${String(input.launchType)} is not supported by this emulator; use EC2.`);
+    if (input.launchType !== undefined && input.launchType !== 'EC2')
+      throw invalidParameter(`launchType ${String(input.launchType)} is not supported by this emulator; use EC2.`);
     const common = this.taskCommon(input);
     const need = this.requirementOf(common.definition, common.overrides);
     const constraints = [...common.definition.placementConstraints, ...((input.placementConstraints as PlacementConstraint[] | undefined) ?? [])];
@@ -1204,7 +1229,8 @@ export class EcsBackend {
         if (instance.status !== 'ACTIVE') continue;
         let reason = this.unfitReason(instance, need);
         if (!reason && memberOf.some((test) => !test(instance))) reason = 'MemberOf placement constraint unsatisfied.';
-        if (!reason && distinct && (placedHere.has(instance) || this.hasGroupTask(instance, common.group))) reason = 'DistinctInstance placement constraint unsatisfied.';
+        if (!reason && distinct && (placedHere.has(instance) || this.hasGroupTask(instance, common.group)))
+          reason = 'DistinctInstance placement constraint unsatisfied.';
         if (reason) {
           if (!failures.has(instance.arn)) failures.set(instance.arn, reason);
           continue;
@@ -1406,7 +1432,7 @@ export class EcsBackend {
         name: container.name as string,
         image: container.image as string,
         essential: container.essential !== false,
-        ...(override?.command ?? container.command ? { command: override?.command ?? container.command } : {}),
+        ...((override?.command ?? container.command) ? { command: override?.command ?? container.command } : {}),
         ...(container.entryPoint ? { entryPoint: container.entryPoint } : {}),
         environment,
         ...((override?.memory ?? container.memory ?? override?.memoryReservation ?? container.memoryReservation) !== undefined
@@ -1452,7 +1478,10 @@ export class EcsBackend {
         task.pullStartedAt ??= now;
         if (task.lastStatus === 'PROVISIONING') task.lastStatus = 'PENDING';
         // Documented lifecycle: the task is RUNNING once its containers are.
-        if (task.desiredStatus === 'RUNNING' && task.containers.every((item) => item.lastStatus === 'RUNNING' || (!item.essential && item.lastStatus === 'STOPPED'))) {
+        if (
+          task.desiredStatus === 'RUNNING' &&
+          task.containers.every((item) => item.lastStatus === 'RUNNING' || (!item.essential && item.lastStatus === 'STOPPED'))
+        ) {
           task.lastStatus = 'RUNNING';
           task.pullStoppedAt ??= now;
           task.startedAt = now;
@@ -1594,7 +1623,9 @@ export class EcsBackend {
     if (startedBy !== undefined) {
       // Documented: "When you specify startedBy as the filter, it must be the only filter that you
       // use." Modelled: any other filter besides cluster (and paging) is an InvalidParameterException.
-      const others = ['containerInstance', 'family', 'serviceName', 'desiredStatus', 'launchType'].filter((name) => input[name] !== undefined && input[name] !== null);
+      const others = ['containerInstance', 'family', 'serviceName', 'desiredStatus', 'launchType'].filter(
+        (name) => input[name] !== undefined && input[name] !== null,
+      );
       if (others.length > 0) throw invalidParameter(`startedBy must be the only filter when it is given; drop ${others.join(', ')}.`);
     }
     if (input.launchType !== undefined && input.launchType !== 'EC2') {
@@ -1778,7 +1809,8 @@ export class EcsBackend {
   }
 
   instanceArns(cluster?: string): string[] {
-    const clusters = cluster === undefined ? [...this.clusters.values()] : [this.clusters.get(this.clusterNameOf(cluster))].filter((item): item is ClusterState => !!item);
+    const clusters =
+      cluster === undefined ? [...this.clusters.values()] : [this.clusters.get(this.clusterNameOf(cluster))].filter((item): item is ClusterState => !!item);
     return clusters.flatMap((item) => [...item.instances.values()].map((instance) => instance.arn));
   }
 

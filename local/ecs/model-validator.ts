@@ -162,13 +162,15 @@ export class ModelValidator {
       return;
     }
     const at = path || '(root)';
-    const typeError = (expected: string): void => void out.push({ path: at, message: `expected ${expected} (${shapeName}), got ${describe(value)}`, kind: 'type' });
+    const typeError = (expected: string): void =>
+      void out.push({ path: at, message: `expected ${expected} (${shapeName}), got ${describe(value)}`, kind: 'type' });
     switch (shape.type) {
       case 'structure': {
         if (!isPlainObject(value)) return typeError('an object');
         const members = shape.members ?? {};
         for (const name of shape.required ?? []) {
-          if (value[name] === undefined || value[name] === null) out.push({ path: join2(path, name), message: `required member ${name} is missing`, kind: 'constraint' });
+          if (value[name] === undefined || value[name] === null)
+            out.push({ path: join2(path, name), message: `required member ${name} is missing`, kind: 'constraint' });
         }
         for (const [name, member] of Object.entries(value)) {
           const ref = members[name];
@@ -209,14 +211,16 @@ export class ModelValidator {
             regex = new RegExp(shape.pattern, 'u');
             patternCache.set(shape.pattern, regex);
           }
-          if (!regex.test(value)) out.push({ path: at, message: `${JSON.stringify(value)} does not match ${shape.pattern} (${shapeName})`, kind: 'constraint' });
+          if (!regex.test(value))
+            out.push({ path: at, message: `${JSON.stringify(value)} does not match ${shape.pattern} (${shapeName})`, kind: 'constraint' });
         }
         return;
       }
       case 'integer':
       case 'long':
         if (typeof value !== 'number' || !Number.isInteger(value)) return typeError('an integer');
-        if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31))) out.push({ path: at, message: `${value} does not fit a 32-bit integer`, kind: 'constraint' });
+        if (shape.type === 'integer' && (value > 2 ** 31 - 1 || value < -(2 ** 31)))
+          out.push({ path: at, message: `${value} does not fit a 32-bit integer`, kind: 'constraint' });
         this.checkSize(shape, shapeName, value, at, out, 'value');
         return;
       case 'double':
@@ -239,8 +243,10 @@ export class ModelValidator {
   }
 
   private checkSize(shape: Shape, shapeName: string, size: number, at: string, out: Violation[], unit: string): void {
-    if (shape.min !== undefined && size < shape.min) out.push({ path: at, message: `${size} ${unit}, fewer than the minimum ${shape.min} (${shapeName})`, kind: 'constraint' });
-    if (shape.max !== undefined && size > shape.max) out.push({ path: at, message: `${size} ${unit}, more than the maximum ${shape.max} (${shapeName})`, kind: 'constraint' });
+    if (shape.min !== undefined && size < shape.min)
+      out.push({ path: at, message: `${size} ${unit}, fewer than the minimum ${shape.min} (${shapeName})`, kind: 'constraint' });
+    if (shape.max !== undefined && size > shape.max)
+      out.push({ path: at, message: `${size} ${unit}, more than the maximum ${shape.max} (${shapeName})`, kind: 'constraint' });
   }
 }
 

@@ -15,7 +15,10 @@ import { SimulatedRuntime, type SimulatedRuntimeOptions } from '../runtime/simul
 export function serviceModelValidator(): ModelValidator | undefined {
   const path = findServiceModelPath();
   if (!path) {
-    if (isCi()) throw new Error(`the ECS service model (Debian awscli, botocore data ecs/2014-11-13/service-2.json) is required under CI (CI=${process.env.CI}) but was not found`);
+    if (isCi())
+      throw new Error(
+        `the ECS service model (Debian awscli, botocore data ecs/2014-11-13/service-2.json) is required under CI (CI=${process.env.CI}) but was not found`,
+      );
     return undefined;
   }
   return new ModelValidator(loadServiceModel(path) as NonNullable<ReturnType<typeof loadServiceModel>>);

@@ -42,7 +42,13 @@ export function parseFilters(raw: string | null): Filters {
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new FilterError(`invalid filter '${raw}'`);
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
     if (Array.isArray(value)) filters.set(key, value.map(String));
-    else if (typeof value === 'object' && value !== null) filters.set(key, Object.entries(value).filter(([, on]) => on === true).map(([name]) => name));
+    else if (typeof value === 'object' && value !== null)
+      filters.set(
+        key,
+        Object.entries(value)
+          .filter(([, on]) => on === true)
+          .map(([name]) => name),
+      );
     else throw new FilterError(`invalid filter '${key}'`);
   }
   return filters;
@@ -171,9 +177,10 @@ export class DockerViewServer {
   private handle(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const path = url.pathname.replace(/^\/v\d+(\.\d+)?(?=\/)/, '');
-    const headers = { 'Api-Version': VIEW_API_VERSION, 'Docker-Experimental': 'false', 'Ostype': 'linux', 'Server': `Docker/${VIEW_ENGINE_VERSION} (linux)` };
+    const headers = { 'Api-Version': VIEW_API_VERSION, 'Docker-Experimental': 'false', Ostype: 'linux', Server: `Docker/${VIEW_ENGINE_VERSION} (linux)` };
     try {
-      if (path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD')) return sendText(res, 200, 'OK', { ...headers, 'Cache-Control': 'no-cache, no-store, must-revalidate', 'Pragma': 'no-cache' });
+      if (path === '/_ping' && (req.method === 'GET' || req.method === 'HEAD'))
+        return sendText(res, 200, 'OK', { ...headers, 'Cache-Control': 'no-cache, no-store, must-revalidate', Pragma: 'no-cache' });
       if (req.method !== 'GET') return sendJson(res, 404, { message: 'page not found' }, headers);
       if (path === '/version') return sendJson(res, 200, this.version(), headers);
       if (path === '/info') return sendJson(res, 200, this.info(), headers);
@@ -371,4 +378,3 @@ export class DockerViewServer {
     return `${body.slice(0, -1)},"timeNano":${event.timeNano.toString()}}`;
   }
 }
-

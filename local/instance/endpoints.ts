@@ -52,7 +52,11 @@ export async function startInstanceEndpoints(options: InstanceEndpointsOptions):
     ...(options.agentVersion ? { version: options.agentVersion } : {}),
   });
   const imds = new ImdsServer({ identity: options.identity, host, port: options.imdsPort ?? 0 });
-  const view = new DockerViewServer({ runtime: options.runtime, socketPath: join(options.socketDir, `${options.identity.ec2InstanceId}.docker.sock`), name: options.identity.ec2InstanceId });
+  const view = new DockerViewServer({
+    runtime: options.runtime,
+    socketPath: join(options.socketDir, `${options.identity.ec2InstanceId}.docker.sock`),
+    name: options.identity.ec2InstanceId,
+  });
   try {
     await introspection.start();
     await imds.start();

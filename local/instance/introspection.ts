@@ -143,7 +143,9 @@ export class IntrospectionServer {
     }
     if (hasDockerId) {
       const id = url.searchParams.get('dockerid') ?? '';
-      const matches = all.filter((task) => (task.Containers ?? []).some((container) => (id.length > 12 ? container.DockerId === id : id !== '' && container.DockerId.startsWith(id))));
+      const matches = all.filter((task) =>
+        (task.Containers ?? []).some((container) => (id.length > 12 ? container.DockerId === id : id !== '' && container.DockerId.startsWith(id))),
+      );
       if (matches.length > 1) return sendJson(res, 400, EMPTY_TASK);
       return matches[0] ? sendJson(res, 200, matches[0]) : sendJson(res, 404, EMPTY_TASK);
     }

@@ -84,10 +84,7 @@ const noopLogger = { info: () => undefined, warn: () => undefined, error: () => 
 /** Whether a Docker engine answers on the default socket (or DOCKER_HOST). */
 export async function dockerAvailable(docker: Docker = new Docker()): Promise<boolean> {
   try {
-    await Promise.race([
-      docker.ping(),
-      new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3_000).unref()),
-    ]);
+    await Promise.race([docker.ping(), new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 3_000).unref())]);
     return true;
   } catch {
     return false;
@@ -266,7 +263,13 @@ export class DockerRuntime implements TaskRuntime {
       } catch (error) {
         // ECS: CannotCreateContainerError stops the task before it runs. Report it as an exit.
         this.logger.warn({ taskArn: spec.taskArn, container: container.name, err: error }, 'cannot create container');
-        this.emit({ type: 'exited', taskArn: spec.taskArn, containerName: container.name, exitCode: 1, reason: `CannotCreateContainerError: ${String((error as Error).message ?? error)}` });
+        this.emit({
+          type: 'exited',
+          taskArn: spec.taskArn,
+          containerName: container.name,
+          exitCode: 1,
+          reason: `CannotCreateContainerError: ${String((error as Error).message ?? error)}`,
+        });
         continue;
       }
       task.containerIds.push(id);
@@ -299,7 +302,10 @@ export class DockerRuntime implements TaskRuntime {
           return { image, standIn: false };
         } catch (error) {
           if (statusCodeOf(error) !== 404) throw error;
-          this.logger.info({ image, standIn: STAND_IN_IMAGE }, `image ${image} is not present locally and no registry is reachable: running ${STAND_IN_IMAGE} in its place`);
+          this.logger.info(
+            { image, standIn: STAND_IN_IMAGE },
+            `image ${image} is not present locally and no registry is reachable: running ${STAND_IN_IMAGE} in its place`,
+          );
           return { image: STAND_IN_IMAGE, standIn: true };
         }
       })();
@@ -318,7 +324,10 @@ export class DockerRuntime implements TaskRuntime {
       if (!cmd && !entrypoint) {
         cmd = IDLE_COMMAND;
       } else if (!appletsOfBusybox().has(executable)) {
-        this.logger.info({ image: container.image, command: [...(entrypoint ?? []), ...(cmd ?? [])] }, `${executable} does not exist in ${STAND_IN_IMAGE}: the container runs the idle loop instead`);
+        this.logger.info(
+          { image: container.image, command: [...(entrypoint ?? []), ...(cmd ?? [])] },
+          `${executable} does not exist in ${STAND_IN_IMAGE}: the container runs the idle loop instead`,
+        );
         cmd = IDLE_COMMAND;
         entrypoint = undefined;
       }
@@ -468,7 +477,9 @@ export class DockerRuntime implements TaskRuntime {
     } catch (error) {
       this.logger.warn({ err: error }, 'cannot list containers while closing');
     }
-    await Promise.all([...ids].map((id) => this.removeContainer(id).catch((error: unknown) => this.logger.warn({ id, err: error }, 'cannot remove container'))));
+    await Promise.all(
+      [...ids].map((id) => this.removeContainer(id).catch((error: unknown) => this.logger.warn({ id, err: error }, 'cannot remove container'))),
+    );
     this.tasks.clear();
     this.listeners.length = 0;
     this.watchers.clear();
@@ -569,7 +580,8 @@ export class DockerRuntime implements TaskRuntime {
     if (tracked.view.state === 'created') tracked.view.state = 'running';
     tracked.view.startedAt ??= at;
     this.notify(tracked.instanceArn, { containerId: id, action: 'start', labels: tracked.view.labels, timeNano: BigInt(at) * 1_000_000n });
-    if (!this.tasks.get(tracked.taskArn)?.silenced) this.emit({ type: 'started', taskArn: tracked.taskArn, containerName: tracked.containerName, runtimeId: id });
+    if (!this.tasks.get(tracked.taskArn)?.silenced)
+      this.emit({ type: 'started', taskArn: tracked.taskArn, containerName: tracked.containerName, runtimeId: id });
   }
 
   /** Inspects one container and reports an exit that has not been reported yet. */
@@ -606,7 +618,9 @@ export class DockerRuntime implements TaskRuntime {
         setTimeout(() => void this.refresh(id, reasonIfExited), 250).unref();
         return;
       }
-      const reason = oomKilled ? 'OutOfMemoryError: Container killed due to memory usage' : (reasonIfExited ?? (state.Error ? `CannotStartContainerError: ${state.Error}` : ''));
+      const reason = oomKilled
+        ? 'OutOfMemoryError: Container killed due to memory usage'
+        : (reasonIfExited ?? (state.Error ? `CannotStartContainerError: ${state.Error}` : ''));
       this.reportExit(tracked, state.ExitCode, oomKilled, reason);
     }
   }

@@ -125,9 +125,7 @@ export class SimulatedRuntime implements TaskRuntime {
       this.viewEvent(spec.containerInstanceArn, sim, 'create');
     }
     const fails = this.failureRate > 0 && this.rng() < this.failureRate;
-    task.timers.push(
-      setTimer(this.clock, () => (fails ? this.failStart(task) : this.run(task)), this.startLatencyMs),
-    );
+    task.timers.push(setTimer(this.clock, () => (fails ? this.failStart(task) : this.run(task)), this.startLatencyMs));
   }
 
   private failStart(task: SimTask): void {
@@ -162,7 +160,11 @@ export class SimulatedRuntime implements TaskRuntime {
         // Docker reports "starting" (UNKNOWN here) until the first check after the start period.
         const delay = Math.max(check.startPeriodSeconds, Math.min(check.intervalSeconds, 1)) * 1000;
         container.timers.push(
-          setTimer(this.clock, () => this.setHealth(task.spec.taskArn, container.spec.name, this.healthOutcome?.(task.spec, container.spec) ?? 'HEALTHY'), delay),
+          setTimer(
+            this.clock,
+            () => this.setHealth(task.spec.taskArn, container.spec.name, this.healthOutcome?.(task.spec, container.spec) ?? 'HEALTHY'),
+            delay,
+          ),
         );
       }
     }
@@ -223,7 +225,13 @@ export class SimulatedRuntime implements TaskRuntime {
             if (container.view.state === 'exited') continue;
             // A container that never started exits without running; Docker gives it no code.
             const started = container.view.state === 'running';
-            this.exit(task.spec.containerInstanceArn, taskArn, container, started ? this.stopExitCode : 0, started ? '' : 'Task stopped before the container started');
+            this.exit(
+              task.spec.containerInstanceArn,
+              taskArn,
+              container,
+              started ? this.stopExitCode : 0,
+              started ? '' : 'Task stopped before the container started',
+            );
           }
           resolve();
         },

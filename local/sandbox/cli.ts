@@ -42,10 +42,14 @@ export function banner(doc: EndpointsDocument, endpointsFile: string): string {
   lines.push(`  ECS emulator    ${doc.ecs.url}`);
   lines.push(`  DynamoDB Local  ${doc.dynamodb.endpoint}  table ${doc.table}${doc.dynamodb.dataDir ? `, data in ${doc.dynamodb.dataDir}` : ', in memory'}`);
   lines.push(`  control         ${doc.control.url}`);
-  lines.push(`  credentials     AWS_ACCESS_KEY_ID=${doc.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${doc.credentials.secretAccessKey} AWS_REGION=${doc.region}`);
+  lines.push(
+    `  credentials     AWS_ACCESS_KEY_ID=${doc.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${doc.credentials.secretAccessKey} AWS_REGION=${doc.region}`,
+  );
   lines.push(`  instances (${doc.instances.length}):`);
   for (const instance of doc.instances) {
-    lines.push(`    ${instance.ec2InstanceId}  ${instance.instanceType.padEnd(9)} ${instance.availabilityZone}  ${instance.containerInstanceArn ?? '(registering)'}`);
+    lines.push(
+      `    ${instance.ec2InstanceId}  ${instance.instanceType.padEnd(9)} ${instance.availabilityZone}  ${instance.containerInstanceArn ?? '(registering)'}`,
+    );
     lines.push(`      introspection ${instance.introspectionUrl}  imds ${instance.imdsUrl}  agent ${instance.agent ? instance.agent.healthUrl : '-'}`);
     lines.push(`      docker        ${instance.dockerSocket}`);
   }
@@ -68,7 +72,9 @@ export function banner(doc: EndpointsDocument, endpointsFile: string): string {
     lines.push(`  docker kill $(docker ps -q --filter label=com.amazonaws.ecs.task-definition-family=${family} | head -n 1)`);
   } else {
     lines.push('  # 3. stop a daemon task and watch its agent start it again');
-    lines.push(`  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ecs stop-task --cluster ${doc.cluster} --task <task-arn> --endpoint-url ${doc.ecs.url} --region ${doc.region}`);
+    lines.push(
+      `  AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local aws ecs stop-task --cluster ${doc.cluster} --task <task-arn> --endpoint-url ${doc.ecs.url} --region ${doc.region}`,
+    );
   }
   lines.push(`  ${blox} tasks --cluster ${doc.cluster}${endpoint}`);
   lines.push('  # 4. add an instance: its agent starts the daemon there too');
@@ -157,7 +163,12 @@ export async function localCommand(argv: string[]): Promise<number> {
     const { values, positionals } = parseArgs({
       args: rest,
       allowPositionals: true,
-      options: { 'state-dir': { type: 'string' }, 'instance-type': { type: 'string' }, 'availability-zone': { type: 'string' }, 'timeout-seconds': { type: 'string' } },
+      options: {
+        'state-dir': { type: 'string' },
+        'instance-type': { type: 'string' },
+        'availability-zone': { type: 'string' },
+        'timeout-seconds': { type: 'string' },
+      },
     });
     const stateDir = values['state-dir'] ?? DEFAULTS.stateDir;
     const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);

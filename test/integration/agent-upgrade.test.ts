@@ -15,7 +15,11 @@ import { startAgentWorld, waitFor, type AgentWorld, type ChildAgent, type WorldI
 import { dynamoDbEndpoint } from '../support/services.js';
 
 const endpoint = dynamoDbEndpoint();
-const fixture = JSON.parse(readFileSync('test/fixtures/v1-records.json', 'utf8')) as { lease: Record<string, unknown>; leaseAfterSigterm: Record<string, unknown>; instanceStatus: Record<string, unknown> };
+const fixture = JSON.parse(readFileSync('test/fixtures/v1-records.json', 'utf8')) as {
+  lease: Record<string, unknown>;
+  leaseAfterSigterm: Record<string, unknown>;
+  instanceStatus: Record<string, unknown>;
+};
 const ENVIRONMENTS = ['up-logs', 'up-metrics'];
 const LEASE_MS = 3_000;
 
@@ -37,12 +41,35 @@ describe.skipIf(!endpoint)('upgrading agents one by one from v1 (integration, re
     for (const [i, env] of ENVIRONMENTS.entries()) {
       const token = `bx-${owner.slice(6)}${i}abcd-0000000${i}`;
       const out = await world.ecs.send(
-        new StartTaskCommand({ cluster: world.cluster, containerInstances: [instance.arn], taskDefinition: `${env}:1`, startedBy: token, group: `blox:${env}`, tags: [{ key: 'blox:environment', value: env }, { key: 'blox:revision', value: '1' }, { key: 'blox:managed-by', value: 'blox-edge' }] }),
+        new StartTaskCommand({
+          cluster: world.cluster,
+          containerInstances: [instance.arn],
+          taskDefinition: `${env}:1`,
+          startedBy: token,
+          group: `blox:${env}`,
+          tags: [
+            { key: 'blox:environment', value: env },
+            { key: 'blox:revision', value: '1' },
+            { key: 'blox:managed-by', value: 'blox-edge' },
+          ],
+        }),
       );
       const taskArn = out.tasks![0]!.taskArn!;
       tasks.push(taskArn);
       const lease = exit === 'sigterm' ? fixture.leaseAfterSigterm : fixture.lease;
-      await world.putRaw({ ...lease, pk: `ENV#${env}`, sk: `LEASE#${id}`, environment: env, containerInstanceId: id, owner, taskArn, leaseDurationMs: LEASE_MS, recordVersion: `v1-${i}-0`, updatedAt: new Date().toISOString(), expiresAt: Math.floor(Date.now() / 1000) + 7 * 86_400 });
+      await world.putRaw({
+        ...lease,
+        pk: `ENV#${env}`,
+        sk: `LEASE#${id}`,
+        environment: env,
+        containerInstanceId: id,
+        owner,
+        taskArn,
+        leaseDurationMs: LEASE_MS,
+        recordVersion: `v1-${i}-0`,
+        updatedAt: new Date().toISOString(),
+        expiresAt: Math.floor(Date.now() / 1000) + 7 * 86_400,
+      });
     }
     const daemons = (fixture.instanceStatus.daemons as Record<string, unknown>[]).slice(0, 1);
     await world.putRaw({
@@ -56,7 +83,9 @@ describe.skipIf(!endpoint)('upgrading agents one by one from v1 (integration, re
       updatedAt: new Date().toISOString(),
       expiresAt: Math.floor(Date.now() / 1000) + 180,
     });
-    await waitFor('the v1 daemons RUNNING', 10_000, () => ENVIRONMENTS.every((env) => world.liveTasks(instance.arn, env).some((t) => t.lastStatus === 'RUNNING')));
+    await waitFor('the v1 daemons RUNNING', 10_000, () =>
+      ENVIRONMENTS.every((env) => world.liveTasks(instance.arn, env).some((t) => t.lastStatus === 'RUNNING')),
+    );
     return { instance, tasks, id };
   }
 
@@ -86,7 +115,22 @@ describe.skipIf(!endpoint)('upgrading agents one by one from v1 (integration, re
     let beat = 0;
     const heartbeat = setInterval(() => {
       beat++;
-      void Promise.all(ENVIRONMENTS.map((env, i) => world.putRaw({ ...fixture.lease, pk: `ENV#${env}`, sk: `LEASE#${still.id}`, environment: env, containerInstanceId: still.id, owner: still.owner, taskArn: still.tasks[i], leaseDurationMs: LEASE_MS, recordVersion: `v1-${i}-${beat}`, updatedAt: new Date().toISOString() })));
+      void Promise.all(
+        ENVIRONMENTS.map((env, i) =>
+          world.putRaw({
+            ...fixture.lease,
+            pk: `ENV#${env}`,
+            sk: `LEASE#${still.id}`,
+            environment: env,
+            containerInstanceId: still.id,
+            owner: still.owner,
+            taskArn: still.tasks[i],
+            leaseDurationMs: LEASE_MS,
+            recordVersion: `v1-${i}-${beat}`,
+            updatedAt: new Date().toISOString(),
+          }),
+        ),
+      );
     }, LEASE_MS / 3);
 
     const agents: ChildAgent[] = [];
@@ -98,34 +142,55 @@ describe.skipIf(!endpoint)('upgrading agents one by one from v1 (integration, re
         const agent = await world.spawnAgent(inst.instance, { leaseDurationMs: LEASE_MS, stateDir });
         agents.push(agent);
         if (inst.exit === 'still-running') continue;
-        await waitFor(`claims of ${inst.exit} instance migrated`, 15_000, async () => {
-          const items = await Promise.all(ENVIRONMENTS.map((env) => world.rawItem(`ENV#${env}`, `LEASE#${inst.id}`)));
-          return items.every((item, i) => item?.kind === 'Claim' && item.owner === inst.owner && (item.current as { taskArn?: string } | undefined)?.taskArn === inst.tasks[i]);
-        }, 200);
+        await waitFor(
+          `claims of ${inst.exit} instance migrated`,
+          15_000,
+          async () => {
+            const items = await Promise.all(ENVIRONMENTS.map((env) => world.rawItem(`ENV#${env}`, `LEASE#${inst.id}`)));
+            return items.every(
+              (item, i) => item?.kind === 'Claim' && item.owner === inst.owner && (item.current as { taskArn?: string } | undefined)?.taskArn === inst.tasks[i],
+            );
+          },
+          200,
+        );
         expect(await world.rawItem(`INSTANCE#${inst.id}`, 'HEARTBEAT')).toMatchObject({ kind: 'InstanceHeartbeat', owner: inst.owner });
       }
 
       // While the v1 agent heartbeats, the v2 agent on its instance leaves those environments alone (for several lease durations).
       await new Promise((r) => setTimeout(r, LEASE_MS * 3));
-      for (const [i, env] of ENVIRONMENTS.entries()) expect(await world.rawItem(`ENV#${env}`, `LEASE#${still.id}`)).toMatchObject({ kind: 'Lease', owner: still.owner, taskArn: still.tasks[i] });
+      for (const [i, env] of ENVIRONMENTS.entries())
+        expect(await world.rawItem(`ENV#${env}`, `LEASE#${still.id}`)).toMatchObject({ kind: 'Lease', owner: still.owner, taskArn: still.tasks[i] });
       const status = (await (await fetch(`${agents[2]!.url}/status`)).json()) as { claims: Record<string, { state: string }> };
       expect(status.claims['up-logs']?.state).toBe('watching');
 
       // The v1 agent dies: after a lease duration of unchanged leases, the v2 agent takes them over and adopts the daemons.
       clearInterval(heartbeat);
-      await waitFor('the last v1 leases taken over', 20_000, async () => {
-        const items = await Promise.all(ENVIRONMENTS.map((env) => world.rawItem(`ENV#${env}`, `LEASE#${still.id}`)));
-        return items.every((item, i) => item?.kind === 'Claim' && item.owner !== still.owner && (item.current as { taskArn?: string } | undefined)?.taskArn === still.tasks[i]);
-      }, 200);
+      await waitFor(
+        'the last v1 leases taken over',
+        20_000,
+        async () => {
+          const items = await Promise.all(ENVIRONMENTS.map((env) => world.rawItem(`ENV#${env}`, `LEASE#${still.id}`)));
+          return items.every(
+            (item, i) => item?.kind === 'Claim' && item.owner !== still.owner && (item.current as { taskArn?: string } | undefined)?.taskArn === still.tasks[i],
+          );
+        },
+        200,
+      );
 
       expect(counts()).toEqual(before);
       expect(duplicates.violations).toEqual([]);
-      for (const inst of instances) for (const [i, env] of ENVIRONMENTS.entries()) expect(world.liveTasks(inst.instance.arn, env).map((t) => t.taskArn)).toEqual([inst.tasks[i]]);
+      for (const inst of instances)
+        for (const [i, env] of ENVIRONMENTS.entries()) expect(world.liveTasks(inst.instance.arn, env).map((t) => t.taskArn)).toEqual([inst.tasks[i]]);
       // the coordinator reads the new status records (v1's are replaced in place)
-      await waitFor('v2 status records', 10_000, async () => {
-        const page = await world.store.listInstances({ cluster: world.cluster });
-        return instances.every((inst) => page.items.some((i) => i.containerInstanceArn === inst.instance.arn && i.agentVersion !== 'v1' && i.ready));
-      }, 200);
+      await waitFor(
+        'v2 status records',
+        10_000,
+        async () => {
+          const page = await world.store.listInstances({ cluster: world.cluster });
+          return instances.every((inst) => page.items.some((i) => i.containerInstanceArn === inst.instance.arn && i.agentVersion !== 'v1' && i.ready));
+        },
+        200,
+      );
     } finally {
       clearInterval(heartbeat);
       duplicates.stop();

@@ -35,7 +35,13 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
     it('creates an environment and gets it; a duplicate name is 409; a missing one 404', async () => {
       const created = await api.call('POST', '/v1/environments', { body: bloxBody('blox-a') });
       expect(created.status).toBe(200);
-      expect(created.body).toMatchObject({ name: 'blox-a', instanceGroup: { cluster: 'alpha' }, taskDefinition: 'logs:1', health: 'unknown', status: 'ACTIVE' });
+      expect(created.body).toMatchObject({
+        name: 'blox-a',
+        instanceGroup: { cluster: 'alpha' },
+        taskDefinition: 'logs:1',
+        health: 'unknown',
+        status: 'ACTIVE',
+      });
       expect(created.body.deploymentToken).toEqual(expect.any(String));
       const duplicate = await api.call('POST', '/v1/environments', { body: bloxBody('blox-a', 'beta') });
       expect(duplicate.status).toBe(409);
@@ -111,9 +117,16 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
   describe('updates, revisions and deployment control', () => {
     it('PUT makes a new revision and deployment; a stale token is 409 carrying the current token', async () => {
       const env = (await api.call('POST', '/v1/environments', { body: bloxBody('upd') })).body;
-      const updated = await api.call('PUT', '/v1/environments/upd', { body: { token: env.token, taskDefinition: 'logs:2', instanceGroup: { cluster: 'alpha', expression: 'attribute:ecs.instance-type =~ t3.*' } } });
+      const updated = await api.call('PUT', '/v1/environments/upd', {
+        body: { token: env.token, taskDefinition: 'logs:2', instanceGroup: { cluster: 'alpha', expression: 'attribute:ecs.instance-type =~ t3.*' } },
+      });
       expect(updated.status).toBe(200);
-      expect(updated.body).toMatchObject({ currentRevision: 2, latestRevision: 2, taskDefinition: 'logs:2', instanceGroup: { expression: 'attribute:ecs.instance-type =~ t3.*' } });
+      expect(updated.body).toMatchObject({
+        currentRevision: 2,
+        latestRevision: 2,
+        taskDefinition: 'logs:2',
+        instanceGroup: { expression: 'attribute:ecs.instance-type =~ t3.*' },
+      });
       expect(updated.body.activeDeployment).toMatchObject({ targetRevision: 2, status: 'pending' });
       const stale = await api.call('PUT', `/v1/environments/upd?deploymentToken=${env.token}`, { body: { taskDefinition: 'logs:3' } });
       expect(stale.status).toBe(409);
@@ -210,10 +223,18 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
   });
 
   describe('instances, tasks, pagination and malformed records', () => {
-    it('lists instances and tasks from the agents\' status records, with filters', async () => {
+    it("lists instances and tasks from the agents' status records, with filters", async () => {
       await api.call('POST', '/v1/environments', { body: bloxBody('agents-env', 'fleet') });
-      await t.table.put(instanceStatusItem('fleet', 'i-1', [{ environment: 'agents-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', lastStatus: 'RUNNING' }]));
-      await t.table.put(instanceStatusItem('fleet', 'i-2', [{ environment: 'agents-env', revision: 1, state: 'starting', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/b', lastStatus: 'PENDING' }]));
+      await t.table.put(
+        instanceStatusItem('fleet', 'i-1', [
+          { environment: 'agents-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', lastStatus: 'RUNNING' },
+        ]),
+      );
+      await t.table.put(
+        instanceStatusItem('fleet', 'i-2', [
+          { environment: 'agents-env', revision: 1, state: 'starting', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/b', lastStatus: 'PENDING' },
+        ]),
+      );
       const instances = await api.call('GET', '/v1/instances?cluster=fleet');
       expect(instances.status).toBe(200);
       expect(instances.body.items).toHaveLength(2);
@@ -221,7 +242,9 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect((await api.call('GET', '/v1/instances?environment=agents-env')).body.items).toHaveLength(2);
       expect((await api.call('GET', '/v1/instances?status=sleepy')).status).toBe(400);
       const tasks = await api.call('GET', '/v1/tasks?cluster=fleet&status=RUNNING');
-      expect(tasks.body.items).toEqual([expect.objectContaining({ taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', environmentName: 'agents-env' })]);
+      expect(tasks.body.items).toEqual([
+        expect.objectContaining({ taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/a', environmentName: 'agents-env' }),
+      ]);
       expect((await api.call('GET', '/v1/tasks?environment=agents-env')).body.items).toHaveLength(2);
       const env = await api.call('GET', '/v1/environments/agents-env');
       expect(env.body.health).toBe('unknown'); // one daemon is still starting
@@ -231,26 +254,61 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
     it('a status record past its expiresAt (an instance whose agent went silent, e.g. terminated) leaves instances, tasks and health', async () => {
       await api.call('POST', '/v1/environments', { body: bloxBody('silent-env', 'silent') });
       const at = Math.floor(Date.parse('2026-01-01T00:00:00.000Z') / 1000);
-      await t.table.put(instanceStatusItem('silent', 'i-live', [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/a', lastStatus: 'RUNNING' }], { expiresAt: at + 180 }));
-      await t.table.put(instanceStatusItem('silent', 'i-gone', [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/b', lastStatus: 'RUNNING' }], { expiresAt: at + 60 }));
+      await t.table.put(
+        instanceStatusItem(
+          'silent',
+          'i-live',
+          [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/a', lastStatus: 'RUNNING' }],
+          { expiresAt: at + 180 },
+        ),
+      );
+      await t.table.put(
+        instanceStatusItem(
+          'silent',
+          'i-gone',
+          [{ environment: 'silent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/silent/b', lastStatus: 'RUNNING' }],
+          { expiresAt: at + 60 },
+        ),
+      );
       expect((await api.call('GET', '/v1/instances?cluster=silent')).body.items).toHaveLength(2);
       t.clock.advance(120_000); // i-gone's record is now past its expiresAt; DynamoDB's TTL may delete it much later
       const instances = await api.call('GET', '/v1/instances?cluster=silent');
       expect(instances.body.items.map((i: { containerInstanceArn: string }) => i.containerInstanceArn.split('/').pop())).toEqual(['i-live']);
-      expect((await api.call('GET', '/v1/tasks?cluster=silent')).body.items.map((task: { taskArn: string }) => task.taskArn)).toEqual(['arn:aws:ecs:us-east-1:123456789012:task/silent/a']);
+      expect((await api.call('GET', '/v1/tasks?cluster=silent')).body.items.map((task: { taskArn: string }) => task.taskArn)).toEqual([
+        'arn:aws:ecs:us-east-1:123456789012:task/silent/a',
+      ]);
       expect((await api.call('GET', '/v1/environments/silent-env')).body.instances).toMatchObject({ reporting: 1, healthy: 1 });
     });
 
     it('an instance whose heartbeat lapsed leaves the views although its status record (refreshed slowly) is still valid; a v1 agent without a heartbeat is judged by its record', async () => {
       await api.call('POST', '/v1/environments', { body: bloxBody('beat-env', 'beat') });
       const at = Math.floor(Date.parse('2026-01-01T00:00:00.000Z') / 1000);
-      const daemon = (id: string) => [{ environment: 'beat-env', revision: 1, state: 'healthy', taskArn: `arn:aws:ecs:us-east-1:123456789012:task/beat/${id}`, lastStatus: 'RUNNING' }];
+      const daemon = (id: string) => [
+        { environment: 'beat-env', revision: 1, state: 'healthy', taskArn: `arn:aws:ecs:us-east-1:123456789012:task/beat/${id}`, lastStatus: 'RUNNING' },
+      ];
       for (const id of ['i-beating', 'i-lapsed', 'i-v1']) await t.table.put(instanceStatusItem('beat', id, daemon(id), { expiresAt: at + 5_400 }));
-      const heartbeat = (id: string, validUntil: number) => ({ pk: `INSTANCE#${id}`, sk: 'HEARTBEAT', kind: 'InstanceHeartbeat', schemaVersion: 1, cluster: 'beat', containerInstanceId: id, owner: 'agent-000000000001', recordVersion: 'h', leaseDurationMs: 180_000, released: false, agentVersion: '0.2.0', updatedAt: '2026-01-01T00:00:00.000Z', validUntil, expiresAt: at + 604_800 });
+      const heartbeat = (id: string, validUntil: number) => ({
+        pk: `INSTANCE#${id}`,
+        sk: 'HEARTBEAT',
+        kind: 'InstanceHeartbeat',
+        schemaVersion: 1,
+        cluster: 'beat',
+        containerInstanceId: id,
+        owner: 'agent-000000000001',
+        recordVersion: 'h',
+        leaseDurationMs: 180_000,
+        released: false,
+        agentVersion: '0.2.0',
+        updatedAt: '2026-01-01T00:00:00.000Z',
+        validUntil,
+        expiresAt: at + 604_800,
+      });
       await t.table.put(heartbeat('i-beating', at + 600));
       await t.table.put(heartbeat('i-lapsed', at + 180));
       t.clock.advance(300_000);
-      const ids = (await api.call('GET', '/v1/instances?cluster=beat')).body.items.map((i: { containerInstanceArn: string }) => i.containerInstanceArn.split('/').pop()).sort();
+      const ids = (await api.call('GET', '/v1/instances?cluster=beat')).body.items
+        .map((i: { containerInstanceArn: string }) => i.containerInstanceArn.split('/').pop())
+        .sort();
       expect(ids).toEqual(['i-beating', 'i-v1']);
       expect((await api.call('GET', '/v1/tasks?environment=beat-env')).body.items).toHaveLength(2);
       expect((await api.call('GET', '/v1/environments/beat-env')).body.instances).toMatchObject({ reporting: 2 });
@@ -278,7 +336,20 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
     it('a malformed record written into DynamoDB gives an error naming record and field, and other environments still list', async () => {
       await api.call('POST', '/v1/environments', { body: bloxBody('healthy-neighbour', 'handmade') });
       await t.table.put({ ...keys.environmentIndex('handwritten'), kind: 'EnvironmentIndex', schemaVersion: 1, name: 'handwritten', cluster: 'handmade' });
-      await t.table.put({ ...keys.environment('handmade', 'handwritten'), kind: 'Environment', schemaVersion: 1, name: 'handwritten', cluster: 'handmade', status: 'READY', health: 'unknown', currentRevision: 1, latestRevision: 1, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+      await t.table.put({
+        ...keys.environment('handmade', 'handwritten'),
+        kind: 'Environment',
+        schemaVersion: 1,
+        name: 'handwritten',
+        cluster: 'handmade',
+        status: 'READY',
+        health: 'unknown',
+        currentRevision: 1,
+        latestRevision: 1,
+        token: 't',
+        createdAt: '2026-01-01T00:00:00Z',
+        updatedAt: '2026-01-01T00:00:00Z',
+      });
       const got = await api.call('GET', '/v1/environments/handwritten');
       expect(got.status).toBe(422);
       expect(got.body).toMatchObject({ code: 'InvalidRecord', record: 'CLUSTER#handmade/ENV#handwritten', field: 'status' });
@@ -291,7 +362,16 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       }
       // a malformed revision of a good environment breaks only that environment
       await api.call('POST', '/v1/environments', { body: bloxBody('bad-revision', 'handmade') });
-      await t.table.put({ ...keys.revision('bad-revision', 1), kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'bad-revision', revision: 1, taskDefinition: 'logs:1', instanceGroup: { cluster: 'handmade', expression: 'attribute:x ==' }, createdAt: '2026-01-01T00:00:00Z' });
+      await t.table.put({
+        ...keys.revision('bad-revision', 1),
+        kind: 'EnvironmentRevision',
+        schemaVersion: 1,
+        environment: 'bad-revision',
+        revision: 1,
+        taskDefinition: 'logs:1',
+        instanceGroup: { cluster: 'handmade', expression: 'attribute:x ==' },
+        createdAt: '2026-01-01T00:00:00Z',
+      });
       const broken = await api.call('GET', '/v1/environments/bad-revision');
       expect(broken.status).toBe(422);
       expect(broken.body.field).toBe('instanceGroup.expression');
@@ -304,7 +384,17 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
   describe('fixes from a review of the store', () => {
     it('a one-item list page skips a malformed revision and reports it, as longer pages do', async () => {
       await api.call('POST', '/v1/environments', { body: bloxBody('lonely', 'solo') });
-      await t.table.put({ ...keys.revision('lonely', 1), kind: 'EnvironmentRevision', schemaVersion: 1, environment: 'lonely', revision: 1, taskDefinition: 'logs:1', instanceGroup: { cluster: 'solo' }, order: 'x', createdAt: '2026-01-01T00:00:00Z' });
+      await t.table.put({
+        ...keys.revision('lonely', 1),
+        kind: 'EnvironmentRevision',
+        schemaVersion: 1,
+        environment: 'lonely',
+        revision: 1,
+        taskDefinition: 'logs:1',
+        instanceGroup: { cluster: 'solo' },
+        order: 'x',
+        createdAt: '2026-01-01T00:00:00Z',
+      });
       const list = await api.call('GET', '/v1/environments?cluster=solo&limit=1');
       expect(list.status).toBe(200);
       expect(list.body.items).toEqual([]);
@@ -315,14 +405,31 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
     it('an update next to a malformed active deployment is written and answered 200, never 422 after the write', async () => {
       const created = await api.call('POST', '/v1/environments', { body: bloxBody('md', 'mdc') });
       const env = await api.call('GET', '/v1/environments/md');
-      await t.table.put({ ...keys.deployment('md', env.body.activeDeployment.id), kind: 'Deployment', schemaVersion: 1, id: env.body.activeDeployment.id, environment: 'md', targetRevision: 1, status: 'weird', paused: false, reasons: [], failedInstances: [], createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
-      const updated = await api.call('PUT', '/v1/environments/md', { body: { token: created.body.token ?? env.body.token, taskDefinition: 'logs:2', deploy: false } });
+      await t.table.put({
+        ...keys.deployment('md', env.body.activeDeployment.id),
+        kind: 'Deployment',
+        schemaVersion: 1,
+        id: env.body.activeDeployment.id,
+        environment: 'md',
+        targetRevision: 1,
+        status: 'weird',
+        paused: false,
+        reasons: [],
+        failedInstances: [],
+        createdAt: '2026-01-01T00:00:00Z',
+        updatedAt: '2026-01-01T00:00:00Z',
+      });
+      const updated = await api.call('PUT', '/v1/environments/md', {
+        body: { token: created.body.token ?? env.body.token, taskDefinition: 'logs:2', deploy: false },
+      });
       expect(updated.status).toBe(200);
       expect(updated.body.latestRevision).toBe(2);
     });
 
     it('a partial update is checked against the latest revision, not the defaults', async () => {
-      await api.call('POST', '/v1/environments', { body: { ...bloxBody('partial', 'pc'), deploymentConfiguration: { maxSurge: '1' }, restartPolicy: { maxDelayMs: 600_000 } } });
+      await api.call('POST', '/v1/environments', {
+        body: { ...bloxBody('partial', 'pc'), deploymentConfiguration: { maxSurge: '1' }, restartPolicy: { maxDelayMs: 600_000 } },
+      });
       let token = (await api.call('GET', '/v1/environments/partial')).body.token;
       const surge = await api.call('PUT', '/v1/environments/partial', { body: { token, deploymentConfiguration: { maxUnavailable: '0' } } });
       expect(surge.status).toBe(200);
@@ -344,7 +451,9 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       const start = await api.call('POST', `/v1/environments/reborn/deployments?deploymentToken=${env.body.token}`, { body: { revision: 1 } });
       expect(start.status).toBe(400);
       expect(start.body).toMatchObject({ field: 'revision', message: expect.stringMatching(/cluster first-life/) });
-      const rollback = await api.call('POST', `/v1/environments/reborn/deployments/${env.body.activeDeployment.id}/rollback`, { body: { token: env.body.token, revision: 1 } });
+      const rollback = await api.call('POST', `/v1/environments/reborn/deployments/${env.body.activeDeployment.id}/rollback`, {
+        body: { token: env.body.token, revision: 1 },
+      });
       expect(rollback.status).toBe(400);
       expect(rollback.body.field).toBe('revision');
     });
@@ -410,7 +519,9 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         expect(res.body.code).toBe('InvalidInput');
         expect(res.body.field, JSON.stringify(body ?? raw)).toBe(field);
       }
-      const expression = await api.call('POST', '/v1/environments', { body: { ...bloxBody('x'), instanceGroup: { cluster: 'a', expression: 'attribute:ecs.instance-type in [t2.micro' } } });
+      const expression = await api.call('POST', '/v1/environments', {
+        body: { ...bloxBody('x'), instanceGroup: { cluster: 'a', expression: 'attribute:ecs.instance-type in [t2.micro' } },
+      });
       expect(expression.body.message).toMatch(/column \d+/);
     });
 
@@ -426,7 +537,15 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
         ['GET', '/index.html', {}, 404],
         ['PATCH', '/v1/environments', {}, 405],
         ['DELETE', '/v1/ping', {}, 405],
-        ['POST', '/v1/environments', { raw: JSON.stringify({ __proto__: { polluted: true }, ...bloxBody('proto') }).replace('{', '{"__proto__":{"x":1},'), headers: { 'content-type': 'application/json' } }, 400],
+        [
+          'POST',
+          '/v1/environments',
+          {
+            raw: JSON.stringify({ __proto__: { polluted: true }, ...bloxBody('proto') }).replace('{', '{"__proto__":{"x":1},'),
+            headers: { 'content-type': 'application/json' },
+          },
+          400,
+        ],
         ['POST', '/v1/environments', { raw: '['.repeat(10_000) + ']'.repeat(10_000), headers: { 'content-type': 'application/json' } }, 400],
         ['POST', '/v1/environments', { raw: Buffer.from([0xff, 0xfe, 0x00, 0x7b]), headers: { 'content-type': 'application/json' } }, 400],
         ['POST', '/v1/environments', { body: { ...bloxBody('x'), taskDefinition: { $gt: '' } } }, 400],

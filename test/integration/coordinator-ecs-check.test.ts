@@ -40,14 +40,15 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
     await t?.dispose();
   });
 
-  const create = (name: string, cluster: string, taskDefinition: string) => api.call('POST', '/v1/environments', { body: { name, instanceGroup: { cluster }, taskDefinition } });
+  const create = (name: string, cluster: string, taskDefinition: string) =>
+    api.call('POST', '/v1/environments', { body: { name, instanceGroup: { cluster }, taskDefinition } });
 
   it('accepts an ACTIVE cluster and task definition', async () => {
     const res = await create('checked', 'real', 'shipper:2');
     expect(res.status).toBe(200);
   });
 
-  it('answers 503 when ECS fails, naming the error but not passing on AWS\'s message (it can carry the role and account)', async () => {
+  it("answers 503 when ECS fails, naming the error but not passing on AWS's message (it can carry the role and account)", async () => {
     emulator.faults.setErrorRate('DescribeClusters', 1, 'AccessDeniedException');
     try {
       const res = await create('denied', 'real', 'shipper:2');
@@ -84,24 +85,54 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
     const arns: Record<string, string> = {};
     beforeAll(async () => {
       const base = { cluster: 'real', amiId: 'ami-1', cpu: 2048, memory: 4096 };
-      arns.small = (await emulator.registerInstance({ ...base, ec2InstanceId: 'i-small', instanceType: 't3.small', availabilityZone: 'us-east-1a' })).containerInstanceArn;
-      arns.large = (await emulator.registerInstance({ ...base, ec2InstanceId: 'i-large', instanceType: 'm5.large', availabilityZone: 'us-east-1b', attributes: { team: 'data' } })).containerInstanceArn;
-      arns.other = (await emulator.registerInstance({ ...base, ec2InstanceId: 'i-other', instanceType: 't3.medium', availabilityZone: 'us-east-1c' })).containerInstanceArn;
+      arns.small = (
+        await emulator.registerInstance({ ...base, ec2InstanceId: 'i-small', instanceType: 't3.small', availabilityZone: 'us-east-1a' })
+      ).containerInstanceArn;
+      arns.large = (
+        await emulator.registerInstance({
+          ...base,
+          ec2InstanceId: 'i-large',
+          instanceType: 'm5.large',
+          availabilityZone: 'us-east-1b',
+          attributes: { team: 'data' },
+        })
+      ).containerInstanceArn;
+      arns.other = (
+        await emulator.registerInstance({ ...base, ec2InstanceId: 'i-other', instanceType: 't3.medium', availabilityZone: 'us-east-1c' })
+      ).containerInstanceArn;
       const id = (arn: string) => arn.split('/').pop() as string;
-      await t.table.put({ ...instanceStatusItem('real', id(arns.small as string), [{ environment: 'previewed', revision: 1, state: 'healthy' }]), containerInstanceArn: arns.small });
+      await t.table.put({
+        ...instanceStatusItem('real', id(arns.small as string), [{ environment: 'previewed', revision: 1, state: 'healthy' }]),
+        containerInstanceArn: arns.small,
+      });
     });
 
     it('shows which instances an environment selects and the daemon each agent reports', async () => {
       const created = await create('previewed', 'real', 'shipper:2');
       expect(created.status).toBe(200);
       const env = created.body;
-      const updated = await api.call('PUT', '/v1/environments/previewed', { body: { token: env.token, instanceGroup: { cluster: 'real', expression: 'attribute:ecs.instance-type =~ t3.*' } } });
+      const updated = await api.call('PUT', '/v1/environments/previewed', {
+        body: { token: env.token, instanceGroup: { cluster: 'real', expression: 'attribute:ecs.instance-type =~ t3.*' } },
+      });
       expect(updated.status).toBe(200);
       const preview = await api.call('GET', '/v1/environments/previewed/instances');
       expect(preview.status).toBe(200);
-      expect(preview.body).toMatchObject({ cluster: 'real', environmentName: 'previewed', revision: 2, expression: 'attribute:ecs.instance-type =~ t3.*', total: 3, matching: 2 });
+      expect(preview.body).toMatchObject({
+        cluster: 'real',
+        environmentName: 'previewed',
+        revision: 2,
+        expression: 'attribute:ecs.instance-type =~ t3.*',
+        total: 3,
+        matching: 2,
+      });
       const byId = Object.fromEntries(preview.body.items.map((i: { ec2InstanceId: string }) => [i.ec2InstanceId, i]));
-      expect(byId['i-small']).toMatchObject({ matches: true, instanceType: 't3.small', availabilityZone: 'us-east-1a', status: 'ACTIVE', daemon: { revision: 1, state: 'healthy' } });
+      expect(byId['i-small']).toMatchObject({
+        matches: true,
+        instanceType: 't3.small',
+        availabilityZone: 'us-east-1a',
+        status: 'ACTIVE',
+        daemon: { revision: 1, state: 'healthy' },
+      });
       expect(byId['i-large']).toMatchObject({ matches: false });
       expect(byId['i-other'].daemon).toBeUndefined();
       const first = await api.call('GET', '/v1/environments/previewed/instances?revision=1');
@@ -114,7 +145,12 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
       const expression = 'attribute:team == data or attribute:ecs.availability-zone in [us-east-1c]';
       const res = await api.call('GET', `/v1/preview?cluster=real&expression=${encodeURIComponent(expression)}`);
       expect(res.status).toBe(200);
-      expect(res.body.items.filter((i: { matches: boolean }) => i.matches).map((i: { ec2InstanceId: string }) => i.ec2InstanceId).sort()).toEqual(['i-large', 'i-other']);
+      expect(
+        res.body.items
+          .filter((i: { matches: boolean }) => i.matches)
+          .map((i: { ec2InstanceId: string }) => i.ec2InstanceId)
+          .sort(),
+      ).toEqual(['i-large', 'i-other']);
       expect((await api.call('GET', '/v1/preview?cluster=real')).body.matching).toBe(3);
       const bad = await api.call('GET', `/v1/preview?cluster=real&expression=${encodeURIComponent('attribute:team in [a')}`);
       expect(bad.status).toBe(400);
@@ -132,7 +168,9 @@ describe.skipIf(!endpoint)('coordinator --check-ecs (ECS emulator, DynamoDB Loca
       expect(stdout).toMatch(/^2 of 3 container instances of real match attribute:ecs.instance-type =~ t3.\* \(revision 2\)/);
       expect(stdout).toMatch(/i-small\s+t3.small\s+us-east-1a\s+ACTIVE\s+yes\s+1:healthy/);
       stdout = '';
-      expect(await runCli(['env', 'preview', '--cluster', 'real', '--expression', 'attribute:team exists', '-o', 'json', '--endpoint', api.url], io)).toBe(EXIT.ok);
+      expect(await runCli(['env', 'preview', '--cluster', 'real', '--expression', 'attribute:team exists', '-o', 'json', '--endpoint', api.url], io)).toBe(
+        EXIT.ok,
+      );
       expect(JSON.parse(stdout)).toMatchObject({ matching: 1, total: 3 });
     });
   });

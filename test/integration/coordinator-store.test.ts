@@ -26,7 +26,15 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
   it('creates an environment: revision 1, a pending deployment to it, and a bumped marker', async () => {
     const before = await marker('prod');
     const env = await t.store.createEnvironment(create('logs', 'arn:aws:ecs:us-east-1:123456789012:cluster/prod'));
-    expect(env).toMatchObject({ name: 'logs', cluster: 'prod', status: 'ACTIVE', currentRevision: 1, latestRevision: 1, taskDefinition: 'logs:1', health: 'unknown' });
+    expect(env).toMatchObject({
+      name: 'logs',
+      cluster: 'prod',
+      status: 'ACTIVE',
+      currentRevision: 1,
+      latestRevision: 1,
+      taskDefinition: 'logs:1',
+      health: 'unknown',
+    });
     expect(env.deploymentToken).toBe(env.token);
     expect(env.activeDeployment).toMatchObject({ status: 'pending', targetRevision: 1, paused: false });
     expect(await marker('prod')).toBe(before + 1);
@@ -60,7 +68,9 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     expect(first.reasons).toContain(`superseded by ${result.deployment?.id}`);
 
     // the old token is stale now
-    const stale = await t.store.updateEnvironment('upd', parseUpdateEnvironment({ token: env.token, taskDefinition: 'logs:3' }, 'upd')).catch((e: unknown) => e);
+    const stale = await t.store
+      .updateEnvironment('upd', parseUpdateEnvironment({ token: env.token, taskDefinition: 'logs:3' }, 'upd'))
+      .catch((e: unknown) => e);
     expect(stale).toBeInstanceOf(ConflictError);
     expect((stale as ConflictError<{ token: string }>).current?.token).toBe(result.environment.token);
 
@@ -70,7 +80,10 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     expect(await marker('prod')).toBe(m0 + 1);
 
     // deploy: false makes a revision without deploying it
-    const quiet = await t.store.updateEnvironment('upd', parseUpdateEnvironment({ token: result.environment.token, deploymentConfiguration: { maxUnavailable: '25%' }, deploy: false }, 'upd'));
+    const quiet = await t.store.updateEnvironment(
+      'upd',
+      parseUpdateEnvironment({ token: result.environment.token, deploymentConfiguration: { maxUnavailable: '25%' }, deploy: false }, 'upd'),
+    );
     expect(quiet.environment).toMatchObject({ currentRevision: 2, latestRevision: 3 });
     expect(quiet.deployment).toBeUndefined();
     expect((await t.store.getRevision('upd', 3)).deploymentConfiguration).toMatchObject({ maxUnavailable: '25%', maxSurge: '0' });
@@ -79,7 +92,9 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
 
   it('refuses to move an environment to another cluster, naming instanceGroup.cluster', async () => {
     const env = await t.store.createEnvironment(create('stay'));
-    const error = await t.store.updateEnvironment('stay', parseUpdateEnvironment({ token: env.token, instanceGroup: { cluster: 'elsewhere' } }, 'stay')).catch((e: unknown) => e);
+    const error = await t.store
+      .updateEnvironment('stay', parseUpdateEnvironment({ token: env.token, instanceGroup: { cluster: 'elsewhere' } }, 'stay'))
+      .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidInputError);
     expect((error as InvalidInputError).field).toBe('instanceGroup.cluster');
   });
@@ -101,7 +116,9 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     const env = await t.store.createEnvironment(create('crowd'));
     const before = await marker('prod');
     const stores = Array.from({ length: 6 }, () => new EnvironmentStore({ table: t.table }));
-    const results = await Promise.allSettled(stores.map((s, i) => s.updateEnvironment('crowd', parseUpdateEnvironment({ token: env.token, taskDefinition: `logs:${10 + i}` }, 'crowd'))));
+    const results = await Promise.allSettled(
+      stores.map((s, i) => s.updateEnvironment('crowd', parseUpdateEnvironment({ token: env.token, taskDefinition: `logs:${10 + i}` }, 'crowd'))),
+    );
     expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
     for (const r of results) if (r.status === 'rejected') expect(r.reason).toBeInstanceOf(ConflictError);
     expect((await t.store.listRevisions('crowd')).items).toHaveLength(2);
@@ -125,7 +142,7 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     const head = await t.table.get(keys.environment('prod', 'gone'));
     expect(head).toMatchObject({ status: 'DELETING' });
     expect(typeof head?.expiresAt).toBe('number');
-    expect((await t.store.getDeployment('gone', env.activeDeployment?.id as string).catch((e: unknown) => e))).toBeInstanceOf(NotFoundError);
+    expect(await t.store.getDeployment('gone', env.activeDeployment?.id as string).catch((e: unknown) => e)).toBeInstanceOf(NotFoundError);
     await expect(t.store.getEnvironment('gone')).rejects.toThrow(NotFoundError);
     expect(await t.store.deleteEnvironment('gone')).toBeUndefined();
     expect((await t.store.listEnvironments()).items.map((e) => e.name)).not.toContain('gone');
@@ -176,23 +193,46 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
   it('reports a malformed hand-written record by record and field, and still lists the others', async () => {
     await t.store.createEnvironment(create('fine', 'mixed'));
     await t.table.put({ ...keys.environmentIndex('broken'), kind: 'EnvironmentIndex', schemaVersion: 1, name: 'broken', cluster: 'mixed' });
-    await t.table.put({ ...keys.environment('mixed', 'broken'), kind: 'Environment', schemaVersion: 1, name: 'broken', cluster: 'mixed', status: 'ACTIVE', health: 'unknown', currentRevision: 'one', latestRevision: 1, token: 't', createdAt: '2026-01-01T00:00:00Z', updatedAt: '2026-01-01T00:00:00Z' });
+    await t.table.put({
+      ...keys.environment('mixed', 'broken'),
+      kind: 'Environment',
+      schemaVersion: 1,
+      name: 'broken',
+      cluster: 'mixed',
+      status: 'ACTIVE',
+      health: 'unknown',
+      currentRevision: 'one',
+      latestRevision: 1,
+      token: 't',
+      createdAt: '2026-01-01T00:00:00Z',
+      updatedAt: '2026-01-01T00:00:00Z',
+    });
     const error = await t.store.getEnvironment('broken').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(InvalidRecordError);
     expect((error as InvalidRecordError).record).toBe('CLUSTER#mixed/ENV#broken');
     expect((error as InvalidRecordError).field).toBe('currentRevision');
     for (const listing of [await t.store.listEnvironments({ cluster: 'mixed' }), await t.store.listEnvironments()]) {
       expect(listing.items.map((e) => e.name)).toContain('fine');
-      expect(listing.invalid).toEqual([expect.objectContaining({ record: 'CLUSTER#mixed/ENV#broken', field: 'currentRevision', name: 'broken', code: 'InvalidRecord' })]);
+      expect(listing.invalid).toEqual([
+        expect.objectContaining({ record: 'CLUSTER#mixed/ENV#broken', field: 'currentRevision', name: 'broken', code: 'InvalidRecord' }),
+      ]);
     }
   });
 
-  it('derives health and counts from agents\' instance status; lists instances and tasks with filters', async () => {
+  it("derives health and counts from agents' instance status; lists instances and tasks with filters", async () => {
     await t.store.createEnvironment(create('mon', 'watch'));
     expect((await t.store.getEnvironment('mon')).health).toBe('unknown');
-    await t.table.put(instanceStatusItem('watch', 'i1', [{ environment: 'mon', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t1', lastStatus: 'RUNNING' }]));
+    await t.table.put(
+      instanceStatusItem('watch', 'i1', [
+        { environment: 'mon', revision: 1, state: 'healthy', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t1', lastStatus: 'RUNNING' },
+      ]),
+    );
     expect((await t.store.getEnvironment('mon')).health).toBe('healthy');
-    await t.table.put(instanceStatusItem('watch', 'i2', [{ environment: 'mon', revision: 1, state: 'crash_loop', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t2', lastStatus: 'STOPPED' }]));
+    await t.table.put(
+      instanceStatusItem('watch', 'i2', [
+        { environment: 'mon', revision: 1, state: 'crash_loop', taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t2', lastStatus: 'STOPPED' },
+      ]),
+    );
     await t.table.put({ ...instanceStatusItem('watch', 'i3', []), ready: 'yes' });
     const env = await t.store.getEnvironment('mon');
     expect(env.health).toBe('unhealthy');
@@ -204,7 +244,9 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     const all = await t.store.listInstances({ limit: 100 });
     expect(all.items.length).toBeGreaterThanOrEqual(2);
     const tasks = await t.store.listTasks({ cluster: 'watch', status: 'running' });
-    expect(tasks.items).toEqual([expect.objectContaining({ taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t1', environmentName: 'mon', lastStatus: 'RUNNING' })]);
+    expect(tasks.items).toEqual([
+      expect.objectContaining({ taskArn: 'arn:aws:ecs:us-east-1:123456789012:task/watch/t1', environmentName: 'mon', lastStatus: 'RUNNING' }),
+    ]);
     // walking every cluster one record at a time visits each instance once
     const seen: string[] = [];
     let token: string | undefined;

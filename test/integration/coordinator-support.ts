@@ -58,7 +58,12 @@ export async function createTestTable(endpoint: string, prefix: string): Promise
 }
 
 /** An InstanceStatus record as an agent writes it. */
-export function instanceStatusItem(cluster: string, id: string, daemons: Array<{ environment: string; revision: number; state: string; taskArn?: string; lastStatus?: string }>, extra: Record<string, unknown> = {}): Record<string, unknown> {
+export function instanceStatusItem(
+  cluster: string,
+  id: string,
+  daemons: Array<{ environment: string; revision: number; state: string; taskArn?: string; lastStatus?: string }>,
+  extra: Record<string, unknown> = {},
+): Record<string, unknown> {
   return {
     pk: `CLUSTER#${cluster}`,
     sk: `INSTANCE#${id}`,

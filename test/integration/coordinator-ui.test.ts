@@ -43,8 +43,12 @@ describe.skipIf(!endpoint)('the web page (DynamoDB Local)', () => {
     await t?.dispose();
   });
 
-  it('renders environments, a selected environment\'s history, and instances', async () => {
-    const env = (await api.call('POST', '/v1/environments', { body: { name: 'web-env', instanceGroup: { cluster: 'prod', expression: 'attribute:ecs.os-type == linux' }, taskDefinition: 'logs:1' } })).body;
+  it("renders environments, a selected environment's history, and instances", async () => {
+    const env = (
+      await api.call('POST', '/v1/environments', {
+        body: { name: 'web-env', instanceGroup: { cluster: 'prod', expression: 'attribute:ecs.os-type == linux' }, taskDefinition: 'logs:1' },
+      })
+    ).body;
     await api.call('PUT', '/v1/environments/web-env', { body: { token: env.token, taskDefinition: 'logs:2' } });
     await t.table.put(instanceStatusItem('prod', 'i-web', [{ environment: 'web-env', revision: 2, state: 'healthy' }]));
     const ids = ['version', 'refreshed', 'environments', 'detail', 'detail-title', 'detail-body', 'instances'];

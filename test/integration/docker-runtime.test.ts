@@ -3,7 +3,15 @@
 // with exit code 137; health checks run in the engine; StopTask sends SIGTERM; stopped containers
 // are removed later, and close() leaves no container behind.
 // Needs a Docker engine: skipped locally without one, failed under CI (dockerAvailable).
-import { CreateClusterCommand, DescribeTasksCommand, ECSClient, RegisterTaskDefinitionCommand, StartTaskCommand, StopTaskCommand, type Task } from '@aws-sdk/client-ecs';
+import {
+  CreateClusterCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  RegisterTaskDefinitionCommand,
+  StartTaskCommand,
+  StopTaskCommand,
+  type Task,
+} from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -93,13 +101,23 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
     await ecs.send(
       new RegisterTaskDefinitionCommand({
         family: `${FAMILY}-sick`,
-        containerDefinitions: [{ name: 'main', image: 'registry.invalid/sick:1', essential: true, memory: 32, healthCheck: { command: ['CMD', 'false'], interval: 5, timeout: 2, retries: 1 } }],
+        containerDefinitions: [
+          {
+            name: 'main',
+            image: 'registry.invalid/sick:1',
+            essential: true,
+            memory: 32,
+            healthCheck: { command: ['CMD', 'false'], interval: 5, timeout: 2, retries: 1 },
+          },
+        ],
       }),
     );
     await ecs.send(
       new RegisterTaskDefinitionCommand({
         family: `${FAMILY}-oom`,
-        containerDefinitions: [{ name: 'hog', image: 'registry.invalid/hog:1', essential: true, memory: 8, command: ['sh', '-c', 'a=x; while true; do a="$a$a"; done'] }],
+        containerDefinitions: [
+          { name: 'hog', image: 'registry.invalid/hog:1', essential: true, memory: 8, command: ['sh', '-c', 'a=x; while true; do a="$a$a"; done'] },
+        ],
       }),
     );
   });
@@ -130,7 +148,9 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
     });
     expect(listed?.Names[0]).toMatch(new RegExp(`^/ecs-${FAMILY}-1-daemon-[0-9a-f]{20}$`));
     expect(listed?.Image).toBe(STAND_IN_IMAGE);
-    expect(logLines.some((line) => line.includes('public.ecr.aws/docker/library/busybox:latest is not present locally') && line.includes(STAND_IN_IMAGE))).toBe(true);
+    expect(logLines.some((line) => line.includes('public.ecr.aws/docker/library/busybox:latest is not present locally') && line.includes(STAND_IN_IMAGE))).toBe(
+      true,
+    );
 
     const id = listed?.Id ?? '';
     const inspected = await docker.getContainer(id).inspect();
@@ -227,7 +247,12 @@ describe.skipIf(!haveDocker)('docker runtime through the ECS emulator', () => {
   it('removes containers left behind by a runtime whose process is gone, and no others', { timeout: 30_000 }, async () => {
     const deadPid = spawnSync('true').pid ?? 0;
     const make = (pid: number) =>
-      docker.createContainer({ Image: STAND_IN_IMAGE, Cmd: ['true'], Labels: { [OWNER_LABEL]: 'crashed-sandbox', [OWNER_PID_LABEL]: String(pid) }, HostConfig: { NetworkMode: 'none' } });
+      docker.createContainer({
+        Image: STAND_IN_IMAGE,
+        Cmd: ['true'],
+        Labels: { [OWNER_LABEL]: 'crashed-sandbox', [OWNER_PID_LABEL]: String(pid) },
+        HostConfig: { NetworkMode: 'none' },
+      });
     const orphan = await make(deadPid);
     const live = await make(process.pid);
     try {

@@ -92,19 +92,46 @@ describe.skipIf(!aws)('the AWS CLI against the emulator', () => {
 
   it('registers and describes a task definition', async () => {
     const containers = JSON.stringify([{ name: 'app', image: 'busybox', memory: 32, command: ['sleep', '3600'] }]);
-    const registered = (await json('register-task-definition', '--family', 'cli-daemon', '--container-definitions', containers)) as { taskDefinition: { taskDefinitionArn: string; revision: number } };
+    const registered = (await json('register-task-definition', '--family', 'cli-daemon', '--container-definitions', containers)) as {
+      taskDefinition: { taskDefinitionArn: string; revision: number };
+    };
     expect(registered.taskDefinition.revision).toBe(1);
-    const described = (await json('describe-task-definition', '--task-definition', 'cli-daemon')) as { taskDefinition: { containerDefinitions: Array<{ name: string; essential: boolean }> } };
+    const described = (await json('describe-task-definition', '--task-definition', 'cli-daemon')) as {
+      taskDefinition: { containerDefinitions: Array<{ name: string; essential: boolean }> };
+    };
     expect(described.taskDefinition.containerDefinitions[0]).toMatchObject({ name: 'app', essential: true });
     const listed = (await json('list-task-definitions', '--family-prefix', 'cli-daemon')) as { taskDefinitionArns: string[] };
     expect(listed.taskDefinitionArns).toEqual([registered.taskDefinition.taskDefinitionArn]);
   });
 
   it('starts, describes and stops a task', async () => {
-    instanceArn = (await emulator.registerInstance({ cluster: 'cli', ec2InstanceId: 'i-0cli', instanceType: 't3.small', availabilityZone: 'us-east-1a', amiId: 'ami-1', cpu: 2048, memory: 1900 })).containerInstanceArn;
-    const instances = (await json('list-container-instances', '--cluster', 'cli', '--filter', 'attribute:ecs.instance-type =~ t3.*')) as { containerInstanceArns: string[] };
+    instanceArn = (
+      await emulator.registerInstance({
+        cluster: 'cli',
+        ec2InstanceId: 'i-0cli',
+        instanceType: 't3.small',
+        availabilityZone: 'us-east-1a',
+        amiId: 'ami-1',
+        cpu: 2048,
+        memory: 1900,
+      })
+    ).containerInstanceArn;
+    const instances = (await json('list-container-instances', '--cluster', 'cli', '--filter', 'attribute:ecs.instance-type =~ t3.*')) as {
+      containerInstanceArns: string[];
+    };
     expect(instances.containerInstanceArns).toEqual([instanceArn]);
-    const started = (await json('start-task', '--cluster', 'cli', '--task-definition', 'cli-daemon', '--container-instances', instanceArn, 'ghost', '--started-by', 'blox-edge')) as {
+    const started = (await json(
+      'start-task',
+      '--cluster',
+      'cli',
+      '--task-definition',
+      'cli-daemon',
+      '--container-instances',
+      instanceArn,
+      'ghost',
+      '--started-by',
+      'blox-edge',
+    )) as {
       tasks: Array<{ taskArn: string; lastStatus: string }>;
       failures: Array<{ reason: string }>;
     };
@@ -112,12 +139,16 @@ describe.skipIf(!aws)('the AWS CLI against the emulator', () => {
     expect(started.failures.map((failure) => failure.reason)).toEqual(['MISSING']);
     const taskArn = started.tasks[0]?.taskArn as string;
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const described = (await json('describe-tasks', '--cluster', 'cli', '--tasks', taskArn)) as { tasks: Array<{ lastStatus: string; startedBy: string; containers: Array<{ runtimeId: string }> }> };
+    const described = (await json('describe-tasks', '--cluster', 'cli', '--tasks', taskArn)) as {
+      tasks: Array<{ lastStatus: string; startedBy: string; containers: Array<{ runtimeId: string }> }>;
+    };
     expect(described.tasks[0]).toMatchObject({ lastStatus: 'RUNNING', startedBy: 'blox-edge' });
     const stopped = (await json('stop-task', '--cluster', 'cli', '--task', taskArn, '--reason', 'cli test')) as { task: { desiredStatus: string } };
     expect(stopped.task.desiredStatus).toBe('STOPPED');
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const after = (await json('describe-tasks', '--cluster', 'cli', '--tasks', taskArn)) as { tasks: Array<{ lastStatus: string; stopCode: string; stoppedReason: string; containers: Array<{ exitCode: number }> }> };
+    const after = (await json('describe-tasks', '--cluster', 'cli', '--tasks', taskArn)) as {
+      tasks: Array<{ lastStatus: string; stopCode: string; stoppedReason: string; containers: Array<{ exitCode: number }> }>;
+    };
     expect(after.tasks[0]).toMatchObject({ lastStatus: 'STOPPED', stopCode: 'UserInitiated', stoppedReason: 'cli test' });
     expect(after.tasks[0]?.containers[0]?.exitCode).toBe(143);
   });

@@ -49,7 +49,13 @@ async function world(runtime: TaskRuntime, cluster: string): Promise<World> {
     new RegisterTaskDefinitionCommand({
       family: FAMILY,
       containerDefinitions: [
-        { name: 'shipper', image: 'registry.invalid/shipper:1', essential: true, memory: 32, healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1 } },
+        {
+          name: 'shipper',
+          image: 'registry.invalid/shipper:1',
+          essential: true,
+          memory: 32,
+          healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1 },
+        },
       ],
     }),
   );
@@ -74,7 +80,15 @@ function identity(ec2InstanceId: string, availabilityZone = 'us-east-1b'): Insta
 }
 
 async function register(w: World, id: InstanceIdentity): Promise<string> {
-  const { containerInstanceArn } = await w.emulator.registerInstance({ cluster: w.cluster, ec2InstanceId: id.ec2InstanceId, instanceType: id.instanceType, availabilityZone: id.availabilityZone, amiId: id.amiId, cpu: 2048, memory: 7680 });
+  const { containerInstanceArn } = await w.emulator.registerInstance({
+    cluster: w.cluster,
+    ec2InstanceId: id.ec2InstanceId,
+    instanceType: id.instanceType,
+    availabilityZone: id.availabilityZone,
+    amiId: id.amiId,
+    cpu: 2048,
+    memory: 7680,
+  });
   return containerInstanceArn;
 }
 
@@ -148,7 +162,7 @@ describe('instance endpoints (simulated runtime)', () => {
     expect(endpoints.containerInstanceArn).toBe(instanceArn);
   });
 
-  it('introspection /v1/tasks lists the instance\'s tasks, and finds one by taskarn or (short) dockerid', async () => {
+  it("introspection /v1/tasks lists the instance's tasks, and finds one by taskarn or (short) dockerid", async () => {
     taskArn = await startTask(w, instanceArn);
     const dockerId = w.emulator.task(taskArn)?.containers[0]?.runtimeId ?? '';
     expect(dockerId).not.toBe('');
@@ -218,7 +232,9 @@ describe('instance endpoints (simulated runtime)', () => {
   });
 
   it('IMDSv2: a token stops working when its TTL has passed', async () => {
-    const token = await (await fetch(`${endpoints.imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '1' } })).text();
+    const token = await (
+      await fetch(`${endpoints.imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '1' } })
+    ).text();
     const read = () => fetch(`${endpoints.imdsUrl}/latest/meta-data/instance-id`, { headers: { 'X-aws-ec2-metadata-token': token } });
     const issued = Date.now();
     expect((await read()).status).toBe(200);
@@ -234,13 +250,25 @@ describe('instance endpoints (simulated runtime)', () => {
     // A second instance with its own task: never visible through the first one's socket.
     const otherIdentity = identity('i-0eeeeffff00001111', 'us-east-1a');
     otherArn = await register(w, otherIdentity);
-    other = await startInstanceEndpoints({ emulator: w.emulator, runtime: w.runtime, identity: otherIdentity, cluster: w.cluster, socketDir: w.socketDir, containerInstanceArn: otherArn });
+    other = await startInstanceEndpoints({
+      emulator: w.emulator,
+      runtime: w.runtime,
+      identity: otherIdentity,
+      cluster: w.cluster,
+      socketDir: w.socketDir,
+      containerInstanceArn: otherArn,
+    });
     otherTaskArn = await startTask(w, otherArn);
 
     const running = await docker.listContainers();
     expect(running).toHaveLength(1);
     const [entry] = running;
-    expect(entry?.Labels).toMatchObject({ [ECS_LABELS.taskArn]: taskArn, [ECS_LABELS.family]: FAMILY, [ECS_LABELS.containerName]: 'shipper', [ECS_LABELS.cluster]: 'endpoints-test' });
+    expect(entry?.Labels).toMatchObject({
+      [ECS_LABELS.taskArn]: taskArn,
+      [ECS_LABELS.family]: FAMILY,
+      [ECS_LABELS.containerName]: 'shipper',
+      [ECS_LABELS.cluster]: 'endpoints-test',
+    });
     expect(entry?.State).toBe('running');
     expect(entry?.Names[0]).toMatch(/^\//);
     expect(await docker.listContainers({ all: true, filters: { label: [`${ECS_LABELS.family}=${FAMILY}`] } })).toHaveLength(1);
@@ -292,7 +320,14 @@ describe('instance endpoints (simulated runtime)', () => {
   });
 
   it('the endpoints close: ports and socket are released', async () => {
-    const closing = await startInstanceEndpoints({ emulator: w.emulator, runtime: w.runtime, identity: identity('i-0123412341234abcd'), cluster: w.cluster, socketDir: w.socketDir, containerInstanceArn: otherArn });
+    const closing = await startInstanceEndpoints({
+      emulator: w.emulator,
+      runtime: w.runtime,
+      identity: identity('i-0123412341234abcd'),
+      cluster: w.cluster,
+      socketDir: w.socketDir,
+      containerInstanceArn: otherArn,
+    });
     await closing.close();
     await expect(fetch(`${closing.imdsUrl}/latest/api/token`, { method: 'PUT' })).rejects.toThrow();
     await expect(fetch(`${closing.introspectionUrl}/v1/metadata`)).rejects.toThrow();
@@ -310,7 +345,14 @@ describe.skipIf(!haveDocker)('instance endpoints over the docker runtime', () =>
     await runtime.init();
     w = await world(runtime, 'endpoints-docker-test');
     const me = identity('i-0dddd0000dddd0000');
-    endpoints = await startInstanceEndpoints({ emulator: w.emulator, runtime, identity: me, cluster: w.cluster, socketDir: w.socketDir, containerInstanceArn: await register(w, me) });
+    endpoints = await startInstanceEndpoints({
+      emulator: w.emulator,
+      runtime,
+      identity: me,
+      cluster: w.cluster,
+      socketDir: w.socketDir,
+      containerInstanceArn: await register(w, me),
+    });
   });
 
   afterAll(async () => {
@@ -318,14 +360,16 @@ describe.skipIf(!haveDocker)('instance endpoints over the docker runtime', () =>
     await w?.close();
   });
 
-  it('shows the real container and streams the engine\'s die event after docker kill', { timeout: 60_000 }, async () => {
+  it("shows the real container and streams the engine's die event after docker kill", { timeout: 60_000 }, async () => {
     const instanceArn = endpoints.containerInstanceArn ?? '';
     const taskArn = await startTask(w, instanceArn);
     const docker = new Docker({ socketPath: endpoints.dockerSocket });
     const [entry] = await docker.listContainers({ filters: { label: [`${ECS_LABELS.taskArn}=${taskArn}`] } });
     const real = await new Docker().getContainer(entry?.Id ?? '').inspect();
     expect(`/${entry?.Names[0]?.slice(1)}`).toBe(real.Name);
-    const introspected = (await (await fetch(`${endpoints.introspectionUrl}/v1/tasks?dockerid=${entry?.Id}`)).json()) as { Containers: Array<{ DockerName: string }> };
+    const introspected = (await (await fetch(`${endpoints.introspectionUrl}/v1/tasks?dockerid=${entry?.Id}`)).json()) as {
+      Containers: Array<{ DockerName: string }>;
+    };
     expect(`/${introspected.Containers[0]?.DockerName}`).toBe(real.Name);
 
     const collected = collectEvents(await docker.getEvents({ filters: { event: ['die'] } }), 1, 15_000);

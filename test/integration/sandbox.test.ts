@@ -3,7 +3,14 @@
 // every endpoint it lists, adds an instance through the control endpoint, runs a task, sends
 // SIGINT, and checks that every process it started is gone and no container of it remains.
 import { DescribeTableCommand } from '@aws-sdk/client-dynamodb';
-import { DescribeContainerInstancesCommand, DescribeTasksCommand, ECSClient, ListContainerInstancesCommand, ListTasksCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
+import {
+  DescribeContainerInstancesCommand,
+  DescribeTasksCommand,
+  ECSClient,
+  ListContainerInstancesCommand,
+  ListTasksCommand,
+  StopTaskCommand,
+} from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -36,7 +43,25 @@ describe('npm start: blox local up', () => {
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
     sandbox = spawn(
       process.execPath,
-      [bloxJs, 'local', 'up', '--instances', '2', '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort), '--register-delay-ms', '300', '--cluster', 'sandbox-test'],
+      [
+        bloxJs,
+        'local',
+        'up',
+        '--instances',
+        '2',
+        '--coordinator-port',
+        String(coordinatorPort),
+        '--ecs-port',
+        String(ecsPort),
+        '--dynamodb-port',
+        String(dynamodbPort),
+        '--control-port',
+        String(controlPort),
+        '--register-delay-ms',
+        '300',
+        '--cluster',
+        'sandbox-test',
+      ],
       { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
     );
     sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -85,11 +110,13 @@ describe('npm start: blox local up', () => {
     expect(doc.pids).toContain(doc.coordinator?.pid);
   });
 
-  it('the ECS emulator lists the cluster\'s container instances; DynamoDB Local has the table', async () => {
+  it("the ECS emulator lists the cluster's container instances; DynamoDB Local has the table", async () => {
     const listed = await ecs.send(new ListContainerInstancesCommand({ cluster: doc.cluster }));
     expect(new Set(listed.containerInstanceArns)).toEqual(new Set(doc.instances.map((instance) => instance.containerInstanceArn)));
     const described = await ecs.send(new DescribeContainerInstancesCommand({ cluster: doc.cluster, containerInstances: listed.containerInstanceArns }));
-    expect(new Set(described.containerInstances?.map((instance) => instance.ec2InstanceId))).toEqual(new Set(doc.instances.map((instance) => instance.ec2InstanceId)));
+    expect(new Set(described.containerInstances?.map((instance) => instance.ec2InstanceId))).toEqual(
+      new Set(doc.instances.map((instance) => instance.ec2InstanceId)),
+    );
     const dynamo = dynamoDbClient(doc.dynamodb.endpoint);
     try {
       const table = await dynamo.send(new DescribeTableCommand({ TableName: doc.table }));
@@ -103,7 +130,9 @@ describe('npm start: blox local up', () => {
     for (const instance of doc.instances) {
       const metadata = (await (await fetch(`${instance.introspectionUrl}/v1/metadata`)).json()) as Record<string, string>;
       expect(metadata).toMatchObject({ Cluster: doc.cluster, ContainerInstanceArn: instance.containerInstanceArn });
-      const token = await (await fetch(`${instance.imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+      const token = await (
+        await fetch(`${instance.imdsUrl}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })
+      ).text();
       const id = await (await fetch(`${instance.imdsUrl}/latest/meta-data/instance-id`, { headers: { 'X-aws-ec2-metadata-token': token } })).text();
       expect(id).toBe(instance.ec2InstanceId);
       const docker = new Docker({ socketPath: instance.dockerSocket });
@@ -151,7 +180,11 @@ describe('npm start: blox local up', () => {
 
   it('try this: an environment created with the CLI reaches every instance; a killed daemon comes back', { timeout: 120_000 }, async () => {
     const endpoint = doc.coordinator?.url ?? '';
-    await run(process.execPath, [bloxJs, 'env', 'create', 'sample', '--cluster', doc.cluster, '--task-definition', doc.sampleTaskDefinition, '--endpoint', endpoint], { cwd, timeout: 30_000 });
+    await run(
+      process.execPath,
+      [bloxJs, 'env', 'create', 'sample', '--cluster', doc.cluster, '--task-definition', doc.sampleTaskDefinition, '--endpoint', endpoint],
+      { cwd, timeout: 30_000 },
+    );
     const before = await onEveryInstance('the sample daemon on every instance');
 
     const victim = doc.instances[0];

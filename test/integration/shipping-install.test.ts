@@ -42,8 +42,11 @@ describe('the agent bundle, alone', () => {
   const agentJs = join(dir, 'agent.js');
   const runAgent = (args: string[]) =>
     new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => {
-      execFile(process.execPath, [agentJs, ...args], { cwd: dir, timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } }, (error, stdout, stderr) =>
-        resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
+      execFile(
+        process.execPath,
+        [agentJs, ...args],
+        { cwd: dir, timeout: 20_000, env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } },
+        (error, stdout, stderr) => resolve({ code: error ? ((error as { code?: number }).code ?? null) : 0, stdout, stderr }),
       );
     });
 
@@ -99,9 +102,27 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
     sandbox = spawn(
       process.execPath,
       [
-        bundles.blox, 'local', 'up', '--no-agents', '--no-coordinator', '--runtime', 'simulated', '--instances', '1', '--cluster', CLUSTER,
-        '--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort), '--control-port', String(controlPort),
-        '--register-delay-ms', '300',
+        bundles.blox,
+        'local',
+        'up',
+        '--no-agents',
+        '--no-coordinator',
+        '--runtime',
+        'simulated',
+        '--instances',
+        '1',
+        '--cluster',
+        CLUSTER,
+        '--coordinator-port',
+        String(coordinatorPort),
+        '--ecs-port',
+        String(ecsPort),
+        '--dynamodb-port',
+        String(dynamodbPort),
+        '--control-port',
+        String(controlPort),
+        '--register-delay-ms',
+        '300',
       ],
       { cwd: work, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
     );
@@ -191,15 +212,37 @@ describe.skipIf(!haveWorld)('user-data install, then the installed agent in the 
     agent.stderr?.on('data', (chunk: Buffer) => (agentOutput += chunk.toString()));
 
     // The health endpoint answers once the agent runs.
-    await waitFor('the agent’s /healthz', 30_000, async () => {
-      if (agent?.exitCode !== null) throw new StopWaiting(`the agent exited with ${agent?.exitCode}`);
-      const response = await fetch(`http://${agentListen}/healthz`);
-      return response.status < 500 ? true : undefined;
-    }, 250, context);
+    await waitFor(
+      'the agent’s /healthz',
+      30_000,
+      async () => {
+        if (agent?.exitCode !== null) throw new StopWaiting(`the agent exited with ${agent?.exitCode}`);
+        const response = await fetch(`http://${agentListen}/healthz`);
+        return response.status < 500 ? true : undefined;
+      },
+      250,
+      context,
+    );
 
     await execFileAsync(
       process.execPath,
-      [bundles.blox, 'env', 'create', ENVIRONMENT, '--cluster', CLUSTER, '--task-definition', doc.sampleTaskDefinition, '--direct', '--table', doc.table, '--dynamodb-endpoint', doc.dynamodb.endpoint, '--region', doc.region],
+      [
+        bundles.blox,
+        'env',
+        'create',
+        ENVIRONMENT,
+        '--cluster',
+        CLUSTER,
+        '--task-definition',
+        doc.sampleTaskDefinition,
+        '--direct',
+        '--table',
+        doc.table,
+        '--dynamodb-endpoint',
+        doc.dynamodb.endpoint,
+        '--region',
+        doc.region,
+      ],
       { env: { ...process.env, AWS_ACCESS_KEY_ID: doc.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: doc.credentials.secretAccessKey }, timeout: 30_000 },
     );
 

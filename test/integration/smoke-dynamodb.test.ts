@@ -7,7 +7,14 @@ describe.skipIf(!endpoint)('DynamoDB Local (integration)', () => {
   it('creates a table', async () => {
     const client = dynamoDbClient(endpoint);
     const name = `smoke-${Date.now()}`;
-    await client.send(new CreateTableCommand({ TableName: name, BillingMode: 'PAY_PER_REQUEST', AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }], KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }] }));
+    await client.send(
+      new CreateTableCommand({
+        TableName: name,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [{ AttributeName: 'pk', AttributeType: 'S' }],
+        KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
+      }),
+    );
     const described = await client.send(new DescribeTableCommand({ TableName: name }));
     expect(described.Table?.TableStatus).toBe('ACTIVE');
   });

@@ -53,9 +53,18 @@ export interface AgentWorld {
   ecs: ECSClient;
   runtime: TaskRuntime;
   /** `introspectionLater`: the ECS agent's introspection answers only after `endpoints.markRegistered(arn)` (boot order). */
-  addInstance(options?: { instanceType?: string; availabilityZone?: string; attributes?: Record<string, string>; introspectionLater?: boolean }): Promise<WorldInstance>;
+  addInstance(options?: {
+    instanceType?: string;
+    availabilityZone?: string;
+    attributes?: Record<string, string>;
+    introspectionLater?: boolean;
+  }): Promise<WorldInstance>;
   registerTaskDefinition(family: string, options?: { healthCheck?: boolean; image?: string; command?: string[] }): Promise<string>;
-  createEnvironment(name: string, taskDefinition: string, options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean }): Promise<void>;
+  createEnvironment(
+    name: string,
+    taskDefinition: string,
+    options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean },
+  ): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   putRaw(item: Record<string, unknown>): Promise<void>;
   /** One item as stored (strongly consistent), or undefined. */
@@ -111,7 +120,16 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
       const ec2InstanceId = `i-${(worldCount * 1000 + n).toString(16).padStart(17, '0')}`;
       const instanceType = o.instanceType ?? 't2.micro';
       const availabilityZone = o.availabilityZone ?? 'us-east-1a';
-      const { containerInstanceArn } = await emulator.registerInstance({ cluster, ec2InstanceId, instanceType, availabilityZone, amiId: 'ami-0123456789abcdef0', cpu: 2048, memory: 4096, ...(o.attributes ? { attributes: o.attributes } : {}) });
+      const { containerInstanceArn } = await emulator.registerInstance({
+        cluster,
+        ec2InstanceId,
+        instanceType,
+        availabilityZone,
+        amiId: 'ami-0123456789abcdef0',
+        cpu: 2048,
+        memory: 4096,
+        ...(o.attributes ? { attributes: o.attributes } : {}),
+      });
       const endpoints = await startInstanceEndpoints({
         emulator,
         runtime,
@@ -170,12 +188,17 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         if (!task.containerInstanceArn || !task.group?.startsWith('blox:')) return;
         const live = emulator.tasksOnInstance(task.containerInstanceArn).filter((t) => t.group === task.group && t.lastStatus !== 'STOPPED');
         const revisions = live.map((t) => t.tags?.find((tag) => tag.key === 'blox:revision')?.value ?? '?');
-        if (live.length > max || new Set(revisions).size < revisions.length) violations.push(`${task.group} on ${task.containerInstanceArn}: ${live.map((t) => `${t.taskArn} rev ${t.tags?.find((tag) => tag.key === 'blox:revision')?.value} ${t.lastStatus}/${t.desiredStatus} by ${t.startedBy}`).join(', ')}`);
+        if (live.length > max || new Set(revisions).size < revisions.length)
+          violations.push(
+            `${task.group} on ${task.containerInstanceArn}: ${live.map((t) => `${t.taskArn} rev ${t.tags?.find((tag) => tag.key === 'blox:revision')?.value} ${t.lastStatus}/${t.desiredStatus} by ${t.startedBy}`).join(', ')}`,
+          );
       });
       return { violations, stop };
     },
     liveTasks(instanceArn, environment) {
-      return emulator.tasksOnInstance(instanceArn).filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus === 'RUNNING' && (environment === undefined || t.group === `blox:${environment}`));
+      return emulator
+        .tasksOnInstance(instanceArn)
+        .filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus === 'RUNNING' && (environment === undefined || t.group === `blox:${environment}`));
     },
     async agentConfig(instance, overrides = {}) {
       const defaults: Record<string, unknown> = {};
@@ -229,10 +252,15 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         if (value !== undefined && value !== '') args.push(k.flag, String(value));
       }
       let output = '';
-      const child = spawn(process.execPath, args, { env: { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', BLOX_LOG_LEVEL: 'debug', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, args, {
+        env: { ...process.env, AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local', BLOX_LOG_LEVEL: 'debug', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
       child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+        child.once('exit', (code, signal) => resolve({ code, signal })),
+      );
       const handle = { child, url: `http://${config.listen}`, output: () => output, exited };
       children.push(handle);
       return handle;

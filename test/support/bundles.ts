@@ -82,7 +82,9 @@ export async function rebuildStaleBundles(root: string, build: BuildBundles = pr
       continue;
     }
     if (Date.now() > deadline) {
-      throw new Error(`waited ${timeoutMs} ms for another test process (${owner === undefined ? 'owner unknown' : `pid ${owner}`}) to build the bundles; if no build is running, remove ${LOCK}`);
+      throw new Error(
+        `waited ${timeoutMs} ms for another test process (${owner === undefined ? 'owner unknown' : `pid ${owner}`}) to build the bundles; if no build is running, remove ${LOCK}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }

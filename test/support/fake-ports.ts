@@ -7,8 +7,29 @@ import type { Clock } from '../../core/clock.js';
 import { GROUP_PREFIX } from '../../core/ecs-labels.js';
 import { InvalidRecordError } from '../../core/errors.js';
 import { keys, lastArnSegment } from '../../core/keys.js';
-import { claimAttributes, parseClaimRecord, parseInstanceHeartbeat, type ChangeMarker, type Claim, type ClaimRecord, type InstanceHeartbeat, type InstanceStatus } from '../../core/records.js';
-import type { AgentPorts, ClaimPort, DesiredStatePort, EcsAgentPort, EcsPort, EnvironmentEntry, LocalTask, StartFailure, StatusPort, TaskInfo } from '../../agent/ports.js';
+import {
+  claimAttributes,
+  parseClaimRecord,
+  parseInstanceHeartbeat,
+  type ChangeMarker,
+  type Claim,
+  type ClaimRecord,
+  type InstanceHeartbeat,
+  type InstanceStatus,
+} from '../../core/records.js';
+import type {
+  AgentPorts,
+  ClaimPort,
+  DesiredStatePort,
+  EcsAgentPort,
+  EcsPort,
+  EnvironmentEntry,
+  LocalTask,
+  StartFailure,
+  StartTaskInput,
+  StatusPort,
+  TaskInfo,
+} from '../../agent/ports.js';
 import { WriteConflictError } from '../../agent/ports.js';
 
 type Item = Record<string, unknown>;
@@ -180,7 +201,9 @@ export class FakeEcs {
   }
 
   live(instanceArn: string, environment?: string): FakeTask[] {
-    return this.tasks.filter((t) => t.containerInstanceArn === instanceArn && t.lastStatus !== 'STOPPED' && (environment === undefined || t.environment === environment));
+    return this.tasks.filter(
+      (t) => t.containerInstanceArn === instanceArn && t.lastStatus !== 'STOPPED' && (environment === undefined || t.environment === environment),
+    );
   }
 
   /** The daemon dies by itself (exit 1). */
@@ -211,7 +234,7 @@ export class FakeEcs {
     return this.fault?.(operation);
   }
 
-  newTask(instanceArn: string, input: { taskDefinition: string; token: string; environment: string; revision: number }): FakeTask {
+  newTask(instanceArn: string, input: StartTaskInput): FakeTask {
     const now = this.options.clock.wallMs();
     const task: FakeTask = {
       taskArn: `arn:aws:ecs:us-east-1:000000000000:task/sim/t${++this.seq}`,
@@ -241,7 +264,19 @@ export class FakeEcs {
 }
 
 export function taskInfoOfFake(t: FakeTask): TaskInfo {
-  return { taskArn: t.taskArn, taskDefinitionArn: t.taskDefinitionArn, group: t.group, startedBy: t.startedBy, environment: t.environment, revision: t.revision, lastStatus: t.lastStatus, desiredStatus: t.desiredStatus, containerInstanceArn: t.containerInstanceArn, ours: true, ...(t.stoppedReason ? { stoppedReason: t.stoppedReason } : {}) };
+  return {
+    taskArn: t.taskArn,
+    taskDefinitionArn: t.taskDefinitionArn,
+    group: t.group,
+    startedBy: t.startedBy,
+    environment: t.environment,
+    revision: t.revision,
+    lastStatus: t.lastStatus,
+    desiredStatus: t.desiredStatus,
+    containerInstanceArn: t.containerInstanceArn,
+    ours: true,
+    ...(t.stoppedReason ? { stoppedReason: t.stoppedReason } : {}),
+  };
 }
 
 class InstanceEcs implements EcsPort, EcsAgentPort {
@@ -257,7 +292,7 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
     return fault;
   }
 
-  async startTask(input: { taskDefinition: string; token: string; environment: string; revision: number }): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
+  async startTask(input: StartTaskInput): Promise<{ task?: TaskInfo; failures: StartFailure[] }> {
     const failure = this.check('StartTask');
     if (failure) return { failures: [failure] };
     const task = this.ecs.newTask(this.instanceArn, input);
@@ -280,13 +315,17 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
     this.check('DescribeTasks');
     return taskArns.map((arn) => {
       const t = this.ecs.tasks.find((x) => x.taskArn === arn && this.ecs.visible(x));
-      return t ? taskInfoOfFake(t) : { taskArn: arn, taskDefinitionArn: '', lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ours: false, missing: true as const };
+      return t
+        ? taskInfoOfFake(t)
+        : { taskArn: arn, taskDefinitionArn: '', lastStatus: 'STOPPED', desiredStatus: 'STOPPED', ours: false, missing: true as const };
     });
   }
 
   async listInstanceTaskArns(): Promise<string[]> {
     this.check('ListTasks');
-    return this.ecs.tasks.filter((t) => t.containerInstanceArn === this.instanceArn && t.desiredStatus === 'RUNNING' && this.ecs.visible(t)).map((t) => t.taskArn);
+    return this.ecs.tasks
+      .filter((t) => t.containerInstanceArn === this.instanceArn && t.desiredStatus === 'RUNNING' && this.ecs.visible(t))
+      .map((t) => t.taskArn);
   }
 
   async describeSelf(): Promise<{ status: string; facts: { attributes: Record<string, string> } }> {
@@ -305,7 +344,9 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
 
   async localTasks(): Promise<LocalTask[]> {
     const known = { PROVISIONING: 'NONE', RUNNING: 'RUNNING', STOPPED: 'STOPPED' } as const;
-    return this.ecs.tasks.filter((t) => t.containerInstanceArn === this.instanceArn && this.ecs.visible(t)).map((t) => ({ taskArn: t.taskArn, desiredStatus: t.desiredStatus, knownStatus: known[t.lastStatus] }));
+    return this.ecs.tasks
+      .filter((t) => t.containerInstanceArn === this.instanceArn && this.ecs.visible(t))
+      .map((t) => ({ taskArn: t.taskArn, desiredStatus: t.desiredStatus, knownStatus: known[t.lastStatus] }));
   }
 }
 
@@ -325,7 +366,10 @@ export class Killed extends Error {
  * (its effect done, its answer lost), as SIGKILL does. `killAt` decides, per call, whether to die
  * before it, after it, or not at all.
  */
-export function killablePorts(ports: AgentPorts, killAt: (operation: string) => 'before' | 'after' | undefined): { ports: AgentPorts; dead: () => boolean; kill: () => void } {
+export function killablePorts(
+  ports: AgentPorts,
+  killAt: (operation: string) => 'before' | 'after' | undefined,
+): { ports: AgentPorts; dead: () => boolean; kill: () => void } {
   let dead = false;
   const wrap = <T extends object>(target: T): T =>
     new Proxy(target, {
@@ -348,6 +392,12 @@ export function killablePorts(ports: AgentPorts, killAt: (operation: string) => 
         };
       },
     });
-  const wrapped: AgentPorts = { desired: wrap(ports.desired), claims: wrap(ports.claims), status: wrap(ports.status), ecs: wrap(ports.ecs), ecsAgent: wrap(ports.ecsAgent) };
+  const wrapped: AgentPorts = {
+    desired: wrap(ports.desired),
+    claims: wrap(ports.claims),
+    status: wrap(ports.status),
+    ecs: wrap(ports.ecs),
+    ecsAgent: wrap(ports.ecsAgent),
+  };
   return { ports: wrapped, dead: () => dead, kill: () => void (dead = true) };
 }

@@ -66,7 +66,8 @@ export class OpenApiValidator {
     const json = content['application/json'] as Json | undefined;
     if (!json) {
       const documented = Object.keys(content);
-      if (!documented.some((type) => contentType?.startsWith(type))) throw new Error(`${where}: content-type ${contentType} is not one of ${documented.join(', ')}`);
+      if (!documented.some((type) => contentType?.startsWith(type)))
+        throw new Error(`${where}: content-type ${contentType} is not one of ${documented.join(', ')}`);
       return;
     }
     this.validateJson(where, json.schema as Json, body, contentType);
@@ -87,7 +88,9 @@ export class OpenApiValidator {
       this.cache.set(key, validate);
     }
     if (!validate(value)) {
-      throw new Error(`${where}: body does not match the OpenAPI document: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}\n${body.slice(0, 500)}`);
+      throw new Error(
+        `${where}: body does not match the OpenAPI document: ${this.ajv.errorsText(validate.errors, { separator: '; ' })}\n${body.slice(0, 500)}`,
+      );
     }
   }
 }
@@ -191,27 +194,30 @@ export async function startValidatingProxy(targetUrl: string, validator: OpenApi
     req.on('close', () => forwarded || finish());
     req.on('end', () => {
       forwarded = true;
-      const upstream = httpRequest({ host: target.hostname, port: target.port, method, path, headers: { ...endToEnd(req.headers), host: target.host } }, (answer) => {
-        const parts: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => parts.push(chunk));
-        answer.on('error', finish);
-        answer.on('end', () => {
-          const bytes = Buffer.concat(parts);
-          const status = answer.statusCode ?? 0;
-          try {
-            validator.check(method, path, status, bytes.toString('utf8'), answer.headers['content-type'] ?? null);
-            validated++;
-            res.writeHead(status, { ...endToEnd(answer.headers), 'content-length': String(bytes.length) });
-            res.end(method === 'HEAD' ? undefined : bytes);
-          } catch (error) {
-            const message = error instanceof Error ? error.message : String(error);
-            violations.push(message);
-            res.writeHead(502, { 'content-type': 'application/json' });
-            res.end(JSON.stringify({ code: 'OpenApiViolation', message }));
-          }
-          finish();
-        });
-      });
+      const upstream = httpRequest(
+        { host: target.hostname, port: target.port, method, path, headers: { ...endToEnd(req.headers), host: target.host } },
+        (answer) => {
+          const parts: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => parts.push(chunk));
+          answer.on('error', finish);
+          answer.on('end', () => {
+            const bytes = Buffer.concat(parts);
+            const status = answer.statusCode ?? 0;
+            try {
+              validator.check(method, path, status, bytes.toString('utf8'), answer.headers['content-type'] ?? null);
+              validated++;
+              res.writeHead(status, { ...endToEnd(answer.headers), 'content-length': String(bytes.length) });
+              res.end(method === 'HEAD' ? undefined : bytes);
+            } catch (error) {
+              const message = error instanceof Error ? error.message : String(error);
+              violations.push(message);
+              res.writeHead(502, { 'content-type': 'application/json' });
+              res.end(JSON.stringify({ code: 'OpenApiViolation', message }));
+            }
+            finish();
+          });
+        },
+      );
       upstream.on('error', (error) => {
         // After a complete answer (a coordinator closing early, as on 413) there is nothing to add.
         if (done) return;

@@ -12,7 +12,8 @@ export const inCi = isCi();
  * project, whose tests must not need DynamoDB Local, Docker or the bundles.
  */
 export function requireIntegrationProject(what: string): void {
-  if (process.env.BLOX_TEST_PROJECT === 'unit') throw new Error(`${what} is for integration tests only: this test belongs under test/integration/, not test/unit/`);
+  if (process.env.BLOX_TEST_PROJECT === 'unit')
+    throw new Error(`${what} is for integration tests only: this test belongs under test/integration/, not test/unit/`);
 }
 
 /** A free TCP port on 127.0.0.1, for services that must be told their port before they start. */

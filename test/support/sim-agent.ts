@@ -11,7 +11,8 @@ import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type Environm
 import { Reconciler, type ReconcilerOptions } from '../../agent/reconciler.js';
 import { Troubles } from '../../agent/report/degraded.js';
 
-export const defaultConfig = (): AgentConfig => Object.fromEntries(CONFIG_KEYS.filter((k) => k.default !== undefined).map((k) => [k.key, k.default])) as unknown as AgentConfig;
+export const defaultConfig = (): AgentConfig =>
+  Object.fromEntries(CONFIG_KEYS.filter((k) => k.default !== undefined).map((k) => [k.key, k.default])) as unknown as AgentConfig;
 
 export interface SimAgentInput {
   owner: string;
@@ -39,12 +40,22 @@ export function simAgent(input: SimAgentInput): SimAgent {
   let counter = 0;
   const ctx: AgentContext = {
     config: { ...defaultConfig(), ...input.config },
-    identity: { cluster: input.cluster ?? 'sim', containerInstanceArn: input.containerInstanceArn, containerInstanceId: containerInstanceIdOf(input.containerInstanceArn), region: 'us-east-1' },
+    identity: {
+      cluster: input.cluster ?? 'sim',
+      containerInstanceArn: input.containerInstanceArn,
+      containerInstanceId: containerInstanceIdOf(input.containerInstanceArn),
+      region: 'us-east-1',
+    },
     owner: input.owner,
     clock: input.clock,
     random: input.random,
     // Deterministic per run (seeded), unique per agent and call.
-    randomHex: (bytes) => `${Math.floor(input.random() * 2 ** 32).toString(16).padStart(8, '0')}${(++counter).toString(16)}${input.owner.replace(/[^0-9a-f]/g, '')}`.padEnd(bytes * 2, '0').slice(0, bytes * 2),
+    randomHex: (bytes) =>
+      `${Math.floor(input.random() * 2 ** 32)
+        .toString(16)
+        .padStart(8, '0')}${(++counter).toString(16)}${input.owner.replace(/[^0-9a-f]/g, '')}`
+        .padEnd(bytes * 2, '0')
+        .slice(0, bytes * 2),
     log,
     metrics,
     troubles,
@@ -55,7 +66,20 @@ export function simAgent(input: SimAgentInput): SimAgent {
 
 /** A valid environment entry as the desired-state port returns it: revision `revision`, with surge when `maxSurge` is not '0'. */
 export function environmentEntry(name: string, revision: number, maxSurge = '0', over: Partial<Environment> = {}): EnvironmentEntry & { kind: 'valid' } {
-  const environment: Environment = { kind: 'Environment', schemaVersion: 1, name, cluster: 'sim', status: 'ACTIVE', health: 'unknown', currentRevision: revision, latestRevision: revision, token: `t${revision}`, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', ...over };
+  const environment: Environment = {
+    kind: 'Environment',
+    schemaVersion: 1,
+    name,
+    cluster: 'sim',
+    status: 'ACTIVE',
+    health: 'unknown',
+    currentRevision: revision,
+    latestRevision: revision,
+    token: `t${revision}`,
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    ...over,
+  };
   const rev: EnvironmentRevision = {
     kind: 'EnvironmentRevision',
     schemaVersion: 1,

@@ -16,7 +16,14 @@ function world(seed = 1) {
   table.setEnvironments([environmentEntry('logs', 1)]);
   const port = ecs.portFor(instance);
   const agent = (owner = 'agent-00000000000a', over: { leaseDurationMs?: number } = {}) =>
-    simAgent({ owner, containerInstanceArn: instance, clock, random, ports: { desired: table, claims: table, status: table, ecs: port, ecsAgent: port }, config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ...over } });
+    simAgent({
+      owner,
+      containerInstanceArn: instance,
+      clock,
+      random,
+      ports: { desired: table, claims: table, status: table, ecs: port, ecsAgent: port },
+      config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ...over },
+    });
   /** Steps the agent `n` times, a second apart. */
   const run = async (a: ReturnType<typeof agent>, n: number) => {
     for (let i = 0; i < n; i++) {

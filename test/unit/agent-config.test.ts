@@ -6,7 +6,19 @@ const files = (map: Record<string, string>) => (path: string) => map[path];
 describe('agent configuration', () => {
   it('has the documented defaults', () => {
     const { config } = loadConfig({ argv: [], env: {}, readFile: files({}) });
-    expect(config).toMatchObject({ table: 'blox-edge', ecsAgentUrl: 'http://127.0.0.1:51678', imdsUrl: 'http://169.254.169.254', dockerSocket: '/var/run/docker.sock', listen: '127.0.0.1:51680', pollIntervalMs: 5000, ecsReconcileIntervalMs: 180000, leaseDurationMs: 180000, statusHeartbeatMs: 1800000, stateDir: '/var/lib/blox-edge', logLevel: 'info' });
+    expect(config).toMatchObject({
+      table: 'blox-edge',
+      ecsAgentUrl: 'http://127.0.0.1:51678',
+      imdsUrl: 'http://169.254.169.254',
+      dockerSocket: '/var/run/docker.sock',
+      listen: '127.0.0.1:51680',
+      pollIntervalMs: 5000,
+      ecsReconcileIntervalMs: 180000,
+      leaseDurationMs: 180000,
+      statusHeartbeatMs: 1800000,
+      stateDir: '/var/lib/blox-edge',
+      logLevel: 'info',
+    });
     expect(config.region).toBeUndefined();
   });
   it('file < environment < flags', () => {
@@ -16,7 +28,10 @@ describe('agent configuration', () => {
     expect(config.table).toBe('from-flag');
     expect(config.pollIntervalMs).toBe(2000);
     expect(config.logLevel).toBe('warn');
-    expect(loadConfig({ argv: ['--config=/x.json', '--listen=off'], env: {}, readFile: files({ '/x.json': '{"region":"eu-west-1"}' }) }).config).toMatchObject({ region: 'eu-west-1', listen: '' });
+    expect(loadConfig({ argv: ['--config=/x.json', '--listen=off'], env: {}, readFile: files({ '/x.json': '{"region":"eu-west-1"}' }) }).config).toMatchObject({
+      region: 'eu-west-1',
+      listen: '',
+    });
     expect(loadConfig({ argv: [], env: { BLOX_AGENT_CONFIG: '/y.json' }, readFile: files({ '/y.json': '{"table":"y"}' }) }).config.table).toBe('y');
   });
   it('bad flags are usage errors (64)', () => {

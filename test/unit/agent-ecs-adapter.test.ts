@@ -10,8 +10,25 @@ let ecs: AgentEcs;
 beforeEach(async () => {
   world = await startTestWorld();
   await world.ecs.send(new CreateClusterCommand({ clusterName: 'edge' }));
-  await world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'logs', containerDefinitions: [{ name: 'main', image: 'busybox', memory: 64, essential: true }] }));
-  const registered = await world.ecs.send(new RegisterContainerInstanceCommand({ cluster: 'edge', instanceIdentityDocument: JSON.stringify({ instanceId: 'i-0edge', instanceType: 't3.medium', availabilityZone: 'us-east-1a', imageId: 'ami-1', region: 'us-east-1' }), totalResources: [{ name: 'CPU', type: 'INTEGER', integerValue: 1024 }, { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 }] }));
+  await world.ecs.send(
+    new RegisterTaskDefinitionCommand({ family: 'logs', containerDefinitions: [{ name: 'main', image: 'busybox', memory: 64, essential: true }] }),
+  );
+  const registered = await world.ecs.send(
+    new RegisterContainerInstanceCommand({
+      cluster: 'edge',
+      instanceIdentityDocument: JSON.stringify({
+        instanceId: 'i-0edge',
+        instanceType: 't3.medium',
+        availabilityZone: 'us-east-1a',
+        imageId: 'ami-1',
+        region: 'us-east-1',
+      }),
+      totalResources: [
+        { name: 'CPU', type: 'INTEGER', integerValue: 1024 },
+        { name: 'MEMORY', type: 'INTEGER', integerValue: 1024 },
+      ],
+    }),
+  );
   ecs = new AgentEcs({ region: 'us-east-1', cluster: 'edge', containerInstanceArn: registered.containerInstance!.containerInstanceArn!, client: world.ecs });
 });
 

@@ -3,7 +3,14 @@ import { claimRefreshDue, judgeClaim } from '../../agent/claims.js';
 import { judgeLease, ownLeaseStale, renewDue, type LeaseRecord } from '../../agent/lease.js';
 import type { ClaimRecord } from '../../core/records.js';
 
-const item = (over: Partial<LeaseRecord & { updatedAt: string }> = {}): LeaseRecord & { updatedAt: string } => ({ owner: 'host-a:1:abc', recordVersion: 'v1', leaseDurationMs: 10_000, released: false, updatedAt: '2026-01-01T00:00:00Z', ...over });
+const item = (over: Partial<LeaseRecord & { updatedAt: string }> = {}): LeaseRecord & { updatedAt: string } => ({
+  owner: 'host-a:1:abc',
+  recordVersion: 'v1',
+  leaseDurationMs: 10_000,
+  released: false,
+  updatedAt: '2026-01-01T00:00:00Z',
+  ...over,
+});
 
 describe('lease judgement (observer-side monotonic expiry)', () => {
   it('is free without an item or when released, mine for my owner name', () => {
@@ -35,14 +42,25 @@ describe('lease judgement (observer-side monotonic expiry)', () => {
 });
 
 describe('claim judgement (by the agent holding the instance)', () => {
-  const claim = (over: Partial<ClaimRecord> = {}): ClaimRecord => ({ kind: 'Claim', schemaVersion: 1, environment: 'logs', containerInstanceId: 'ci-1', owner: 'me', recordVersion: 'c1', attempts: [], updatedAt: '2026-01-01T00:00:00Z', ...over });
-  const v1 = (over: Partial<ClaimRecord> = {}, legacy: Partial<NonNullable<ClaimRecord['legacy']>> = {}): ClaimRecord => claim({ owner: 'v1-agent', ...over, legacy: { leaseDurationMs: 10_000, released: false, ...legacy } });
-  it('absent, mine, or a predecessor\'s (takeable: its owner no longer holds the instance)', () => {
+  const claim = (over: Partial<ClaimRecord> = {}): ClaimRecord => ({
+    kind: 'Claim',
+    schemaVersion: 1,
+    environment: 'logs',
+    containerInstanceId: 'ci-1',
+    owner: 'me',
+    recordVersion: 'c1',
+    attempts: [],
+    updatedAt: '2026-01-01T00:00:00Z',
+    ...over,
+  });
+  const v1 = (over: Partial<ClaimRecord> = {}, legacy: Partial<NonNullable<ClaimRecord['legacy']>> = {}): ClaimRecord =>
+    claim({ owner: 'v1-agent', ...over, legacy: { leaseDurationMs: 10_000, released: false, ...legacy } });
+  it("absent, mine, or a predecessor's (takeable: its owner no longer holds the instance)", () => {
     expect(judgeClaim(null, 'me', undefined, 0).view.state).toBe('absent');
     expect(judgeClaim(claim(), 'me', undefined, 0).view.state).toBe('mine');
     expect(judgeClaim(claim({ owner: 'old' }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'taken-over' });
   });
-  it('a v1 lease: this owner\'s is migrated at once, a released one taken, another owner\'s watched until it expires on the observer\'s clock', () => {
+  it("a v1 lease: this owner's is migrated at once, a released one taken, another owner's watched until it expires on the observer's clock", () => {
     expect(judgeClaim(v1({ owner: 'me' }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'migrated' });
     expect(judgeClaim(v1({}, { released: true }), 'me', undefined, 0).view).toMatchObject({ state: 'takeable', takeOver: 'taken-over' });
     const first = judgeClaim(v1(), 'me', undefined, 1_000);

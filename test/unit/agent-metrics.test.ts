@@ -26,8 +26,22 @@ describe('agent metrics (Prometheus text format)', () => {
   it('counts calls by outcome', async () => {
     const m = new Metrics();
     let t = 0;
-    await recordCall(m, 'dynamodb', 'GetItem', () => (t += 5), async () => 1);
-    await expect(recordCall(m, 'ecs', 'StartTask', () => t, async () => Promise.reject(Object.assign(new Error('slow down'), { name: 'ThrottlingException' })))).rejects.toThrow();
+    await recordCall(
+      m,
+      'dynamodb',
+      'GetItem',
+      () => (t += 5),
+      async () => 1,
+    );
+    await expect(
+      recordCall(
+        m,
+        'ecs',
+        'StartTask',
+        () => t,
+        async () => Promise.reject(Object.assign(new Error('slow down'), { name: 'ThrottlingException' })),
+      ),
+    ).rejects.toThrow();
     expect(m.value('blox_agent_api_calls_total', { service: 'dynamodb', operation: 'GetItem', outcome: 'ok' })).toBe(1);
     expect(m.value('blox_agent_api_calls_total', { service: 'ecs', operation: 'StartTask', outcome: 'throttled' })).toBe(1);
     expect(outcomeOf(Object.assign(new Error('x'), { name: 'ConditionalCheckFailedException' }))).toBe('conflict');

@@ -3,7 +3,13 @@ import type { Report } from '../../agent/model.js';
 import { readinessAttributeChange } from '../../agent/report/readiness.js';
 
 const report = (environment: string, ready: boolean, matching = true): Report => ({
-  environment, state: ready ? 'healthy' : 'starting', revision: 1, taskDefinition: 'td:1', matching, ready, reason: 'test',
+  environment,
+  state: ready ? 'healthy' : 'starting',
+  revision: 1,
+  taskDefinition: 'td:1',
+  matching,
+  ready,
+  reason: 'test',
 });
 const attribute = 'blox-edge.daemons';
 

@@ -13,11 +13,35 @@ describe('tasksToDescribe', () => {
     ['done', stopped],
   ]);
   const cases: Array<{ name: string; listed: string[]; localStatus: boolean; localHealth: boolean; expected: string[] }> = [
-    { name: 'steady state with local status and health: nothing but a task that vanished', listed: ['ours', 'foreign'], localStatus: true, localHealth: true, expected: ['gone'] },
+    {
+      name: 'steady state with local status and health: nothing but a task that vanished',
+      listed: ['ours', 'foreign'],
+      localStatus: true,
+      localHealth: true,
+      expected: ['gone'],
+    },
     { name: 'a new task is always described', listed: ['ours', 'foreign', 'gone', 'new'], localStatus: true, localHealth: true, expected: ['new'] },
-    { name: 'no Docker view: our tasks are described for their health, foreign ones not', listed: ['ours', 'foreign', 'gone'], localStatus: true, localHealth: false, expected: ['ours', 'gone'] },
-    { name: 'no ECS agent answer: every listed task, for its status', listed: ['ours', 'foreign', 'gone'], localStatus: false, localHealth: true, expected: ['ours', 'foreign', 'gone'] },
-    { name: 'a stopped task that ECS no longer lists is not described again', listed: [], localStatus: true, localHealth: true, expected: ['ours', 'foreign', 'gone'] },
+    {
+      name: 'no Docker view: our tasks are described for their health, foreign ones not',
+      listed: ['ours', 'foreign', 'gone'],
+      localStatus: true,
+      localHealth: false,
+      expected: ['ours', 'gone'],
+    },
+    {
+      name: 'no ECS agent answer: every listed task, for its status',
+      listed: ['ours', 'foreign', 'gone'],
+      localStatus: false,
+      localHealth: true,
+      expected: ['ours', 'foreign', 'gone'],
+    },
+    {
+      name: 'a stopped task that ECS no longer lists is not described again',
+      listed: [],
+      localStatus: true,
+      localHealth: true,
+      expected: ['ours', 'foreign', 'gone'],
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

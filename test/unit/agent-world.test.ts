@@ -39,23 +39,34 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
     const live = ecs.live(instance, ENV);
     const byRevision = new Map<number, number>();
     for (const t of live) byRevision.set(t.revision, (byRevision.get(t.revision) ?? 0) + 1);
-    const describe = () => `seed ${seed}: ${change.type} ${change.task.taskArn} rev ${change.task.revision}; live ${live.map((t) => `${t.taskArn}@${t.revision}`).join(', ')}`;
+    const describe = () =>
+      `seed ${seed}: ${change.type} ${change.task.taskArn} rev ${change.task.revision}; live ${live.map((t) => `${t.taskArn}@${t.revision}`).join(', ')}`;
     if ([...byRevision.values()].some((n) => n > 1)) violations.push(`two live tasks of one revision: ${describe()}`);
     if (live.length > 2) violations.push(`more than two live tasks: ${describe()}`);
     if (change.type === 'start') {
       stats.starts++;
       const others = live.filter((t) => t !== change.task);
       if (others.length > 0) stats.surges++;
-      if (others.length > 0 && !(surgeOf.get(change.task.revision) === true && others.length === 1 && others[0]!.revision !== change.task.revision)) violations.push(`a start beside a live task outside a surge: ${describe()}`);
+      if (others.length > 0 && !(surgeOf.get(change.task.revision) === true && others.length === 1 && others[0]!.revision !== change.task.revision))
+        violations.push(`a start beside a live task outside a surge: ${describe()}`);
     } else stats.stops++;
   });
 
   let quiet = false;
   // DynamoDB and ECS throttle now and then (not in the quiet phase): every failure path runs too.
   table.fault = () => (!quiet && random() < 0.03 ? new InjectedError('ProvisionedThroughputExceededException') : undefined);
-  ecs.fault = (operation) => (!quiet && random() < 0.03 ? (operation === 'StartTask' && random() < 0.5 ? { reason: 'RESOURCE:MEMORY' } : new InjectedError('ThrottlingException')) : undefined);
+  ecs.fault = (operation) =>
+    !quiet && random() < 0.03
+      ? operation === 'StartTask' && random() < 0.5
+        ? { reason: 'RESOURCE:MEMORY' }
+        : new InjectedError('ThrottlingException')
+      : undefined;
   const spawn = (index: number, owner?: string): Slot => {
-    const name = owner ?? `agent-${Math.floor(random() * 2 ** 40).toString(16).padStart(10, '0')}${index}`;
+    const name =
+      owner ??
+      `agent-${Math.floor(random() * 2 ** 40)
+        .toString(16)
+        .padStart(10, '0')}${index}`;
     const killAt = (operation: string): 'before' | 'after' | undefined => {
       if (quiet) return undefined;
       const r = random();
@@ -64,7 +75,22 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
     };
     const port = ecs.portFor(instance);
     const k = killablePorts({ desired: table, claims: table, status: table, ecs: port, ecsAgent: port }, killAt);
-    const agent = simAgent({ owner: name, containerInstanceArn: instance, clock, random, ports: k.ports, ...(logger ? { logger } : {}), config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ecsReconcileIntervalMs: 20_000, attemptSettleMs: 5_000, orphanGraceMs: 10_000, statusHeartbeatMs: 60_000 } });
+    const agent = simAgent({
+      owner: name,
+      containerInstanceArn: instance,
+      clock,
+      random,
+      ports: k.ports,
+      ...(logger ? { logger } : {}),
+      config: {
+        leaseDurationMs: 9_000,
+        pollIntervalMs: 1_000,
+        ecsReconcileIntervalMs: 20_000,
+        attemptSettleMs: 5_000,
+        orphanGraceMs: 10_000,
+        statusHeartbeatMs: 60_000,
+      },
+    });
     return { owner: name, agent, dead: k.dead };
   };
   const slots = [spawn(0), spawn(1)];
@@ -109,7 +135,10 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
     }
   }
   const live = ecs.live(instance, ENV);
-  const converged = live.length === 1 && live[0]!.revision === revision && live[0]!.lastStatus === 'RUNNING' ? undefined : `seed ${seed}: not converged: revision ${revision}, live ${live.map((t) => `${t.taskArn}@${t.revision} ${t.lastStatus}`).join(', ') || 'none'}`;
+  const converged =
+    live.length === 1 && live[0]!.revision === revision && live[0]!.lastStatus === 'RUNNING'
+      ? undefined
+      : `seed ${seed}: not converged: revision ${revision}, live ${live.map((t) => `${t.taskArn}@${t.revision} ${t.lastStatus}`).join(', ') || 'none'}`;
   return { violations, converged, stats };
 }
 
@@ -129,4 +158,3 @@ describe('agents in a simulated world (seeded; the real reconcile step on fake p
     expect(totals.releases).toBeGreaterThan(SEEDS);
   }, 300_000);
 });
-

@@ -25,7 +25,18 @@ function file(root: string, path: string, secondsAfterT0: number): void {
 function tree(built = true): string {
   const root = mkdtempSync(join(tmpdir(), 'blox-bundles-'));
   roots.push(root);
-  for (const source of ['agent/main.ts', 'agent/act/start.ts', 'core/keys.ts', 'coordinator/openapi.json', 'coordinator/cli/main.ts', 'local/ci.ts', 'scripts/build.mjs', 'package.json', 'package-lock.json']) file(root, source, 0);
+  for (const source of [
+    'agent/main.ts',
+    'agent/act/start.ts',
+    'core/keys.ts',
+    'coordinator/openapi.json',
+    'coordinator/cli/main.ts',
+    'local/ci.ts',
+    'scripts/build.mjs',
+    'package.json',
+    'package-lock.json',
+  ])
+    file(root, source, 0);
   if (built) for (const output of BUNDLE_OUTPUTS) file(root, output, 10);
   return root;
 }
@@ -105,7 +116,9 @@ describe('rebuildStaleBundles', () => {
     file(root, 'dist/.build-lock/owner', 0);
     writeFileSync(join(root, 'dist/.build-lock/owner'), String(process.pid));
     const fake = fakeBuild();
-    await expect(rebuildStaleBundles(root, fake.build, 300)).rejects.toThrow(`waited 300 ms for another test process (pid ${process.pid}) to build the bundles; if no build is running, remove dist/.build-lock`);
+    await expect(rebuildStaleBundles(root, fake.build, 300)).rejects.toThrow(
+      `waited 300 ms for another test process (pid ${process.pid}) to build the bundles; if no build is running, remove dist/.build-lock`,
+    );
     expect(fake.runs).toBe(0);
   });
 

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  CqlSyntaxError,
-  MAX_EXPRESSION_LENGTH,
-  evaluate,
-  formatExpression,
-  matches,
-  parseExpression,
-  validateExpression,
-} from '../../core/cql.js';
+import { CqlSyntaxError, MAX_EXPRESSION_LENGTH, evaluate, formatExpression, matches, parseExpression, validateExpression } from '../../core/cql.js';
 import type { Expression, InstanceFacts } from '../../core/cql.js';
 import { InvalidInputError } from '../../core/errors.js';
 import { pick, seeded } from '../support/prng.js';
@@ -86,7 +78,11 @@ describe('every example expression of the ECS documentation', () => {
     { expression: 'attribute:ecs.instance-type =~ t2.* and attribute:ecs.availability-zone == us-east-1a', selects: t2SmallInUsEast1a, rejects: g2InUsEast1d },
     { expression: 'attribute:ecs.instance-type =~ t2.*', selects: t2SmallInUsEast1a, rejects: g2InUsEast1d },
     { expression: 'task:group == databases', selects: facts({}, { taskGroups: ['databases'] }), rejects: g2InUsEast1d },
-    { expression: '(attribute:ecs.instance-type =~ t2.* or attribute:ecs.instance-type =~ g2.*) and attribute:ecs.availability-zone == us-east-1d', selects: g2InUsEast1d, rejects: t2SmallInUsEast1a },
+    {
+      expression: '(attribute:ecs.instance-type =~ t2.* or attribute:ecs.instance-type =~ g2.*) and attribute:ecs.availability-zone == us-east-1d',
+      selects: g2InUsEast1d,
+      rejects: t2SmallInUsEast1a,
+    },
     { expression: 'registeredAt >= 2015-12-31T23:59:59', selects: t2SmallInUsEast1a, rejects: facts({}, { registeredAt: new Date('2015-01-01T00:00:00Z') }) },
     { expression: 'not(attribute:ecs.instance-type =~ t2.small)', selects: g2InUsEast1d, rejects: t2SmallInUsEast1a },
   ];
@@ -291,9 +287,7 @@ describe('boolean structure', () => {
     expect(formatExpression(parseExpression('attribute:a exists or attribute:b exists or attribute:c exists'))).toBe(
       '((attribute:a exists or attribute:b exists) or attribute:c exists)',
     );
-    expect(formatExpression(parseExpression('!attribute:a exists and attribute:b == x'))).toBe(
-      "(not (attribute:a exists) and attribute:b == 'x')",
-    );
+    expect(formatExpression(parseExpression('!attribute:a exists and attribute:b == x'))).toBe("(not (attribute:a exists) and attribute:b == 'x')");
   });
 });
 
@@ -318,7 +312,7 @@ describe('values and names', () => {
   });
 
   it('keeps the argument list as written, in order', () => {
-    const parsed = parseExpression("attribute:x in [b, 'a', \"c d\"]");
+    const parsed = parseExpression('attribute:x in [b, \'a\', "c d"]');
     expect(parsed).toMatchObject({ kind: 'comparison', operator: 'in', values: ['b', 'a', 'c d'], subject: { kind: 'attribute', name: 'x' } });
   });
 
@@ -363,10 +357,19 @@ describe('syntax errors name the problem and its 1-based column', () => {
     ['(attribute:x == a b', "expected ')' but found 'b' at column 19"],
     ['attribute:x == a)', "unmatched ')' at column 17"],
     ['attribute:x == a b', "expected 'and', 'or' or end of expression but found 'b' at column 18"],
-    ['instanceType == t2.small', "unknown subject 'instanceType', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1"],
-    ['Attribute:x exists', "unknown subject 'Attribute:x', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1"],
+    [
+      'instanceType == t2.small',
+      "unknown subject 'instanceType', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1",
+    ],
+    [
+      'Attribute:x exists',
+      "unknown subject 'Attribute:x', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1",
+    ],
     ['attribute: exists', 'missing attribute name after attribute: at column 1'],
-    ['x == 1 and attribute:a@b exists', "unknown subject 'x', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1"],
+    [
+      'x == 1 and attribute:a@b exists',
+      "unknown subject 'x', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1",
+    ],
     ['attribute:a exists and attribute:a@b exists', "invalid attribute name 'a@b' (1 to 128 letters, digits, '-', '_', '/', '\\' or '.') at column 24"],
     [`attribute:${'n'.repeat(129)} exists`, `invalid attribute name '${'n'.repeat(129)}' (1 to 128 letters, digits, '-', '_', '/', '\\' or '.') at column 1`],
     ["attribute:x == 'abc", 'unterminated string starting at column 16'],
@@ -380,9 +383,15 @@ describe('syntax errors name the problem and its 1-based column', () => {
     ['agentVersion < latest', "invalid version 'latest' (expected digits separated by '.') at column 16"],
     ['agentConnected == yes', "expected true or false but found 'yes' at column 19"],
     ['task:group >= a', "operator '>=' is not valid for task:group at column 12"],
-    ['AND attribute:x exists', "unknown subject 'AND', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1"],
+    [
+      'AND attribute:x exists',
+      "unknown subject 'AND', expected attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion at column 1",
+    ],
     ['attribute:x exists and', 'unexpected end of expression at column 23'],
-    ['== a', "expected a subject (attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion) but found '==' at column 1"],
+    [
+      '== a',
+      "expected a subject (attribute:<name>, task:group, ec2InstanceId, registeredAt, runningTasksCount, agentConnected or agentVersion) but found '==' at column 1",
+    ],
   ];
   it.each(cases)('%s', (expression, message) => {
     const error = syntaxError(expression);
@@ -571,7 +580,13 @@ describe('properties over random expressions and instances (seeded)', () => {
       const [positive, negative] = pick(random, NEGATED_OPERATORS);
       const subject = random() < 0.2 ? 'task:group' : `attribute:${pick(random, NAMES)}`;
       const argument =
-        positive === 'exists' ? '' : positive === 'in' ? `['${pick(random, VALUES)}', '${pick(random, GROUPS)}']` : positive === '=~' ? `'${pick(random, PATTERNS)}'` : `'${pick(random, [...VALUES, ...GROUPS])}'`;
+        positive === 'exists'
+          ? ''
+          : positive === 'in'
+            ? `['${pick(random, VALUES)}', '${pick(random, GROUPS)}']`
+            : positive === '=~'
+              ? `'${pick(random, PATTERNS)}'`
+              : `'${pick(random, [...VALUES, ...GROUPS])}'`;
       const yes = matches(`${subject} ${positive} ${argument}`, instance);
       expect(matches(`${subject} ${negative} ${argument}`, instance), `${subject} ${positive} ${argument}`).toBe(!yes);
     }
@@ -601,7 +616,30 @@ describe('properties over random expressions and instances (seeded)', () => {
 
   it('never throws anything but CqlSyntaxError on random input', () => {
     const random = seeded(6);
-    const alphabet = ['attribute:x', 'task:group', ' ', '==', '!', '=', '~', 'in', 'not', 'and', '||', '(', ')', '[', ']', ',', "'", '"', 'a', '*', '\\', 'exists'];
+    const alphabet = [
+      'attribute:x',
+      'task:group',
+      ' ',
+      '==',
+      '!',
+      '=',
+      '~',
+      'in',
+      'not',
+      'and',
+      '||',
+      '(',
+      ')',
+      '[',
+      ']',
+      ',',
+      "'",
+      '"',
+      'a',
+      '*',
+      '\\',
+      'exists',
+    ];
     for (let i = 0; i < 2000; i++) {
       let text = '';
       const length = Math.floor(random() * 12);

@@ -34,7 +34,19 @@ const TINY: ServiceModel = {
   metadata: { targetPrefix: 'T', jsonVersion: '1.1', protocol: 'json', apiVersion: '1' },
   operations: { Op: { name: 'Op', input: { shape: 'Req' }, output: { shape: 'Res' }, errors: [{ shape: 'Bad' }] } },
   shapes: {
-    Req: { type: 'structure', required: ['name'], members: { name: { shape: 'Name' }, count: { shape: 'Int' }, mode: { shape: 'Mode' }, items: { shape: 'Items' }, labels: { shape: 'Labels' }, on: { shape: 'Bool' }, at: { shape: 'Time' } } },
+    Req: {
+      type: 'structure',
+      required: ['name'],
+      members: {
+        name: { shape: 'Name' },
+        count: { shape: 'Int' },
+        mode: { shape: 'Mode' },
+        items: { shape: 'Items' },
+        labels: { shape: 'Labels' },
+        on: { shape: 'Bool' },
+        at: { shape: 'Time' },
+      },
+    },
     Res: { type: 'structure', members: { value: { shape: 'Double' } } },
     Bad: { type: 'structure', members: { message: { shape: 'Name' } }, exception: true },
     Name: { type: 'string', min: 1, max: 5, pattern: '^[\\p{L}]*$' },
@@ -117,7 +129,10 @@ describe.skipIf(!model)('conformance with the official ECS service model', () =>
               image: 'busybox',
               memory: 64,
               cpu: 128,
-              portMappings: [{ containerPort: 80, hostPort: 8080 }, { containerPort: 53, protocol: 'udp' }],
+              portMappings: [
+                { containerPort: 80, hostPort: 8080 },
+                { containerPort: 53, protocol: 'udp' },
+              ],
               environment: [{ name: 'A', value: '1' }],
               healthCheck: { command: ['CMD', 'true'], interval: 5, startPeriod: 0 },
             },
@@ -139,10 +154,22 @@ describe.skipIf(!model)('conformance with the official ECS service model', () =>
         }),
       );
       const instanceArn = registered.containerInstance?.containerInstanceArn as string;
-      const second = (await emulator.registerInstance({ cluster: 'conf', ec2InstanceId: 'i-0two', instanceType: 't3.micro', availabilityZone: 'us-east-1b', amiId: 'ami-1', cpu: 2048, memory: 1900 })).containerInstanceArn;
+      const second = (
+        await emulator.registerInstance({
+          cluster: 'conf',
+          ec2InstanceId: 'i-0two',
+          instanceType: 't3.micro',
+          availabilityZone: 'us-east-1b',
+          amiId: 'ami-1',
+          cpu: 2048,
+          memory: 1900,
+        })
+      ).containerInstanceArn;
       await ecs.send(new DescribeContainerInstancesCommand({ cluster: 'conf', containerInstances: [instanceArn, 'missing'], include: ['TAGS'] }));
       await ecs.send(new ListContainerInstancesCommand({ cluster: 'conf', filter: 'attribute:ecs.availability-zone == us-east-1a', status: 'ACTIVE' }));
-      await ecs.send(new PutAttributesCommand({ cluster: 'conf', attributes: [{ name: 'role', value: 'edge', targetType: 'container-instance', targetId: instanceArn }] }));
+      await ecs.send(
+        new PutAttributesCommand({ cluster: 'conf', attributes: [{ name: 'role', value: 'edge', targetType: 'container-instance', targetId: instanceArn }] }),
+      );
       await ecs.send(new ListAttributesCommand({ cluster: 'conf', targetType: 'container-instance', attributeName: 'role', maxResults: 5 }));
       await ecs.send(new DeleteAttributesCommand({ cluster: 'conf', attributes: [{ name: 'role', targetId: instanceArn }] }));
       const started = await ecs.send(
@@ -159,7 +186,15 @@ describe.skipIf(!model)('conformance with the official ECS service model', () =>
       const taskArn = started.tasks?.[0]?.taskArn as string;
       world.clock.advance(2_000);
       await settle();
-      await ecs.send(new RunTaskCommand({ cluster: 'conf', taskDefinition: 'conf', count: 2, placementStrategy: [{ type: 'spread', field: 'attribute:ecs.availability-zone' }], placementConstraints: [{ type: 'distinctInstance' }] }));
+      await ecs.send(
+        new RunTaskCommand({
+          cluster: 'conf',
+          taskDefinition: 'conf',
+          count: 2,
+          placementStrategy: [{ type: 'spread', field: 'attribute:ecs.availability-zone' }],
+          placementConstraints: [{ type: 'distinctInstance' }],
+        }),
+      );
       await ecs.send(new DescribeTasksCommand({ cluster: 'conf', tasks: [taskArn, 'missing'], include: ['TAGS'] }));
       await ecs.send(new ListTasksCommand({ cluster: 'conf', startedBy: 'blox-edge' }));
       await ecs.send(new ListTasksCommand({ cluster: 'conf', containerInstance: instanceArn, desiredStatus: 'RUNNING', maxResults: 1 }));
@@ -213,7 +248,11 @@ describe.skipIf(!model)('conformance with the official ECS service model', () =>
   it('rejects malformed requests on the wire as ECS does', async () => {
     const world = await startTestWorld({ validator: model as ModelValidator });
     try {
-      const call = async (target: string, body: string, method = 'POST'): Promise<{ status: number; type: string | null; body: Record<string, unknown> | string }> => {
+      const call = async (
+        target: string,
+        body: string,
+        method = 'POST',
+      ): Promise<{ status: number; type: string | null; body: Record<string, unknown> | string }> => {
         const response = await fetch(world.emulator.url, {
           method,
           headers: { 'content-type': 'application/x-amz-json-1.1', 'x-amz-target': target },

@@ -100,7 +100,9 @@ describe('clusters and task definitions', () => {
     const again = await world.ecs.send(new CreateClusterCommand({ clusterName: 'second' }));
     expect(again.cluster?.clusterArn).toBe('arn:aws:ecs:us-east-1:000000000000:cluster/second');
     const described = await world.ecs.send(new DescribeClustersCommand({ clusters: ['second', 'nope'], include: ['TAGS'] }));
-    expect(described.clusters?.map((cluster) => [cluster.clusterName, cluster.status, cluster.tags])).toEqual([['second', 'ACTIVE', [{ key: 'team', value: 'platform' }]]]);
+    expect(described.clusters?.map((cluster) => [cluster.clusterName, cluster.status, cluster.tags])).toEqual([
+      ['second', 'ACTIVE', [{ key: 'team', value: 'platform' }]],
+    ]);
     expect(described.failures).toEqual([{ arn: 'arn:aws:ecs:us-east-1:000000000000:cluster/nope', reason: 'MISSING' }]);
     const page1 = await world.ecs.send(new ListClustersCommand({ maxResults: 1 }));
     expect(page1.clusterArns).toHaveLength(1);
@@ -134,9 +136,13 @@ describe('clusters and task definitions', () => {
     const noMemory = await errorOf(world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'x', containerDefinitions: [{ name: 'a', image: 'busybox' }] })));
     expect(noMemory).toMatchObject({ name: 'ClientException', status: 400 });
     expect(noMemory.message).toContain("At least one of 'memory' or 'memoryReservation'");
-    const badFamily = await errorOf(world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'bad family', containerDefinitions: [{ name: 'a', image: 'b', memory: 8 }] })));
+    const badFamily = await errorOf(
+      world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'bad family', containerDefinitions: [{ name: 'a', image: 'b', memory: 8 }] })),
+    );
     expect(badFamily.name).toBe('ClientException');
-    const noEssential = await errorOf(world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'x', containerDefinitions: [{ name: 'a', image: 'b', memory: 8, essential: false }] })));
+    const noEssential = await errorOf(
+      world.ecs.send(new RegisterTaskDefinitionCommand({ family: 'x', containerDefinitions: [{ name: 'a', image: 'b', memory: 8, essential: false }] })),
+    );
     expect(noEssential.message).toContain('essential');
     const missing = await errorOf(world.ecs.send(new DescribeTaskDefinitionCommand({ taskDefinition: 'nothing:1' })));
     expect(missing.name).toBe('ClientException');
@@ -168,7 +174,13 @@ describe('container instances', () => {
     const answer = await world.ecs.send(
       new RegisterContainerInstanceCommand({
         cluster: CLUSTER,
-        instanceIdentityDocument: JSON.stringify({ instanceId: 'i-0abc', instanceType: 'c5.large', availabilityZone: 'us-east-1c', imageId: 'ami-1', region: 'us-east-1' }),
+        instanceIdentityDocument: JSON.stringify({
+          instanceId: 'i-0abc',
+          instanceType: 'c5.large',
+          availabilityZone: 'us-east-1c',
+          imageId: 'ami-1',
+          region: 'us-east-1',
+        }),
         totalResources: [
           { name: 'CPU', type: 'INTEGER', integerValue: 2048 },
           { name: 'MEMORY', type: 'INTEGER', integerValue: 3700 },
@@ -189,7 +201,10 @@ describe('container instances', () => {
     const small = await instance({ instanceType: 't2.small', availabilityZone: 'us-east-1a' });
     const large = await instance({ instanceType: 'm5.large', availabilityZone: 'us-east-1b' });
     const list = async (filter?: string, status?: 'ACTIVE' | 'DRAINING'): Promise<string[]> =>
-      ((await world.ecs.send(new ListContainerInstancesCommand({ cluster: CLUSTER, ...(filter ? { filter } : {}), ...(status ? { status } : {}) }))).containerInstanceArns ?? []).sort();
+      (
+        (await world.ecs.send(new ListContainerInstancesCommand({ cluster: CLUSTER, ...(filter ? { filter } : {}), ...(status ? { status } : {}) })))
+          .containerInstanceArns ?? []
+      ).sort();
     expect(await list('attribute:ecs.instance-type =~ t2.*')).toEqual([small]);
     expect(await list('attribute:ecs.availability-zone in [us-east-1b, us-east-1c]')).toEqual([large]);
     expect(await list()).toEqual([small, large].sort());
@@ -203,18 +218,26 @@ describe('container instances', () => {
 
   it('puts, lists and deletes custom attributes, with the 10-per-resource limit', async () => {
     const arn = await instance();
-    await world.ecs.send(new PutAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'role', value: 'edge', targetId: arn, targetType: 'container-instance' }] }));
+    await world.ecs.send(
+      new PutAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'role', value: 'edge', targetId: arn, targetType: 'container-instance' }] }),
+    );
     const listed = await world.ecs.send(new ListAttributesCommand({ cluster: CLUSTER, targetType: 'container-instance', attributeName: 'role' }));
     expect(listed.attributes).toEqual([{ name: 'role', value: 'edge', targetType: 'container-instance', targetId: arn }]);
-    const byValue = await world.ecs.send(new ListAttributesCommand({ cluster: CLUSTER, targetType: 'container-instance', attributeName: 'role', attributeValue: 'other' }));
+    const byValue = await world.ecs.send(
+      new ListAttributesCommand({ cluster: CLUSTER, targetType: 'container-instance', attributeName: 'role', attributeValue: 'other' }),
+    );
     expect(byValue.attributes).toEqual([]);
     const filtered = await world.ecs.send(new ListContainerInstancesCommand({ cluster: CLUSTER, filter: 'attribute:role == edge' }));
     expect(filtered.containerInstanceArns).toEqual([arn]);
     await world.ecs.send(new DeleteAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'role', targetId: arn }] }));
-    expect((await world.ecs.send(new ListAttributesCommand({ cluster: CLUSTER, targetType: 'container-instance', attributeName: 'role' }))).attributes).toEqual([]);
+    expect((await world.ecs.send(new ListAttributesCommand({ cluster: CLUSTER, targetType: 'container-instance', attributeName: 'role' }))).attributes).toEqual(
+      [],
+    );
     const many = Array.from({ length: 10 }, (_, i) => ({ name: `custom-${i}`, value: 'x', targetId: arn }));
     await world.ecs.send(new PutAttributesCommand({ cluster: CLUSTER, attributes: many }));
-    const overLimit = await errorOf(world.ecs.send(new PutAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'eleventh', value: 'x', targetId: arn }] })));
+    const overLimit = await errorOf(
+      world.ecs.send(new PutAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'eleventh', value: 'x', targetId: arn }] })),
+    );
     expect(overLimit.name).toBe('AttributeLimitExceededException');
     const noTarget = await errorOf(world.ecs.send(new PutAttributesCommand({ cluster: CLUSTER, attributes: [{ name: 'a', targetId: 'nope' }] })));
     expect(noTarget.name).toBe('TargetNotFoundException');
@@ -285,14 +308,20 @@ describe('StartTask: resources and failures', () => {
   it('validates startedBy, the instance count and the cluster', async () => {
     const a = await instance();
     await taskDefinition('d', [{ name: 'a', image: 'b', memory: 8 }]);
-    const long = await errorOf(world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], startedBy: 'x'.repeat(37) })));
+    const long = await errorOf(
+      world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], startedBy: 'x'.repeat(37) })),
+    );
     expect(long.name).toBe('InvalidParameterException');
     const chars = await errorOf(world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], startedBy: 'bad by' })));
     expect(chars.name).toBe('InvalidParameterException');
-    const ok = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], startedBy: 'x'.repeat(36), group: 'daemons' }));
+    const ok = await world.ecs.send(
+      new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], startedBy: 'x'.repeat(36), group: 'daemons' }),
+    );
     expect(ok.tasks?.[0]?.startedBy).toBe('x'.repeat(36));
     expect(ok.tasks?.[0]?.group).toBe('daemons');
-    const eleven = await errorOf(world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: Array.from({ length: 11 }, () => a) })));
+    const eleven = await errorOf(
+      world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: Array.from({ length: 11 }, () => a) })),
+    );
     expect(eleven.name).toBe('InvalidParameterException');
     const noCluster = await errorOf(world.ecs.send(new StartTaskCommand({ cluster: 'nope', taskDefinition: 'd', containerInstances: [a] })));
     expect(noCluster).toMatchObject({ name: 'ClusterNotFoundException', status: 400, message: 'Cluster not found.' });
@@ -375,7 +404,8 @@ describe('task lifecycle and health', () => {
     await world.ecs.send(new CreateClusterCommand({ clusterName: CLUSTER }));
     const a = await instance();
     await taskDefinition('flaky', [{ name: 'app', image: 'busybox', memory: 64 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'flaky', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'flaky', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(4_000);
     expect((await describeTask(taskArn)).lastStatus).toBe('RUNNING');
     await advance(2_000);
@@ -392,7 +422,8 @@ describe('task lifecycle and health', () => {
       { name: 'helper', image: 'busybox', memory: 64, healthCheck: check },
       { name: 'plain', image: 'busybox', memory: 64 },
     ]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'hc', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'hc', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     expect((await describeTask(taskArn)).healthStatus).toBe('UNKNOWN');
     await advance(30_000);
@@ -414,7 +445,8 @@ describe('task lifecycle and health', () => {
   it('keeps STOPPED tasks describable for an hour of emulated time, then forgets them', async () => {
     const a = await instance();
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 64 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     await world.ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: taskArn }));
     await advance(10);
@@ -439,11 +471,18 @@ describe('task lifecycle and health', () => {
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 64 }]);
     const seen: Array<[string, string, number]> = [];
     world.emulator.onTaskStateChange(({ task, change }) => seen.push([change, task.lastStatus, task.version]));
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     await world.ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: taskArn }));
     await advance(10);
-    expect(seen.map(([change, status]) => `${change}:${status}`)).toEqual(['created:PROVISIONING', 'PENDING:PENDING', 'RUNNING:RUNNING', 'stopping:RUNNING', 'STOPPED:STOPPED']);
+    expect(seen.map(([change, status]) => `${change}:${status}`)).toEqual([
+      'created:PROVISIONING',
+      'PENDING:PENDING',
+      'RUNNING:RUNNING',
+      'stopping:RUNNING',
+      'STOPPED:STOPPED',
+    ]);
     const versions = seen.map(([, , version]) => version);
     expect(versions).toEqual([...versions].sort((x, y) => x - y));
     expect((await describeTask(taskArn)).version).toBe(versions[versions.length - 1]);
@@ -454,7 +493,8 @@ describe('instances going away', () => {
   it('terminateInstance stops its tasks with the host-terminated reason and removes its containers', async () => {
     const a = await instance({ ec2InstanceId: 'i-0000000000000dead' });
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 64 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     expect(world.runtime.containersOf(a)).toHaveLength(1);
     await world.emulator.terminateInstance(a);
@@ -472,7 +512,8 @@ describe('instances going away', () => {
     const a = await instance();
     const b = await instance();
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 64 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     const updated = await world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: CLUSTER, containerInstances: [a, 'ghost'], status: 'DRAINING' }));
     expect(updated.containerInstances?.[0]?.status).toBe('DRAINING');
@@ -482,7 +523,9 @@ describe('instances going away', () => {
     expect(run.tasks?.map((task) => task.containerInstanceArn)).toEqual(Array(5).fill(b));
     const start = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }));
     expect(start.tasks).toHaveLength(1);
-    const invalid = await errorOf(world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: CLUSTER, containerInstances: [a], status: 'REGISTERING' })));
+    const invalid = await errorOf(
+      world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: CLUSTER, containerInstances: [a], status: 'REGISTERING' })),
+    );
     expect(invalid.name).toBe('InvalidParameterException');
     await world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: CLUSTER, containerInstances: [a], status: 'ACTIVE' }));
     expect((await describeInstance(a)).status).toBe('ACTIVE');
@@ -496,7 +539,8 @@ describe('ListTasks and DescribeTasks', () => {
     await taskDefinition('x', [{ name: 'app', image: 'busybox', memory: 8 }]);
     await taskDefinition('y', [{ name: 'app', image: 'busybox', memory: 8 }]);
     const start = async (family: string, on: string, startedBy?: string): Promise<string> =>
-      (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: family, containerInstances: [on], ...(startedBy ? { startedBy } : {}) }))).tasks?.[0]?.taskArn as string;
+      (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: family, containerInstances: [on], ...(startedBy ? { startedBy } : {}) })))
+        .tasks?.[0]?.taskArn as string;
     const t1 = await start('x', a, 'blox-edge');
     const t2 = await start('y', a);
     const t3 = await start('x', b, 'blox-edge');
@@ -524,7 +568,9 @@ describe('ListTasks and DescribeTasks', () => {
     await taskDefinition('tiny', [{ name: 'app', image: 'busybox', memory: 8 }]);
     const started: string[] = [];
     for (let i = 0; i < 25; i++) {
-      started.push((await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'tiny', containerInstances: [a] }))).tasks?.[0]?.taskArn as string);
+      started.push(
+        (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'tiny', containerInstances: [a] }))).tasks?.[0]?.taskArn as string,
+      );
     }
     const seen: string[] = [];
     let nextToken: string | undefined;
@@ -549,7 +595,9 @@ describe('ListTasks and DescribeTasks', () => {
   it('DescribeTasks: up to 100, MISSING failures, tags only when asked', async () => {
     const a = await instance();
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 8 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], tags: [{ key: 'owner', value: 'blox' }] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (
+      await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a], tags: [{ key: 'owner', value: 'blox' }] }))
+    ).tasks?.[0]?.taskArn as string;
     const plain = await world.ecs.send(new DescribeTasksCommand({ cluster: CLUSTER, tasks: [taskArn.slice(taskArn.lastIndexOf('/') + 1), 'nope'] }));
     expect(plain.tasks?.[0]?.taskArn).toBe(taskArn);
     expect(plain.tasks?.[0]?.tags).toBeUndefined();
@@ -589,7 +637,9 @@ describe('RunTask placement', () => {
 
   it('binpack on memory fills the fullest instance first', async () => {
     const { a1 } = await fleet();
-    const run = await world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'replica', count: 3, placementStrategy: [{ type: 'binpack', field: 'memory' }] }));
+    const run = await world.ecs.send(
+      new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'replica', count: 3, placementStrategy: [{ type: 'binpack', field: 'memory' }] }),
+    );
     expect(placements(run.tasks)).toEqual([a1, a1, a1]);
   });
 
@@ -626,22 +676,32 @@ describe('RunTask placement', () => {
     );
     expect(placements(run.tasks).sort()).toEqual([a2, b1].sort());
     expect(run.tasks?.every((task) => task.group === 'web')).toBe(true);
-    expect(run.failures?.map((failure) => failure.reason).sort()).toEqual(['DistinctInstance placement constraint unsatisfied.', 'DistinctInstance placement constraint unsatisfied.', 'MemberOf placement constraint unsatisfied.']);
+    expect(run.failures?.map((failure) => failure.reason).sort()).toEqual([
+      'DistinctInstance placement constraint unsatisfied.',
+      'DistinctInstance placement constraint unsatisfied.',
+      'MemberOf placement constraint unsatisfied.',
+    ]);
     // distinctInstance also counts tasks of the group already running.
-    const again = await world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'replica', group: 'web', placementConstraints: [{ type: 'distinctInstance' }] }));
+    const again = await world.ecs.send(
+      new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'replica', group: 'web', placementConstraints: [{ type: 'distinctInstance' }] }),
+    );
     expect(placements(again.tasks)).toHaveLength(1);
     expect([a2, b1]).not.toContain(placements(again.tasks)[0]);
   });
 
   it('answers RESOURCE failures when the cluster is full and an error when it has no instances', async () => {
-    const empty = await errorOf(world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: await taskDefinition('d', [{ name: 'a', image: 'b', memory: 8 }]) })));
+    const empty = await errorOf(
+      world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: await taskDefinition('d', [{ name: 'a', image: 'b', memory: 8 }]) })),
+    );
     expect(empty).toMatchObject({ name: 'InvalidParameterException', message: 'No Container Instances were found in your cluster.' });
     const small = await instance({ memory: 500 });
     await taskDefinition('big', [{ name: 'app', image: 'busybox', memory: 400 }]);
     const run = await world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'big', count: 2 }));
     expect(run.tasks).toHaveLength(1);
     expect(run.failures).toEqual([{ arn: small, reason: 'RESOURCE:MEMORY' }]);
-    const badStrategy = await errorOf(world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'big', placementStrategy: [{ type: 'binpack', field: 'disk' }] })));
+    const badStrategy = await errorOf(
+      world.ecs.send(new RunTaskCommand({ cluster: CLUSTER, taskDefinition: 'big', placementStrategy: [{ type: 'binpack', field: 'disk' }] })),
+    );
     expect(badStrategy.name).toBe('InvalidParameterException');
   });
 });
@@ -664,11 +724,20 @@ describe('tags', () => {
   it('tags clusters, instances, tasks and task definitions', async () => {
     const a = await instance();
     const definitionArn = await taskDefinition('d', [{ name: 'a', image: 'b', memory: 8 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     const clusterArn = `arn:aws:ecs:us-east-1:000000000000:cluster/${CLUSTER}`;
     for (const arn of [clusterArn, a, taskArn, definitionArn]) {
       await world.ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'k', value: 'v1' }] }));
-      await world.ecs.send(new TagResourceCommand({ resourceArn: arn, tags: [{ key: 'k', value: 'v2' }, { key: 'other', value: '' }] }));
+      await world.ecs.send(
+        new TagResourceCommand({
+          resourceArn: arn,
+          tags: [
+            { key: 'k', value: 'v2' },
+            { key: 'other', value: '' },
+          ],
+        }),
+      );
       expect((await world.ecs.send(new ListTagsForResourceCommand({ resourceArn: arn }))).tags).toEqual([
         { key: 'k', value: 'v2' },
         { key: 'other', value: '' },
@@ -682,9 +751,20 @@ describe('tags', () => {
 
   it('propagates task definition tags to tasks when asked', async () => {
     const a = await instance();
-    await taskDefinition('tagged', [{ name: 'a', image: 'b', memory: 8 }], { tags: [{ key: 'team', value: 'obs' }, { key: 'env', value: 'dev' }] });
+    await taskDefinition('tagged', [{ name: 'a', image: 'b', memory: 8 }], {
+      tags: [
+        { key: 'team', value: 'obs' },
+        { key: 'env', value: 'dev' },
+      ],
+    });
     const started = await world.ecs.send(
-      new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'tagged', containerInstances: [a], propagateTags: 'TASK_DEFINITION', tags: [{ key: 'env', value: 'prod' }] }),
+      new StartTaskCommand({
+        cluster: CLUSTER,
+        taskDefinition: 'tagged',
+        containerInstances: [a],
+        propagateTags: 'TASK_DEFINITION',
+        tags: [{ key: 'env', value: 'prod' }],
+      }),
     );
     const taskArn = started.tasks?.[0]?.taskArn as string;
     expect((await world.ecs.send(new ListTagsForResourceCommand({ resourceArn: taskArn }))).tags).toEqual([
@@ -700,7 +780,15 @@ describe('tags and StopTask', () => {
   it('StopTask deletes the task\'s tags, as ECS documents ("Any tags associated with the task will be deleted")', async () => {
     const a = await instance();
     await taskDefinition('untag', [{ name: 'a', image: 'b', memory: 8 }]);
-    const started = await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'untag', containerInstances: [a], startedBy: 'team/ops', tags: [{ key: 'blox:revision', value: '3' }] }));
+    const started = await world.ecs.send(
+      new StartTaskCommand({
+        cluster: CLUSTER,
+        taskDefinition: 'untag',
+        containerInstances: [a],
+        startedBy: 'team/ops',
+        tags: [{ key: 'blox:revision', value: '3' }],
+      }),
+    );
     const taskArn = started.tasks?.[0]?.taskArn as string;
     expect(started.tasks?.[0]?.startedBy).toBe('team/ops'); // forward slashes are allowed in startedBy
     const stopped = await world.ecs.send(new StopTaskCommand({ cluster: CLUSTER, task: taskArn }));
@@ -716,7 +804,8 @@ describe('the ECS view the instance endpoints use', () => {
     const events: string[] = [];
     world.runtime.watch(a, (event) => events.push(event.action));
     await taskDefinition('d', [{ name: 'app', image: 'busybox', memory: 8 }]);
-    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]?.taskArn as string;
+    const taskArn = (await world.ecs.send(new StartTaskCommand({ cluster: CLUSTER, taskDefinition: 'd', containerInstances: [a] }))).tasks?.[0]
+      ?.taskArn as string;
     await advance(100);
     const [task] = world.emulator.tasksOnInstance(a);
     expect(task).toMatchObject({ taskArn, family: 'd', revision: 1, lastStatus: 'RUNNING', desiredStatus: 'RUNNING', group: 'family:d' });

@@ -16,7 +16,13 @@ function spec(id: string, overrides: Partial<RuntimeTaskSpec> = {}): RuntimeTask
     family: 'daemon',
     revision: 3,
     containers: [
-      { name: 'main', image: 'busybox', essential: true, environment: {}, healthCheck: { command: ['CMD', 'true'], intervalSeconds: 10, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 20 } },
+      {
+        name: 'main',
+        image: 'busybox',
+        essential: true,
+        environment: {},
+        healthCheck: { command: ['CMD', 'true'], intervalSeconds: 10, timeoutSeconds: 2, retries: 3, startPeriodSeconds: 20 },
+      },
       { name: 'side', image: 'busybox', essential: false, environment: {} },
     ],
     ...overrides,
@@ -82,10 +88,14 @@ describe('the simulated runtime', () => {
     runtime.crash(spec('t1').taskArn, 'main', 137, { oom: true });
     expect(events.slice(-2)).toEqual(['exited side 2', 'exited main 137 oom']);
     expect(view.slice(-3)).toEqual(['die 2', 'oom', 'die 137']);
-    expect(runtime.containersOf(INSTANCE).find((container) => container.name.includes('-main-'))).toMatchObject({ state: 'exited', exitCode: 137, oomKilled: true });
+    expect(runtime.containersOf(INSTANCE).find((container) => container.name.includes('-main-'))).toMatchObject({
+      state: 'exited',
+      exitCode: 137,
+      oomKilled: true,
+    });
   });
 
-  it('stop() ends every running container with SIGTERM\'s code and resolves once they exited', async () => {
+  it("stop() ends every running container with SIGTERM's code and resolves once they exited", async () => {
     const { clock, runtime, events } = setup();
     await runtime.start(spec('t1'));
     clock.advance(100);

@@ -11,7 +11,10 @@ const ping = JSON.stringify({ status: 'ok', version: '1.2.3' });
 
 describe('OpenApiValidator', () => {
   const validator = openApiValidator();
-  const check = (method: string, path: string, status: number, body: string, type: string | null = JSON_TYPE) => () => validator.check(method, path, status, body, type);
+  const check =
+    (method: string, path: string, status: number, body: string, type: string | null = JSON_TYPE) =>
+    () =>
+      validator.check(method, path, status, body, type);
 
   it('passes documented responses', () => {
     expect(check('GET', '/v1/ping', 200, ping)).not.toThrow();
@@ -22,7 +25,9 @@ describe('OpenApiValidator', () => {
   });
 
   it('refuses bodies off the schema, undocumented paths and methods, and wrong content types', () => {
-    expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'fine', version: '1' }))).toThrow(/GET \/v1\/ping -> 200: body does not match the OpenAPI document/);
+    expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'fine', version: '1' }))).toThrow(
+      /GET \/v1\/ping -> 200: body does not match the OpenAPI document/,
+    );
     expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok', version: '1', extra: true }))).toThrow(/body does not match/);
     expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok' }))).toThrow(/body does not match/);
     expect(check('GET', '/v1/ping', 200, '{not json')).toThrow(/body is not JSON/);

@@ -97,7 +97,6 @@ function listTs(dir: string): string[] {
   return out;
 }
 
-
 function enclosingFunctions(node: ts.Node): string[] {
   const names: string[] = [];
   for (let n: ts.Node | undefined = node.parent; n; n = n.parent) {
@@ -140,7 +139,8 @@ export function scanSource(file: string, text: string): FileScan {
       problems.push(`${file}: unknown waiter ${imported}: add it to WAITERS`);
       return undefined;
     }
-    if (/^(ECS|DynamoDB|DynamoDBDocument)$/.test(imported)) problems.push(`${file}: uses the aggregated client ${imported}; send Commands so that the permissions can be derived`);
+    if (/^(ECS|DynamoDB|DynamoDBDocument)$/.test(imported))
+      problems.push(`${file}: uses the aggregated client ${imported}; send Commands so that the permissions can be derived`);
     return undefined;
   };
   const bindings = new Map<string, Binding>();
@@ -181,7 +181,14 @@ export function scanSource(file: string, text: string): FileScan {
   const record = (node: ts.Node, prefix: string, op: string) => {
     const functions = enclosingFunctions(node);
     const operation = `${prefix}:${op}`;
-    calls.push({ file, line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1, inFunction: functions[0]!, functions, operation, extraActions: tagsOnCreate(node, operation) });
+    calls.push({
+      file,
+      line: source.getLineAndCharacterOfPosition(node.getStart()).line + 1,
+      inFunction: functions[0]!,
+      functions,
+      operation,
+      extraActions: tagsOnCreate(node, operation),
+    });
   };
   const visit = (node: ts.Node) => {
     if (ts.isNewExpression(node) || ts.isCallExpression(node)) {
@@ -204,7 +211,6 @@ export function scanSource(file: string, text: string): FileScan {
   visit(source);
   return { imports, calls, writeItemKeys, problems };
 }
-
 
 function actionsOf(calls: CallSite[], writeItemKeysByFile: Map<string, Set<string>>): { actions: Set<string>; provisioning: Set<string> } {
   const isProvisioning = (c: CallSite) => c.functions.some((f) => PROVISIONING_FUNCTIONS.has(f));
@@ -292,6 +298,8 @@ export async function deriveShippedCalls(repoRoot: string, rootDirs: string[], e
       writeItemKeysByFile.set(file, new Set([...(writeItemKeysByFile.get(file) ?? []), ...scan.writeItemKeys]));
     }
   }
-  const files = Object.keys(result.metafile.inputs).filter((f) => !f.startsWith('node_modules/')).sort();
+  const files = Object.keys(result.metafile.inputs)
+    .filter((f) => !f.startsWith('node_modules/'))
+    .sort();
   return { files, calls, problems, ...actionsOf(calls, writeItemKeysByFile) };
 }

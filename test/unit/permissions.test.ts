@@ -79,9 +79,7 @@ describe('the calls the code can make', () => {
     // The store library has createTable (the CLI's `table create` and the sandbox use it); the agent
     // must not call it at run time, or its role would need CreateTable.
     const calls = [...PROVISIONING_FUNCTIONS].map((name) => new RegExp(`\\.${name}\\(`));
-    const offenders = agentCode.files
-      .filter((f) => f.startsWith('agent/'))
-      .filter((f) => calls.some((re) => re.test(readFileSync(join(repoRoot, f), 'utf8'))));
+    const offenders = agentCode.files.filter((f) => f.startsWith('agent/')).filter((f) => calls.some((re) => re.test(readFileSync(join(repoRoot, f), 'utf8'))));
     expect(offenders).toEqual([]);
   });
 });

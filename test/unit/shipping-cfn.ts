@@ -7,13 +7,29 @@ import { repoRoot } from '../../deploy/render.js';
 export type Template = {
   Parameters: Record<string, { Type: string; Default?: string | number; AllowedPattern?: string; AllowedValues?: string[] }>;
   Conditions: Record<string, unknown>;
-  Resources: Record<string, { Type: string; Condition?: string; Properties?: Record<string, unknown>; DependsOn?: string[]; DeletionPolicy?: string; UpdateReplacePolicy?: string; Metadata?: unknown }>;
+  Resources: Record<
+    string,
+    {
+      Type: string;
+      Condition?: string;
+      Properties?: Record<string, unknown>;
+      DependsOn?: string[];
+      DeletionPolicy?: string;
+      UpdateReplacePolicy?: string;
+      Metadata?: unknown;
+    }
+  >;
   Outputs: Record<string, { Value: unknown }>;
   Rules?: Record<string, unknown>;
   [key: string]: unknown;
 };
 
-export const PSEUDO: Record<string, string> = { 'AWS::Region': 'eu-west-1', 'AWS::AccountId': '123456789012', 'AWS::Partition': 'aws', 'AWS::StackName': 'blox-edge' };
+export const PSEUDO: Record<string, string> = {
+  'AWS::Region': 'eu-west-1',
+  'AWS::AccountId': '123456789012',
+  'AWS::Partition': 'aws',
+  'AWS::StackName': 'blox-edge',
+};
 const NO_VALUE = Symbol('AWS::NoValue');
 
 export function loadTemplate(): Template {
@@ -34,7 +50,8 @@ export class Resolver {
     const definition = this.template.Parameters[name];
     if (!definition) throw new Error(`no parameter ${name}`);
     const value = this.params[name] ?? String(definition.Default ?? '');
-    if (definition.Type.startsWith('List<') || definition.Type === 'CommaDelimitedList') return Array.isArray(value) ? value : value === '' ? [] : value.split(',');
+    if (definition.Type.startsWith('List<') || definition.Type === 'CommaDelimitedList')
+      return Array.isArray(value) ? value : value === '' ? [] : value.split(',');
     return value;
   }
 

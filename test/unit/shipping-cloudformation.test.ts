@@ -12,7 +12,13 @@ import { fakeBundle, repoRoot, runInstaller, tempDir } from './shipping-support.
 
 const template = loadTemplate();
 const base = { ClusterName: 'edge', VpcId: 'vpc-0123', SubnetIds: 'subnet-a,subnet-b', TableName: 'blox-edge' };
-const stock = { ...base, BundleUrl: 's3://artifacts-bucket/blox-edge/0.1.0/agent.js', BundleSha256: 'a'.repeat(64), BundleBucket: 'artifacts-bucket', DaemonTaskRoleArns: 'arn:aws:iam::123456789012:role/daemons/*' };
+const stock = {
+  ...base,
+  BundleUrl: 's3://artifacts-bucket/blox-edge/0.1.0/agent.js',
+  BundleSha256: 'a'.repeat(64),
+  BundleBucket: 'artifacts-bucket',
+  DaemonTaskRoleArns: 'arn:aws:iam::123456789012:role/daemons/*',
+};
 const baked = { ...base, BakedAmiId: 'ami-0123456789abcdef0' };
 const clusterArn = `arn:aws:ecs:${PSEUDO['AWS::Region']}:${PSEUDO['AWS::AccountId']}:cluster/edge`;
 
@@ -216,7 +222,10 @@ describe('IAM confinement', () => {
 
   it('every ECS permission of the agent is confined to its cluster unless the action has no resource-level permissions', () => {
     for (const s of agent.filter((x) => asList(x.Action).some((a) => a.startsWith('ecs:')))) {
-      const inCluster = (r: string) => r === clusterArn || r.startsWith(`${clusterArn.replace(':cluster/edge', ':task/edge/')}`) || r.startsWith(`${clusterArn.replace(':cluster/edge', ':container-instance/edge/')}`);
+      const inCluster = (r: string) =>
+        r === clusterArn ||
+        r.startsWith(`${clusterArn.replace(':cluster/edge', ':task/edge/')}`) ||
+        r.startsWith(`${clusterArn.replace(':cluster/edge', ':container-instance/edge/')}`);
       const confined = JSON.stringify(s.Condition) === JSON.stringify({ ArnEquals: { 'ecs:cluster': clusterArn } }) || asList(s.Resource).every(inCluster);
       const unscoped = asList(s.Action).every((a) => a === 'ecs:DescribeTaskDefinition');
       expect(confined || unscoped, JSON.stringify(s)).toBe(true);
@@ -258,7 +267,9 @@ describe('IAM confinement', () => {
     expect(JSON.stringify(bundleRead[0]!.Properties.PolicyDocument)).toBe(
       JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: 'arn:aws:s3:::artifacts-bucket/*' }] }),
     );
-    const none = Object.values(new Resolver(template, { ...stock, BundleBucket: '' }).resources()).filter((r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.PolicyName as string) === 'blox-edge-bundle-read');
+    const none = Object.values(new Resolver(template, { ...stock, BundleBucket: '' }).resources()).filter(
+      (r) => r.Type === 'AWS::IAM::Policy' && (r.Properties.PolicyName as string) === 'blox-edge-bundle-read',
+    );
     expect(none).toHaveLength(0);
   });
 });

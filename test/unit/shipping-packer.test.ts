@@ -33,7 +33,9 @@ describe.skipIf(!hasPacker)('packer', () => {
   });
 
   it('validates for arm64 with a source AMI override', () => {
-    expect(validate('architecture=arm64', 'instance_type=t4g.small', 'source_ami=ami-0123456789abcdef0', 'region=eu-west-1', 'agent_version=1.2.3').status).toBe(0);
+    expect(
+      validate('architecture=arm64', 'instance_type=t4g.small', 'source_ami=ami-0123456789abcdef0', 'region=eu-west-1', 'agent_version=1.2.3').status,
+    ).toBe(0);
   });
 
   it('rejects an unknown architecture and a Node.js older than 22', () => {

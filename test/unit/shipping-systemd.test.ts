@@ -104,7 +104,10 @@ describe('the unit', () => {
     // The codes documented in docs/agent-config.md as "not restarted" (other than 0, which
     // Restart=on-failure never restarts).
     const doc = readFileSync(join(repoRoot, 'docs/agent-config.md'), 'utf8');
-    const documented = [...doc.matchAll(/^\| (\d+) \|[^|]*\| not restarted/gm)].map((m) => Number(m[1])).filter((c) => c !== 0).sort();
+    const documented = [...doc.matchAll(/^\| (\d+) \|[^|]*\| not restarted/gm)]
+      .map((m) => Number(m[1]))
+      .filter((c) => c !== 0)
+      .sort();
     expect(documented).toEqual([64, 78]);
     expect(prevented).toEqual(documented);
   });

@@ -77,7 +77,10 @@ describe('generated user-data files', () => {
     for (const path of ['userdata/cloud-init/install.yaml', 'userdata/cloud-init/configure.yaml']) {
       const env = cloudInitFileContent(readFileSync(join(repoRoot, path), 'utf8'), '/etc/blox-edge/install.env');
       expect(env, path).toBeDefined();
-      const names = env!.trim().split('\n').map((line) => line.split('=')[0]!);
+      const names = env!
+        .trim()
+        .split('\n')
+        .map((line) => line.split('=')[0]!);
       expect(names).toContain('BLOX_CLUSTER');
       for (const name of names) expect(settings.has(name), `${path}: ${name}`).toBe(true);
     }
@@ -107,9 +110,13 @@ describe('install.sh in a temporary root', () => {
     expect(readFileSync(join(root, 'opt/blox-edge/agent.js'), 'utf8')).toBe(readFileSync(bundle.path, 'utf8'));
     expect(existsSync(join(root, 'opt/blox-edge/agent.js.map'))).toBe(true);
     expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe(process.execPath);
-    expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toBe(`ECS_CLUSTER=prod\nECS_INSTANCE_ATTRIBUTES={"${DAEMONS_ATTRIBUTE}":"${DAEMONS_PENDING}"}\n`);
+    expect(readFileSync(join(root, 'etc/ecs/ecs.config'), 'utf8')).toBe(
+      `ECS_CLUSTER=prod\nECS_INSTANCE_ATTRIBUTES={"${DAEMONS_ATTRIBUTE}":"${DAEMONS_PENDING}"}\n`,
+    );
     expect(JSON.parse(readFileSync(join(root, 'etc/blox-edge/agent.json'), 'utf8'))).toEqual({ table: 'blox-edge', region: 'eu-west-1' });
-    expect(readFileSync(join(root, 'etc/systemd/system/blox-edge-agent.service'), 'utf8')).toBe(readFileSync(join(repoRoot, 'userdata/blox-edge-agent.service'), 'utf8'));
+    expect(readFileSync(join(root, 'etc/systemd/system/blox-edge-agent.service'), 'utf8')).toBe(
+      readFileSync(join(repoRoot, 'userdata/blox-edge-agent.service'), 'utf8'),
+    );
     expect(statSync(join(root, 'etc/blox-edge/agent.json')).mode & 0o777).toBe(0o644);
     expect(readFileSync(join(root, 'opt/blox-edge/install.sh'), 'utf8')).toBe(installerScript());
   });
@@ -137,10 +144,17 @@ describe('install.sh in a temporary root', () => {
     install(root, { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: v1.url, BLOX_BUNDLE_SHA256: v1.sha256, BLOX_NODE_BIN: '', BLOX_NODE_MAJOR: '24' });
     expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-24');
     const v2 = fakeBundle('// v2\n');
-    const kept = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '' }, ['--upgrade']);
+    const kept = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '' }, [
+      '--upgrade',
+    ]);
     expect(kept.status, kept.stderr).toBe(0);
     expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-24');
-    const moved = runInstaller(join(root, 'opt/blox-edge/install.sh'), root, { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '', BLOX_NODE_MAJOR: '26' }, ['--upgrade']);
+    const moved = runInstaller(
+      join(root, 'opt/blox-edge/install.sh'),
+      root,
+      { BLOX_BUNDLE_URL: v2.url, BLOX_BUNDLE_SHA256: v2.sha256, BLOX_NODE_BIN: '', BLOX_NODE_MAJOR: '26' },
+      ['--upgrade'],
+    );
     expect(moved.status, moved.stderr).toBe(0);
     expect(readlinkSync(join(root, 'opt/blox-edge/bin/node'))).toBe('/usr/bin/node-26');
   });
@@ -151,7 +165,11 @@ describe('install.sh in a temporary root', () => {
     const env = { BLOX_CLUSTER: 'prod', BLOX_BUNDLE_URL: bundle.url, BLOX_BUNDLE_SHA256: bundle.sha256 };
     install(root, env);
     const snapshot = () =>
-      ['etc/ecs/ecs.config', 'etc/blox-edge/agent.json', 'etc/systemd/system/blox-edge-agent.service', 'opt/blox-edge/agent.js'].map((p) => [p, readFileSync(join(root, p), 'utf8'), lstatSync(join(root, p)).mtimeMs]);
+      ['etc/ecs/ecs.config', 'etc/blox-edge/agent.json', 'etc/systemd/system/blox-edge-agent.service', 'opt/blox-edge/agent.js'].map((p) => [
+        p,
+        readFileSync(join(root, p), 'utf8'),
+        lstatSync(join(root, p)).mtimeMs,
+      ]);
     const before = snapshot();
     // The second run needs no download: the bundle's source is gone and it still succeeds.
     writeFileSync(bundle.path, 'replaced');

@@ -22,14 +22,35 @@ const fieldOf = (fn: () => unknown): string | undefined => {
 
 describe('inputs', () => {
   it('parses a Blox v0.3 create body and fills defaults; ARNs become names', () => {
-    const input = parseCreateEnvironment({ name: 'logs', instanceGroup: { cluster: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod' }, taskDefinition: 'logs:3' });
-    expect(input).toMatchObject({ name: 'logs', instanceGroup: { cluster: 'prod' }, critical: false, order: 0, deploymentConfiguration: { maxUnavailable: '1', maxSurge: '0' } });
+    const input = parseCreateEnvironment({
+      name: 'logs',
+      instanceGroup: { cluster: 'arn:aws:ecs:us-east-1:123456789012:cluster/prod' },
+      taskDefinition: 'logs:3',
+    });
+    expect(input).toMatchObject({
+      name: 'logs',
+      instanceGroup: { cluster: 'prod' },
+      critical: false,
+      order: 0,
+      deploymentConfiguration: { maxUnavailable: '1', maxSurge: '0' },
+    });
   });
 
   it('names the field of every rejection', () => {
     expect(fieldOf(() => parseCreateEnvironment({ name: 'a', instanceGroup: { cluster: 'c' }, taskDefinition: 't', extra: 1 }))).toBe('extra');
-    expect(fieldOf(() => parseCreateEnvironment({ name: 'a', instanceGroup: { cluster: 'c', expression: 'attribute:x ==' }, taskDefinition: 't' }))).toBe('instanceGroup.expression');
-    expect(fieldOf(() => parseCreateEnvironment({ name: 'a', instanceGroup: { cluster: 'c' }, taskDefinition: 't', deploymentConfiguration: { maxUnavailable: 0, maxSurge: 0 } }))).toBe('deploymentConfiguration.maxUnavailable');
+    expect(fieldOf(() => parseCreateEnvironment({ name: 'a', instanceGroup: { cluster: 'c', expression: 'attribute:x ==' }, taskDefinition: 't' }))).toBe(
+      'instanceGroup.expression',
+    );
+    expect(
+      fieldOf(() =>
+        parseCreateEnvironment({
+          name: 'a',
+          instanceGroup: { cluster: 'c' },
+          taskDefinition: 't',
+          deploymentConfiguration: { maxUnavailable: 0, maxSurge: 0 },
+        }),
+      ),
+    ).toBe('deploymentConfiguration.maxUnavailable');
     expect(fieldOf(() => parseCreateEnvironment('x'))).toBe('(body)');
     expect(fieldOf(() => parseUpdateEnvironment({ taskDefinition: 'x:1' }, 'a'))).toBe('token');
     expect(fieldOf(() => parseUpdateEnvironment({ token: 'a', deploymentToken: 'b' }, 'a'))).toBe('deploymentToken');
@@ -107,11 +128,17 @@ describe('health', () => {
     expect(deriveHealth('e', 1, []).health).toBe('unknown');
     expect(deriveHealth('e', 1, [instance([{ environment: 'other' }])]).health).toBe('unknown');
     // one still starting: not known to be healthy yet
-    expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'starting', revision: 2 }])])).toEqual({ health: 'unknown', counts: { reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 1 } });
+    expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'starting', revision: 2 }])])).toEqual({
+      health: 'unknown',
+      counts: { reporting: 2, healthy: 1, unhealthy: 0, onCurrentRevision: 1 },
+    });
     expect(deriveHealth('e', 1, [instance([{}]), instance([{ state: 'crash_loop' }])]).health).toBe('unhealthy');
     expect(deriveHealth('e', 1, [instance([{ state: 'running', health: 'UNHEALTHY' }])]).health).toBe('unhealthy');
     // RUNNING but its first health check has not answered: the agent says not ready
-    expect(deriveHealth('e', 1, [instance([{ state: 'running', health: 'UNKNOWN', ready: false }])])).toEqual({ health: 'unknown', counts: { reporting: 1, healthy: 0, unhealthy: 0, onCurrentRevision: 1 } });
+    expect(deriveHealth('e', 1, [instance([{ state: 'running', health: 'UNKNOWN', ready: false }])])).toEqual({
+      health: 'unknown',
+      counts: { reporting: 1, healthy: 0, unhealthy: 0, onCurrentRevision: 1 },
+    });
     expect(deriveHealth('e', 1, [instance([{ state: 'running', ready: true }]), instance([{ state: 'healthy', ready: true }])]).health).toBe('healthy');
     // records of older agents, without the flag: running and healthy count as ready
     expect(deriveHealth('e', 1, [instance([{ state: 'running' }]), instance([{}])]).health).toBe('healthy');
@@ -134,6 +161,14 @@ describe('coordinator helpers', () => {
   });
 
   it('renders aligned tables with - for empty cells', () => {
-    expect(table(['A', 'LONGER'], [['x', undefined], ['yyyy', 2]])).toBe('A     LONGER\nx     -\nyyyy  2\n');
+    expect(
+      table(
+        ['A', 'LONGER'],
+        [
+          ['x', undefined],
+          ['yyyy', 2],
+        ],
+      ),
+    ).toBe('A     LONGER\nx     -\nyyyy  2\n');
   });
 });
