@@ -5,7 +5,7 @@
 // superseded revision is an intent of its own (`replace`) that a pacing step may hold; stops and
 // starts then go through the same plan as every other intent.
 //
-// Safety rules, each property-tested (test/unit/agent-decide.test.ts and the seeded world):
+// Safety rules, each property-tested (test/unit/agent-decide-properties.test.ts and the seeded world):
 // - nothing is decided unless this agent acts for the instance (holds its heartbeat) and can
 //   write the environment's claim;
 // - a start only for a valid ACTIVE environment whose expression matches this instance, never

@@ -5,7 +5,7 @@
 // does not check request signatures); answers pass through byte for byte, so the SDK's CRC32
 // check of the body still holds and the client sees nothing but an extra ConsumedCapacity member.
 import { createServer, request as httpRequest, Agent, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { boundPort, listen } from '../../core/net.js';
 
 export interface MeterCounts {
   /** Requests by operation, e.g. GetItem. */
@@ -169,11 +169,8 @@ export async function startDynamoMeter(upstreamUrl: string): Promise<DynamoMeter
     });
   });
   server.keepAliveTimeout = 60_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  await listen(server, { port: 0, host: '127.0.0.1' });
+  const port = boundPort(server);
   return {
     url: `http://127.0.0.1:${port}`,
     onExchange: (listener) => {

@@ -8,8 +8,8 @@
 // - startValidatingProxy: for clients the test does not hold (the blox CLI, a spawned bundle),
 //   a proxy in front of the coordinator that checks every response passing through.
 import { readFileSync } from 'node:fs';
+import { boundPort, listen } from '../../core/net.js';
 import { createServer, request as httpRequest, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Ajv2020, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormatsModule from 'ajv-formats';
 
@@ -229,11 +229,8 @@ export async function startValidatingProxy(targetUrl: string, validator: OpenApi
       upstream.end(Buffer.concat(body));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
+  await listen(server, { port: 0, host: '127.0.0.1' });
+  const port = boundPort(server);
   return {
     url: `http://127.0.0.1:${port}`,
     get validated() {
