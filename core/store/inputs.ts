@@ -1,6 +1,7 @@
 // Parsing of what callers ask the store to do (HTTP bodies, CLI flags turned into objects).
 // Every rejection is an InvalidInputError naming the dotted field. Unknown fields are rejected.
 import { InvalidInputError } from '../errors.js';
+import { clusterNameOf } from '../keys.js';
 import {
   DEFAULT_DEPLOYMENT_CONFIGURATION,
   DEFAULT_RESTART_POLICY,
@@ -58,6 +59,17 @@ export const TASK_DEFINITION_TEXT = 'family, family:revision or a task definitio
 export function validateEnvironmentName(name: string, field = 'name'): string {
   if (!ENVIRONMENT_NAME_PATTERN.test(name)) throw new InvalidInputError(field, 'must be 1 to 64 letters, digits, hyphens or underscores');
   return name;
+}
+
+/** A cluster filter: name or ARN; returns the name. */
+export function validateCluster(cluster: string, field = 'cluster'): string {
+  if (!patterns.CLUSTER.test(cluster)) throw new InvalidInputError(field, 'must be a cluster name or cluster ARN');
+  return clusterNameOf(cluster);
+}
+
+export function validateDeploymentId(id: string): void {
+  // Ids this store makes have one shape; hand-written ones may differ, so only reject the absurd.
+  if (id.length === 0 || id.length > 64 || !/^[A-Za-z0-9_.:-]+$/.test(id)) throw new InvalidInputError('id', 'is not a deployment id');
 }
 
 export function parseCreateEnvironment(body: unknown): CreateEnvironmentInput {

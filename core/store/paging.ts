@@ -72,3 +72,16 @@ export function pageSize(limit: number | undefined): number {
   if (!Number.isInteger(limit) || limit < 1 || limit > MAX_PAGE_SIZE) throw new InvalidInputError('limit', `must be an integer from 1 to ${MAX_PAGE_SIZE}`);
   return limit;
 }
+
+/** A page that continues after `lastKey`; nextToken and invalid only when there are any. */
+export function pageOf<T>(items: T[], lastKey: ItemKey | undefined, invalid: InvalidItem[]): Page<T> {
+  return pageWithToken(items, keyToken(lastKey), invalid);
+}
+
+/** nextToken and invalid only when there are any. */
+export function pageWithToken<T>(items: T[], nextToken: string | undefined, invalid: InvalidItem[]): Page<T> {
+  const page: Page<T> = { items };
+  if (nextToken) page.nextToken = nextToken;
+  if (invalid.length) page.invalid = invalid;
+  return page;
+}
