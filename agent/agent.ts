@@ -12,6 +12,7 @@ import { errorMessage } from '../core/errors.js';
 import { AgentDynamo } from './adapters/dynamo.js';
 import { DockerWatcher } from './adapters/docker.js';
 import { AgentEcs } from './adapters/ecs.js';
+import { AgentSteward } from './adapters/steward.js';
 import { MetadataClient } from './adapters/metadata.js';
 import type { FaultPoint } from './act/task-control.js';
 import type { AgentConfig } from './config.js';
@@ -126,7 +127,16 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     });
     const step = new Reconciler(
       ctx,
-      { desired: dynamo, claims: dynamo, status: dynamo, ecs, ecsAgent: metadata, docker },
+      {
+        desired: dynamo,
+        claims: dynamo,
+        rollout: dynamo,
+        steward: new AgentSteward({ client: dynamo.client, table: config.table, clock }),
+        status: dynamo,
+        ecs,
+        ecsAgent: metadata,
+        docker,
+      },
       { tickMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000, ...(deps.fault ? { fault: deps.fault } : {}) },
     );
     docker.start();

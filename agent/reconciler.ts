@@ -2,14 +2,17 @@
 // code runs in production (agent/agent.ts wires it to the adapters), in the integration tests, and
 // in the seeded simulations (test/unit/agent-world.test.ts, bench/), which wire it to fake ports
 // and a manual clock.
-import { DEFAULT_RESTART_POLICY, type RestartPolicy } from '../core/records.js';
+import { DEFAULT_RESTART_POLICY, type EnvironmentRevision, type RestartPolicy, type RolloutControl } from '../core/records.js';
 import { ClaimWriter } from './act/claim-writer.js';
 import { Actuator } from './act/actuator.js';
 import { ReadinessWriter } from './act/readiness-writer.js';
 import { TaskControl, type FaultPoint } from './act/task-control.js';
 import type { AgentContext } from './context.js';
 import { decide } from './decide/decide.js';
-import { pace, UNPACED, type ReplacementBudget } from './decide/pace.js';
+import { pace, type ReplacementBudget } from './decide/pace.js';
+import { recordRolloutProgress, rolloutBudget, type RolloutEnvInput, type RolloutStepInput } from './decide/pace-rollout.js';
+import { RolloutSource, type RolloutInterest } from './observe/rollout-source.js';
+import { Stewards } from './steward/steward.js';
 import { instanceActions, plan } from './decide/plan.js';
 import { DynamoGate } from './memory/dynamo-gate.js';
 import { EnvMemories } from './memory/env-memory.js';
@@ -42,6 +45,8 @@ export class Reconciler {
   readonly catalog: TaskCatalog;
   readonly claims: ClaimTable;
   readonly memories: EnvMemories;
+  readonly rollouts: RolloutSource;
+  private readonly stewards: Stewards;
   private readonly orphans = new OrphanTimers();
   private readonly writer: ClaimWriter;
   private readonly actuator: Actuator;
@@ -62,7 +67,9 @@ export class Reconciler {
     this.facts = new InstanceFactsSource(ctx, ports.ecs);
     this.catalog = new TaskCatalog(ctx, ports, options.expectationTimeoutMs);
     this.claims = new ClaimTable(ctx, ports.claims, dynamo);
-    this.writer = new ClaimWriter(ctx, ports.claims, this.claims, dynamo, this.memories);
+    this.rollouts = new RolloutSource(ctx, ports.rollout, dynamo);
+    this.stewards = new Stewards(ctx, ports.steward);
+    this.writer = new ClaimWriter(ctx, ports.claims, this.claims, dynamo, this.memories, (env) => this.rollouts.invalidate(env));
     const tasks = new TaskControl(ctx, ports.ecs, this.catalog, this.claims, this.memories, options.fault);
     this.decisions = new DecisionLog(ctx.log, ctx.metrics);
     this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), this.decisions);
@@ -110,7 +117,11 @@ export class Reconciler {
       memory: this.memories.views(at.monoMs),
       orphanSince: this.orphans.view(),
     };
-    const decision = pace(decide(this.desiredView(), observed, at, this.decideOptions), this.options.budget ?? UNPACED);
+    // Rollouts: the controls of unfinished deployments are read (only where they concern this
+    // instance), then every replacement passes the rollout gate and admitted parts move on.
+    const rolloutInput = await this.observeRollouts(observed, at);
+    const budget = this.options.budget ?? rolloutBudget(rolloutInput);
+    const decision = recordRolloutProgress(pace(decide(this.desiredView(), observed, at, this.decideOptions), budget), rolloutInput);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
     for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs()))
@@ -123,6 +134,7 @@ export class Reconciler {
     this.afterActing(decision, tasks);
 
     const acting = this.claims.standing(clock.monoMs()).acting;
+    if (acting) await this.stewards.step(clock.monoMs(), this.unfinishedRollouts());
     const ready = this.ready();
     this.ctx.metrics.set('blox_agent_ready', 'Every matching daemon RUNNING (and HEALTHY where checked)', {}, ready ? 1 : 0);
     this.ctx.metrics.set('blox_agent_degraded', 'The agent cannot reach DynamoDB or ECS', {}, this.ctx.troubles.degraded ? 1 : 0);
@@ -139,6 +151,49 @@ export class Reconciler {
     for (const chain of chains)
       for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
     return progress ? Math.min(wakeIn, PROGRESS_WAKE_MS) : wakeIn;
+  }
+
+  /** Reads the rollout controls that are due and gathers the rollout gate's inputs for this step. */
+  private async observeRollouts(observed: Observed, at: Now): Promise<RolloutStepInput> {
+    const environments = new Map<string, RolloutEnvInput>();
+    const wanted = new Map<string, { deploymentId: string; interest: RolloutInterest }>();
+    for (const entry of this.desired.entries ?? []) {
+      if (entry.kind !== 'valid' || entry.environment.activeDeploymentId === undefined) continue;
+      const deploymentId = entry.environment.activeDeploymentId;
+      const claim = observed.claims[entry.name];
+      const last = this.last?.environments.find((e) => e.environment === entry.name);
+      const waiting = last?.intents.some((i) => i.type === 'replace' || (i.type === 'wait' && i.reason.includes('held'))) ?? false;
+      const part = claim?.item?.rollout;
+      const admitted = part?.deploymentId === deploymentId && (part.state === 'admitted' || part.state === 'failed');
+      const steward = this.rollouts.control(entry.name)?.steward?.owner === this.ctx.owner;
+      wanted.set(entry.name, { deploymentId, interest: waiting || admitted || steward ? 'active' : 'idle' });
+    }
+    await this.rollouts.poll(at.monoMs, wanted);
+    for (const entry of this.desired.entries ?? []) {
+      if (entry.kind !== 'valid') continue;
+      const deploymentId = entry.environment.activeDeploymentId;
+      environments.set(entry.name, {
+        deploymentId,
+        control: this.rollouts.view(entry.name, deploymentId),
+        config: entry.revision.deploymentConfiguration,
+        targetRevision: entry.revision.revision,
+        claim: observed.claims[entry.name],
+        readyForMs: this.memories.peek(entry.name)?.readyFor(at.monoMs) ?? 0,
+      });
+    }
+    return { environments, tasks: observed.tasks, instanceId: this.ctx.identity.containerInstanceId, nowWallMs: at.wallMs };
+  }
+
+  /** Unfinished controls this agent read, with their environment's target revision (the steward's work). */
+  private unfinishedRollouts(): Map<string, { control: RolloutControl; revision: EnvironmentRevision }> {
+    const out = new Map<string, { control: RolloutControl; revision: EnvironmentRevision }>();
+    for (const entry of this.desired.entries ?? []) {
+      if (entry.kind !== 'valid') continue;
+      const view = this.rollouts.view(entry.name, entry.environment.activeDeploymentId);
+      if (view.state === 'read' && view.control.phase !== 'done' && view.control.targetRevision === entry.revision.revision)
+        out.set(entry.name, { control: view.control, revision: entry.revision });
+    }
+    return out;
   }
 
   /** Stops the agent's part: the instance is left for a successor at once. Never stops a daemon. */
@@ -201,6 +256,7 @@ export class Reconciler {
     const claims = this.claims.claimViews();
     for (const { environment, report } of decision.environments) {
       const memory = this.memories.get(environment);
+      memory.noteReady(report.ready && report.next === undefined ? report.taskArn : undefined, now);
       if (memory.reported?.state !== report.state) {
         memory.reported = { state: report.state, since: wallIso };
         this.ctx.log.info({ environment, state: report.state, taskArn: report.taskArn, revision: report.revision, reason: report.reason }, 'daemon state');

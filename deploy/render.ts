@@ -66,7 +66,15 @@ export const AGENT_ACTIONS = {
     'ecs:PutAttributes',
     'ecs:DescribeTaskDefinition',
   ],
-  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+  dynamodb: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:DeleteItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:ConditionCheckItem',
+  ],
 };
 
 export const COORDINATOR_ACTIONS = {

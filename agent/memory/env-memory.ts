@@ -22,6 +22,8 @@ export class EnvMemory {
   readonly ecsBackoff: Backoff;
   /** The state last reported, and since when (wall ISO time). */
   reported: { state: string; since: string } | undefined;
+  /** The daemon task reported ready, and since when without a break (a rollout's bake time). */
+  private ready: { taskArn: string; sinceMono: number } | undefined;
 
   constructor(random: () => number) {
     this.startBackoff = new Backoff(START_RETRY, random);
@@ -67,6 +69,16 @@ export class EnvMemory {
     }
     if (this.restart) this.restart = ageRestartState(this.restart, policy, nowMono);
     return stopped;
+  }
+
+  /** The task reported ready now (undefined: none is): a new task or a break starts the bake again. */
+  noteReady(taskArn: string | undefined, nowMono: number): void {
+    if (taskArn === undefined) this.ready = undefined;
+    else if (this.ready?.taskArn !== taskArn) this.ready = { taskArn, sinceMono: nowMono };
+  }
+
+  readyFor(nowMono: number): number {
+    return this.ready ? nowMono - this.ready.sinceMono : 0;
   }
 
   /** Forgets attempt tokens no claim refers to once they are old. */

@@ -15,7 +15,7 @@ import { createAgent, type Agent, type AgentDeps } from '../../agent/agent.js';
 import { CONFIG_KEYS, type AgentConfig } from '../../agent/config.js';
 import { startHealthServer, type HealthServer } from '../../agent/health-server.js';
 import { tableDefinition } from '../../core/dynamo-table.js';
-import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type RestartPolicy } from '../../core/records.js';
+import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type DeploymentConfiguration, type RestartPolicy } from '../../core/records.js';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { startEcsEmulator, type EcsEmulator, type EmulatedTask } from '../../local/ecs/emulator.js';
@@ -63,7 +63,7 @@ export interface AgentWorld {
   createEnvironment(
     name: string,
     taskDefinition: string,
-    options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean },
+    options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean; deploymentConfiguration?: Partial<DeploymentConfiguration> },
   ): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   putRaw(item: Record<string, unknown>): Promise<void>;
@@ -165,7 +165,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         name,
         taskDefinition,
         instanceGroup: o.expression ? { cluster, expression: o.expression } : { cluster },
-        deploymentConfiguration: DEFAULT_DEPLOYMENT_CONFIGURATION,
+        deploymentConfiguration: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, ...o.deploymentConfiguration },
         restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000, ...o.restartPolicy },
         critical: o.critical ?? false,
         order: 0,
@@ -220,6 +220,9 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         orphanGraceMs: 1_000,
         attemptSettleMs: 500,
         statusHeartbeatMs: 5_000,
+        rolloutPollMs: 200,
+        rolloutIdlePollMs: 1_000,
+        stewardIntervalMs: 300,
         ...overrides,
       };
     },

@@ -8,6 +8,13 @@ import { GROUP_PREFIX } from '../../core/ecs-labels.js';
 import { InvalidRecordError } from '../../core/errors.js';
 import { keys, lastArnSegment } from '../../core/keys.js';
 import {
+  counterAllows,
+  parseDeployment,
+  parseInstanceStatus,
+  parseRolloutControl,
+  type Deployment,
+  type RolloutControl,
+  type StewardLease,
   claimAttributes,
   parseClaimRecord,
   parseInstanceHeartbeat,
@@ -25,12 +32,16 @@ import type {
   EcsPort,
   EnvironmentEntry,
   LocalTask,
+  RolloutPort,
+  StewardPort,
   StartFailure,
   StartTaskInput,
   StatusPort,
   TaskInfo,
 } from '../../agent/ports.js';
-import { WriteConflictError } from '../../agent/ports.js';
+import { RolloutRefusedError, WriteConflictError } from '../../agent/ports.js';
+import type { RolloutCounterMove } from '../../agent/model.js';
+import type { ControlJudgement, DeploymentJudgement } from '../../core/store/rollouts.js';
 
 type Item = Record<string, unknown>;
 const keyOf = (k: { pk: string; sk: string }): string => `${k.pk}\u0000${k.sk}`;
@@ -46,7 +57,7 @@ export class InjectedError extends Error {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB
 
-export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort {
+export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort, StewardPort {
   readonly items = new Map<string, Item>();
   environments: EnvironmentEntry[] = [];
   marker: ChangeMarker | undefined;
@@ -103,8 +114,79 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort {
     return result;
   }
 
-  async putClaim(claim: Claim, expected: string | undefined): Promise<void> {
-    this.conditionalPut(keys.claim(claim.environment, claim.containerInstanceId), claimAttributes(claim), expected, parseClaimRecord);
+  async putClaim(claim: Claim, expected: string | undefined, counter?: RolloutCounterMove): Promise<void> {
+    const key = keys.claim(claim.environment, claim.containerInstanceId);
+    if (!counter) return this.conditionalPut(key, claimAttributes(claim), expected, parseClaimRecord);
+    // One transaction: the claim's condition and the counter's, then both writes or neither.
+    this.touch(true);
+    const current = this.items.get(keyOf(key));
+    if (expected === undefined ? current !== undefined : current?.recordVersion !== expected) throw this.conflict(key, current, parseClaimRecord);
+    const controlKey = keys.rolloutControl(counter.environment);
+    const controlItem = this.items.get(keyOf(controlKey));
+    const control = controlItem ? parseRolloutControl(controlItem) : undefined;
+    if (!counterAllows(control, counter.deploymentId, counter.delta)) {
+      this.calls.conflicts++;
+      throw new RolloutRefusedError(`rollout of ${counter.environment} refused ${counter.delta > 0 ? 'an admission' : 'a release'}`);
+    }
+    controlItem!.inFlight = (controlItem!.inFlight as number) + counter.delta;
+    if (counter.delta > 0) controlItem!.admitted = (controlItem!.admitted as number) + 1;
+    this.items.set(keyOf(key), structuredClone({ ...key, ...claimAttributes(claim) }));
+  }
+
+  // ---- the steward's port: the same conditions as core/store/rollouts.ts, on plain items
+
+  async control(environment: string): Promise<RolloutControl | undefined> {
+    return (await this.getControl(environment)) ?? undefined;
+  }
+
+  async deployment(environment: string, id: string): Promise<Deployment | undefined> {
+    this.touch(false);
+    const item = this.items.get(keyOf(keys.deployment(environment, id)));
+    return item ? parseDeployment(item) : undefined;
+  }
+
+  async statuses(cluster: string): Promise<InstanceStatus[]> {
+    this.touch(false);
+    return [...this.items.values()].filter((i) => i.pk === `CLUSTER#${cluster}` && i.kind === 'InstanceStatus').map((i) => parseInstanceStatus(i));
+  }
+
+  async acquire(environment: string, deploymentId: string, lease: StewardLease, seenRenewals: number | undefined): Promise<boolean> {
+    this.touch(true);
+    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
+    const steward = item?.steward as StewardLease | undefined;
+    if (!item || item.deploymentId !== deploymentId || (steward && steward.renewals !== seenRenewals)) return false;
+    item.steward = { ...lease };
+    return true;
+  }
+
+  async record(
+    environment: string,
+    deploymentId: string,
+    lease: StewardLease,
+    control: ControlJudgement,
+    deployment: DeploymentJudgement | undefined,
+    expectedStatus: Deployment['status'],
+    now: string,
+  ): Promise<boolean> {
+    this.touch(true);
+    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
+    const steward = item?.steward as StewardLease | undefined;
+    const dep = this.items.get(keyOf(keys.deployment(environment, deploymentId)));
+    if (!item || item.deploymentId !== deploymentId || steward?.owner !== lease.owner || steward.renewals !== lease.renewals) return false;
+    if (deployment && dep?.status !== expectedStatus) return false;
+    Object.assign(item, structuredClone(control), { steward: { ...lease, renewals: lease.renewals + 1 }, updatedAt: now });
+    if (deployment && dep) Object.assign(dep, structuredClone(deployment), { updatedAt: now });
+    return true;
+  }
+
+  async rollback(): Promise<void> {
+    throw new Error('the fake table does not model rollback deployments (the integration tests run the store)');
+  }
+
+  async getControl(environment: string): Promise<RolloutControl | null> {
+    this.touch(false);
+    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
+    return item ? parseRolloutControl(item) : null;
   }
 
   async deleteClaim(environment: string, containerInstanceId: string, expected: string): Promise<void> {
@@ -395,6 +477,8 @@ export function killablePorts(
   const wrapped: AgentPorts = {
     desired: wrap(ports.desired),
     claims: wrap(ports.claims),
+    rollout: wrap(ports.rollout),
+    steward: wrap(ports.steward),
     status: wrap(ports.status),
     ecs: wrap(ports.ecs),
     ecsAgent: wrap(ports.ecsAgent),

@@ -1,0 +1,132 @@
+// The steward of an environment's unfinished deployment: one agent of the fleet, elected by a lease
+// in the rollout control, that counts the fleet every `stewardIntervalMs` and advances the
+// deployment (phase, cap, counts, completion, failure, automatic rollback). Every agent that reads
+// an unfinished control takes part in the election: it takes the lease when there is none, or after
+// watching its renewal count stay the same for a lease duration on its own monotonic clock (the
+// instance heartbeat's rule). Nothing here starts or stops a task; the agents admit themselves.
+import { errorMessage } from '../../core/errors.js';
+import type { EnvironmentRevision, RolloutControl, StewardLease } from '../../core/records.js';
+import type { DeploymentJudgement } from '../../core/store/rollouts.js';
+import type { AgentContext } from '../context.js';
+import type { StewardPort } from '../ports.js';
+import { judge } from './judge.js';
+
+const MAX_REASONS = 50;
+
+interface Watch {
+  deploymentId: string;
+  renewals: number | undefined;
+  sinceMono: number;
+  lastRunMono?: number;
+  lastAvailable?: number;
+  /** The last attempt to take the lease: a lost one is not repeated before a steward interval (the winner's write takes a read to see). */
+  lastAttemptMono?: number;
+}
+
+export class Stewards {
+  private readonly watches = new Map<string, Watch>();
+
+  constructor(
+    private readonly ctx: AgentContext,
+    private readonly port: StewardPort,
+  ) {}
+
+  /** Environments with an unfinished control this agent read, each with its target revision. */
+  async step(nowMono: number, unfinished: ReadonlyMap<string, { control: RolloutControl; revision: EnvironmentRevision }>): Promise<void> {
+    for (const env of this.watches.keys()) if (!unfinished.has(env)) this.watches.delete(env);
+    for (const [env, { control, revision }] of unfinished) {
+      try {
+        await this.stepEnvironment(env, control, revision, nowMono);
+      } catch (error) {
+        this.ctx.log.warn({ environment: env, error: errorMessage(error) }, 'steward step failed');
+      }
+    }
+  }
+
+  /** Whether this agent is the steward of `env` (as last read). */
+  holds(control: RolloutControl): boolean {
+    return control.steward?.owner === this.ctx.owner;
+  }
+
+  private async stepEnvironment(env: string, seen: RolloutControl, revision: EnvironmentRevision, nowMono: number): Promise<void> {
+    const leaseMs = this.ctx.config.stewardIntervalMs * 3;
+    let watch = this.watches.get(env);
+    if (!watch || watch.deploymentId !== seen.deploymentId) {
+      watch = { deploymentId: seen.deploymentId, renewals: seen.steward?.renewals, sinceMono: nowMono };
+      this.watches.set(env, watch);
+    } else if (watch.renewals !== seen.steward?.renewals) {
+      watch.renewals = seen.steward?.renewals;
+      watch.sinceMono = nowMono;
+    }
+    if (!this.holds(seen)) {
+      const expired = seen.steward === undefined || nowMono - watch.sinceMono >= seen.steward.leaseMs;
+      if (!expired || (watch.lastAttemptMono !== undefined && nowMono - watch.lastAttemptMono < this.ctx.config.stewardIntervalMs)) return;
+      watch.lastAttemptMono = nowMono;
+      const lease: StewardLease = {
+        owner: this.ctx.owner,
+        containerInstanceId: this.ctx.identity.containerInstanceId,
+        renewals: (seen.steward?.renewals ?? 0) + 1,
+        leaseMs,
+      };
+      const won = await this.port.acquire(env, seen.deploymentId, lease, seen.steward?.renewals);
+      if (!won) return this.ctx.log.debug({ environment: env, deploymentId: seen.deploymentId }, 'steward: lease taken by another agent');
+      this.ctx.log.info({ environment: env, deploymentId: seen.deploymentId }, 'steward: lease taken');
+      watch.renewals = lease.renewals;
+      watch.sinceMono = nowMono;
+      watch.lastRunMono = undefined;
+    } else if (watch.lastRunMono !== undefined && nowMono - watch.lastRunMono < this.ctx.config.stewardIntervalMs) return;
+    watch.lastRunMono = nowMono;
+    await this.count(env, revision, watch);
+  }
+
+  /** One count of the fleet and the judgement it leads to, written conditional on the lease. */
+  private async count(env: string, revision: EnvironmentRevision, watch: Watch): Promise<void> {
+    const control = await this.port.control(env);
+    if (!control || control.deploymentId !== watch.deploymentId || !this.holds(control) || control.phase === 'done') return;
+    const deployment = await this.port.deployment(env, control.deploymentId);
+    if (!deployment || deployment.targetRevision !== revision.revision) return;
+    const statuses = await this.port.statuses(revision.instanceGroup.cluster);
+    const wall = this.ctx.clock.wallMs();
+    const nowIso = new Date(wall).toISOString();
+    const startedAt = deployment.startedAt ?? nowIso;
+    const sameAsTarget = new Set([revision.revision, ...(revision.copiedFrom !== undefined ? [revision.copiedFrom] : [])]);
+    const progressAt = deployment.progressAt ?? startedAt;
+    const j = judge({
+      environment: env,
+      control,
+      config: revision.deploymentConfiguration,
+      sameAsTarget,
+      statuses,
+      progressAtMs: Date.parse(progressAt),
+      nowWallMs: wall,
+      ecsRatePerSecond: this.ctx.config.rolloutEcsRatePerSecond,
+    });
+    const progressed = watch.lastAvailable !== undefined && j.counts.available > watch.lastAvailable;
+    watch.lastAvailable = j.counts.available;
+    const config = revision.deploymentConfiguration;
+    const rollingBack = j.outcome === 'failed' && config.autoRollback && deployment.stableRevision !== undefined;
+    const fields: DeploymentJudgement = { counts: j.counts, phase: j.phase, failedInstances: j.failed, startedAt };
+    if (progressed) fields.progressAt = nowIso;
+    if (j.status !== deployment.status) fields.status = j.status;
+    if (j.reason && j.status !== deployment.status) fields.reasons = [...deployment.reasons, j.reason].slice(-MAX_REASONS);
+    if (j.outcome) fields.finishedAt = nowIso;
+    // A failure that rolls back keeps the control as it is until the rollback replaces it, so a
+    // steward that dies in between leaves a successor the same judgement to carry out.
+    const controlFields = rollingBack
+      ? { desired: j.desired }
+      : { phase: j.phase, cap: j.cap, desired: j.desired, spreadMs: j.spreadMs, unlimited: j.unlimited, ...(j.outcome ? { outcome: j.outcome } : {}) };
+    const lease = control.steward!;
+    const written = await this.port.record(env, control.deploymentId, lease, controlFields, fields, deployment.status, nowIso);
+    if (!written) {
+      this.ctx.log.info({ environment: env }, 'steward: judgement lost (lease or deployment changed); reading again');
+      return;
+    }
+    watch.renewals = lease.renewals + 1;
+    if (j.reason && j.status !== deployment.status)
+      this.ctx.log.info({ environment: env, deploymentId: deployment.id, status: j.status, reason: j.reason }, 'deployment');
+    if (rollingBack) {
+      this.ctx.log.warn({ environment: env, deploymentId: deployment.id, to: deployment.stableRevision }, 'deployment failed: rolling back by itself');
+      await this.port.rollback(env, deployment.id, deployment.stableRevision!);
+    }
+  }
+}

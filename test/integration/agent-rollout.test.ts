@@ -1,0 +1,218 @@
+// Rollouts carried out by the agents alone (no coordinator process runs here: the store is only
+// used, as `blox --direct` uses it, to store the new revision): paced by maxUnavailable through the
+// rollout control's admission counter, surging, failing on a broken revision and rolling back by
+// itself, stopped mid-way. A sampler on every ECS task change counts the instances without a
+// ready daemon of the environment.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DeploymentConfiguration } from '../../core/records.js';
+import { SimulatedRuntime } from '../../local/runtime/simulated.js';
+import { startAgentWorld, waitFor, type AgentWorld, type RunningAgent, type WorldInstance } from '../support/agent-world.js';
+import { dynamoDbEndpoint } from '../support/services.js';
+
+const endpoint = dynamoDbEndpoint();
+
+describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', () => {
+  let world: AgentWorld;
+  beforeAll(async () => {
+    // Tasks of a family named broken-* exit 300 ms after they start, every time.
+    const runtime = new SimulatedRuntime({ startLatencyMs: 150, crashAfterMs: (spec) => (spec.family.startsWith('broken') ? 300 : undefined) });
+    world = await startAgentWorld({ dynamodbEndpoint: endpoint, runtime });
+  });
+  afterAll(async () => world?.close());
+
+  /** Instances of `env` with no RUNNING daemon task, sampled on every task change; and the most live tasks on one instance. */
+  function sample(env: string, instances: WorldInstance[]) {
+    let maxUnavailable = 0;
+    let maxPerInstance = 0;
+    let sameRevisionTwice = false;
+    const check = () => {
+      let unavailable = 0;
+      for (const i of instances) {
+        const live = world.liveTasks(i.arn, env);
+        if (!live.some((t) => t.lastStatus === 'RUNNING')) unavailable++;
+        maxPerInstance = Math.max(maxPerInstance, live.length);
+        const revisions = live.map((t) => t.taskDefinitionArn);
+        if (new Set(revisions).size !== revisions.length) sameRevisionTwice = true;
+      }
+      maxUnavailable = Math.max(maxUnavailable, unavailable);
+    };
+    const off = world.emulator.onTaskStateChange(check);
+    return {
+      stop: () => off(),
+      get maxUnavailable() {
+        return maxUnavailable;
+      },
+      get maxPerInstance() {
+        return maxPerInstance;
+      },
+      get sameRevisionTwice() {
+        return sameRevisionTwice;
+      },
+    };
+  }
+
+  async function fleet(env: string, size: number, config: Partial<DeploymentConfiguration>, family = env) {
+    const v1 = await world.registerTaskDefinition(family);
+    await world.createEnvironment(env, v1, { expression: `attribute:${env} == yes`, deploymentConfiguration: config });
+    const instances = await Promise.all(Array.from({ length: size }, () => world.addInstance({ attributes: { [env]: 'yes' } })));
+    const agents: RunningAgent[] = await Promise.all(instances.map((i) => world.startAgent(i, { pollIntervalMs: 300 }, { tickMs: 300 })));
+    await waitFor(
+      `${env}: a daemon on every instance`,
+      60_000,
+      () => instances.every((i) => world.liveTasks(i.arn, env).some((t) => t.lastStatus === 'RUNNING')),
+      100,
+    );
+    const created = await world.store.getEnvironment(env);
+    // The first deployment completes too (every instance got the daemon): the steward says so.
+    await waitFor(
+      `${env}: first deployment completed`,
+      30_000,
+      async () => (await world.store.getDeployment(env, created.activeDeployment!.id)).status === 'completed',
+    );
+    return { instances, agents, v1 };
+  }
+
+  const onFamily = (instances: WorldInstance[], env: string, taskDefinition: string) =>
+    instances.every((i) => world.liveTasks(i.arn, env).some((t) => t.lastStatus === 'RUNNING' && t.taskDefinitionArn.endsWith(`/${taskDefinition}`)));
+
+  it('20 instances, maxUnavailable 3: never more than 3 without a ready daemon, and the deployment completes', async () => {
+    const { instances, agents } = await fleet('paced', 20, { maxUnavailable: '3' });
+    const v2 = await world.registerTaskDefinition('paced');
+    const sampler = sample('paced', instances);
+    const env = await world.store.getEnvironment('paced');
+    const update = await world.store.updateEnvironment('paced', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    await waitFor('every instance on revision 2', 120_000, () => onFamily(instances, 'paced', v2), 100);
+    const done = await waitFor('deployment completed', 30_000, async () => {
+      const d = await world.store.getDeployment('paced', id);
+      return d.status === 'completed' ? d : undefined;
+    });
+    sampler.stop();
+    expect(sampler.maxUnavailable).toBeGreaterThan(0); // the rollout did take daemons down, paced
+    expect(sampler.maxUnavailable).toBeLessThanOrEqual(3);
+    expect(sampler.maxPerInstance).toBe(1);
+    expect(done.finishedAt).toBeDefined();
+    const control = await world.rawItem('ENV#paced', 'ROLLOUT');
+    expect(control).toMatchObject({ deploymentId: id, phase: 'done', outcome: 'completed', inFlight: 0 });
+    await Promise.all(agents.map((a) => a.stop()));
+  }, 180_000);
+
+  it('surge: the new task is ready before the old one stops, never two of one revision, never more than two', async () => {
+    const { instances, agents } = await fleet('surging', 4, { maxUnavailable: '0', maxSurge: '2' });
+    const v2 = await world.registerTaskDefinition('surging');
+    const sampler = sample('surging', instances);
+    const env = await world.store.getEnvironment('surging');
+    const update = await world.store.updateEnvironment('surging', { token: env.token, taskDefinition: v2, deploy: true });
+    await waitFor(
+      'every instance on revision 2',
+      60_000,
+      () => onFamily(instances, 'surging', v2) && instances.every((i) => world.liveTasks(i.arn, 'surging').length === 1),
+      100,
+    );
+    await waitFor('deployment completed', 30_000, async () => (await world.store.getDeployment('surging', update.deployment!.id)).status === 'completed');
+    sampler.stop();
+    expect(sampler.maxUnavailable).toBe(0);
+    expect(sampler.maxPerInstance).toBe(2);
+    expect(sampler.sameRevisionTwice).toBe(false);
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+
+  it('a broken revision fails at the threshold and rolls back by itself; never more than maxUnavailable without a daemon', async () => {
+    const { instances, agents, v1 } = await fleet('fragile', 6, {
+      maxUnavailable: '2',
+      minHealthySeconds: 1,
+      healthyDeadlineSeconds: 3,
+      failureThreshold: '1',
+      autoRollback: true,
+    });
+    const broken = await world.registerTaskDefinition('broken-fragile');
+    const sampler = sample('fragile', instances);
+    const env = await world.store.getEnvironment('fragile');
+    const update = await world.store.updateEnvironment('fragile', { token: env.token, taskDefinition: broken, deploy: true });
+    const id = update.deployment!.id;
+    const failed = await waitFor('the broken deployment rolled back', 60_000, async () => {
+      const d = await world.store.getDeployment('fragile', id);
+      return d.status === 'rolled_back' ? d : undefined;
+    });
+    expect(failed.failures.length).toBeGreaterThanOrEqual(1);
+    expect(failed.failures[0]!.reason).toMatch(/not ready within 3 s/);
+    const head = await world.store.getEnvironment('fragile');
+    expect(head.activeDeployment!.id).not.toBe(id);
+    await waitFor('every instance back on revision 1 (its copy)', 60_000, () => onFamily(instances, 'fragile', v1), 100);
+    const rollback = await waitFor('the rollback completed', 30_000, async () => {
+      const d = await world.store.getDeployment('fragile', head.activeDeployment!.id);
+      return d.status === 'completed' ? d : undefined;
+    });
+    sampler.stop();
+    expect(rollback.reasons.join(' ')).toMatch(new RegExp(`rollback of deployment ${id}`));
+    expect(sampler.maxUnavailable).toBeLessThanOrEqual(2);
+    // Exactly one rollback deployment, however many agents saw the failure.
+    const deployments = await world.store.listDeployments('fragile');
+    expect(deployments.items.filter((d) => d.reasons.some((r) => r.startsWith('rollback of deployment')))).toHaveLength(1);
+    await Promise.all(agents.map((a) => a.stop()));
+  }, 150_000);
+
+  it('stop: nothing new begins, the fleet stays mixed and the deployment says stopped', async () => {
+    const { instances, agents, v1 } = await fleet('halted', 6, { maxUnavailable: '1', minHealthySeconds: 2 });
+    const v2 = await world.registerTaskDefinition('halted');
+    const env = await world.store.getEnvironment('halted');
+    const update = await world.store.updateEnvironment('halted', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    await waitFor(
+      'one instance on revision 2',
+      30_000,
+      () => instances.some((i) => world.liveTasks(i.arn, 'halted').some((t) => t.taskDefinitionArn.endsWith(`/${v2}`))),
+      50,
+    );
+    await world.store.stopDeployment('halted', id);
+    await new Promise((r) => setTimeout(r, 4_000));
+    const onNew = instances.filter((i) => world.liveTasks(i.arn, 'halted').some((t) => t.taskDefinitionArn.endsWith(`/${v2}`))).length;
+    const onOld = instances.filter((i) => world.liveTasks(i.arn, 'halted').some((t) => t.taskDefinitionArn.endsWith(`/${v1}`))).length;
+    expect(onNew).toBeGreaterThanOrEqual(1);
+    expect(onNew).toBeLessThanOrEqual(2); // the one admitted (and at most one more admitted before the stop landed)
+    expect(onOld).toBe(instances.length - onNew);
+    expect((await world.store.getDeployment('halted', id)).status).toBe('stopped');
+    await Promise.all(agents.map((a) => a.stop()));
+  });
+
+  it('an agent SIGKILLed while admitted (holding a rollout slot): restarted on its state directory it carries on, and the rollout completes', async () => {
+    const v1 = await world.registerTaskDefinition('killed-slot');
+    await world.createEnvironment('killed-slot', v1, {
+      expression: 'attribute:killed-slot == yes',
+      deploymentConfiguration: { maxUnavailable: '1', minHealthySeconds: 2 },
+    });
+    const instances = await Promise.all(Array.from({ length: 3 }, () => world.addInstance({ attributes: { 'killed-slot': 'yes' } })));
+    const overrides = { leaseDurationMs: 20_000 };
+    const children = new Map(await Promise.all(instances.map(async (i) => [i.arn, await world.spawnAgent(i, overrides)] as const)));
+    await waitFor(
+      'a daemon on every instance',
+      60_000,
+      () => instances.every((i) => world.liveTasks(i.arn, 'killed-slot').some((t) => t.lastStatus === 'RUNNING')),
+      100,
+    );
+    const v2 = await world.registerTaskDefinition('killed-slot');
+    const sampler = sample('killed-slot', instances);
+    const env = await world.store.getEnvironment('killed-slot');
+    const update = await world.store.updateEnvironment('killed-slot', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    const claimOf = (i: WorldInstance) => world.rawItem('ENV#killed-slot', `LEASE#${i.arn.split('/').pop()}`);
+    const holder = await waitFor('an admitted instance', 30_000, async () => {
+      for (const i of instances) if (((await claimOf(i))?.rollout as { state?: string } | undefined)?.state === 'admitted') return i;
+      return undefined;
+    });
+    const killedAt = Date.now();
+    children.get(holder.arn)!.child.kill('SIGKILL');
+    await children.get(holder.arn)!.exited;
+    // The admission outlives the process: it is the instance's, recorded in its claim and counted.
+    expect(await world.rawItem('ENV#killed-slot', 'ROLLOUT')).toMatchObject({ deploymentId: id, inFlight: 1 });
+    children.set(holder.arn, await world.spawnAgent(holder, overrides));
+    await waitFor('every instance on revision 2', 60_000, () => onFamily(instances, 'killed-slot', v2), 100);
+    await waitFor('deployment completed', 30_000, async () => (await world.store.getDeployment('killed-slot', id)).status === 'completed');
+    sampler.stop();
+    expect(Date.now() - killedAt).toBeLessThan(overrides.leaseDurationMs + 20_000);
+    expect(sampler.maxUnavailable).toBeLessThanOrEqual(1);
+    expect(children.get(holder.arn)!.output()).not.toMatch(/expired/); // the same owner carried on at once
+    for (const c of children.values()) c.child.kill('SIGTERM');
+    await Promise.all([...children.values()].map((c) => c.exited));
+  }, 150_000);
+});

@@ -1,0 +1,231 @@
+// The rollout gate (agent/decide/rollout.ts) and the steward's judgement (agent/steward/judge.ts),
+// table-tested the way the Kubernetes DaemonSet controller's rolling update is: each row one
+// situation, the verdict and why.
+import { describe, expect, it } from 'vitest';
+import { admission, counterDelta, followUp, spreadOffset, type ControlView, type GateInput } from '../../agent/decide/rollout.js';
+import type { Report } from '../../agent/model.js';
+import { judge, type JudgeInput } from '../../agent/steward/judge.js';
+import { DEFAULT_DEPLOYMENT_CONFIGURATION, type ClaimRollout, type DaemonStatus, type InstanceStatus, type RolloutControl } from '../../core/records.js';
+
+const NOW = Date.parse('2026-12-01T12:00:00.000Z');
+const iso = (ms: number) => new Date(ms).toISOString();
+
+function control(overrides: Partial<RolloutControl> = {}): RolloutControl {
+  return {
+    kind: 'RolloutControl',
+    schemaVersion: 1,
+    environment: 'logs',
+    deploymentId: 'dep-2',
+    targetRevision: 2,
+    stableRevision: 1,
+    phase: 'rolling',
+    paused: false,
+    cap: 3,
+    inFlight: 0,
+    admitted: 0,
+    canary: 0,
+    desired: 20,
+    spreadMs: 0,
+    unlimited: false,
+    updatedAt: iso(NOW),
+    ...overrides,
+  };
+}
+
+const read = (c: Partial<RolloutControl> = {}): ControlView => ({ state: 'read', control: control(c) });
+
+function gate(overrides: Partial<GateInput> = {}): GateInput {
+  return {
+    deploymentId: 'dep-2',
+    control: read(),
+    config: DEFAULT_DEPLOYMENT_CONFIGURATION,
+    claimRollout: undefined,
+    oldReady: true,
+    surge: false,
+    instanceId: 'i-1',
+    nowWallMs: NOW,
+    ...overrides,
+  };
+}
+
+const part = (state: ClaimRollout['state'], at = NOW, counted = true): ClaimRollout => ({ deploymentId: 'dep-2', state, at: iso(at), counted });
+
+describe('the rollout gate: may this instance replace its daemon now?', () => {
+  const rows: [string, Partial<GateInput>, 'go' | 'admit' | 'hold', RegExp][] = [
+    ['no deployment named by the head: unpaced', { deploymentId: undefined }, 'go', /unpaced/],
+    ['the control not read yet: held', { control: { state: 'unread' } }, 'hold', /reading the rollout/],
+    ['no control stored (a deployment from before rollouts): unpaced', { control: { state: 'absent' } }, 'go', /unpaced/],
+    ['a control of another deployment (a read not caught up): held', { control: read({ deploymentId: 'dep-1' }) }, 'hold', /deployment dep-1/],
+    ['room in flight: admitted, counted', {}, 'admit', /admitted: 1 of 3/],
+    ['no room: held, saying how many are in flight', { control: read({ inFlight: 3 }) }, 'hold', /3 of 3 admitted/],
+    [
+      'already admitted (by a predecessor on this instance): carries on even without room',
+      { control: read({ inFlight: 3 }), claimRollout: part('admitted') },
+      'go',
+      /admitted/,
+    ],
+    ['failed earlier: carries on (it stays counted)', { claimRollout: part('failed') }, 'go', /admitted \(failed\)/],
+    ['freed by the steward (abandoned): must be admitted again', { control: read({ inFlight: 3 }), claimRollout: part('abandoned') }, 'hold', /3 of 3/],
+    ['the old daemon is not ready: goes at once, not counted', { control: read({ inFlight: 3 }), oldReady: false }, 'go', /not ready/],
+    ['paused: nothing new begins', { control: read({ paused: true }) }, 'hold', /paused/],
+    ['pending: waits for the first count', { control: read({ phase: 'pending' }) }, 'hold', /first count/],
+    ['awaiting promotion: held', { control: read({ phase: 'awaiting_promotion' }) }, 'hold', /promotion/],
+    ['canary phase with canaries left: admitted', { control: read({ phase: 'canary', canary: 2, admitted: 1 }) }, 'admit', /admitted/],
+    ['canary phase, every canary admitted: held', { control: read({ phase: 'canary', canary: 2, admitted: 2 }) }, 'hold', /canary/],
+    ['failed deployment: nothing new begins', { control: read({ phase: 'done', outcome: 'failed' }) }, 'hold', /failed/],
+    ['stopped deployment: nothing new begins', { control: read({ phase: 'done', outcome: 'stopped' }) }, 'hold', /stopped/],
+    ['completed deployment: a straggler goes at once', { control: read({ phase: 'done', outcome: 'completed' }) }, 'go', /straggler/],
+    [
+      'strategy on-delete: held until the old task stops by itself',
+      { config: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, strategy: 'on-delete' } },
+      'hold',
+      /on-delete/,
+    ],
+  ];
+  it.each(rows)('%s', (_name, input, verdict, reason) => {
+    const result = admission(gate(input));
+    expect(result.verdict).toBe(verdict);
+    expect(result.reason).toMatch(reason);
+  });
+
+  it('an unlimited rollout admits without counting, then each instance waits for its own offset into the spread', () => {
+    const result = admission(gate({ control: read({ unlimited: true, inFlight: 99, cap: 0 }) }));
+    expect(result).toMatchObject({ verdict: 'admit', rollout: { state: 'admitted', counted: false } });
+    // With a spread the admission is recorded at once and the replacement waits for its moment.
+    expect(admission(gate({ control: read({ unlimited: true, spreadMs: 60_000 }) }))).toMatchObject({ verdict: 'hold', rollout: { counted: false } });
+    const spread = read({ unlimited: true, spreadMs: 60_000 });
+    const offset = spreadOffset('i-1', 60_000);
+    expect(offset).toBeGreaterThanOrEqual(0);
+    expect(offset).toBeLessThan(60_000);
+    const admitted = part('admitted', NOW, false);
+    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: NOW + offset - 1 })).verdict).toBe('hold');
+    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: NOW + offset })).verdict).toBe('go');
+    // 10,000 instance ids spread evenly: no tenth of the window holds more than 12 % of them.
+    const buckets = new Array(10).fill(0);
+    for (let i = 0; i < 10_000; i++) buckets[Math.floor(spreadOffset(`0123abcd${i.toString(16).padStart(8, '0')}`, 1) * 10)]++;
+    expect(Math.max(...buckets)).toBeLessThan(1_200);
+  });
+});
+
+describe('an admitted instance: released after the bake, failed after the healthy deadline', () => {
+  const report = (r: Partial<Report> = {}): Report => ({
+    environment: 'logs',
+    state: 'running',
+    revision: 2,
+    taskDefinition: 'logs:2',
+    matching: true,
+    ready: true,
+    reason: 'running',
+    ...r,
+  });
+  const input = (r: Partial<Report>, readyForMs: number, p = part('admitted', NOW - 10_000)) => ({
+    control: read(),
+    config: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, minHealthySeconds: 5, healthyDeadlineSeconds: 30 },
+    claimRollout: p,
+    targetRevision: 2,
+    report: report(r),
+    readyForMs,
+    nowWallMs: NOW,
+  });
+  it('ready on the target for the bake time: released', () => expect(followUp(input({}, 5_000))?.state).toBe('released'));
+  it('ready but not baked yet: nothing', () => expect(followUp(input({}, 4_999))).toBeUndefined());
+  it('still surging (the old task beside it): nothing', () => expect(followUp(input({ next: { taskArn: 't', ready: true } }, 9_000))).toBeUndefined());
+  it('on the old revision still: nothing', () => expect(followUp(input({ revision: 1 }, 9_000))).toBeUndefined());
+  it('not ready at the healthy deadline: failed, with the reason', () => {
+    const failed = followUp(input({ ready: false, reason: 'exit code 1' }, 0, part('admitted', NOW - 30_000)));
+    expect(failed).toMatchObject({ state: 'failed', reason: expect.stringMatching(/not ready within 30 s: exit code 1/) });
+  });
+  it('a failed instance whose daemon became ready and baked: released', () => expect(followUp(input({}, 5_000, part('failed')))?.state).toBe('released'));
+  it('the counter moves +1 on a counted admission, -1 on its release, never on an uncounted one', () => {
+    expect(counterDelta(undefined, part('admitted'))).toBe(1);
+    expect(counterDelta(part('admitted'), part('released'))).toBe(-1);
+    expect(counterDelta(part('failed'), part('released'))).toBe(-1);
+    expect(counterDelta(part('admitted'), part('admitted'))).toBe(0);
+    expect(counterDelta(part('admitted'), part('failed'))).toBe(0);
+    expect(counterDelta(undefined, part('admitted', NOW, false))).toBe(0);
+    expect(counterDelta(part('abandoned'), part('admitted'))).toBe(1);
+  });
+});
+
+describe("the steward's judgement", () => {
+  function instance(n: number, daemon: Partial<DaemonStatus> | undefined): InstanceStatus {
+    return {
+      kind: 'InstanceStatus',
+      schemaVersion: 1,
+      cluster: 'c',
+      containerInstanceArn: `arn:aws:ecs:us-east-1:1:container-instance/c/i${n}`,
+      agentVersion: 'test',
+      ready: true,
+      degraded: false,
+      daemons: daemon
+        ? [
+            {
+              environment: 'logs',
+              revision: 1,
+              taskDefinition: 'logs:1',
+              state: 'running',
+              restarts: 0,
+              since: iso(NOW),
+              taskArn: `t${n}`,
+              ready: true,
+              matching: true,
+              ...daemon,
+            },
+          ]
+        : [],
+      updatedAt: iso(NOW),
+      expiresAt: NOW / 1000 + 600,
+    };
+  }
+  const base = (statuses: InstanceStatus[], c: Partial<RolloutControl> = {}, config = {}): JudgeInput => ({
+    environment: 'logs',
+    control: control(c),
+    config: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, maxUnavailable: '3', ...config },
+    sameAsTarget: new Set([2]),
+    statuses,
+    progressAtMs: NOW - 1_000,
+    nowWallMs: NOW,
+    ecsRatePerSecond: 20,
+  });
+
+  it('pending -> rolling with cap = maxUnavailable less the instances already unavailable for other reasons', () => {
+    const statuses = [...Array.from({ length: 8 }, (_, i) => instance(i, {})), instance(8, { ready: false, state: 'crash_loop' })];
+    const j = judge(base(statuses, { phase: 'pending' }));
+    expect(j).toMatchObject({ phase: 'rolling', status: 'in_progress', desired: 9, cap: 2 });
+    expect(j.counts).toMatchObject({ desired: 9, current: 9, updated: 0, ready: 8, unavailable: 1, revisions: { '1': 9 } });
+  });
+  it('percentages round up of the matching instances; surge paces by maxSurge', () => {
+    const statuses = Array.from({ length: 10 }, (_, i) => instance(i, {}));
+    expect(judge(base(statuses, {}, { maxUnavailable: '25%' })).cap).toBe(3);
+    expect(judge(base(statuses, {}, { maxUnavailable: '0', maxSurge: '2' })).cap).toBe(2);
+    expect(judge(base(statuses, {}, { maxUnavailable: '100%' }))).toMatchObject({ unlimited: true, spreadMs: 500 });
+  });
+  it('instances that do not match are not desired; one still running the daemon is misscheduled', () => {
+    const j = judge(base([instance(0, {}), instance(1, { matching: false }), instance(2, undefined)]));
+    expect(j.counts).toMatchObject({ desired: 1, misscheduled: 1 });
+  });
+  it('completed when every matching instance runs the target, available, and nothing is in flight', () => {
+    const statuses = Array.from({ length: 3 }, (_, i) => instance(i, { revision: 2, rollout: { deploymentId: 'dep-2', state: 'released' } }));
+    expect(judge(base(statuses))).toMatchObject({ phase: 'done', status: 'completed', outcome: 'completed' });
+    expect(judge(base(statuses, { inFlight: 1 })).status).toBe('in_progress');
+  });
+  it('failed at the threshold, naming the failed instances and why', () => {
+    const statuses = [
+      instance(0, { revision: 2, ready: false, rollout: { deploymentId: 'dep-2', state: 'failed', reason: 'not ready within 300 s: exit 1' } }),
+      instance(1, {}),
+    ];
+    const j = judge(base(statuses));
+    expect(j).toMatchObject({ phase: 'done', status: 'failed', outcome: 'failed' });
+    expect(j.failed).toEqual([expect.objectContaining({ containerInstanceArn: expect.stringMatching(/i0$/), reason: 'not ready within 300 s: exit 1' })]);
+    expect(judge(base(statuses, {}, { failureThreshold: '2' })).status).toBe('in_progress');
+  });
+  it('stuck: no progress for the progress deadline fails the deployment', () => {
+    const j = judge({ ...base([instance(0, {})], {}, { progressDeadlineSeconds: 60 }), progressAtMs: NOW - 60_000 });
+    expect(j).toMatchObject({ status: 'failed', reason: expect.stringMatching(/stuck/) });
+  });
+  it('canary: the canaries bake, then the deployment awaits promotion (or promotes itself)', () => {
+    const statuses = [instance(0, { revision: 2, rollout: { deploymentId: 'dep-2', state: 'released' } }), instance(1, {}), instance(2, {})];
+    expect(judge(base(statuses, { phase: 'canary', canary: 1, admitted: 1 }))).toMatchObject({ phase: 'awaiting_promotion', status: 'awaiting_promotion' });
+    expect(judge(base(statuses, { phase: 'canary', canary: 1, admitted: 1 }, { autoPromote: true }))).toMatchObject({ phase: 'rolling' });
+  });
+});
