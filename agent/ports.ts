@@ -69,6 +69,8 @@ export interface StewardPort {
     expectedStatus: Deployment['status'],
     now: string,
   ): Promise<boolean>;
+  /** Frees the admissions held by instances whose agent is gone (from the last `statuses`); how many. */
+  freeAbandoned(environment: string, deploymentId: string, cluster: string, now: string): Promise<number>;
   /** Rolls the failed deployment back to `revision` (a new deployment of a copy of it). */
   rollback(environment: string, failedDeploymentId: string, revision: number): Promise<void>;
 }

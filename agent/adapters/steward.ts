@@ -42,6 +42,10 @@ export class AgentSteward implements StewardPort {
     return this.rollouts.record(environment, deploymentId, lease, control, deployment, expectedStatus, now);
   }
 
+  freeAbandoned(environment: string, deploymentId: string, cluster: string, now: string): Promise<number> {
+    return this.rollouts.freeAbandoned(environment, deploymentId, cluster, now);
+  }
+
   async rollback(environment: string, failedDeploymentId: string, revision: number): Promise<void> {
     await this.rollouts.deployments.rollbackDeployment(environment, failedDeploymentId, { revision });
   }

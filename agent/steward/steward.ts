@@ -88,6 +88,13 @@ export class Stewards {
     const statuses = await this.port.statuses(revision.instanceGroup.cluster);
     const wall = this.ctx.clock.wallMs();
     const nowIso = new Date(wall).toISOString();
+    if (control.inFlight > 0) {
+      const freed = await this.port.freeAbandoned(env, control.deploymentId, revision.instanceGroup.cluster, nowIso);
+      if (freed > 0) {
+        this.ctx.log.warn({ environment: env, freed }, 'steward: freed the admissions of instances whose agent is gone');
+        control.inFlight -= freed;
+      }
+    }
     const startedAt = deployment.startedAt ?? nowIso;
     const sameAsTarget = new Set([revision.revision, ...(revision.copiedFrom !== undefined ? [revision.copiedFrom] : [])]);
     const progressAt = deployment.progressAt ?? startedAt;

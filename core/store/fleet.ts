@@ -84,17 +84,25 @@ export class Fleet {
   async clusterInstances(cluster: string, cache: Map<string, InstanceStatus[]>): Promise<InstanceStatus[]> {
     const cached = cache.get(cluster);
     if (cached) return cached;
-    const statuses: InstanceStatus[] = [];
+    const { live } = await this.clusterLiveAndGone(cluster);
+    cache.set(cluster, live);
+    return live;
+  }
+
+  /** The cluster's status records, split into those of running agents and those of agents gone (a rollout's steward frees what the gone held). */
+  async clusterLiveAndGone(cluster: string): Promise<{ live: InstanceStatus[]; gone: InstanceStatus[] }> {
+    const live: InstanceStatus[] = [];
+    const gone: InstanceStatus[] = [];
     let startKey: ItemKey | undefined;
     for (let page = 0; page < HEALTH_PAGES; page++) {
       const result = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, consistent: false, ...(startKey ? { startKey } : {}) });
-      const page = result.items.map((item) => parseOrSkip(item, parseInstanceStatus)).filter((s): s is InstanceStatus => s !== undefined);
-      statuses.push(...(await this.live(page)));
+      const read = result.items.map((item) => parseOrSkip(item, parseInstanceStatus)).filter((s): s is InstanceStatus => s !== undefined);
+      const running = new Set(await this.live(read));
+      for (const s of read) (running.has(s) ? live : gone).push(s);
       startKey = result.lastKey;
       if (!startKey) break;
     }
-    cache.set(cluster, statuses);
-    return statuses;
+    return { live, gone };
   }
 
   /**

@@ -5,8 +5,18 @@
 // (owner and renewal count), and on the deployment's status as read, so a deposed steward, a
 // superseded deployment or an operator's action in between makes the write lose, never overwrite.
 import type { Clock } from '../clock.js';
-import { keys } from '../keys.js';
-import { parseDeployment, parseRolloutControl, type Deployment, type InstanceStatus, type RolloutControl, type StewardLease } from '../records.js';
+import { randomUUID } from 'node:crypto';
+import { containerInstanceIdOf, keys } from '../keys.js';
+import { parseOrSkip } from './records-io.js';
+import {
+  parseClaimRecord,
+  parseDeployment,
+  parseRolloutControl,
+  type Deployment,
+  type InstanceStatus,
+  type RolloutControl,
+  type StewardLease,
+} from '../records.js';
 import { Deployments } from './deployments.js';
 import { TransactionCancelled, type Condition, type TableAccess, type TransactOp } from './dynamo.js';
 import { Fleet } from './fleet.js';
@@ -20,6 +30,7 @@ export type DeploymentJudgement = Partial<
 export class Rollouts {
   private readonly table: TableAccess;
   private readonly fleet: Fleet;
+  private readonly gone = new Map<string, InstanceStatus[]>();
   readonly deployments: Deployments;
 
   constructor(options: { table: TableAccess; clock?: Clock }) {
@@ -38,9 +49,46 @@ export class Rollouts {
     return item ? parseDeployment(item) : undefined;
   }
 
-  /** The cluster's live status records (the steward's one read of the fleet per count). */
+  /** The cluster's live status records (the steward's one read of the fleet per count); the gone ones are kept for freeAbandoned. */
   async statuses(cluster: string): Promise<InstanceStatus[]> {
-    return this.fleet.clusterStatuses(cluster);
+    const { live, gone } = await this.fleet.clusterLiveAndGone(cluster);
+    this.gone.set(cluster, gone);
+    return live;
+  }
+
+  /**
+   * Frees the admissions of instances whose agent is gone (status no longer live, no successor):
+   * the claim's part becomes abandoned with a new record version (so a late write of its old
+   * content loses) in one transaction with inFlight - 1. Read from the last `statuses` of the cluster.
+   */
+  async freeAbandoned(environment: string, deploymentId: string, cluster: string, now: string): Promise<number> {
+    let freed = 0;
+    for (const status of this.gone.get(cluster) ?? []) {
+      const part = status.daemons.find((d) => d.environment === environment)?.rollout;
+      if (part?.deploymentId !== deploymentId || (part.state !== 'admitted' && part.state !== 'failed')) continue;
+      const key = keys.claim(environment, containerInstanceIdOf(status.containerInstanceArn));
+      const item = await this.table.get(key);
+      const claim = item ? parseOrSkip(item, parseClaimRecord) : undefined;
+      const rollout = claim?.rollout;
+      if (!claim || !rollout || rollout.deploymentId !== deploymentId || !rollout.counted || (rollout.state !== 'admitted' && rollout.state !== 'failed'))
+        continue;
+      const ok = await this.attempt([
+        {
+          kind: 'update',
+          key: keys.rolloutControl(environment),
+          add: { inFlight: -1 },
+          condition: { expression: '#c_dep = :c_dep', names: { '#c_dep': 'deploymentId' }, values: { ':c_dep': deploymentId } },
+        },
+        {
+          kind: 'update',
+          key,
+          set: { rollout: { ...rollout, state: 'abandoned', at: now, reason: 'its agent is gone' }, recordVersion: randomUUID().replace(/-/g, '') },
+          condition: { expression: '#c_rv = :c_rv', names: { '#c_rv': 'recordVersion' }, values: { ':c_rv': claim.recordVersion } },
+        },
+      ]);
+      if (ok) freed++;
+    }
+    return freed;
   }
 
   /** Takes the steward's lease: when there is none, or when its renewal count is still `seenRenewals` (watched expire). */

@@ -5,6 +5,8 @@
 // ready daemon of the environment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DeploymentConfiguration } from '../../core/records.js';
+import { DynamoTable } from '../../core/store/dynamo.js';
+import { Rollouts } from '../../core/store/rollouts.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
 import { startAgentWorld, waitFor, type AgentWorld, type RunningAgent, type WorldInstance } from '../support/agent-world.js';
 import { dynamoDbEndpoint } from '../support/services.js';
@@ -215,4 +217,84 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     for (const c of children.values()) c.child.kill('SIGTERM');
     await Promise.all([...children.values()].map((c) => c.exited));
   }, 150_000);
+
+  it('the steward frees the admission of an instance whose agent is gone for good (its claim abandoned, inFlight counted down), and only that', async () => {
+    const rollouts = new Rollouts({ table: new DynamoTable({ client: world.ddb, tableName: world.table }) });
+    const now = Date.now();
+    const iso = new Date(now).toISOString();
+    await world.putRaw({
+      pk: 'ENV#orphaned',
+      sk: 'ROLLOUT',
+      kind: 'RolloutControl',
+      schemaVersion: 1,
+      environment: 'orphaned',
+      deploymentId: 'dep-x',
+      targetRevision: 2,
+      phase: 'rolling',
+      paused: false,
+      cap: 2,
+      inFlight: 2,
+      admitted: 2,
+      canary: 0,
+      desired: 3,
+      spreadMs: 0,
+      unlimited: false,
+      updatedAt: iso,
+    });
+    for (const [id, alive] of [
+      ['gone-1', false],
+      ['live-1', true],
+    ] as const) {
+      const rollout = { deploymentId: 'dep-x', state: 'admitted', at: iso, counted: true };
+      await world.putRaw({
+        pk: 'ENV#orphaned',
+        sk: `LEASE#${id}`,
+        kind: 'Claim',
+        schemaVersion: 1,
+        environment: 'orphaned',
+        containerInstanceId: id,
+        owner: 'o',
+        recordVersion: `v-${id}`,
+        updatedAt: iso,
+        rollout,
+      });
+      await world.putRaw({
+        pk: 'CLUSTER#orphan-cluster',
+        sk: `INSTANCE#${id}`,
+        kind: 'InstanceStatus',
+        schemaVersion: 1,
+        cluster: 'orphan-cluster',
+        containerInstanceArn: `arn:aws:ecs:us-east-1:000000000000:container-instance/orphan-cluster/${id}`,
+        agentVersion: 'test',
+        ready: false,
+        degraded: false,
+        daemons: [
+          {
+            environment: 'orphaned',
+            revision: 1,
+            taskDefinition: 'x:1',
+            state: 'stopping',
+            restarts: 0,
+            since: iso,
+            rollout: { deploymentId: 'dep-x', state: 'admitted' },
+          },
+        ],
+        updatedAt: iso,
+        // The gone agent's record has run past its validity; the live one's has not.
+        expiresAt: Math.floor(now / 1000) + (alive ? 600 : -1),
+      });
+    }
+    const live = await rollouts.statuses('orphan-cluster');
+    expect(live.map((s) => s.containerInstanceArn.split('/').pop())).toEqual(['live-1']);
+    expect(await rollouts.freeAbandoned('orphaned', 'dep-x', 'orphan-cluster', iso)).toBe(1);
+    expect(await world.rawItem('ENV#orphaned', 'ROLLOUT')).toMatchObject({ inFlight: 1 });
+    const gone = await world.rawItem('ENV#orphaned', 'LEASE#gone-1');
+    expect(gone).toMatchObject({ rollout: { state: 'abandoned', counted: true } });
+    expect(gone?.recordVersion).not.toBe('v-gone-1'); // a late write of the old content loses
+    expect(await world.rawItem('ENV#orphaned', 'LEASE#live-1')).toMatchObject({ rollout: { state: 'admitted' }, recordVersion: 'v-live-1' });
+    // Freed once: a second pass finds nothing more to free.
+    await rollouts.statuses('orphan-cluster');
+    expect(await rollouts.freeAbandoned('orphaned', 'dep-x', 'orphan-cluster', iso)).toBe(0);
+    expect(await world.rawItem('ENV#orphaned', 'ROLLOUT')).toMatchObject({ inFlight: 1 });
+  });
 });

@@ -179,6 +179,10 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, Rollo
     return true;
   }
 
+  async freeAbandoned(): Promise<number> {
+    return 0; // the fake's statuses are all live
+  }
+
   async rollback(): Promise<void> {
     throw new Error('the fake table does not model rollback deployments (the integration tests run the store)');
   }
