@@ -51,6 +51,8 @@ export class RolloutRefusedError extends Error {
 export interface RolloutPort {
   /** Eventually consistent unless `consistent`: null when there is none. */
   getControl(environment: string, consistent?: boolean): Promise<RolloutControl | null>;
+  /** A revision (immutable): the stable one new instances get while the target is untrusted. */
+  getRevision(environment: string, revision: number): Promise<EnvironmentRevision | undefined>;
 }
 
 /** What the steward of a rollout reads and writes (core/store/rollouts.ts implements it for DynamoDB). */

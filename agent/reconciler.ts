@@ -55,6 +55,7 @@ export class Reconciler {
   private readonly readiness: ReadinessWriter;
   private readonly decideOptions: DecideOptions;
   private last: Decision | undefined;
+  private lastMarker: number | undefined;
 
   constructor(
     private readonly ctx: AgentContext,
@@ -121,7 +122,7 @@ export class Reconciler {
     // instance), then every replacement passes the rollout gate and admitted parts move on.
     const rolloutInput = await this.observeRollouts(observed, at);
     const budget = this.options.budget ?? rolloutBudget(rolloutInput);
-    const decision = recordRolloutProgress(pace(decide(this.desiredView(), observed, at, this.decideOptions), budget), rolloutInput);
+    const decision = recordRolloutProgress(pace(decide(this.convergeTo(observed), observed, at, this.decideOptions), budget), rolloutInput);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
     for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs()))
@@ -168,6 +169,10 @@ export class Reconciler {
       const steward = this.rollouts.control(entry.name)?.steward?.owner === this.ctx.owner;
       wanted.set(entry.name, { deploymentId, interest: waiting || admitted || steward ? 'active' : 'idle' });
     }
+    // An operator's action (pause, resume, stop, promote) moves the change marker: read the controls again at once.
+    const marker = this.desired.state.markerVersion;
+    if (marker !== this.lastMarker) for (const env of wanted.keys()) this.rollouts.invalidate(env);
+    this.lastMarker = marker;
     await this.rollouts.poll(at.monoMs, wanted);
     for (const entry of this.desired.entries ?? []) {
       if (entry.kind !== 'valid') continue;
@@ -182,6 +187,30 @@ export class Reconciler {
       });
     }
     return { environments, tasks: observed.tasks, instanceId: this.ctx.identity.containerInstanceId, nowWallMs: at.wallMs };
+  }
+
+  /**
+   * The desired state this instance converges to: the target everywhere, except that an instance
+   * with no part in an untrusted deployment (a canary phase, a failed one) keeps to the stable
+   * revision: a new instance starts it, one running it is not replaced. The instance group stays
+   * the target's (matching is the environment's, not the revision's).
+   */
+  private convergeTo(observed: Observed): Desired {
+    const desired = this.desiredView();
+    if (!desired.environments) return desired;
+    const environments = desired.environments.map((env) => {
+      if (env.kind !== 'valid') return env;
+      const stable = this.rollouts.stable(env.name);
+      if (!stable) return env;
+      const part = observed.claims[env.name]?.item?.rollout;
+      if (part !== undefined && part.deploymentId === env.environment.activeDeploymentId && part.state !== 'abandoned') return env;
+      // While canary places are left, an instance with a daemon to replace may become one (the gate admits it); a new one may not.
+      const control = this.rollouts.control(env.name);
+      const hasDaemon = observed.tasks?.some((t) => t.environment === env.name && t.lastStatus !== 'STOPPED') ?? true;
+      if (control?.phase === 'canary' && control.admitted < control.canary && hasDaemon) return env;
+      return { ...env, revision: stable };
+    });
+    return { ...desired, environments };
   }
 
   /** Unfinished controls this agent read, with their environment's target revision (the steward's work). */

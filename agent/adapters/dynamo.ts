@@ -246,6 +246,13 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort, Rol
     }
   }
 
+  async getRevision(environment: string, revision: number): Promise<EnvironmentRevision | undefined> {
+    const out = await this.call('GetItem', () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: marshall(keys.revision(environment, revision)) })),
+    );
+    return out.Item ? parseStoredRevision(unmarshall(out.Item)) : undefined;
+  }
+
   /** Eventually consistent GetItem of the environment's rollout control (0.5 RCU). */
   async getControl(environment: string, consistent = false): Promise<RolloutControl | null> {
     const out = await this.call('GetItem', () =>

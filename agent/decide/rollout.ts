@@ -53,7 +53,8 @@ export function admission(input: GateInput): Admission {
   // Admitted before (by this agent or a predecessor on this instance): carry on, whatever the phase.
   // Uncounted admissions of an unlimited rollout wait for their own offset into the spread.
   if (claimRollout?.deploymentId === c.deploymentId && claimRollout.state !== 'abandoned') {
-    const due = Date.parse(claimRollout.at) + spreadOffset(input.instanceId, c.spreadMs);
+    // An unlimited rollout's admission is recorded at the moment it is due (its `at`), so its healthy deadline runs from there.
+    const due = Date.parse(claimRollout.at);
     if (!claimRollout.counted && c.unlimited && input.nowWallMs < due)
       return { verdict: 'hold', reason: `spread over ${c.spreadMs} ms: due in ${due - input.nowWallMs} ms` };
     return { verdict: 'go', reason: `admitted (${claimRollout.state})` };
@@ -71,8 +72,8 @@ export function admission(input: GateInput): Admission {
   if (c.phase === 'canary' && c.admitted >= c.canary) return { verdict: 'hold', reason: `canary phase: ${c.canary} canary instance(s) admitted` };
   const at = new Date(input.nowWallMs).toISOString();
   if (c.unlimited) {
-    const rollout: ClaimRollout = { deploymentId: c.deploymentId, state: 'admitted', at, counted: false };
     const offset = spreadOffset(input.instanceId, c.spreadMs);
+    const rollout: ClaimRollout = { deploymentId: c.deploymentId, state: 'admitted', at: new Date(input.nowWallMs + offset).toISOString(), counted: false };
     return offset < 1
       ? { verdict: 'admit', rollout, reason: 'every instance may go' }
       : { verdict: 'hold', rollout, reason: `every instance may go, spread over ${c.spreadMs} ms: this one in ${Math.round(offset)} ms` };

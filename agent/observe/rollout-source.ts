@@ -4,7 +4,7 @@
 // and slowly (every `rolloutIdlePollMs`) while it only watches the steward. A control seen done for
 // the head's deployment is not read again until the head names another deployment.
 import { errorMessage } from '../../core/errors.js';
-import type { RolloutControl } from '../../core/records.js';
+import type { EnvironmentRevision, RolloutControl } from '../../core/records.js';
 import type { AgentContext } from '../context.js';
 import type { ControlView } from '../decide/rollout.js';
 import type { DynamoGate } from '../memory/dynamo-gate.js';
@@ -42,6 +42,26 @@ export class RolloutSource {
     return view?.state === 'read' ? view.control : undefined;
   }
 
+  /**
+   * The stable revision new instances get while the target is not trusted (a canary phase, a
+   * failed deployment), once loaded; undefined otherwise. Revisions are immutable: read once.
+   */
+  stable(environment: string): EnvironmentRevision | undefined {
+    const control = this.control(environment);
+    if (!control || !untrusted(control) || control.stableRevision === undefined) return undefined;
+    return this.stableRevisions.get(`${environment}#${control.stableRevision}`);
+  }
+
+  private readonly stableRevisions = new Map<string, EnvironmentRevision>();
+
+  private async loadStable(env: string, control: RolloutControl): Promise<void> {
+    if (!untrusted(control) || control.stableRevision === undefined) return;
+    const key = `${env}#${control.stableRevision}`;
+    if (this.stableRevisions.has(key)) return;
+    const revision = await this.port.getRevision(env, control.stableRevision);
+    if (revision) this.stableRevisions.set(key, revision);
+  }
+
   /** A counter move was refused: the control changed since it was read. */
   invalidate(environment: string): void {
     const entry = this.entries.get(environment);
@@ -51,6 +71,7 @@ export class RolloutSource {
   /** Reads the controls that are due: `wanted` maps each environment with a deployment to the head's id and this instance's interest. */
   async poll(nowMono: number, wanted: ReadonlyMap<string, { deploymentId: string; interest: RolloutInterest }>): Promise<void> {
     for (const env of this.entries.keys()) if (!wanted.has(env)) this.entries.delete(env);
+    for (const key of this.stableRevisions.keys()) if (!wanted.has(key.slice(0, key.lastIndexOf('#')))) this.stableRevisions.delete(key);
     if (!this.dynamo.available(nowMono)) return;
     const due: string[] = [];
     for (const [env, want] of wanted) {
@@ -79,10 +100,16 @@ export class RolloutSource {
       // Another deployment's control: the head moved on since (or the control is older than the head): read again soon.
       if (control && control.deploymentId !== entry.deploymentId) entry.view = { state: 'unread' };
       else entry.view = control ? { state: 'read', control } : { state: 'absent' };
+      if (entry.view.state === 'read') await this.loadStable(env, entry.view.control);
       this.dynamo.ok();
     } catch (error) {
       this.ctx.log.warn({ environment: env, error: errorMessage(error) }, 'reading the rollout control failed');
       this.dynamo.failed(error, 'reading a rollout control');
     }
   }
+}
+
+/** The target is not trusted yet (canary phases) or was found bad (failed): new instances get the stable revision. */
+export function untrusted(control: RolloutControl): boolean {
+  return control.phase === 'canary' || control.phase === 'awaiting_promotion' || (control.phase === 'done' && control.outcome === 'failed');
 }

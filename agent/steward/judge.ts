@@ -32,6 +32,7 @@ export interface JudgeInput {
 export interface Judgement {
   phase: RolloutPhase;
   cap: number;
+  canary: number;
   desired: number;
   spreadMs: number;
   unlimited: boolean;
@@ -42,10 +43,6 @@ export interface Judgement {
   outcome?: RolloutControl['outcome'];
   /** Why the status or phase changed, when it did. */
   reason?: string;
-  /** An instance completed since the last judgement (progress). */
-  progressed: boolean;
-  /** Instances whose admission the steward frees: admitted, and their agent gone. */
-  abandoned: string[];
 }
 
 export function judge(input: JudgeInput): Judgement {
@@ -89,10 +86,10 @@ export function judge(input: JudgeInput): Judgement {
   // Surging instances keep their old daemon until the new one is ready: maxSurge paces them. Else
   // maxUnavailable less what is unavailable for other reasons (counted as Kubernetes counts).
   const cap = surgeBudget > 0 ? surgeBudget : Math.max(0, unavailableBudget - otherUnavailable);
-  const canary = control.canary;
+  // The canary's size is fixed at the first count, of the instances matching then.
+  const canary = control.phase === 'pending' ? Math.min(counts.desired, resolveCountOrPercent(config.canary, counts.desired)) : control.canary;
   const spreadMs = unlimited ? Math.ceil((counts.desired / Math.max(1, input.ecsRatePerSecond)) * 1000) : 0;
-  const progressed = released > 0 && counts.available > 0;
-  const base = { cap, desired: counts.desired, spreadMs, unlimited, counts, failed, progressed, abandoned: [] as string[] };
+  const base = { cap, canary, desired: counts.desired, spreadMs, unlimited, counts, failed };
 
   const threshold = Math.max(1, resolveCountOrPercent(config.failureThreshold, Math.max(1, counts.desired)));
   if (failed.length >= threshold)

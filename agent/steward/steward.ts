@@ -121,7 +121,15 @@ export class Stewards {
     // steward that dies in between leaves a successor the same judgement to carry out.
     const controlFields = rollingBack
       ? { desired: j.desired }
-      : { phase: j.phase, cap: j.cap, desired: j.desired, spreadMs: j.spreadMs, unlimited: j.unlimited, ...(j.outcome ? { outcome: j.outcome } : {}) };
+      : {
+          phase: j.phase,
+          cap: j.cap,
+          canary: j.canary,
+          desired: j.desired,
+          spreadMs: j.spreadMs,
+          unlimited: j.unlimited,
+          ...(j.outcome ? { outcome: j.outcome } : {}),
+        };
     const lease = control.steward!;
     const written = await this.port.record(env, control.deploymentId, lease, controlFields, fields, deployment.status, nowIso);
     if (!written) {

@@ -297,4 +297,25 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     expect(await rollouts.freeAbandoned('orphaned', 'dep-x', 'orphan-cluster', iso)).toBe(0);
     expect(await world.rawItem('ENV#orphaned', 'ROLLOUT')).toMatchObject({ inFlight: 1 });
   });
+
+  it('canary: one instance updates and bakes, the deployment awaits promotion, a new instance gets the stable revision; promoted, the rest follows', async () => {
+    const { instances, agents, v1 } = await fleet('canaried', 4, { maxUnavailable: '1', canary: '1', minHealthySeconds: 1 });
+    const v2 = await world.registerTaskDefinition('canaried');
+    const env = await world.store.getEnvironment('canaried');
+    const update = await world.store.updateEnvironment('canaried', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    await waitFor('awaiting promotion', 30_000, async () => (await world.store.getDeployment('canaried', id)).status === 'awaiting_promotion');
+    const onV2 = () => instances.filter((i) => world.liveTasks(i.arn, 'canaried').some((t) => t.taskDefinitionArn.endsWith(`/${v2}`))).length;
+    expect(onV2()).toBe(1);
+    const late = await world.addInstance({ attributes: { canaried: 'yes' } });
+    agents.push(await world.startAgent(late, { pollIntervalMs: 300 }, { tickMs: 300 }));
+    const first = await waitFor('the new instance gets a daemon', 30_000, () => world.liveTasks(late.arn, 'canaried').find((t) => t.lastStatus === 'RUNNING'));
+    expect(first.taskDefinitionArn).toMatch(new RegExp(`/${v1}$`)); // the stable revision, not the canary's
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(onV2()).toBe(1); // nothing more begins before promotion
+    await world.store.promoteDeployment('canaried', id);
+    await waitFor('every instance on revision 2', 60_000, () => onFamily([...instances, late], 'canaried', v2), 100);
+    await waitFor('deployment completed', 30_000, async () => (await world.store.getDeployment('canaried', id)).status === 'completed');
+    await Promise.all(agents.map((a) => a.stop()));
+  }, 150_000);
 });

@@ -12,7 +12,9 @@ import {
   parseDeployment,
   parseInstanceStatus,
   parseRolloutControl,
+  parseStoredRevision,
   type Deployment,
+  type EnvironmentRevision,
   type RolloutControl,
   type StewardLease,
   claimAttributes,
@@ -185,6 +187,12 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, Rollo
 
   async rollback(): Promise<void> {
     throw new Error('the fake table does not model rollback deployments (the integration tests run the store)');
+  }
+
+  async getRevision(environment: string, revision: number): Promise<EnvironmentRevision | undefined> {
+    this.touch(false);
+    const item = this.items.get(keyOf(keys.revision(environment, revision)));
+    return item ? parseStoredRevision(item) : undefined;
   }
 
   async getControl(environment: string): Promise<RolloutControl | null> {

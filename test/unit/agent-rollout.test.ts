@@ -97,9 +97,13 @@ describe('the rollout gate: may this instance replace its daemon now?', () => {
     const offset = spreadOffset('i-1', 60_000);
     expect(offset).toBeGreaterThanOrEqual(0);
     expect(offset).toBeLessThan(60_000);
-    const admitted = part('admitted', NOW, false);
-    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: NOW + offset - 1 })).verdict).toBe('hold');
-    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: NOW + offset })).verdict).toBe('go');
+    const recorded = admission(gate({ control: spread }));
+    expect(recorded.verdict).toBe('hold');
+    // Recorded as due at its offset: the healthy deadline runs from there, not from the wait's start.
+    const admitted = (recorded as { rollout: ClaimRollout }).rollout;
+    expect(Date.parse(admitted.at)).toBe(Math.floor(NOW + offset));
+    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: Date.parse(admitted.at) - 1 })).verdict).toBe('hold');
+    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: Date.parse(admitted.at) })).verdict).toBe('go');
     // 10,000 instance ids spread evenly: no tenth of the window holds more than 12 % of them.
     const buckets = new Array(10).fill(0);
     for (let i = 0; i < 10_000; i++) buckets[Math.floor(spreadOffset(`0123abcd${i.toString(16).padStart(8, '0')}`, 1) * 10)]++;
@@ -222,6 +226,10 @@ describe("the steward's judgement", () => {
   it('stuck: no progress for the progress deadline fails the deployment', () => {
     const j = judge({ ...base([instance(0, {})], {}, { progressDeadlineSeconds: 60 }), progressAtMs: NOW - 60_000 });
     expect(j).toMatchObject({ status: 'failed', reason: expect.stringMatching(/stuck/) });
+  });
+  it('the canary size is fixed at the first count', () => {
+    const statuses = Array.from({ length: 10 }, (_, i) => instance(i, {}));
+    expect(judge(base(statuses, { phase: 'pending' }, { canary: '25%' }))).toMatchObject({ phase: 'canary', canary: 3 });
   });
   it('canary: the canaries bake, then the deployment awaits promotion (or promotes itself)', () => {
     const statuses = [instance(0, { revision: 2, rollout: { deploymentId: 'dep-2', state: 'released' } }), instance(1, {}), instance(2, {})];
