@@ -126,7 +126,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     });
     const step = new Reconciler(
       ctx,
-      { desired: dynamo, claims: dynamo, status: dynamo, ecs, ecsAgent: metadata, docker },
+      { desired: dynamo, claims: dynamo, rollout: dynamo, status: dynamo, ecs, ecsAgent: metadata, docker },
       { tickMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000, ...(deps.fault ? { fault: deps.fault } : {}) },
     );
     docker.start();

@@ -4,6 +4,7 @@
 import type {
   ClaimAttempt,
   ClaimRecord,
+  ClaimRollout,
   ClaimRole,
   ClaimTask,
   DaemonState,
@@ -162,6 +163,8 @@ export interface ClaimContent {
   current?: ClaimTask;
   next?: ClaimTask;
   attempts: ClaimAttempt[];
+  /** The instance's part in the rollout (agent/decide/rollout.ts). */
+  rollout?: ClaimRollout;
 }
 
 export interface EnvDecision {
@@ -195,6 +198,8 @@ export interface Report {
   /** RUNNING, and HEALTHY where there is a health check. */
   ready: boolean;
   reason: string;
+  /** The instance's part in the active deployment's rollout, as its claim records it. */
+  rollout?: { deploymentId: string; state: ClaimRollout['state']; reason?: string };
 }
 
 /** One write of a claim: its whole new content, conditional on the version read (or its absence). */
@@ -205,6 +210,15 @@ export interface ClaimWrite {
   expectedRecordVersion: string | undefined;
   /** Why (acquired, taken over, attempt, adopted, refreshed...), for the log and metrics. */
   event: string;
+  /** The rollout counter moved with the claim, in one transaction (an admission or a release). */
+  counter?: RolloutCounterMove;
+}
+
+/** +1 (admission, conditional on room) or -1 (release) on the control of `deploymentId`. */
+export interface RolloutCounterMove {
+  environment: string;
+  deploymentId: string;
+  delta: 1 | -1;
 }
 
 export type Action =

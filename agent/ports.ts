@@ -3,7 +3,18 @@
 // Everything between them (observe, decide, plan, act, report) is written against these.
 import type { InstanceFacts } from '../core/cql.js';
 import { ConflictError, type InvalidRecordError } from '../core/errors.js';
-import type { ChangeMarker, Claim, ClaimRecord, Environment, EnvironmentRevision, HealthStatus, InstanceHeartbeat, InstanceStatus } from '../core/records.js';
+import type {
+  ChangeMarker,
+  Claim,
+  ClaimRecord,
+  Environment,
+  EnvironmentRevision,
+  HealthStatus,
+  InstanceHeartbeat,
+  InstanceStatus,
+  RolloutControl,
+} from '../core/records.js';
+import type { RolloutCounterMove } from './model.js';
 
 /** An environment head with the revision it converges to, or why it is unusable. */
 export type EnvironmentEntry =
@@ -25,6 +36,20 @@ export class WriteConflictError<T> extends ConflictError<T | null> {
   }
 }
 
+/** The rollout control refused a counter move (no room, paused, another deployment): read it again. */
+export class RolloutRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RolloutRefusedError';
+  }
+}
+
+/** The rollout of an environment's active deployment (core/records/rollout.ts). */
+export interface RolloutPort {
+  /** Eventually consistent: null when there is none. */
+  getControl(environment: string): Promise<RolloutControl | null>;
+}
+
 /** The instance heartbeat and the claims (DynamoDB). Every write is conditional: absent, or exactly the version read. */
 export interface ClaimPort {
   getHeartbeat(containerInstanceId: string): Promise<InstanceHeartbeat | null>;
@@ -32,8 +57,12 @@ export interface ClaimPort {
   putHeartbeat(heartbeat: InstanceHeartbeat, expectedRecordVersion: string | undefined): Promise<void>;
   /** The claims of `environments` on the instance, read together (strongly consistent): absent ones null, unreadable ones their error. */
   getClaims(environments: readonly string[], containerInstanceId: string): Promise<Map<string, ClaimRecord | null | InvalidRecordError>>;
-  /** Writes the claim if the item is absent (`expected` undefined) or has that record version; else WriteConflictError. */
-  putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void>;
+  /**
+   * Writes the claim if the item is absent (`expected` undefined) or has that record version; else
+   * WriteConflictError. With `counter`, in one transaction with the move of the rollout counter
+   * (an admission only while the control admits: RolloutRefusedError otherwise).
+   */
+  putClaim(claim: Claim, expectedRecordVersion: string | undefined, counter?: RolloutCounterMove): Promise<void>;
   /** Deletes the claim if it still has that record version; else WriteConflictError. */
   deleteClaim(environment: string, containerInstanceId: string, expectedRecordVersion: string): Promise<void>;
 }
@@ -125,6 +154,7 @@ export interface DockerPort {
 export interface AgentPorts {
   desired: DesiredStatePort;
   claims: ClaimPort;
+  rollout: RolloutPort;
   status: StatusPort;
   ecs: EcsPort;
   ecsAgent: EcsAgentPort;

@@ -11,7 +11,8 @@
 //   ENV#<name>             LEASE#<id>            Claim of (environment, container instance): the
 //                                                daemon task(s) and start attempts (a v1 Lease
 //                                                before an instance's agent is upgraded)
-//   ENV#<name>             SLOT#<n>              Rollout slot of the environment's active deployment
+//   ENV#<name>             ROLLOUT               RolloutControl of the active deployment: admission
+//                                                counter, phase, steward lease (core/records/rollout.ts)
 //   INSTANCE#<id>          HEARTBEAT             InstanceHeartbeat: which agent acts for the
 //                                                instance (its lease), renewed on the lease cadence
 //
@@ -36,7 +37,6 @@ export const REVISION_SK_PREFIX = 'REV#';
 export const DEPLOYMENT_SK_PREFIX = 'DEP#';
 /** Claims keep the v1 lease's key, so that a v1 and a v2 agent meet on one item during an upgrade. */
 export const CLAIM_SK_PREFIX = 'LEASE#';
-export const SLOT_SK_PREFIX = 'SLOT#';
 
 export const clusterPk = (cluster: string): string => `CLUSTER#${cluster}`;
 export const environmentPk = (name: string): string => `ENV#${name}`;
@@ -48,7 +48,7 @@ export const keys = {
   revision: (name: string, revision: number): ItemKey => ({ pk: environmentPk(name), sk: `${REVISION_SK_PREFIX}${String(revision).padStart(10, '0')}` }),
   deployment: (name: string, id: string): ItemKey => ({ pk: environmentPk(name), sk: `${DEPLOYMENT_SK_PREFIX}${id}` }),
   claim: (name: string, containerInstanceId: string): ItemKey => ({ pk: environmentPk(name), sk: `${CLAIM_SK_PREFIX}${containerInstanceId}` }),
-  slot: (name: string, slot: number): ItemKey => ({ pk: environmentPk(name), sk: `${SLOT_SK_PREFIX}${slot}` }),
+  rolloutControl: (name: string): ItemKey => ({ pk: environmentPk(name), sk: 'ROLLOUT' }),
   instanceStatus: (cluster: string, containerInstanceId: string): ItemKey => ({ pk: clusterPk(cluster), sk: `${INSTANCE_SK_PREFIX}${containerInstanceId}` }),
   // One partition per instance: a fleet's heartbeats spread over the table instead of loading one key.
   heartbeat: (containerInstanceId: string): ItemKey => ({ pk: `${INSTANCE_SK_PREFIX}${containerInstanceId}`, sk: 'HEARTBEAT' }),

@@ -24,6 +24,11 @@ export class ObjectReader {
     return this.value[name] !== undefined && this.value[name] !== null;
   }
 
+  /** The object's own field names (for maps keyed by data, such as counts per revision). */
+  keys(): string[] {
+    return Object.keys(this.value);
+  }
+
   raw(name: string): unknown {
     this.seen.add(name);
     return this.value[name];

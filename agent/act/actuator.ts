@@ -5,7 +5,7 @@ import { InvalidRecordError, errorMessage } from '../../core/errors.js';
 import type { AgentContext } from '../context.js';
 import type { Chain, InstanceStanding } from '../model.js';
 import { INSTANCE_CHAIN } from '../model.js';
-import { WriteConflictError } from '../ports.js';
+import { RolloutRefusedError, WriteConflictError } from '../ports.js';
 import type { DecisionLog } from '../report/decision-log.js';
 import { AbortChain } from './abort.js';
 import type { ClaimWriter } from './claim-writer.js';
@@ -40,7 +40,7 @@ export class Actuator {
         await this.perform(action);
         if (action.type !== 'renew-instance' && action.type !== 'stop') progress = true;
       } catch (error) {
-        if (error instanceof WriteConflictError)
+        if (error instanceof WriteConflictError || error instanceof RolloutRefusedError)
           progress = true; // decide again on what won
         else if (!(error instanceof AbortChain) && !(error instanceof InvalidRecordError)) {
           this.ctx.troubles.record(action.type, error);

@@ -12,7 +12,7 @@ import type { DynamoGate } from '../memory/dynamo-gate.js';
 import type { EnvMemories } from '../memory/env-memory.js';
 import type { ClaimWrite } from '../model.js';
 import type { ClaimTable } from '../observe/claim-table.js';
-import { WriteConflictError, type ClaimPort } from '../ports.js';
+import { RolloutRefusedError, WriteConflictError, type ClaimPort } from '../ports.js';
 import { AbortChain } from './abort.js';
 
 /** Heartbeat items disappear this long after their last write (a vanished instance's). */
@@ -27,6 +27,8 @@ export class ClaimWriter {
     private readonly table: ClaimTable,
     private readonly dynamo: DynamoGate,
     private readonly memories: EnvMemories,
+    /** The rollout control of `env` must be read again. */
+    private readonly onRefused: (env: string) => void = () => {},
   ) {}
 
   /** Conditional on the item's absence (`expected` undefined) or on exactly the version seen released or expired. */
@@ -66,7 +68,8 @@ export class ClaimWriter {
     };
     if (write.content.current) claim.current = write.content.current;
     if (write.content.next) claim.next = write.content.next;
-    await this.claimCall(write.environment, write.event, () => this.port.putClaim(claim, write.expectedRecordVersion));
+    if (write.content.rollout) claim.rollout = write.content.rollout;
+    await this.claimCall(write.environment, write.event, () => this.port.putClaim(claim, write.expectedRecordVersion, write.counter));
     this.table.claimWritten(write.environment, claim);
     const memory = this.memories.get(write.environment);
     for (const attempt of claim.attempts) memory.sawAttempt(attempt.token, this.ctx.clock.monoMs());
@@ -95,6 +98,11 @@ export class ClaimWriter {
       if (error instanceof WriteConflictError) {
         this.table.claimConflict(env, error.current as Parameters<ClaimTable['claimConflict']>[1], this.ctx.clock.monoMs());
         this.event(env, wasMine ? 'lost' : 'conflict', error.message);
+      } else if (error instanceof RolloutRefusedError) {
+        // The control moved on since it was read (no room, paused, a newer deployment): read it again before deciding.
+        this.onRefused(env);
+        this.event(env, 'rollout-refused', error.message);
+        this.dynamo.ok();
       } else if (error instanceof InvalidRecordError) {
         // The item that won is not a claim this agent can read: hands off this environment until a read shows a valid one.
         this.table.claimUnreadable(env, error, this.ctx.clock.monoMs());

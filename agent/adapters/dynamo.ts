@@ -16,6 +16,8 @@ import {
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
   type AttributeValue,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
@@ -23,6 +25,9 @@ import { errorMessage, InvalidRecordError } from '../../core/errors.js';
 import { clusterPk, containerInstanceIdOf, environmentPk, ENV_SK_PREFIX, keys, type ItemKey } from '../../core/keys.js';
 import {
   claimAttributes,
+  COUNTER_CONDITION,
+  parseRolloutControl,
+  type RolloutControl,
   parseChangeMarker,
   parseClaimRecord,
   parseEnvironment,
@@ -36,7 +41,8 @@ import {
   type InstanceStatus,
 } from '../../core/records.js';
 import { nameOfHead } from '../observe/desired.js';
-import { WriteConflictError, type ClaimPort, type DesiredStatePort, type EnvironmentEntry, type StatusPort } from '../ports.js';
+import type { RolloutCounterMove } from '../model.js';
+import { RolloutRefusedError, WriteConflictError, type ClaimPort, type DesiredStatePort, type EnvironmentEntry, type RolloutPort, type StatusPort } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
 
 const ENV_PK_PREFIX = environmentPk('');
@@ -48,7 +54,7 @@ export interface DynamoAdapterOptions extends SdkClientOptions {
   call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
 }
 
-export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
+export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort {
   readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly ownsClient: boolean;
@@ -178,8 +184,59 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort {
     return result;
   }
 
-  async putClaim(claim: Claim, expectedRecordVersion: string | undefined): Promise<void> {
-    await this.conditionalPut(keys.claim(claim.environment, claim.containerInstanceId), claimAttributes(claim), expectedRecordVersion, parseClaimRecord);
+  async putClaim(claim: Claim, expectedRecordVersion: string | undefined, counter?: RolloutCounterMove): Promise<void> {
+    const key = keys.claim(claim.environment, claim.containerInstanceId);
+    if (!counter) return this.conditionalPut(key, claimAttributes(claim), expectedRecordVersion, parseClaimRecord);
+    // The claim and the rollout counter in one transaction (2 WCU each): both or neither.
+    const admit = counter.delta > 0;
+    try {
+      await this.call('TransactWriteItems', () =>
+        this.client.send(
+          new TransactWriteItemsCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.table,
+                  Item: marshall({ ...key, ...claimAttributes(claim) }, { removeUndefinedValues: true }),
+                  ConditionExpression: expectedRecordVersion === undefined ? 'attribute_not_exists(pk)' : 'recordVersion = :expected',
+                  ...(expectedRecordVersion === undefined ? {} : { ExpressionAttributeValues: marshall({ ':expected': expectedRecordVersion }) }),
+                  ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+                },
+              },
+              {
+                Update: {
+                  TableName: this.table,
+                  Key: marshall(keys.rolloutControl(counter.environment)),
+                  UpdateExpression: admit ? 'ADD inFlight :one, admitted :one' : 'ADD inFlight :minus',
+                  ConditionExpression: admit ? COUNTER_CONDITION.admit : COUNTER_CONDITION.release,
+                  ExpressionAttributeValues: marshall(
+                    admit ? { ':d': counter.deploymentId, ':one': 1, ':rolling': 'rolling', ':canary': 'canary', ':false': false } : { ':d': counter.deploymentId, ':minus': -1 },
+                  ),
+                },
+              },
+            ],
+          }),
+        ),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const [claimReason, controlReason] = error.CancellationReasons ?? [];
+      if (claimReason?.Code === 'ConditionalCheckFailed') {
+        const returned = claimReason.Item;
+        throw await this.conflictOf(Object.assign(new Error('claim condition'), { name: 'ConditionalCheckFailedException', Item: returned }), key, 'write', parseClaimRecord);
+      }
+      if (controlReason?.Code === 'ConditionalCheckFailed')
+        throw new RolloutRefusedError(`rollout of ${counter.environment} refused ${admit ? 'an admission' : 'a release'} (deployment ${counter.deploymentId})`);
+      throw error;
+    }
+  }
+
+  /** Eventually consistent GetItem of the environment's rollout control (0.5 RCU). */
+  async getControl(environment: string): Promise<RolloutControl | null> {
+    const out = await this.call('GetItem', () =>
+      this.client.send(new GetItemCommand({ TableName: this.table, Key: marshall(keys.rolloutControl(environment)) })),
+    );
+    return out.Item ? parseRolloutControl(unmarshall(out.Item)) : null;
   }
 
   async deleteClaim(environment: string, containerInstanceId: string, expectedRecordVersion: string): Promise<void> {

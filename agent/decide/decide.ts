@@ -223,10 +223,11 @@ function decideRunning(
   const prefer = (tasks: ObservedTask[], role: ClaimRole) =>
     pickKeeper(tasks, role === 'next' ? [item?.next?.taskArn, item?.current?.taskArn] : [item?.current?.taskArn, item?.next?.taskArn]);
   // The claim records what is kept; every attempt is accounted for by now, so none stays in it.
+  // The instance's part in a rollout is carried as it is (the rollout gate changes it, not decide).
   const decision = (content: Omit<ClaimContent, 'attempts'>, report: EnvDecision['report']): EnvDecision => ({
     environment: name,
     intents,
-    claim: { ...content, attempts: [] },
+    claim: { ...content, attempts: [], ...(item?.rollout ? { rollout: { ...item.rollout } } : {}) },
     report,
   });
   // Waiting changes nothing worth a write: the claim stays as it is until the next start.

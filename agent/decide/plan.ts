@@ -9,6 +9,7 @@
 // - a chain holds at most one start and never a start and a stop together;
 // - stops and look-ups of an environment whose last such ECS call failed wait out its backoff.
 import { claimRefreshDue } from '../claims.js';
+import { counterDelta } from './rollout.js';
 import { attemptToken } from '../lease.js';
 import type { Action, Chain, ClaimContent, ClaimView, Decision, EnvDecision, InstanceLeaseView, Now, Observed } from '../model.js';
 
@@ -110,10 +111,12 @@ function environmentActions(env: EnvDecision, input: PlanInput): Action[] {
   }
   const event = writeEvent(view, content, calls, input.now, env.claim !== undefined);
   if (event === undefined) return calls;
+  const delta = counterDelta(view.item?.rollout, content.rollout);
+  const counter = delta === 0 || !content.rollout ? undefined : { environment: name, deploymentId: content.rollout.deploymentId, delta };
   const write: Action = {
     type: 'write-claim',
     environment: name,
-    write: { environment: name, content, expectedRecordVersion: view.item?.recordVersion, event },
+    write: { environment: name, content, expectedRecordVersion: view.item?.recordVersion, event, ...(counter ? { counter } : {}) },
     reason: `claim ${event}`,
   };
   return [write, ...calls];
@@ -130,6 +133,7 @@ function writeEvent(view: ClaimView, content: ClaimContent, calls: Action[], now
   if (view.state === 'absent') return acts || !contentEmpty(content) ? (calls.some((a) => a.type === 'start') ? 'attempt-recorded' : 'acquired') : undefined;
   const item = view.item!;
   if (content.attempts.some((a) => !item.attempts.some((b) => sameAttempt(a, b)))) return 'attempt-recorded';
+  if (!sameRollout(content.rollout, item.rollout)) return `rollout-${content.rollout?.state ?? 'cleared'}`;
   if (!sameContent(content, contentOf(view))) return 'task-recorded';
   return claimRefreshDue(item, now.wallMs) ? 'refreshed' : undefined;
 }
@@ -152,12 +156,25 @@ function holdDuringBackoff(action: Action & { type: 'stop' | 'lookup-attempt' },
 
 function contentOf(view: ClaimView): ClaimContent {
   const item = view.item;
-  return copyContent({ ...(item?.current ? { current: item.current } : {}), ...(item?.next ? { next: item.next } : {}), attempts: item?.attempts ?? [] });
+  return copyContent({
+    ...(item?.current ? { current: item.current } : {}),
+    ...(item?.next ? { next: item.next } : {}),
+    attempts: item?.attempts ?? [],
+    ...(item?.rollout ? { rollout: item.rollout } : {}),
+  });
 }
 
 function copyContent(c: ClaimContent): ClaimContent {
-  return { ...(c.current ? { current: { ...c.current } } : {}), ...(c.next ? { next: { ...c.next } } : {}), attempts: c.attempts.map((a) => ({ ...a })) };
+  return {
+    ...(c.current ? { current: { ...c.current } } : {}),
+    ...(c.next ? { next: { ...c.next } } : {}),
+    attempts: c.attempts.map((a) => ({ ...a })),
+    ...(c.rollout ? { rollout: { ...c.rollout } } : {}),
+  };
 }
+
+const sameRollout = (a: ClaimContent['rollout'], b: ClaimContent['rollout']): boolean =>
+  a?.deploymentId === b?.deploymentId && a?.state === b?.state && a?.at === b?.at && a?.counted === b?.counted;
 
 const contentEmpty = (c: ClaimContent): boolean => !c.current && !c.next && c.attempts.length === 0;
 const sameTask = (a: ClaimContent['current'], b: ClaimContent['current']): boolean => a?.taskArn === b?.taskArn && a?.revision === b?.revision;
@@ -168,6 +185,7 @@ function sameContent(a: ClaimContent, b: ClaimContent): boolean {
   return (
     sameTask(a.current, b.current) &&
     sameTask(a.next, b.next) &&
+    sameRollout(a.rollout, b.rollout) &&
     a.attempts.length === b.attempts.length &&
     a.attempts.every((x) => b.attempts.some((y) => sameAttempt(x, y)))
   );

@@ -33,7 +33,9 @@ function daemonStatuses(reports: readonly Report[], memories: EnvMemories, nowIs
         reason: r.reason,
         since: memory?.reported?.since ?? nowIso,
         ready: r.ready,
+        matching: r.matching,
       };
+      if (r.rollout) d.rollout = { ...r.rollout };
       if (r.taskArn) d.taskArn = r.taskArn;
       if (r.lastStatus) d.lastStatus = r.lastStatus;
       if (r.health) d.health = r.health;
@@ -71,7 +73,7 @@ export class StatusWriter {
       ready: facts.ready,
       degraded,
       ecs: facts.ecsStatus,
-      d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.ready, d.restarts]),
+      d: daemons.map((d) => [d.environment, d.revision, d.state, d.taskArn, d.lastStatus, d.health, d.ready, d.restarts, d.rollout?.deploymentId, d.rollout?.state]),
       e: last?.message,
     });
     const refreshDue = this.lastWriteMono === undefined || nowMono - this.lastWriteMono >= ctx.config.statusHeartbeatMs;

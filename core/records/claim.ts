@@ -15,6 +15,7 @@
 import { TOKEN_MAX_LENGTH } from '../ecs-labels.js';
 import type { ObjectReader } from '../validate.js';
 import { nestedReader, recordName, recordReader, TIMESTAMP } from './reader.js';
+import { readClaimRollout, type ClaimRollout } from './rollout.js';
 
 export const CLAIM_KIND = 'Claim';
 /** The v1 record at the same key: a per-(environment, instance) lease heartbeated by its owner. */
@@ -57,6 +58,8 @@ export interface Claim {
   next?: ClaimTask;
   /** At most one per role. */
   attempts: ClaimAttempt[];
+  /** This instance's part in the environment's rollout (core/records/rollout.ts). */
+  rollout?: ClaimRollout;
   updatedAt: string;
   /** TTL (epoch seconds): a vanished instance's claims disappear; the holder refreshes it well before. */
   expiresAt?: number;
@@ -128,6 +131,8 @@ export function parseClaimRecord(item: unknown): ClaimRecord {
       const roles = claim.attempts.map((a) => a.role);
       if (new Set(roles).size !== roles.length) throw reader.error('attempts', 'at most one attempt per role');
     } else reader.allow('attempts');
+    if (reader.has('rollout')) claim.rollout = readClaimRollout(reader, reader.raw('rollout'));
+    else reader.allow('rollout');
     if (!TIMESTAMP.test(claim.updatedAt)) throw reader.error('updatedAt', 'must be an ISO-8601 UTC time');
   }
   const raw = (item as Record<string, unknown>).expiresAt;
@@ -150,6 +155,7 @@ export function claimAttributes(claim: Claim): Record<string, unknown> {
   if (claim.current) out.current = { ...claim.current };
   if (claim.next) out.next = { ...claim.next };
   if (claim.attempts.length) out.attempts = claim.attempts.map((a) => ({ ...a }));
+  if (claim.rollout) out.rollout = { ...claim.rollout };
   if (claim.expiresAt !== undefined) out.expiresAt = claim.expiresAt;
   return out;
 }

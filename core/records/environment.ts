@@ -12,7 +12,7 @@ export const ENVIRONMENT_STATUSES = ['ACTIVE', 'INACTIVE', 'DELETING'] as const;
 export type EnvironmentStatus = (typeof ENVIRONMENT_STATUSES)[number];
 export const ENVIRONMENT_HEALTHS = ['healthy', 'unhealthy', 'unknown'] as const;
 export type EnvironmentHealth = (typeof ENVIRONMENT_HEALTHS)[number];
-export const DEPLOYMENT_STATUSES = ['pending', 'in_progress', 'completed', 'failed', 'stopped', 'rolled_back'] as const;
+export const DEPLOYMENT_STATUSES = ['pending', 'in_progress', 'awaiting_promotion', 'completed', 'failed', 'stopped', 'rolled_back'] as const;
 export type DeploymentStatus = (typeof DEPLOYMENT_STATUSES)[number];
 export const FINISHED_DEPLOYMENT_STATUSES: readonly DeploymentStatus[] = ['completed', 'failed', 'stopped', 'rolled_back'];
 
@@ -24,18 +24,31 @@ export interface InstanceGroup {
   expression?: string;
 }
 
-/** Rollout pacing, decided by the agents themselves (see the rollout issue). */
+export const DEPLOYMENT_STRATEGIES = ['rolling', 'on-delete'] as const;
+export type DeploymentStrategy = (typeof DEPLOYMENT_STRATEGIES)[number];
+
+/** Rollout pacing, carried out by the agents themselves (docs/deploying.md). Counts or "N%" are of the matching instances, rounded up. */
 export interface DeploymentConfiguration {
-  /** Instances of the fleet that may be without a healthy daemon at once: a count or "N%". */
+  /** Matching instances that may be without a ready daemon at once: a count or "N%". */
   maxUnavailable: string;
-  /** Start the new daemon beside the old one before stopping it (surge), a count or "N%". */
+  /** Instances that may run the new daemon beside the old one at once (surge), a count or "N%". */
   maxSurge: string;
-  /** Seconds a new daemon must stay healthy before its instance counts as done (bake time). */
+  /** Seconds a new daemon must stay ready before its instance counts as updated (bake time). */
   minHealthySeconds: number;
-  /** Seconds a new daemon has to become healthy before the instance counts as failed. */
+  /** Seconds a new daemon has to become ready before the instance counts as failed. */
   healthyDeadlineSeconds: number;
-  /** Roll back to the previous revision automatically when the deployment fails. */
+  /** Seconds without an instance completing before the deployment fails as stuck. */
+  progressDeadlineSeconds: number;
+  /** Failed instances at which the deployment fails: a count or "N%". */
+  failureThreshold: string;
+  /** Roll forward to the last completed revision by itself when the deployment fails. */
   autoRollback: boolean;
+  /** Instances that update and bake first, before the rest wait for promotion: a count or "N%". */
+  canary: string;
+  /** Promote by itself once the canaries have baked. */
+  autoPromote: boolean;
+  /** rolling: replace paced by the rules above; on-delete: replace only when the old task stops by itself. */
+  strategy: DeploymentStrategy;
 }
 
 /** Restarting a stopped daemon: exponential backoff with jitter and a cap (agent side). */
@@ -92,6 +105,26 @@ export interface FailedInstance {
   at: string;
 }
 
+/** Counts in the style of the Kubernetes DaemonSet status, over the live matching instances (the steward's last count). */
+export interface DeploymentCounts {
+  /** Matching instances (that should run the daemon). */
+  desired: number;
+  /** Matching instances running a daemon of the environment (any revision). */
+  current: number;
+  /** Instances running the target revision. */
+  updated: number;
+  /** Instances whose daemon is ready (RUNNING, and HEALTHY where checked). */
+  ready: number;
+  /** Updated instances whose daemon has been ready for minHealthySeconds. */
+  available: number;
+  /** desired - instances with a ready daemon of any revision. */
+  unavailable: number;
+  /** Instances running a daemon that should not (not matching). */
+  misscheduled: number;
+  /** Instances per revision they run ("2": 10). */
+  revisions: Record<string, number>;
+}
+
 export interface Deployment {
   kind: 'Deployment';
   schemaVersion: number;
@@ -99,10 +132,21 @@ export interface Deployment {
   environment: string;
   targetRevision: number;
   previousRevision?: number;
+  /** The revision of the last completed deployment: what new instances get during a canary, and what a rollback returns to. */
+  stableRevision?: number;
   status: DeploymentStatus;
   paused: boolean;
   reasons: string[];
   failedInstances: FailedInstance[];
+  counts?: DeploymentCounts;
+  /** The steward's phase of the rollout (pending, canary, awaiting_promotion, rolling, done). */
+  phase?: string;
+  /** When the rollout's first count was made. */
+  startedAt?: string;
+  /** The last time an instance completed (the progress deadline runs from it). */
+  progressAt?: string;
+  /** Set on a failed deployment rolled back by itself: the rollback deployment. */
+  rolledBackBy?: string;
   createdAt: string;
   updatedAt: string;
   finishedAt?: string;
@@ -128,7 +172,12 @@ export const DEFAULT_DEPLOYMENT_CONFIGURATION: DeploymentConfiguration = {
   maxSurge: '0',
   minHealthySeconds: 0,
   healthyDeadlineSeconds: 300,
+  progressDeadlineSeconds: 600,
+  failureThreshold: '1',
   autoRollback: false,
+  canary: '0',
+  autoPromote: false,
+  strategy: 'rolling',
 };
 
 export const DEFAULT_RESTART_POLICY: RestartPolicy = {
@@ -154,12 +203,18 @@ export function readDeploymentConfiguration(reader: ObjectReader | undefined, ba
     maxSurge: reader.has('maxSurge') ? String(readCountOrPercent(reader, 'maxSurge')) : base.maxSurge,
     minHealthySeconds: reader.optionalInteger('minHealthySeconds', base.minHealthySeconds, { min: 0, max: 86_400 }),
     healthyDeadlineSeconds: reader.optionalInteger('healthyDeadlineSeconds', base.healthyDeadlineSeconds, { min: 1, max: 86_400 }),
+    progressDeadlineSeconds: reader.optionalInteger('progressDeadlineSeconds', base.progressDeadlineSeconds, { min: 1, max: 7 * 86_400 }),
+    failureThreshold: reader.has('failureThreshold') ? String(readCountOrPercent(reader, 'failureThreshold')) : base.failureThreshold,
     autoRollback: reader.optionalBoolean('autoRollback', base.autoRollback),
+    canary: reader.has('canary') ? String(readCountOrPercent(reader, 'canary')) : base.canary,
+    autoPromote: reader.optionalBoolean('autoPromote', base.autoPromote),
+    strategy: reader.has('strategy') ? reader.oneOf('strategy', DEPLOYMENT_STRATEGIES) : base.strategy,
   };
   reader.noUnknownFields();
   if (config.maxUnavailable === '0' || config.maxUnavailable === '0%') {
     if (config.maxSurge === '0' || config.maxSurge === '0%') throw reader.error('maxUnavailable', 'maxUnavailable and maxSurge cannot both be 0');
   }
+  if (config.failureThreshold === '0' || config.failureThreshold === '0%') throw reader.error('failureThreshold', 'must be at least 1 instance');
   return config;
 }
 
@@ -262,10 +317,36 @@ export function parseDeployment(item: unknown): Deployment {
   };
   if (reader.has('previousRevision')) deployment.previousRevision = reader.integer('previousRevision', { min: 1 });
   else reader.allow('previousRevision');
+  if (reader.has('stableRevision')) deployment.stableRevision = reader.integer('stableRevision', { min: 1 });
+  else reader.allow('stableRevision');
+  const counts = reader.optionalObject('counts');
+  if (counts) deployment.counts = readCounts(counts);
+  for (const name of ['phase', 'rolledBackBy'] as const) {
+    const value = reader.optionalString(name, { maxLength: 64 });
+    if (value !== undefined) deployment[name] = value;
+  }
+  for (const name of ['startedAt', 'progressAt'] as const) {
+    const value = reader.optionalString(name, { pattern: TIMESTAMP });
+    if (value !== undefined) deployment[name] = value;
+  }
   const finishedAt = reader.optionalString('finishedAt', { pattern: TIMESTAMP });
   if (finishedAt !== undefined) deployment.finishedAt = finishedAt;
   reader.noUnknownFields();
   return deployment;
+}
+
+const COUNT_NAMES = ['desired', 'current', 'updated', 'ready', 'available', 'unavailable', 'misscheduled'] as const;
+
+function readCounts(reader: ObjectReader): DeploymentCounts {
+  const counts = { revisions: {} } as DeploymentCounts;
+  for (const name of COUNT_NAMES) counts[name] = reader.integer(name, { min: 0 });
+  const revisions = reader.optionalObject('revisions');
+  if (revisions) {
+    for (const key of revisions.keys()) counts.revisions[key] = revisions.integer(key, { min: 0 });
+    revisions.noUnknownFields();
+  }
+  reader.noUnknownFields();
+  return counts;
 }
 
 function stringAt(reader: ObjectReader, field: string, value: unknown): string {

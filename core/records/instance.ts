@@ -1,6 +1,7 @@
 // Records each instance's agent writes about itself, read by the coordinator: the status record.
 import { nestedReader, recordName, recordReader, TIMESTAMP } from './reader.js';
 import type { ObjectReader } from '../validate.js';
+import { CLAIM_ROLLOUT_STATES, type ClaimRolloutState } from './rollout.js';
 
 /** ECS's health status of a task or container (healthStatus), as every part of the system names it. */
 export const HEALTH_STATUSES = ['HEALTHY', 'UNHEALTHY', 'UNKNOWN'] as const;
@@ -21,7 +22,11 @@ export interface DaemonStatus {
   health?: HealthStatus;
   /** RUNNING, and HEALTHY where its task definition has a health check (what readiness waits for). */
   ready?: boolean;
+  /** The environment's instance group matches this instance (absent from agents before rollouts: judged by state). */
+  matching?: boolean;
   restarts: number;
+  /** This instance's part in the active deployment's rollout (the steward counts it). */
+  rollout?: { deploymentId: string; state: ClaimRolloutState; reason?: string };
   /** Why the daemon is in this state, in words (the last decision's reason). */
   reason?: string;
   since: string;
@@ -96,6 +101,15 @@ function readDaemonStatus(parent: ObjectReader, index: number, value: unknown): 
   if (reason !== undefined) daemon.reason = reason;
   if (reader.has('ready')) daemon.ready = reader.boolean('ready');
   else reader.allow('ready');
+  if (reader.has('matching')) daemon.matching = reader.boolean('matching');
+  else reader.allow('matching');
+  const rollout = reader.optionalObject('rollout');
+  if (rollout) {
+    daemon.rollout = { deploymentId: rollout.string('deploymentId', { maxLength: 64 }), state: rollout.oneOf('state', CLAIM_ROLLOUT_STATES) };
+    const why = rollout.optionalString('reason', { minLength: 0, maxLength: 1_000 });
+    if (why !== undefined) daemon.rollout.reason = why;
+    rollout.noUnknownFields();
+  }
   reader.noUnknownFields();
   return daemon;
 }

@@ -18,6 +18,8 @@ import {
   type DeploymentStatus,
   type Environment,
   type EnvironmentRevision,
+  type RolloutControl,
+  rolloutControlAttributes,
 } from '../records.js';
 import type { Condition, TableAccess, TransactOp } from './dynamo.js';
 import type { DeploymentActionInput, RollbackInput, StartDeploymentInput } from './inputs.js';
@@ -27,7 +29,7 @@ import { parseOrSkip, Records, tryParse } from './records-io.js';
 import { attempt, checkToken, headPut, markerOp, newDeploymentId, newToken, nowIso, putNew, Retry, run } from './transactions.js';
 import { deploymentView, type DeploymentView } from './views.js';
 
-const UNFINISHED: DeploymentStatus[] = ['pending', 'in_progress'];
+const UNFINISHED: DeploymentStatus[] = ['pending', 'in_progress', 'awaiting_promotion'];
 /** Deployment reasons keep the latest MAX_REASONS (an item must stay far below DynamoDB's 400 KB). */
 const MAX_REASONS = 50;
 
@@ -159,10 +161,23 @@ export class Deployments {
    */
   async replace(head: Environment, target: number, reason: string, now: string, supersede = true): Promise<{ deployment: Deployment; ops: TransactOp[] }> {
     const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), head.name, target, head.currentRevision, now, [reason]);
-    const ops = [putNew(keys.deployment(head.name, deployment.id), deployment)];
+    const activeItem = head.activeDeploymentId ? await this.table.get(keys.deployment(head.name, head.activeDeploymentId)) : undefined;
+    const active = activeItem ? parseOrSkip(activeItem, parseDeployment) : undefined;
+    // What new instances get while the target is untrusted: the last completed deployment's target.
+    const stable = active?.status === 'completed' ? active.targetRevision : (active?.stableRevision ?? (active ? undefined : head.currentRevision));
+    if (stable !== undefined) deployment.stableRevision = stable;
+    const ops = [putNew(keys.deployment(head.name, deployment.id), deployment), controlPut(deployment, now)];
     const stop = supersede ? await this.finishActiveOp(head, 'stopped', `superseded by ${deployment.id}`, now) : undefined;
     if (stop) ops.push(stop);
     return { deployment, ops };
+  }
+
+  /** canary: awaiting_promotion -> in_progress; the agents admit the rest of the fleet. */
+  async promoteDeployment(name: string, id: string, input: DeploymentActionInput = {}): Promise<DeploymentView> {
+    return this.changeDeployment(name, id, input, (d) => {
+      if (d.status !== 'awaiting_promotion') throw new ConflictError(`deployment ${id} is ${d.status}; only a deployment awaiting promotion can be promoted`);
+      return { status: 'in_progress', reasons: withReason(d.reasons, 'promoted by request') };
+    });
   }
 
   /** The op that finishes the head's active deployment as `status`, or undefined when there is nothing unfinished to finish. */
@@ -210,6 +225,10 @@ export class Deployments {
         headPut({ ...head, token: newToken(), updatedAt: now }, head.token),
         markerOp(head.cluster, now),
       ];
+      const control = controlChange(fields);
+      // Only the control of this deployment (a newer one has its own; an old deployment has none).
+      if (control && head.activeDeploymentId === id && (await this.table.get(keys.rolloutControl(name))))
+        ops.push({ kind: 'update', key: keys.rolloutControl(name), set: { ...control, updatedAt: now }, condition: controlOf(id) });
       await run(this.table, ops, () => new Retry());
       return deploymentView(updated, revision.taskDefinition);
     });
@@ -235,6 +254,46 @@ export class Deployments {
       return body(head, await this.records.loadDeployment(name, id), now);
     });
   }
+}
+
+/** The rollout control of a new deployment: pending until the steward's first count (core/records/rollout.ts). */
+export function newRolloutControl(deployment: Deployment, now: string): RolloutControl {
+  const control: RolloutControl = {
+    kind: 'RolloutControl',
+    schemaVersion: SCHEMA_VERSION,
+    environment: deployment.environment,
+    deploymentId: deployment.id,
+    targetRevision: deployment.targetRevision,
+    phase: 'pending',
+    paused: false,
+    cap: 0,
+    inFlight: 0,
+    admitted: 0,
+    canary: 0,
+    desired: 0,
+    spreadMs: 0,
+    unlimited: false,
+    updatedAt: now,
+  };
+  if (deployment.stableRevision !== undefined) control.stableRevision = deployment.stableRevision;
+  return control;
+}
+
+/** Replaces the environment's control whole: every counter of an older deployment is gone with it. */
+export function controlPut(deployment: Deployment, now: string): TransactOp {
+  return { kind: 'put', item: { ...keys.rolloutControl(deployment.environment), ...rolloutControlAttributes(newRolloutControl(deployment, now)) } };
+}
+
+function controlOf(id: string): Condition {
+  return { expression: '#c_dep = :c_dep', names: { '#c_dep': 'deploymentId' }, values: { ':c_dep': id } };
+}
+
+/** What an operator's action sets on the control: pause, resume, stop (nothing new begins), promote. */
+function controlChange(fields: DeploymentChange): Record<string, unknown> | undefined {
+  if (fields.status === 'stopped') return { phase: 'done', outcome: 'stopped' };
+  if (fields.status === 'in_progress') return { phase: 'rolling' };
+  if (fields.paused !== undefined) return { paused: fields.paused };
+  return undefined;
 }
 
 export function newDeployment(id: string, environment: string, target: number, previous: number | undefined, now: string, reasons: string[]): Deployment {

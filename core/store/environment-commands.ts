@@ -20,7 +20,7 @@ import {
 } from '../records.js';
 import { ObjectReader } from '../validate.js';
 import type { TableAccess, TransactOp } from './dynamo.js';
-import { newDeployment, type Deployments } from './deployments.js';
+import { controlPut, newDeployment, type Deployments } from './deployments.js';
 import type { EnvironmentReads } from './environment-reads.js';
 import { validateEnvironmentName, type CreateEnvironmentInput, type UpdateEnvironmentInput } from './inputs.js';
 import { Records, unlessInvalid } from './records-io.js';
@@ -111,6 +111,7 @@ export class EnvironmentCommands {
         { kind: 'put', item: { ...keys.environment(cluster, name), ...head }, condition: absentOrDeleting() },
         putNew(keys.revision(name, revisionNumber), revision),
         putNew(keys.deployment(name, deploymentId), deployment),
+        controlPut(deployment, now),
         markerOp(cluster, now),
       ];
       if (index && clusterNameOf(index.cluster) !== cluster) {

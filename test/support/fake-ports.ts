@@ -8,6 +8,9 @@ import { GROUP_PREFIX } from '../../core/ecs-labels.js';
 import { InvalidRecordError } from '../../core/errors.js';
 import { keys, lastArnSegment } from '../../core/keys.js';
 import {
+  counterAllows,
+  parseRolloutControl,
+  type RolloutControl,
   claimAttributes,
   parseClaimRecord,
   parseInstanceHeartbeat,
@@ -25,12 +28,14 @@ import type {
   EcsPort,
   EnvironmentEntry,
   LocalTask,
+  RolloutPort,
   StartFailure,
   StartTaskInput,
   StatusPort,
   TaskInfo,
 } from '../../agent/ports.js';
-import { WriteConflictError } from '../../agent/ports.js';
+import { RolloutRefusedError, WriteConflictError } from '../../agent/ports.js';
+import type { RolloutCounterMove } from '../../agent/model.js';
 
 type Item = Record<string, unknown>;
 const keyOf = (k: { pk: string; sk: string }): string => `${k.pk}\u0000${k.sk}`;
@@ -46,7 +51,7 @@ export class InjectedError extends Error {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB
 
-export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort {
+export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort {
   readonly items = new Map<string, Item>();
   environments: EnvironmentEntry[] = [];
   marker: ChangeMarker | undefined;
@@ -103,8 +108,29 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort {
     return result;
   }
 
-  async putClaim(claim: Claim, expected: string | undefined): Promise<void> {
-    this.conditionalPut(keys.claim(claim.environment, claim.containerInstanceId), claimAttributes(claim), expected, parseClaimRecord);
+  async putClaim(claim: Claim, expected: string | undefined, counter?: RolloutCounterMove): Promise<void> {
+    const key = keys.claim(claim.environment, claim.containerInstanceId);
+    if (!counter) return this.conditionalPut(key, claimAttributes(claim), expected, parseClaimRecord);
+    // One transaction: the claim's condition and the counter's, then both writes or neither.
+    this.touch(true);
+    const current = this.items.get(keyOf(key));
+    if (expected === undefined ? current !== undefined : current?.recordVersion !== expected) throw this.conflict(key, current, parseClaimRecord);
+    const controlKey = keys.rolloutControl(counter.environment);
+    const controlItem = this.items.get(keyOf(controlKey));
+    const control = controlItem ? parseRolloutControl(controlItem) : undefined;
+    if (!counterAllows(control, counter.deploymentId, counter.delta)) {
+      this.calls.conflicts++;
+      throw new RolloutRefusedError(`rollout of ${counter.environment} refused ${counter.delta > 0 ? 'an admission' : 'a release'}`);
+    }
+    controlItem!.inFlight = (controlItem!.inFlight as number) + counter.delta;
+    if (counter.delta > 0) controlItem!.admitted = (controlItem!.admitted as number) + 1;
+    this.items.set(keyOf(key), structuredClone({ ...key, ...claimAttributes(claim) }));
+  }
+
+  async getControl(environment: string): Promise<RolloutControl | null> {
+    this.touch(false);
+    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
+    return item ? parseRolloutControl(item) : null;
   }
 
   async deleteClaim(environment: string, containerInstanceId: string, expected: string): Promise<void> {
@@ -395,6 +421,7 @@ export function killablePorts(
   const wrapped: AgentPorts = {
     desired: wrap(ports.desired),
     claims: wrap(ports.claims),
+    rollout: wrap(ports.rollout),
     status: wrap(ports.status),
     ecs: wrap(ports.ecs),
     ecsAgent: wrap(ports.ecsAgent),

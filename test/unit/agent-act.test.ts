@@ -21,7 +21,7 @@ function world(seed = 1) {
       containerInstanceArn: instance,
       clock,
       random,
-      ports: { desired: table, claims: table, status: table, ecs: port, ecsAgent: port },
+      ports: { desired: table, claims: table, rollout: table, status: table, ecs: port, ecsAgent: port },
       config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ...over },
     });
   /** Steps the agent `n` times, a second apart. */

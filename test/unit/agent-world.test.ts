@@ -74,7 +74,7 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
       return r < 0.02 ? 'before' : r < 0.03 ? 'after' : undefined;
     };
     const port = ecs.portFor(instance);
-    const k = killablePorts({ desired: table, claims: table, status: table, ecs: port, ecsAgent: port }, killAt);
+    const k = killablePorts({ desired: table, claims: table, rollout: table, status: table, ecs: port, ecsAgent: port }, killAt);
     const agent = simAgent({
       owner: name,
       containerInstanceArn: instance,

@@ -1,0 +1,113 @@
+// The rollout gate: whether this instance may replace its daemon now, and when its part in the
+// deployment ends (released) or fails. Pure: the environment's RolloutControl as last read, the
+// instance's claim, its daemon's report, and the time. The writes it asks for go into the claim
+// write that leads the environment's chain, together with the control's counter (one transaction),
+// so an admission and the claim that records it exist together or not at all.
+//
+// Invariants, each kept by the branch below it:
+// - an instance takes its daemon down for the rollout only once admitted: its claim records an
+//   admission for the control's deployment, made while `inFlight < cap` (the condition of the
+//   counter's write, not of this read);
+// - an instance whose old daemon is already not ready is not counted and does not wait: it has
+//   nothing left to lose (the steward counts it among the unavailable, which lowers `cap`);
+// - nothing new is admitted while the deployment is pending, paused, awaiting promotion or done;
+//   instances already admitted carry on to the end;
+// - an unread control holds every replacement; a missing one (a deployment stored by a version
+//   before rollouts, or a hand edit) leaves replacements unpaced, as they were then.
+import { resolveCountOrPercent, type ClaimRollout, type DeploymentConfiguration, type RolloutControl } from '../../core/records.js';
+import type { Report } from '../model.js';
+
+export type ControlView = { state: 'unread' } | { state: 'absent' } | { state: 'read'; control: RolloutControl };
+
+export type Admission =
+  | { verdict: 'go'; reason: string }
+  | { verdict: 'admit'; rollout: ClaimRollout; reason: string }
+  | { verdict: 'hold'; reason: string };
+
+export interface GateInput {
+  /** The deployment the environment's head names (activeDeploymentId). */
+  deploymentId: string | undefined;
+  control: ControlView;
+  config: DeploymentConfiguration;
+  /** The instance's part as its claim records it. */
+  claimRollout: ClaimRollout | undefined;
+  /** The old daemon is ready (RUNNING, and HEALTHY where checked). */
+  oldReady: boolean;
+  /** The replacement starts the new task beside the old one. */
+  surge: boolean;
+  nowWallMs: number;
+}
+
+/** Whether a `replace` of this environment's daemon may go now. */
+export function admission(input: GateInput): Admission {
+  const { control, claimRollout } = input;
+  if (input.deploymentId === undefined) return { verdict: 'go', reason: 'no deployment: unpaced' };
+  if (control.state === 'unread') return { verdict: 'hold', reason: 'reading the rollout' };
+  if (control.state === 'absent') return { verdict: 'go', reason: 'no rollout record for this deployment: unpaced' };
+  const c = control.control;
+  if (c.deploymentId !== input.deploymentId) return { verdict: 'hold', reason: `the rollout read is of deployment ${c.deploymentId}, not ${input.deploymentId}` };
+  // Admitted before (by this agent or a predecessor on this instance): carry on, whatever the phase.
+  if (claimRollout?.deploymentId === c.deploymentId && claimRollout.state !== 'abandoned') return { verdict: 'go', reason: `admitted (${claimRollout.state})` };
+  if (c.phase === 'done') {
+    return c.outcome === 'completed' || c.outcome === 'rolled_back'
+      ? { verdict: 'go', reason: `deployment ${c.outcome}: a straggler is replaced at once` }
+      : { verdict: 'hold', reason: `deployment ${c.outcome ?? 'finished'}: nothing new begins` };
+  }
+  if (!input.oldReady) return { verdict: 'go', reason: 'the old daemon is not ready: replaced first, not counted' };
+  if (input.config.strategy === 'on-delete') return { verdict: 'hold', reason: 'strategy on-delete: replaced when the old task stops by itself' };
+  if (c.paused) return { verdict: 'hold', reason: 'deployment paused' };
+  if (c.phase === 'pending') return { verdict: 'hold', reason: "waiting for the rollout's first count" };
+  if (c.phase === 'awaiting_promotion') return { verdict: 'hold', reason: 'canaries baked: awaiting promotion' };
+  if (c.phase === 'canary' && c.admitted >= c.canary) return { verdict: 'hold', reason: `canary phase: ${c.canary} canary instance(s) admitted` };
+  const at = new Date(input.nowWallMs).toISOString();
+  if (c.unlimited) return { verdict: 'admit', rollout: { deploymentId: c.deploymentId, state: 'admitted', at, counted: false }, reason: 'every instance may go' };
+  if (c.inFlight >= c.cap) return { verdict: 'hold', reason: `${c.inFlight} of ${c.cap} admitted instance(s) in flight` };
+  return {
+    verdict: 'admit',
+    rollout: { deploymentId: c.deploymentId, state: 'admitted', at, counted: true },
+    reason: `admitted: ${c.inFlight + 1} of ${c.cap} in flight${input.surge ? ' (surge)' : ''}`,
+  };
+}
+
+export interface FollowUpInput {
+  control: ControlView;
+  config: DeploymentConfiguration;
+  claimRollout: ClaimRollout | undefined;
+  targetRevision: number;
+  report: Report;
+  /** How long the daemon on the target has been ready without a break (0 when not ready). */
+  readyForMs: number;
+  nowWallMs: number;
+}
+
+/**
+ * What an admitted instance's part becomes: released once its daemon on the target has been ready
+ * for minHealthySeconds; failed when it is not ready by healthyDeadlineSeconds after admission
+ * (it stays counted: the instance is unavailable). Undefined: nothing to record.
+ */
+export function followUp(input: FollowUpInput): ClaimRollout | undefined {
+  const part = input.claimRollout;
+  if (!part || (part.state !== 'admitted' && part.state !== 'failed')) return undefined;
+  const at = new Date(input.nowWallMs).toISOString();
+  const onTarget = input.report.revision === input.targetRevision && input.report.next === undefined;
+  if (onTarget && input.report.ready && input.readyForMs >= input.config.minHealthySeconds * 1000) {
+    return { ...part, state: 'released', at, reason: `ready on revision ${input.targetRevision}` };
+  }
+  if (part.state === 'admitted' && input.nowWallMs - Date.parse(part.at) >= input.config.healthyDeadlineSeconds * 1000) {
+    return { ...part, state: 'failed', at, reason: `not ready within ${input.config.healthyDeadlineSeconds} s: ${input.report.reason}` };
+  }
+  return undefined;
+}
+
+/** The counter move a claim write carries: +1 on an admission that counts, -1 when a counted part is released. */
+export function counterDelta(before: ClaimRollout | undefined, after: ClaimRollout | undefined): 1 | -1 | 0 {
+  if (!after || !after.counted) return 0;
+  if (after.state === 'admitted' && (before?.deploymentId !== after.deploymentId || before.state === 'abandoned')) return 1;
+  if (after.state === 'released' && before?.deploymentId === after.deploymentId && (before.state === 'admitted' || before.state === 'failed')) return -1;
+  return 0;
+}
+
+/** maxUnavailable (or maxSurge when surging) of `desired` instances, as the steward sets `cap`. */
+export function budgetOf(config: DeploymentConfiguration, desired: number): { unavailable: number; surge: number } {
+  return { unavailable: resolveCountOrPercent(config.maxUnavailable, desired), surge: resolveCountOrPercent(config.maxSurge, desired) };
+}
