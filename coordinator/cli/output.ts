@@ -35,9 +35,12 @@ function revisionText(e: EnvironmentView): string {
 }
 
 function deploymentText(e: EnvironmentView): string {
-  const d = e.activeDeployment;
-  if (!d) return '-';
-  return `${d.status}${d.paused ? ' (paused)' : ''}`;
+  return e.activeDeployment ? statusText(e.activeDeployment) : '-';
+}
+
+/** The view's status; a deployment that ended while paused says so. */
+export function statusText(d: Pick<DeploymentView, 'status' | 'paused'>): string {
+  return d.paused && d.status !== 'paused' ? `${d.status} (paused)` : d.status;
 }
 
 export function environmentDetails(e: EnvironmentView): string {
@@ -103,7 +106,7 @@ export function deploymentsTable(items: DeploymentView[]): string {
     ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'FAILED', 'CREATED', 'FINISHED'],
     items.map((d) => [
       d.id,
-      `${d.status}${d.paused ? ' (paused)' : ''}`,
+      statusText(d),
       d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision,
       d.taskDefinition,
       d.failedInstances.length,
@@ -117,7 +120,7 @@ export function deploymentDetails(d: DeploymentView): string {
   const text = keyValues([
     ['Id', d.id],
     ['Environment', d.environmentName],
-    ['Status', `${d.status}${d.paused ? ' (paused)' : ''}`],
+    ['Status', statusText(d)],
     ['Revision', d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision],
     ['Task definition', d.taskDefinition],
     ['Reasons', d.reasons.join('; ')],

@@ -105,6 +105,11 @@ export class EnvironmentStore {
     return this.deployments.resumeDeployment(name, id, input);
   }
 
+  /** A canary deployment awaiting promotion goes on to the rest of the fleet. */
+  promoteDeployment(name: string, id: string, input: DeploymentActionInput = {}): Promise<DeploymentView> {
+    return this.deployments.promoteDeployment(name, id, input);
+  }
+
   /** Rolls forward to a copy of an old revision and marks the deployment rolled_back (see Deployments). */
   rollbackDeployment(name: string, id: string, input: RollbackInput = {}): Promise<DeploymentView> {
     return this.deployments.rollbackDeployment(name, id, input);

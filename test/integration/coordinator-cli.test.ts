@@ -157,7 +157,7 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect(list.stdout).toContain(id);
     expect(list.stdout).toMatch(/stopped/);
     expect((await blox(['deploy', 'pause', 'dep', id, '-o', 'json', ...http])).json.paused).toBe(true);
-    expect((await blox(['deploy', 'get', 'dep', id, ...http])).stdout).toMatch(/Status:\s+pending \(paused\)/);
+    expect((await blox(['deploy', 'get', 'dep', id, ...http])).stdout).toMatch(/Status:\s+paused\n/);
     expect((await blox(['deploy', 'resume', 'dep', id, '-o', 'json', ...http])).json.paused).toBe(false);
     const rolled = await blox(['deploy', 'rollback', 'dep', id, '-o', 'json', ...http]);
     expect(rolled.json).toMatchObject({ targetRevision: 3, taskDefinition: 'logs:2' });
