@@ -2,7 +2,7 @@
 // single file (esbuild, same settings as scripts/build.mjs) spawned as `node blox.js`. Every API
 // response is checked against coordinator/openapi.json (TestApi, OpenApiClient, a validating proxy).
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -558,6 +558,66 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
       expect(proxy.validated).toBe(served);
       child = undefined;
     });
+
+    // The progress bar needs a terminal: util-linux `script` runs the bundle on a pseudo-terminal.
+    it.skipIf(!existsSync('/usr/bin/script'))(
+      'deploy status --watch on a terminal redraws a progress bar in place; exits 0 on completed, 8 on failed',
+      async () => {
+        const onTerminal = (argv: string[], columns?: number) => {
+          const blox = [process.execPath, bundle, ...argv, '--endpoint', api.url].map((a) => `'${a}'`).join(' ');
+          // A pseudo-terminal made by script has no size (0 columns: blox assumes 80) until stty gives it one.
+          const command = columns === undefined ? blox : `stty cols ${columns}; ${blox}`;
+          const script = spawn('/usr/bin/script', ['-qec', command, '/dev/null'], { stdio: ['ignore', 'pipe', 'pipe'] });
+          const result = { output: '', code: new Promise<number | null>((resolve) => script.once('exit', (code) => resolve(code))) };
+          script.stdout.on('data', (d: Buffer) => (result.output += d.toString()));
+          script.stderr.on('data', (d: Buffer) => (result.output += d.toString()));
+          return result;
+        };
+        const until = async (check: () => boolean) => {
+          for (let i = 0; i < 200 && !check(); i++) await new Promise((r) => setTimeout(r, 50));
+          expect(check()).toBe(true);
+        };
+        const env = (await blox(['env', 'create', 'drawn', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json', ...http])).json;
+        const id = env.activeDeployment.id as string;
+        const watch = onTerminal(['deploy', 'status', 'drawn', id, '--watch', '--interval', '0.1'], 200);
+        await until(() => watch.output.includes("waiting for the agents' first count"));
+        await stewardWrites('drawn', id, { status: 'in_progress', phase: 'rolling', counts: counts(4, 1, { '1': 1 }, 1) });
+        await until(() => watch.output.includes('1/4 updated'));
+        await stewardWrites('drawn', id, { status: 'completed', phase: 'done', counts: counts(4, 4, { '1': 4 }), finishedAt: '2026-01-01T00:10:00.000Z' });
+        expect(await watch.code).toBe(EXIT.ok);
+        const clearLine = '\r\x1b[2K';
+        expect(watch.output).toContain(
+          `${clearLine}[${'#'.repeat(6)}${'-'.repeat(18)}] 1/4 updated | 1 available | 1 unavailable | 0 failed | revisions 1: 1 | phase rolling | in_progress`,
+        );
+        expect(
+          watch.output.endsWith(
+            `${clearLine}[${'#'.repeat(24)}] 4/4 updated | 4 available | 0 unavailable | 0 failed | revisions 1: 4 | phase done | completed\r\n`,
+          ),
+        ).toBe(true);
+        expect(watch.output.split('\n')).toHaveLength(2); // one line, redrawn, ended once
+        // a failed deployment: the bar, then why, and exit 8
+        const next = (await blox(['deploy', 'start', 'drawn', '-o', 'json', ...http])).json;
+        await stewardWrites('drawn', next.id, {
+          status: 'failed',
+          phase: 'done',
+          counts: counts(4, 1, { '1': 4 }, 1),
+          failedInstances: [
+            {
+              containerInstanceArn: 'arn:aws:ecs:us-east-1:123456789012:container-instance/prod/i-2',
+              reason: 'not ready after 300 s',
+              at: '2026-01-01T00:20:00.000Z',
+            },
+          ],
+        });
+        const failed = onTerminal(['rollout', 'status', 'drawn', '--watch']);
+        expect(await failed.code).toBe(EXIT.deploymentUnsuccessful);
+        expect(failed.output).toContain('1/4 updated | 1 available | 1 unavailable | 1 failed');
+        expect(failed.output).toContain('container-instance/prod/i-2: not ready after 300 s');
+        // at 80 columns the line is cut to 79, so that it never wraps and a carriage return can redraw it
+        const drawn = failed.output.split('\r\x1b[2K').at(-1)?.split('\r\n')[0] ?? '';
+        expect(drawn).toHaveLength(79);
+      },
+    );
   });
 
   it('answered every request through a client that checked the response against the OpenAPI document', async () => {
