@@ -235,29 +235,16 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect(early.body.message).toContain('only a deployment awaiting promotion');
       // what the agents' steward writes while the canaries bake
       const counts = { desired: 10, current: 10, updated: 1, ready: 10, available: 1, unavailable: 0, misscheduled: 0, revisions: { '1': 1 } };
-      await t.table.transact([
-        {
-          kind: 'update',
-          key: keys.deployment('canaried', id),
-          set: {
-            status: 'awaiting_promotion',
-            phase: 'awaiting_promotion',
-            counts,
-            stableRevision: 1,
-            startedAt: '2026-01-01T00:01:00.000Z',
-            progressAt: '2026-01-01T00:02:00.000Z',
-          },
-        },
-      ]);
-      const waiting = await api.call('GET', `/v1/environments/canaried/deployments/${id}`);
-      expect(waiting.body).toMatchObject({
+      const written = {
         status: 'awaiting_promotion',
         phase: 'awaiting_promotion',
         counts,
         stableRevision: 1,
         startedAt: '2026-01-01T00:01:00.000Z',
         progressAt: '2026-01-01T00:02:00.000Z',
-      });
+      };
+      await t.table.transact([{ kind: 'update', key: keys.deployment('canaried', id), set: written }]);
+      expect((await api.call('GET', `/v1/environments/canaried/deployments/${id}`)).body).toMatchObject(written);
       const promoted = await api.call('POST', `/v1/environments/canaried/deployments/${id}/promote`, { body: {} });
       expect(promoted.status).toBe(200);
       expect(promoted.body).toMatchObject({ status: 'in_progress', counts });
