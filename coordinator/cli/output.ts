@@ -109,12 +109,13 @@ export function revisionDetails(r: RevisionView): string {
 
 export function deploymentsTable(items: DeploymentView[]): string {
   return table(
-    ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'FAILED', 'CREATED', 'FINISHED'],
+    ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'UPDATED', 'FAILED', 'CREATED', 'FINISHED'],
     items.map((d) => [
       d.id,
       statusText(d),
       d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision,
       d.taskDefinition,
+      d.counts ? `${d.counts.updated}/${d.counts.desired}` : undefined,
       d.failedInstances.length,
       d.createdAt,
       d.finishedAt,
@@ -182,6 +183,7 @@ export function progressBar(d: DeploymentView, columns: number): string {
     : ["waiting for the agents' first count", `${d.failures.length} failed`];
   if (d.phase) parts.push(`phase ${d.phase}`);
   parts.push(statusText(d));
+  if (d.status === 'awaiting_promotion') parts.push(`promote: blox deploy promote ${d.environmentName} ${d.id}`);
   const line = `${bar} ${parts.join(' | ')}`;
   return line.length < columns ? line : line.slice(0, Math.max(1, columns - 1));
 }

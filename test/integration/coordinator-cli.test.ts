@@ -415,6 +415,14 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect(updated.json.currentRevision).toBe(2);
     const deployments = await blox(['deploy', 'list', 'direct-env', '-o', 'json', '--direct'], env);
     expect(deployments.json.items).toHaveLength(2);
+    // promote and history go through the store as the API's do
+    const active = deployments.json.items[0].id as string;
+    expect((await blox(['deploy', 'promote', 'direct-env', active, '--direct'], env)).code).toBe(EXIT.conflict);
+    await stewardWrites('direct-env', active, { status: 'awaiting_promotion' });
+    expect((await blox(['deploy', 'promote', 'direct-env', active, '-o', 'json', '--direct'], env)).json.status).toBe('in_progress');
+    const history = await blox(['env', 'history', 'direct-env', '-o', 'json', '--direct'], env);
+    expect(history.json).toEqual((await blox(['env', 'history', 'direct-env', '-o', 'json', ...http])).json);
+    expect(history.json.items.map((r: { revision: number }) => r.revision)).toEqual([2, 1]);
     const invalid = await blox(['env', 'create', 'bad name', '--cluster', 'edge', '--task-definition', 'metrics:4', '--direct'], env);
     expect(invalid.code).toBe(EXIT.usage);
     expect(invalid.stderr).toContain('name');
