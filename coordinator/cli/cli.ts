@@ -515,16 +515,38 @@ async function deploymentStatus(command: Command, args: string[], values: Values
   const intervalS = secondsFlag(values.interval, '--interval', 2);
   const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
   const columns = ctx.json ? undefined : ctx.io.terminalColumns;
+  const untilNextPoll = () => new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
   let id = given;
   let last = '';
+  let reportedFailure: string | undefined;
+  let status: RolloutStatus | undefined;
   for (;;) {
-    const env = await ctx.backend().getEnvironment(name);
-    id ??= env.activeDeployment?.id;
-    if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
-    const deployment = await ctx.backend().getDeployment(name, id);
-    const status = rolloutStatus(env, deployment);
+    let deployment: DeploymentView;
+    try {
+      const env = await ctx.backend().getEnvironment(name);
+      id ??= env.activeDeployment?.id;
+      if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
+      deployment = await ctx.backend().getDeployment(name, id);
+      status = rolloutStatus(env, deployment);
+    } catch (error) {
+      // The agents carry a rollout on without the coordinator: once a watch has read the deployment,
+      // it outlives a coordinator that restarts or fails for a while (a wrong endpoint still fails at once).
+      if (!values.watch || status === undefined || !isTransient(error)) throw error;
+      // Said once per kind of failure (a 500's message differs by its request id every time).
+      const kind = (error as BloxError).code;
+      if (kind !== reportedFailure) {
+        if (columns !== undefined) ctx.io.stdout('\r\x1b[2K');
+        ctx.io.stderr(`blox: ${errorMessage(error)}; still watching\n`);
+      }
+      reportedFailure = kind;
+      last = '';
+      if (Date.now() >= deadline) return timedOutWatch(ctx, status, timeoutS, columns);
+      await untilNextPoll();
+      continue;
+    }
+    reportedFailure = undefined;
     if (!values.watch) {
-      ctx.print(status, () => `${status.line}\n`);
+      ctx.print(status, () => `${(status as RolloutStatus).line}\n`);
       return EXIT.ok;
     }
     const finished = FINISHED.includes(deployment.status);
@@ -532,20 +554,30 @@ async function deploymentStatus(command: Command, args: string[], values: Values
     if (columns !== undefined) ctx.io.stdout(`\r\x1b[2K${out.progressBar(deployment, columns)}${finished || timedOut ? '\n' : ''}`);
     else if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
     last = status.line;
-    if (finished || timedOut) {
+    if (timedOut) return timedOutWatch(ctx, status, timeoutS);
+    if (finished) {
       if (ctx.json) ctx.print(status, () => '');
-      if (timedOut) {
-        ctx.io.stderr(`blox: deployment ${id} is still ${deployment.status} after ${timeoutS} s\n`);
-        return EXIT.timedOut;
-      }
       if (deployment.status === 'completed') return EXIT.ok;
       // A CI log should say why without another command.
       ctx.io.stderr(`blox: deployment ${id} ended ${deployment.status}${deployment.rolledBackBy ? ` (rolled back by ${deployment.rolledBackBy})` : ''}\n`);
       for (const f of deployment.failures) ctx.io.stderr(`  ${f.containerInstanceArn}: ${f.reason} (${f.at})\n`);
       return EXIT.deploymentUnsuccessful;
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
+    await untilNextPoll();
   }
+}
+
+/** Errors a later poll may not meet again: the coordinator unreachable, failing or unable to answer. */
+function isTransient(error: unknown): boolean {
+  return error instanceof BloxError && (error.code === 'Unavailable' || error.code === 'Internal');
+}
+
+/** Exit 9, with the last status read (in JSON, or as the last line when the poll that failed had cleared the bar). */
+function timedOutWatch(ctx: Context, status: RolloutStatus, timeoutS: number, redrawColumns?: number): number {
+  if (ctx.json) ctx.print(status, () => '');
+  else if (redrawColumns !== undefined) ctx.io.stdout(`${status.line}\n`);
+  ctx.io.stderr(`blox: deployment ${status.deployment} is still ${status.status} after ${timeoutS} s\n`);
+  return EXIT.timedOut;
 }
 
 /** Every revision, newest first, with the deployments that targeted it (newest first). */

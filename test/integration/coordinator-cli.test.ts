@@ -346,6 +346,41 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     expect(result.stderr).toContain('container-instance/prod/i-bad: exit code 1');
   });
 
+  it('deploy status --watch outlives a coordinator that fails for a while, saying so once on stderr', async () => {
+    let failing = false;
+    // The coordinator answers 500 while its DynamoDB reads fail; the agents meanwhile finish the rollout.
+    const flaky = new Proxy(t.store, {
+      get(target, property, receiver) {
+        const value = Reflect.get(target, property, receiver) as unknown;
+        if (typeof value !== 'function') return value;
+        if (property !== 'getDeployment') return value.bind(target);
+        return (...args: unknown[]) => (failing ? Promise.reject(new Error('throttled')) : value.apply(target, args));
+      },
+    });
+    const flakyApi = await TestApi.start({ store: flaky });
+    try {
+      const through = ['--endpoint', flakyApi.url];
+      const env = (await blox(['env', 'create', 'outlived', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json', ...through])).json;
+      const watching = blox(['deploy', 'status', 'outlived', '--watch', '--interval', '0.05', ...through]);
+      await new Promise((r) => setTimeout(r, 150));
+      failing = true;
+      await new Promise((r) => setTimeout(r, 250));
+      await stewardWrites('outlived', env.activeDeployment.id, { status: 'completed', finishedAt: '2026-01-01T00:10:00.000Z' });
+      failing = false;
+      const done = await watching;
+      expect(done.code, done.stderr).toBe(EXIT.ok);
+      expect(done.stderr.match(/still watching/g)).toHaveLength(1);
+      expect(done.stdout.trimEnd().split('\n').at(-1)).toMatch(/: completed, /);
+      // a watch that never read the deployment fails at once (a wrong endpoint or name is not transient)
+      failing = true;
+      expect((await blox(['deploy', 'status', 'outlived', '--watch', ...through])).code).toBe(EXIT.error);
+      failing = false;
+      await flakyApi.expectEveryResponseValidated();
+    } finally {
+      await flakyApi.close();
+    }
+  });
+
   it('env history: revisions newest first, the deployments that targeted each, and whether one completed', async () => {
     const env = (await blox(['env', 'create', 'storied', '--cluster', 'prod', '--task-definition', 'logs:1', '-o', 'json', ...http])).json;
     await stewardWrites('storied', env.activeDeployment.id, { status: 'completed', finishedAt: '2026-01-01T00:10:00.000Z' });
