@@ -451,6 +451,7 @@ async function currentToken(ctx: Context, values: Values, name: string): Promise
   return values['deployment-token'] ?? (await ctx.backend().getEnvironment(name)).token;
 }
 
+// Widened to strings: a view's status may also be `paused`, which is never finished.
 const FINISHED: readonly string[] = FINISHED_DEPLOYMENT_STATUSES;
 
 function secondsFlag(text: string | undefined, flag: string, fallback: number): number {
@@ -583,6 +584,7 @@ function timedOutWatch(ctx: Context, status: RolloutStatus, timeoutS: number, re
 /** Every revision, newest first, with the deployments that targeted it (newest first). */
 async function revisionHistory(ctx: Context, name: string): Promise<Page<out.RevisionHistoryEntry>> {
   const env = await ctx.backend().getEnvironment(name);
+  // History is whole or misleading: every page of both lists, whatever the flags.
   const everything = { all: true } as Values;
   const revisions = await allPages(everything, (request) => ctx.backend().listRevisions(name, request));
   const deployments = await allPages(everything, (request) => ctx.backend().listDeployments(name, request));
