@@ -205,7 +205,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       methods: { GET: { query: [], handler: async ({ params }) => ok(await store.getDeployment(params[0] as string, params[1] as string)) } },
     },
     {
-      pattern: /^\/v1\/environments\/([^/]+)\/deployments\/([^/]+)\/(stop|pause|resume|rollback)$/,
+      pattern: /^\/v1\/environments\/([^/]+)\/deployments\/([^/]+)\/(stop|pause|resume|promote|rollback)$/,
       methods: {
         POST: {
           query: ['deploymentToken', 'token'],
@@ -217,6 +217,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
             const input = parseDeploymentAction(body, token);
             if (action === 'stop') return ok(await store.stopDeployment(name, id, input));
             if (action === 'pause') return ok(await store.pauseDeployment(name, id, input));
+            if (action === 'promote') return ok(await store.promoteDeployment(name, id, input));
             return ok(await store.resumeDeployment(name, id, input));
           },
         },

@@ -81,7 +81,7 @@ function fill(id, node, invalid) { const c = $(id); c.replaceChildren(node); if 
 async function refresh() {
   try {
     const { items, invalid } = await all('/v1/environments');
-    const rows = items.map((e) => ({ key: e.name, cells: [e.name, e.cluster, e.instanceGroup.expression || '', e.taskDefinition, e.currentRevision === e.latestRevision ? e.currentRevision : e.currentRevision + ' (latest ' + e.latestRevision + ')', e.health, e.activeDeployment ? e.activeDeployment.status + (e.activeDeployment.paused ? ' (paused)' : '') : '', e.instances.healthy + '/' + e.instances.reporting], classes: [, , , , , e.health, e.activeDeployment ? e.activeDeployment.status : ''] }));
+    const rows = items.map((e) => ({ key: e.name, cells: [e.name, e.cluster, e.instanceGroup.expression || '', e.taskDefinition, e.currentRevision === e.latestRevision ? e.currentRevision : e.currentRevision + ' (latest ' + e.latestRevision + ')', e.health, e.activeDeployment ? e.activeDeployment.status + (e.activeDeployment.paused && e.activeDeployment.status !== 'paused' ? ' (paused)' : '') : '', e.instances.healthy + '/' + e.instances.reporting], classes: [, , , , , e.health, e.activeDeployment ? e.activeDeployment.status : ''] }));
     fill('environments', rows.length ? table(['Name', 'Cluster', 'Expression', 'Task definition', 'Revision', 'Health', 'Deployment', 'Healthy/reporting'], rows, (key) => { selected = key; refresh(); }) : el('p', 'No environments yet: blox env create NAME --cluster C --task-definition TD', 'muted'), invalid);
   } catch (error) { fill('environments', el('p', String(error.message || error), 'error')); }
   try {
@@ -98,7 +98,7 @@ async function detail(name) {
   try {
     const [deployments, revisions] = await Promise.all([get('/v1/environments/' + encodeURIComponent(name) + '/deployments?limit=20'), get('/v1/environments/' + encodeURIComponent(name) + '/revisions?limit=20')]);
     body.appendChild(el('h2', 'Deployments'));
-    body.appendChild(table(['Id', 'Status', 'Revision', 'Task definition', 'Failed', 'Reasons', 'Created'], deployments.items.map((d) => ({ cells: [d.id, d.status + (d.paused ? ' (paused)' : ''), (d.previousRevision ? d.previousRevision + ' → ' : '') + d.targetRevision, d.taskDefinition, d.failedInstances.length, d.reasons.join('; '), d.createdAt], classes: [, d.status] }))));
+    body.appendChild(table(['Id', 'Status', 'Revision', 'Task definition', 'Failed', 'Reasons', 'Created'], deployments.items.map((d) => ({ cells: [d.id, d.status + (d.paused && d.status !== 'paused' ? ' (paused)' : ''), (d.previousRevision ? d.previousRevision + ' → ' : '') + d.targetRevision, d.taskDefinition, d.failedInstances.length, d.reasons.join('; '), d.createdAt], classes: [, d.status] }))));
     body.appendChild(el('h2', 'Revisions'));
     body.appendChild(table(['Revision', 'Task definition', 'Expression', 'Max unavailable', 'Max surge', 'Critical', 'Copied from', 'Created'], revisions.items.map((r) => ({ cells: [r.revision, r.taskDefinition, r.instanceGroup.expression || '', r.deploymentConfiguration.maxUnavailable, r.deploymentConfiguration.maxSurge, r.critical ? 'yes' : 'no', r.copiedFrom || '', r.createdAt] }))));
   } catch (error) { body.appendChild(el('p', String(error.message || error), 'error')); }

@@ -9,7 +9,7 @@ import type { Page, PageRequest } from '../../core/store/paging.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
 import type { InstancePreview } from '../preview.js';
 
-export type DeploymentAction = 'stop' | 'pause' | 'resume' | 'rollback';
+export type DeploymentAction = 'stop' | 'pause' | 'resume' | 'promote' | 'rollback';
 
 export interface Backend {
   createEnvironment(body: Record<string, unknown>): Promise<EnvironmentView>;
@@ -226,6 +226,7 @@ export class DirectBackend implements Backend {
     const input = parseDeploymentAction(body);
     if (action === 'stop') return this.store.stopDeployment(name, id, input);
     if (action === 'pause') return this.store.pauseDeployment(name, id, input);
+    if (action === 'promote') return this.store.promoteDeployment(name, id, input);
     return this.store.resumeDeployment(name, id, input);
   }
   listInstances(query: InstanceQuery): Promise<Page<InstanceView>> {

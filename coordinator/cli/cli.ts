@@ -7,6 +7,7 @@ import { DEFAULT_TABLE_NAME } from '../../core/dynamo-table.js';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore, INSTANCE_STATUS_FILTERS, type InstanceStatusFilter } from '../../core/store/environments.js';
 import type { Page } from '../../core/store/paging.js';
+import { DEPLOYMENT_STRATEGIES, FINISHED_DEPLOYMENT_STATUSES, type DeploymentCounts } from '../../core/records.js';
 import type { DeploymentView, EnvironmentView } from '../../core/store/views.js';
 import { commit, version } from '../../core/version.js';
 import { DirectBackend, HttpBackend, UnreachableError, type Backend, type DeploymentAction } from './backend.js';
@@ -37,6 +38,8 @@ export interface CliIo {
   signal?: AbortSignal;
   /** Called once `blox coordinator` listens. */
   onListening?: (url: string) => void;
+  /** Set when stdout is a terminal: `deploy status --watch` then redraws a progress bar in place, no wider than this. */
+  terminalColumns?: number;
 }
 
 class UsageError extends Error {}
@@ -62,6 +65,12 @@ const OPTIONS = {
   'healthy-deadline-seconds': { type: 'string' },
   'auto-rollback': { type: 'boolean' },
   'no-auto-rollback': { type: 'boolean' },
+  'progress-deadline-seconds': { type: 'string' },
+  'failure-threshold': { type: 'string' },
+  canary: { type: 'string' },
+  'auto-promote': { type: 'boolean' },
+  'no-auto-promote': { type: 'boolean' },
+  strategy: { type: 'string' },
   critical: { type: 'boolean' },
   'no-critical': { type: 'boolean' },
   order: { type: 'string' },
@@ -99,6 +108,12 @@ const DEFINITION = [
   'healthy-deadline-seconds',
   'auto-rollback',
   'no-auto-rollback',
+  'progress-deadline-seconds',
+  'failure-threshold',
+  'canary',
+  'auto-promote',
+  'no-auto-promote',
+  'strategy',
   'critical',
   'no-critical',
   'order',
@@ -128,14 +143,16 @@ Environments
   blox env list [--cluster C] [--all | --limit N --next-token T]
   blox env delete NAME
   blox env revisions NAME [REVISION]
+  blox env history NAME                        revisions, newest first, with their deployments and whether one completed
   blox env instances NAME [--revision N]       which instances it selects, and their daemons (needs --check-ecs)
   blox env preview --cluster C [--expression CQL]   try an instance group before using it
 Deployments
   blox deploy start ENV [--revision N]        deploy a revision (default: the latest)
   blox deploy list ENV
   blox deploy get ENV ID
-  blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]  rollout progress
+  blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]  rollout progress (alias: blox rollout status)
   blox deploy stop|pause|resume ENV ID
+  blox deploy promote ENV ID                  a canary deployment awaiting promotion goes on to the rest of the fleet
   blox deploy rollback ENV ID [--revision N]  roll forward to a copy of the previous (or given) revision
 What the agents report
   blox instances [--cluster C] [--status ready|not_ready|degraded] [--environment E] [--all]
@@ -147,16 +164,18 @@ Running things
   blox --version
 
 Definition options: --max-unavailable N|N% --max-surge N|N% --min-healthy-seconds S
-  --healthy-deadline-seconds S --auto-rollback|--no-auto-rollback --critical|--no-critical
-  --order N -f FILE (a JSON request body; flags override it). Updates need the environment's
-  token: --deployment-token T, or blox reads the current one first.
+  --healthy-deadline-seconds S --progress-deadline-seconds S --failure-threshold N|N%
+  --canary N|N% --auto-promote|--no-auto-promote --strategy rolling|on-delete
+  --auto-rollback|--no-auto-rollback --critical|--no-critical --order N
+  -f FILE (a JSON request body; flags override it). Updates need the environment's token:
+  --deployment-token T, or blox reads the current one first.
 Connection: --endpoint URL (default ${DEFAULT_ENDPOINT}, env BLOX_ENDPOINT) --token T (bearer token,
   env BLOX_TOKEN) | --direct --table NAME (env BLOX_TABLE, default ${DEFAULT_TABLE_NAME})
   --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
 Output: -o table (default) | -o json
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict (name taken, stale
   token), 5 unauthorized, 6 malformed stored record, 7 coordinator unreachable, 8 the watched
-  deployment failed, stopped or was rolled back, 9 --timeout ran out.
+  deployment failed, stopped or was rolled back, 9 --timeout ran out (deploy status --watch).
 `;
 
 export async function runCli(argv: string[], io: CliIo): Promise<number> {
@@ -364,16 +383,33 @@ function definitionBody(values: Values, base: Record<string, unknown>): Record<s
   if (minHealthy !== undefined) config.minHealthySeconds = minHealthy;
   const deadline = integerFlag(values, 'healthy-deadline-seconds', 1, 86_400);
   if (deadline !== undefined) config.healthyDeadlineSeconds = deadline;
-  if (values['auto-rollback'] && values['no-auto-rollback']) throw new UsageError('--auto-rollback and --no-auto-rollback exclude each other');
-  if (values['auto-rollback']) config.autoRollback = true;
-  if (values['no-auto-rollback']) config.autoRollback = false;
+  const progressDeadline = integerFlag(values, 'progress-deadline-seconds', 1, 7 * 86_400);
+  if (progressDeadline !== undefined) config.progressDeadlineSeconds = progressDeadline;
+  if (values['failure-threshold'] !== undefined) config.failureThreshold = values['failure-threshold'];
+  if (values.canary !== undefined) config.canary = values.canary;
+  if (values.strategy !== undefined) {
+    if (!(DEPLOYMENT_STRATEGIES as readonly string[]).includes(values.strategy))
+      throw new UsageError(`--strategy must be one of ${DEPLOYMENT_STRATEGIES.join(', ')}`);
+    config.strategy = values.strategy;
+  }
+  const autoRollback = switchFlag(values, 'auto-rollback');
+  if (autoRollback !== undefined) config.autoRollback = autoRollback;
+  const autoPromote = switchFlag(values, 'auto-promote');
+  if (autoPromote !== undefined) config.autoPromote = autoPromote;
   if (Object.keys(config).length) body.deploymentConfiguration = config;
-  if (values.critical && values['no-critical']) throw new UsageError('--critical and --no-critical exclude each other');
-  if (values.critical) body.critical = true;
-  if (values['no-critical']) body.critical = false;
+  const critical = switchFlag(values, 'critical');
+  if (critical !== undefined) body.critical = critical;
   const order = integerFlag(values, 'order', -1000, 1000);
   if (order !== undefined) body.order = order;
   return body;
+}
+
+/** --NAME / --no-NAME: true, false, or undefined when neither is given. */
+function switchFlag(values: Values, name: 'auto-rollback' | 'auto-promote' | 'critical'): boolean | undefined {
+  const on = values[name];
+  const off = values[`no-${name}`];
+  if (on && off) throw new UsageError(`--${name} and --no-${name} exclude each other`);
+  return on ? true : off ? false : undefined;
 }
 
 /** --cluster, --status and --environment, those given, as the filters of a list query (the caller has checked --status). */
@@ -415,7 +451,8 @@ async function currentToken(ctx: Context, values: Values, name: string): Promise
   return values['deployment-token'] ?? (await ctx.backend().getEnvironment(name)).token;
 }
 
-const FINISHED = new Set(['completed', 'failed', 'stopped', 'rolled_back']);
+// Widened to strings: a view's status may also be `paused`, which is never finished.
+const FINISHED: readonly string[] = FINISHED_DEPLOYMENT_STATUSES;
 
 function secondsFlag(text: string | undefined, flag: string, fallback: number): number {
   if (text === undefined) return fallback;
@@ -428,9 +465,12 @@ function secondsFlag(text: string | undefined, flag: string, fallback: number): 
 export interface RolloutStatus {
   environment: string;
   deployment: string;
-  status: string;
+  status: DeploymentView['status'];
   paused: boolean;
   targetRevision: number;
+  phase?: string;
+  /** The agents' last count of the rollout (absent until they first count it). */
+  counts?: DeploymentCounts;
   instances: EnvironmentView['instances'];
   failedInstances: number;
   line: string;
@@ -438,13 +478,17 @@ export interface RolloutStatus {
 
 function rolloutStatus(env: EnvironmentView, deployment: DeploymentView): RolloutStatus {
   const c = env.instances;
-  const active = env.activeDeployment?.id === deployment.id;
-  const progress = active
-    ? `, ${c.onCurrentRevision} of ${c.reporting} reporting instances on revision ${deployment.targetRevision} (${c.healthy} healthy, ${c.unhealthy} unhealthy)`
-    : '';
+  const counts = deployment.counts;
+  let progress = '';
+  if (counts) progress = `, ${out.countsText(counts)}`;
+  // Before the agents' first count, what the instances report is all there is (and only the active deployment's target is theirs).
+  else if (env.activeDeployment?.id === deployment.id)
+    progress = `, ${c.onCurrentRevision} of ${c.reporting} reporting instances on revision ${deployment.targetRevision} (${c.healthy} healthy, ${c.unhealthy} unhealthy)`;
   const failed = deployment.failedInstances.length ? `, ${deployment.failedInstances.length} failed` : '';
-  const line = `deployment ${deployment.id} of ${env.name}: ${deployment.status}${deployment.paused ? ' (paused)' : ''}${progress}${failed}`;
-  return {
+  const phase = deployment.phase && deployment.phase !== deployment.status ? ` (${deployment.phase})` : '';
+  const promote = deployment.status === 'awaiting_promotion' ? ` (promote with: blox deploy promote ${env.name} ${deployment.id})` : '';
+  const line = `deployment ${deployment.id} of ${env.name}: ${out.statusText(deployment)}${phase}${progress}${failed}${promote}`;
+  const status: RolloutStatus = {
     environment: env.name,
     deployment: deployment.id,
     status: deployment.status,
@@ -454,7 +498,124 @@ function rolloutStatus(env: EnvironmentView, deployment: DeploymentView): Rollou
     failedInstances: deployment.failedInstances.length,
     line,
   };
+  if (deployment.phase !== undefined) status.phase = deployment.phase;
+  if (counts) status.counts = counts;
+  return status;
 }
+
+/**
+ * `deploy status ENV [ID] [--watch]`. The deployment is chosen once: when the agents roll a failed
+ * deployment back, the environment's active deployment becomes the rollback, and the watcher must
+ * still report how the one it watched ended (rolled_back, exit 8), as a CI gate expects.
+ */
+async function deploymentStatus(command: Command, args: string[], values: Values, ctx: Context): Promise<number> {
+  if (args.length < 1 || args.length > 2) throw new UsageError(`usage: ${command.usage}`);
+  const [name, given] = args as [string, string | undefined];
+  if (!values.watch && (values.timeout !== undefined || values.interval !== undefined)) throw new UsageError('--timeout and --interval need --watch');
+  const timeoutS = secondsFlag(values.timeout, '--timeout', 0);
+  const intervalS = secondsFlag(values.interval, '--interval', 2);
+  const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
+  const columns = ctx.json ? undefined : ctx.io.terminalColumns;
+  const untilNextPoll = () => new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
+  let id = given;
+  let last = '';
+  let reportedFailure: string | undefined;
+  let status: RolloutStatus | undefined;
+  for (;;) {
+    let deployment: DeploymentView;
+    try {
+      const env = await ctx.backend().getEnvironment(name);
+      id ??= env.activeDeployment?.id;
+      if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
+      deployment = await ctx.backend().getDeployment(name, id);
+      status = rolloutStatus(env, deployment);
+    } catch (error) {
+      // The agents carry a rollout on without the coordinator: once a watch has read the deployment,
+      // it outlives a coordinator that restarts or fails for a while (a wrong endpoint still fails at once).
+      if (!values.watch || status === undefined || !isTransient(error)) throw error;
+      // Said once per kind of failure (a 500's message differs by its request id every time).
+      const kind = (error as BloxError).code;
+      if (kind !== reportedFailure) {
+        if (columns !== undefined) ctx.io.stdout('\r\x1b[2K');
+        ctx.io.stderr(`blox: ${errorMessage(error)}; still watching\n`);
+      }
+      reportedFailure = kind;
+      last = '';
+      if (Date.now() >= deadline) return timedOutWatch(ctx, status, timeoutS, columns);
+      await untilNextPoll();
+      continue;
+    }
+    reportedFailure = undefined;
+    if (!values.watch) {
+      ctx.print(status, () => `${(status as RolloutStatus).line}\n`);
+      return EXIT.ok;
+    }
+    const finished = FINISHED.includes(deployment.status);
+    const timedOut = !finished && Date.now() >= deadline;
+    if (columns !== undefined) ctx.io.stdout(`\r\x1b[2K${out.progressBar(deployment, columns)}${finished || timedOut ? '\n' : ''}`);
+    else if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
+    last = status.line;
+    if (timedOut) return timedOutWatch(ctx, status, timeoutS);
+    if (finished) {
+      if (ctx.json) ctx.print(status, () => '');
+      if (deployment.status === 'completed') return EXIT.ok;
+      // A CI log should say why without another command.
+      ctx.io.stderr(`blox: deployment ${id} ended ${deployment.status}${deployment.rolledBackBy ? ` (rolled back by ${deployment.rolledBackBy})` : ''}\n`);
+      for (const f of deployment.failures) ctx.io.stderr(`  ${f.containerInstanceArn}: ${f.reason} (${f.at})\n`);
+      return EXIT.deploymentUnsuccessful;
+    }
+    await untilNextPoll();
+  }
+}
+
+/** Errors a later poll may not meet again: the coordinator unreachable, failing or unable to answer. */
+function isTransient(error: unknown): boolean {
+  return error instanceof BloxError && (error.code === 'Unavailable' || error.code === 'Internal');
+}
+
+/** Exit 9, with the last status read (in JSON, or as the last line when the poll that failed had cleared the bar). */
+function timedOutWatch(ctx: Context, status: RolloutStatus, timeoutS: number, redrawColumns?: number): number {
+  if (ctx.json) ctx.print(status, () => '');
+  else if (redrawColumns !== undefined) ctx.io.stdout(`${status.line}\n`);
+  ctx.io.stderr(`blox: deployment ${status.deployment} is still ${status.status} after ${timeoutS} s\n`);
+  return EXIT.timedOut;
+}
+
+/** Every revision, newest first, with the deployments that targeted it (newest first). */
+async function revisionHistory(ctx: Context, name: string): Promise<Page<out.RevisionHistoryEntry>> {
+  const env = await ctx.backend().getEnvironment(name);
+  // History is whole or misleading: every page of both lists, whatever the flags.
+  const everything = { all: true } as Values;
+  const revisions = await allPages(everything, (request) => ctx.backend().listRevisions(name, request));
+  const deployments = await allPages(everything, (request) => ctx.backend().listDeployments(name, request));
+  const items = revisions.items.map((r): out.RevisionHistoryEntry => {
+    const targeting = deployments.items.filter((d) => d.targetRevision === r.revision);
+    const entry: out.RevisionHistoryEntry = {
+      revision: r.revision,
+      taskDefinition: r.taskDefinition,
+      current: r.revision === env.currentRevision,
+      completed: targeting.some((d) => d.status === 'completed'),
+      deployments: targeting.map((d) => {
+        const summary: out.RevisionHistoryEntry['deployments'][number] = { id: d.id, status: d.status, createdAt: d.createdAt };
+        if (d.finishedAt !== undefined) summary.finishedAt = d.finishedAt;
+        return summary;
+      }),
+      createdAt: r.createdAt,
+    };
+    if (r.copiedFrom !== undefined) entry.copiedFrom = r.copiedFrom;
+    return entry;
+  });
+  const invalid = [...(revisions.invalid ?? []), ...(deployments.invalid ?? [])];
+  return invalid.length ? { items, invalid } : { items };
+}
+
+const DEPLOY_STATUS: Command = {
+  usage: 'blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]',
+  flags: ['watch', 'timeout', 'interval'],
+  run(args, values, ctx) {
+    return deploymentStatus(this, args, values, ctx);
+  },
+};
 
 // ---------------------------------------------------------------- commands
 
@@ -557,6 +718,15 @@ const commands: Record<string, Record<string, Command> | Command> = {
         return EXIT.ok;
       },
     },
+    history: {
+      usage: 'blox env history NAME',
+      flags: [],
+      async run(args, _values, ctx) {
+        const [name] = exactly(args, ['NAME'], this.usage) as [string];
+        printPage(ctx, await revisionHistory(ctx, name), out.historyTable);
+        return EXIT.ok;
+      },
+    },
     revisions: {
       usage: 'blox env revisions NAME [REVISION] [--all | --limit N --next-token T]',
       flags: [...PAGING],
@@ -597,39 +767,7 @@ const commands: Record<string, Record<string, Command> | Command> = {
         return EXIT.ok;
       },
     },
-    status: {
-      usage: 'blox deploy status ENV [ID] [--watch [--timeout S] [--interval S]]',
-      flags: ['watch', 'timeout', 'interval'],
-      async run(args, values, ctx) {
-        if (args.length < 1 || args.length > 2) throw new UsageError(`usage: ${this.usage}`);
-        const [name, given] = args as [string, string | undefined];
-        if (!values.watch && (values.timeout !== undefined || values.interval !== undefined)) throw new UsageError('--timeout and --interval need --watch');
-        const timeoutS = secondsFlag(values.timeout, '--timeout', 0);
-        const intervalS = secondsFlag(values.interval, '--interval', 2);
-        const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
-        let last = '';
-        for (;;) {
-          const env = await ctx.backend().getEnvironment(name);
-          const id = given ?? env.activeDeployment?.id;
-          if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
-          const deployment = await ctx.backend().getDeployment(name, id);
-          const status = rolloutStatus(env, deployment);
-          const finished = FINISHED.has(deployment.status);
-          if (!values.watch || finished || Date.now() >= deadline) {
-            if (!values.watch || ctx.json || status.line !== last) ctx.print(status, () => `${status.line}\n`);
-            if (!values.watch) return EXIT.ok;
-            if (!finished) {
-              ctx.io.stderr(`blox: deployment ${id} is still ${deployment.status} after ${timeoutS} s\n`);
-              return EXIT.timedOut;
-            }
-            return deployment.status === 'completed' ? EXIT.ok : EXIT.deploymentUnsuccessful;
-          }
-          if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
-          last = status.line;
-          await new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
-        }
-      },
-    },
+    status: DEPLOY_STATUS,
     get: {
       usage: 'blox deploy get ENV ID',
       flags: [],
@@ -641,7 +779,7 @@ const commands: Record<string, Record<string, Command> | Command> = {
       },
     },
     ...Object.fromEntries(
-      (['stop', 'pause', 'resume', 'rollback'] as DeploymentAction[]).map((action): [string, Command] => [
+      (['stop', 'pause', 'resume', 'promote', 'rollback'] as DeploymentAction[]).map((action): [string, Command] => [
         action,
         {
           usage: `blox deploy ${action} ENV ID${action === 'rollback' ? ' [--revision N]' : ''} [--deployment-token T]`,
@@ -659,6 +797,9 @@ const commands: Record<string, Record<string, Command> | Command> = {
         },
       ]),
     ),
+  },
+  rollout: {
+    status: { ...DEPLOY_STATUS, usage: 'blox rollout status ENV [ID] [--watch [--timeout S] [--interval S]]   (the same as blox deploy status)' },
   },
   instances: {
     usage: 'blox instances [--cluster C] [--status ready|not_ready|degraded] [--environment E] [--all | --limit N --next-token T]',

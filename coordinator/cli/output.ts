@@ -3,6 +3,7 @@
 import { lastArnSegment } from '../../core/keys.js';
 import type { InvalidItem } from '../../core/store/paging.js';
 import type { InstancePreview } from '../preview.js';
+import type { DeploymentCounts } from '../../core/records.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
 
 export type Cell = string | number | boolean | undefined | null;
@@ -35,9 +36,12 @@ function revisionText(e: EnvironmentView): string {
 }
 
 function deploymentText(e: EnvironmentView): string {
-  const d = e.activeDeployment;
-  if (!d) return '-';
-  return `${d.status}${d.paused ? ' (paused)' : ''}`;
+  return e.activeDeployment ? statusText(e.activeDeployment) : '-';
+}
+
+/** The view's status; a deployment that ended while paused says so. */
+export function statusText(d: Pick<DeploymentView, 'status' | 'paused'>): string {
+  return d.paused && d.status !== 'paused' ? `${d.status} (paused)` : d.status;
 }
 
 export function environmentDetails(e: EnvironmentView): string {
@@ -58,6 +62,11 @@ export function environmentDetails(e: EnvironmentView): string {
     ['Max surge', e.deploymentConfiguration.maxSurge],
     ['Min healthy (s)', e.deploymentConfiguration.minHealthySeconds],
     ['Healthy deadline (s)', e.deploymentConfiguration.healthyDeadlineSeconds],
+    ['Progress deadline (s)', e.deploymentConfiguration.progressDeadlineSeconds],
+    ['Failure threshold', e.deploymentConfiguration.failureThreshold],
+    ['Canary', e.deploymentConfiguration.canary],
+    ['Auto promote', e.deploymentConfiguration.autoPromote],
+    ['Strategy', e.deploymentConfiguration.strategy],
     ['Auto rollback', e.deploymentConfiguration.autoRollback],
     ['Critical', e.critical],
     ['Order', e.order],
@@ -100,12 +109,13 @@ export function revisionDetails(r: RevisionView): string {
 
 export function deploymentsTable(items: DeploymentView[]): string {
   return table(
-    ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'FAILED', 'CREATED', 'FINISHED'],
+    ['ID', 'STATUS', 'REVISION', 'TASK DEFINITION', 'UPDATED', 'FAILED', 'CREATED', 'FINISHED'],
     items.map((d) => [
       d.id,
-      `${d.status}${d.paused ? ' (paused)' : ''}`,
+      statusText(d),
       d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision,
       d.taskDefinition,
+      d.counts ? `${d.counts.updated}/${d.counts.desired}` : undefined,
       d.failedInstances.length,
       d.createdAt,
       d.finishedAt,
@@ -117,11 +127,18 @@ export function deploymentDetails(d: DeploymentView): string {
   const text = keyValues([
     ['Id', d.id],
     ['Environment', d.environmentName],
-    ['Status', `${d.status}${d.paused ? ' (paused)' : ''}`],
+    ['Status', statusText(d)],
+    ['Phase', d.phase],
     ['Revision', d.previousRevision !== undefined ? `${d.previousRevision} -> ${d.targetRevision}` : d.targetRevision],
+    ['Stable revision', d.stableRevision],
     ['Task definition', d.taskDefinition],
+    ['Progress', d.counts ? countsText(d.counts) : undefined],
+    ['Revisions', d.counts ? revisionsText(d.counts) : undefined],
     ['Reasons', d.reasons.join('; ')],
+    ['Rolled back by', d.rolledBackBy],
     ['Created', d.createdAt],
+    ['Started', d.startedAt],
+    ['Last progress', d.progressAt],
     ['Updated', d.updatedAt],
     ['Finished', d.finishedAt],
   ]);
@@ -130,6 +147,73 @@ export function deploymentDetails(d: DeploymentView): string {
     ['INSTANCE', 'REASON', 'AT'],
     d.failures.map((f) => [f.containerInstanceArn, f.reason, f.at]),
   )}`;
+}
+
+/** The agents' count in one phrase, Kubernetes' words. */
+export function countsText(c: DeploymentCounts): string {
+  return `${c.updated} of ${c.desired} instances updated, ${c.available} available, ${c.unavailable} unavailable${c.misscheduled ? `, ${c.misscheduled} misscheduled` : ''}`;
+}
+
+/** Instances per revision, lowest revision first ("1: 7, 2: 3"). */
+export function revisionsText(c: DeploymentCounts): string {
+  const entries = Object.entries(c.revisions).sort(([a], [b]) => Number(a) - Number(b));
+  return entries.length ? entries.map(([revision, n]) => `${revision}: ${n}`).join(', ') : 'none';
+}
+
+const BAR_WIDTH = 24;
+
+/**
+ * One line for a terminal, redrawn in place: the bar fills with updated/desired, then the rest of
+ * the count, failures, instances per revision, the phase and the status. Cut to the terminal's
+ * width, since a wrapped line could no longer be redrawn with a carriage return.
+ */
+export function progressBar(d: DeploymentView, columns: number): string {
+  const c = d.counts;
+  const share = c && c.desired > 0 ? Math.min(1, c.updated / c.desired) : 0;
+  const filled = Math.round(share * BAR_WIDTH);
+  const bar = `[${'#'.repeat(filled)}${'-'.repeat(BAR_WIDTH - filled)}]`;
+  const parts = c
+    ? [
+        `${c.updated}/${c.desired} updated`,
+        `${c.available} available`,
+        `${c.unavailable} unavailable`,
+        `${d.failures.length} failed`,
+        `revisions ${revisionsText(c)}`,
+      ]
+    : ["waiting for the agents' first count", `${d.failures.length} failed`];
+  if (d.phase) parts.push(`phase ${d.phase}`);
+  parts.push(statusText(d));
+  if (d.status === 'awaiting_promotion') parts.push(`promote: blox deploy promote ${d.environmentName} ${d.id}`);
+  const line = `${bar} ${parts.join(' | ')}`;
+  return line.length < columns ? line : line.slice(0, Math.max(1, columns - 1));
+}
+
+/** A revision of `blox env history` with the deployments that targeted it. */
+export interface RevisionHistoryEntry {
+  revision: number;
+  taskDefinition: string;
+  copiedFrom?: number;
+  /** The environment's current revision (the target of its newest deployment). */
+  current: boolean;
+  /** Some deployment of this revision completed. */
+  completed: boolean;
+  /** Newest first. */
+  deployments: { id: string; status: DeploymentView['status']; createdAt: string; finishedAt?: string }[];
+  createdAt: string;
+}
+
+export function historyTable(items: RevisionHistoryEntry[]): string {
+  return table(
+    ['REVISION', 'TASK DEFINITION', 'COPIED FROM', 'CREATED', 'COMPLETED', 'DEPLOYMENTS'],
+    items.map((r) => [
+      r.current ? `${r.revision} (current)` : r.revision,
+      r.taskDefinition,
+      r.copiedFrom,
+      r.createdAt,
+      r.completed ? 'yes' : 'no',
+      r.deployments.map((d) => `${d.id} ${d.status}`).join(', '),
+    ]),
+  );
 }
 
 export function instancesTable(items: InstanceView[]): string {

@@ -1,8 +1,25 @@
 // What the API answers and the CLI prints: records joined into views. The API, `blox` over HTTP and
 // `blox --direct` all show exactly these shapes (coordinator/openapi.json describes them).
-import type { DaemonStatus, Deployment, Environment, EnvironmentHealth, EnvironmentRevision, FailedInstance, InstanceStatus } from '../records.js';
+import {
+  DEPLOYMENT_STATUSES,
+  FINISHED_DEPLOYMENT_STATUSES,
+  type DaemonStatus,
+  type Deployment,
+  type DeploymentStatus,
+  type Environment,
+  type EnvironmentHealth,
+  type EnvironmentRevision,
+  type FailedInstance,
+  type InstanceStatus,
+} from '../records.js';
 
-export type DeploymentSummary = Pick<Deployment, 'id' | 'status' | 'paused' | 'targetRevision'>;
+/** What views show as a deployment's status: the record's, or `paused` for an unfinished deployment that is paused. */
+export const DEPLOYMENT_VIEW_STATUSES = [...DEPLOYMENT_STATUSES, 'paused'] as const;
+export type DeploymentViewStatus = (typeof DEPLOYMENT_VIEW_STATUSES)[number];
+
+export interface DeploymentSummary extends Pick<Deployment, 'id' | 'paused' | 'targetRevision'> {
+  status: DeploymentViewStatus;
+}
 
 /** Daemon counts of this environment over the instances that report status. */
 export interface InstanceCounts {
@@ -29,8 +46,10 @@ export interface RevisionView extends Omit<EnvironmentRevision, 'kind' | 'schema
   environmentName: string;
 }
 
-export interface DeploymentView extends Omit<Deployment, 'kind' | 'schemaVersion' | 'environment' | 'failedInstances'> {
+export interface DeploymentView extends Omit<Deployment, 'kind' | 'schemaVersion' | 'environment' | 'failedInstances' | 'status'> {
   environmentName: string;
+  /** `paused` while paused and unfinished (the `paused` flag says so too), else the record's status. */
+  status: DeploymentViewStatus;
   /** The target revision's task definition. */
   taskDefinition: string;
   /** Blox's shape: container instance ARNs where the deployment failed. */
@@ -73,8 +92,16 @@ export function deriveHealth(name: string, currentRevision: number, instances: I
   return { health, counts };
 }
 
+/**
+ * Pause is a flag beside the status in the record (the agents keep advancing status while paused
+ * mid-update), but an operator asks "is it paused?" first: the views answer it in the status.
+ */
+export function viewStatus(status: DeploymentStatus, paused: boolean): DeploymentViewStatus {
+  return paused && !FINISHED_DEPLOYMENT_STATUSES.includes(status) ? 'paused' : status;
+}
+
 export function summarizeDeployment(deployment: Deployment): DeploymentSummary {
-  return { id: deployment.id, status: deployment.status, paused: deployment.paused, targetRevision: deployment.targetRevision };
+  return { id: deployment.id, status: viewStatus(deployment.status, deployment.paused), paused: deployment.paused, targetRevision: deployment.targetRevision };
 }
 
 export function environmentView(env: Environment, revision: EnvironmentRevision, active: Deployment | undefined, instances: InstanceStatus[]): EnvironmentView {
@@ -122,7 +149,7 @@ export function deploymentView(deployment: Deployment, taskDefinition: string): 
   const view: DeploymentView = {
     id: deployment.id,
     environmentName: deployment.environment,
-    status: deployment.status,
+    status: viewStatus(deployment.status, deployment.paused),
     taskDefinition,
     failedInstances: deployment.failedInstances.map((f) => f.containerInstanceArn),
     failures: deployment.failedInstances.map((f) => ({ ...f })),
@@ -133,7 +160,13 @@ export function deploymentView(deployment: Deployment, taskDefinition: string): 
     updatedAt: deployment.updatedAt,
   };
   if (deployment.previousRevision !== undefined) view.previousRevision = deployment.previousRevision;
-  if (deployment.finishedAt !== undefined) view.finishedAt = deployment.finishedAt;
+  if (deployment.stableRevision !== undefined) view.stableRevision = deployment.stableRevision;
+  if (deployment.phase !== undefined) view.phase = deployment.phase;
+  if (deployment.counts !== undefined) view.counts = { ...deployment.counts, revisions: { ...deployment.counts.revisions } };
+  for (const name of ['startedAt', 'progressAt', 'finishedAt', 'rolledBackBy'] as const) {
+    const value = deployment[name];
+    if (value !== undefined) view[name] = value;
+  }
   return view;
 }
 

@@ -206,6 +206,82 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       expect((await api.call('POST', '/v1/environments/ctl/deployments', { body: { token: redeploy.body.id, revision: 2 } })).status).toBe(409);
     });
 
+    it('shows a paused unfinished deployment as paused, in the deployment and in the environment', async () => {
+      const env = (await api.call('POST', '/v1/environments', { body: bloxBody('held') })).body;
+      const id = env.activeDeployment.id;
+      const paused = await api.call('POST', `/v1/environments/held/deployments/${id}/pause`);
+      expect(paused.body).toMatchObject({ status: 'paused', paused: true });
+      expect((await api.call('GET', '/v1/environments/held')).body.activeDeployment).toMatchObject({ id, status: 'paused', paused: true });
+      expect((await api.call('GET', '/v1/environments/held/deployments')).body.items[0]).toMatchObject({ id, status: 'paused' });
+      // a finished deployment shows how it ended, even though it was paused when it ended
+      const stopped = await api.call('POST', `/v1/environments/held/deployments/${id}/stop`);
+      expect(stopped.body).toMatchObject({ status: 'stopped', paused: true });
+    });
+
+    it('promotes a deployment awaiting promotion (409 otherwise), and serves the counts and times the agents write', async () => {
+      const created = await api.call('POST', '/v1/environments', {
+        body: { ...bloxBody('canaried'), deploymentConfiguration: { canary: '10%', autoPromote: false, failureThreshold: 2, progressDeadlineSeconds: 900 } },
+      });
+      expect(created.body.deploymentConfiguration).toMatchObject({
+        canary: '10%',
+        autoPromote: false,
+        failureThreshold: '2',
+        progressDeadlineSeconds: 900,
+        strategy: 'rolling',
+      });
+      const id = created.body.activeDeployment.id;
+      const early = await api.call('POST', `/v1/environments/canaried/deployments/${id}/promote`);
+      expect(early.status).toBe(409);
+      expect(early.body.message).toContain('only a deployment awaiting promotion');
+      // what the agents' steward writes while the canaries bake
+      const counts = { desired: 10, current: 10, updated: 1, ready: 10, available: 1, unavailable: 0, misscheduled: 0, revisions: { '1': 1 } };
+      const written = {
+        status: 'awaiting_promotion',
+        phase: 'awaiting_promotion',
+        counts,
+        stableRevision: 1,
+        startedAt: '2026-01-01T00:01:00.000Z',
+        progressAt: '2026-01-01T00:02:00.000Z',
+      };
+      await t.table.transact([{ kind: 'update', key: keys.deployment('canaried', id), set: written }]);
+      expect((await api.call('GET', `/v1/environments/canaried/deployments/${id}`)).body).toMatchObject(written);
+      const promoted = await api.call('POST', `/v1/environments/canaried/deployments/${id}/promote`, { body: {} });
+      expect(promoted.status).toBe(200);
+      expect(promoted.body).toMatchObject({ status: 'in_progress', counts });
+      expect(promoted.body.reasons.at(-1)).toBe('promoted by request');
+      expect((await api.call('POST', `/v1/environments/canaried/deployments/${id}/promote`)).status).toBe(409);
+      expect((await api.call('POST', '/v1/environments/canaried/deployments/missing-id/promote')).status).toBe(404);
+      expect((await api.call('GET', `/v1/environments/canaried/deployments/${id}/promote`)).status).toBe(405);
+      // a failed deployment the agents rolled back by themselves names its rollback
+      await t.table.transact([
+        {
+          kind: 'update',
+          key: keys.deployment('canaried', id),
+          set: { status: 'rolled_back', phase: 'done', rolledBackBy: 'later-id', finishedAt: '2026-01-01T00:05:00.000Z' },
+        },
+      ]);
+      expect((await api.call('GET', '/v1/environments/canaried/deployments')).body.items[0]).toMatchObject({
+        id,
+        status: 'rolled_back',
+        rolledBackBy: 'later-id',
+        finishedAt: '2026-01-01T00:05:00.000Z',
+      });
+    });
+
+    it('rejects bad rollout settings with 400 naming the field', async () => {
+      for (const [config, field] of [
+        [{ strategy: 'all-at-once' }, 'deploymentConfiguration.strategy'],
+        [{ canary: 'ten' }, 'deploymentConfiguration.canary'],
+        [{ failureThreshold: 0 }, 'deploymentConfiguration.failureThreshold'],
+        [{ progressDeadlineSeconds: 0 }, 'deploymentConfiguration.progressDeadlineSeconds'],
+        [{ autoPromote: 'yes' }, 'deploymentConfiguration.autoPromote'],
+      ] as const) {
+        const response = await api.call('POST', '/v1/environments', { body: { ...bloxBody('badly-set'), deploymentConfiguration: config } });
+        expect(response.status, JSON.stringify(config)).toBe(400);
+        expect(response.body.field).toBe(field);
+      }
+    });
+
     it('bumps the cluster marker on every change', async () => {
       const version = async () => (await t.store.getChangeMarker('marked'))?.version ?? 0;
       expect(await version()).toBe(0);
