@@ -441,6 +441,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       oldReady: a.ready,
       surge: false,
       instanceId: a.id,
+      draw: random(),
       nowWallMs: T0 + t,
     });
     if (verdict.verdict === 'go') return beginReplace(a, t);
@@ -482,6 +483,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       oldReady: a.ready,
       surge: false,
       instanceId: a.id,
+      draw: random(),
       nowWallMs: T0 + t,
     });
     if (verdict.verdict === 'go') return beginReplace(a, t);
@@ -576,6 +578,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
 
   // The steward (instance 0's agent): Query of the cluster's status records, judge(), one conditional write.
   let progressAtMs = T0;
+  let lastAvailable = 0;
   const stewardSk = `DEPLOYMENT#${DEPLOYMENT}`;
   const steward = () => {
     if (done) return;
@@ -596,7 +599,9 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       nowWallMs: T0 + t,
       ecsRatePerSecond: P.rolloutEcsRatePerSecond,
     });
-    if (j.progressed) progressAtMs = T0 + t;
+    // As the agents' steward judges progress: more instances available than at its last count.
+    if (j.counts.available > lastAvailable) progressAtMs = T0 + t;
+    lastAvailable = j.counts.available;
     // UpdateItem of the control's phase/cap (not inFlight) and the deployment record: one transaction, 2 items.
     meter.request(t, 'TransactWriteItems steward', PK_ENV, ['ROLLOUT', stewardSk], 0, 4);
     const c = current();

@@ -21,6 +21,8 @@ export interface RolloutStepInput {
   environments: ReadonlyMap<string, RolloutEnvInput>;
   tasks: readonly ObservedTask[] | undefined;
   instanceId: string;
+  /** This step's random draw in [0, 1). */
+  draw: number;
   nowWallMs: number;
 }
 
@@ -39,6 +41,7 @@ export function rolloutBudget(input: RolloutStepInput): ReplacementBudget {
         oldReady: isReady(old),
         surge: replace.surge,
         instanceId: input.instanceId,
+        draw: input.draw,
         nowWallMs: input.nowWallMs,
       });
       if (verdict.verdict === 'hold') return { admitted: false, reason: verdict.reason, ...(verdict.rollout ? { rollout: verdict.rollout } : {}) };

@@ -38,6 +38,8 @@ export interface GateInput {
   surge: boolean;
   /** This container instance's id (its fixed place in an unlimited rollout's spread). */
   instanceId: string;
+  /** A random draw in [0, 1) of this step (whether it tries for a free place now). */
+  draw: number;
   nowWallMs: number;
 }
 
@@ -79,6 +81,11 @@ export function admission(input: GateInput): Admission {
       : { verdict: 'hold', rollout, reason: `every instance may go, spread over ${c.spreadMs} ms: this one in ${Math.round(offset)} ms` };
   }
   if (c.inFlight >= c.cap) return { verdict: 'hold', reason: `${c.inFlight} of ${c.cap} admitted instance(s) in flight` };
+  // Room for r more among w waiting instances: each tries with probability 4r/w, so a freed place
+  // draws a few conditional writes, not one from every waiting agent of a 10,000-instance fleet.
+  const waiting = Math.max(1, c.desired - c.admitted);
+  const chance = Math.min(1, (4 * (c.cap - c.inFlight)) / waiting);
+  if (input.draw >= chance) return { verdict: 'hold', reason: `room for ${c.cap - c.inFlight}; ${waiting} instance(s) waiting try their chance in turn` };
   return {
     verdict: 'admit',
     rollout: { deploymentId: c.deploymentId, state: 'admitted', at, counted: true },

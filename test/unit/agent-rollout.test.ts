@@ -43,6 +43,7 @@ function gate(overrides: Partial<GateInput> = {}): GateInput {
     oldReady: true,
     surge: false,
     instanceId: 'i-1',
+    draw: 0,
     nowWallMs: NOW,
     ...overrides,
   };
@@ -86,6 +87,13 @@ describe('the rollout gate: may this instance replace its daemon now?', () => {
     const result = admission(gate(input));
     expect(result.verdict).toBe(verdict);
     expect(result.reason).toMatch(reason);
+  });
+
+  it('with room for r among w waiting, an instance tries with probability 4r/w (a freed place draws a few writes, not thousands)', () => {
+    const c = read({ cap: 100, inFlight: 99, desired: 10_000, admitted: 1_000 }); // room 1, 9,000 waiting
+    expect(admission(gate({ control: c, draw: 0.0004 })).verdict).toBe('admit');
+    expect(admission(gate({ control: c, draw: 0.0005 }))).toMatchObject({ verdict: 'hold', reason: expect.stringMatching(/room for 1; 9000 instance/) });
+    expect(admission(gate({ control: read({ cap: 3, desired: 4 }), draw: 0.99 })).verdict).toBe('admit'); // room for everyone: always
   });
 
   it('an unlimited rollout admits without counting, then each instance waits for its own offset into the spread', () => {
