@@ -1,5 +1,6 @@
 // The ECS control plane the emulator serves, assembled from its parts: the state (state.ts), the
-// task lifecycle (lifecycle.ts), and one module per resource (resources/), each answering its
+// task lifecycle (lifecycle.ts), the service scheduler (services/), and one module per resource
+// (resources/), each answering its
 // operations synchronously in ECS's JSON 1.1 wire shapes; the HTTP layer (emulator.ts) only
 // frames them. Behaviour modelled where the documentation leaves room is noted next to the code
 // ("Modelled:") and listed in docs/emulator.md.
@@ -10,9 +11,11 @@ import { TaskLifecycle, type Log, type TaskChangeListener } from './lifecycle.js
 import { attributeOperations } from './resources/attributes.js';
 import { clusterOperations } from './resources/clusters.js';
 import { ContainerInstances, type RegisterInstanceInput } from './resources/container-instances.js';
+import { serviceOperations, serviceTaggable } from './resources/services.js';
 import { tagOperations } from './resources/tags.js';
 import { taskDefinitionOperations } from './resources/task-definitions.js';
 import { taskOperations } from './resources/tasks.js';
+import { ServiceScheduler } from './services/scheduler.js';
 import { EcsState, type ClusterState } from './state.js';
 import type { EmulatedInstance, EmulatedTask } from './types.js';
 import { instanceView, taskView } from './wire.js';
@@ -50,15 +53,17 @@ export class EcsBackend {
     this.state = new EcsState(options.region, options.accountId);
     this.lifecycle = new TaskLifecycle(this.state, options.runtime, options.clock, log);
     const context: EcsContext = { state: this.state, lifecycle: this.lifecycle, clock: options.clock, rng: options.rng ?? Math.random, log };
-    const placementChanged = (_cluster: ClusterState): void => {};
+    const scheduler = new ServiceScheduler(context);
+    const placementChanged = (cluster: ClusterState): void => scheduler.poke(cluster);
     this.instances = new ContainerInstances(context, options.runtime, placementChanged);
     this.operations = {
       ...clusterOperations(context),
       ...taskDefinitionOperations(context),
       ...this.instances.operations,
       ...attributeOperations(context, placementChanged),
-      ...taskOperations(context, () => undefined),
-      ...tagOperations(context),
+      ...taskOperations(context, (cluster, name) => cluster.services.get(name)?.tasks.keys()),
+      ...serviceOperations(context, scheduler),
+      ...tagOperations(context, { service: serviceTaggable(context) }),
     };
   }
 

@@ -38,6 +38,8 @@ function release(ports: Map<number, number>, port: number): void {
 
 export class TaskLifecycle {
   private readonly listeners = new Set<TaskChangeListener>();
+  /** In-process observers of the live task (the service scheduler): no snapshot is taken for them. */
+  private readonly observers = new Set<(task: TaskState, change: string) => void>();
 
   constructor(
     private readonly state: EcsState,
@@ -53,8 +55,14 @@ export class TaskLifecycle {
     return () => this.listeners.delete(listener);
   }
 
+  /** Calls `observer` with the task itself on every change; it must not keep or mutate it beyond asking to stop it. */
+  observe(observer: (task: TaskState, change: string) => void): void {
+    this.observers.add(observer);
+  }
+
   private changed(task: TaskState, change: string): void {
     task.version++;
+    for (const observer of this.observers) observer(task, change);
     if (this.listeners.size === 0) return;
     const snapshot = taskView(task);
     for (const listener of this.listeners) {

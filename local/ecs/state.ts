@@ -5,6 +5,7 @@
 import { lastArnSegment } from '../../core/keys.js';
 import type { ContainerDefinition, PlacementConstraint, TaskOverride } from './shapes.js';
 import { clientError, clusterNotFound, invalidParameter } from './errors.js';
+import type { ServiceState } from './services/state.js';
 import type { ContainerInstanceStatus, EmulatedTask, Tag } from './types.js';
 
 export type Json = Record<string, unknown>;
@@ -24,6 +25,8 @@ export interface ClusterState {
   tasksByStartedBy: Map<string, Map<string, TaskState>>;
   /** RunTask clientToken -> the task ARNs that call started. */
   runTaskTokens: Map<string, string[]>;
+  /** Services by name; an INACTIVE one stays describable until its name is used again. */
+  services: Map<string, ServiceState>;
 }
 
 export interface InstanceState {
@@ -115,6 +118,9 @@ export class EcsState {
   }
   taskDefinitionArn(family: string, revision: number): string {
     return `arn:aws:ecs:${this.region}:${this.accountId}:task-definition/${family}:${revision}`;
+  }
+  serviceArn(cluster: string, name: string): string {
+    return `arn:aws:ecs:${this.region}:${this.accountId}:service/${cluster}/${name}`;
   }
   containerArn(cluster: string, taskId: string, containerId: string): string {
     return `arn:aws:ecs:${this.region}:${this.accountId}:container/${cluster}/${taskId}/${containerId}`;

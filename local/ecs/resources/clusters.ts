@@ -6,7 +6,11 @@ import type { ClusterState, Json } from '../state.js';
 import { clusterWire, compact } from '../wire.js';
 
 export function clusterOperations({ state }: EcsContext): Operations {
-  const wire = (cluster: ClusterState, include: string[]): Json => clusterWire(cluster, include, 0);
+  const wire = (cluster: ClusterState, include: string[]): Json => {
+    let activeServices = 0;
+    for (const service of cluster.services.values()) if (service.status === 'ACTIVE') activeServices++;
+    return clusterWire(cluster, include, activeServices);
+  };
 
   return {
     CreateCluster(input) {
@@ -30,6 +34,7 @@ export function clusterOperations({ state }: EcsContext): Operations {
           tasks: new Map(),
           tasksByStartedBy: new Map(),
           runTaskTokens: new Map(),
+          services: new Map(),
         };
         state.clusters.delete(name);
         state.clusters.set(name, cluster);
@@ -41,6 +46,9 @@ export function clusterOperations({ state }: EcsContext): Operations {
       const cluster = state.clusterRef(input.cluster);
       if (cluster.instances.size > 0) {
         throw new EcsError('ClusterContainsContainerInstancesException', 'The Cluster cannot be deleted while Container Instances are active or draining.');
+      }
+      for (const service of cluster.services.values()) {
+        if (service.status !== 'INACTIVE') throw new EcsError('ClusterContainsServicesException', 'The Cluster cannot be deleted while Services are active.');
       }
       for (const task of cluster.tasks.values()) {
         if (task.lastStatus !== 'STOPPED') throw new EcsError('ClusterContainsTasksException', 'The Cluster cannot be deleted while Tasks are active.');
