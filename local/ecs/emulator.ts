@@ -7,6 +7,10 @@
 // model-validator.ts), and answered with ECS's error shapes: HTTP 400 `{"__type","message"}`
 // (500 for ServerException). Fault injection (`faults`) adds latency, errors, throttling and a
 // frozen endpoint; terminateInstance/drainInstance model what happens to hosts.
+//
+// The same endpoint serves the Auto Scaling API (form-encoded Query protocol, XML answers) once a
+// handler is attached with serveQueryApi: requests without X-Amz-Target and with a form body go
+// there, as the Auto Scaling SDK client and `aws autoscaling` send them.
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type pino from 'pino';
@@ -78,6 +82,8 @@ export interface EcsEmulator {
   onTaskStateChange(listener: (change: TaskStateChange) => void): () => void;
   /** Every request and answer, after it is sent; returns the unsubscribe function. */
   onExchange(listener: (exchange: Exchange) => void): () => void;
+  /** Serves a Query-protocol API (Auto Scaling) on this endpoint: form body in, status and XML out. */
+  serveQueryApi(handler: (body: string) => { status: number; xml: string }): void;
   /** Call counts by operation (every request received, errors included). */
   callCounts(): Record<string, number>;
   resetCallCounts(): void;
@@ -108,6 +114,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
   const faults = new Faults(clock, rng);
   const counts = new Map<string, number>();
   const exchangeListeners = new Set<(exchange: Exchange) => void>();
+  let queryApi: ((body: string) => { status: number; xml: string }) | undefined;
 
   const send = (res: ServerResponse, operation: string, request: unknown, status: number, body: unknown, errorType?: string): void => {
     const text = JSON.stringify(body);
@@ -145,6 +152,12 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
     }
     if (req.method !== 'POST') {
       res.writeHead(405, { 'content-type': 'text/plain', allow: 'POST' }).end('The ECS API is POST / with X-Amz-Target.\n');
+      return;
+    }
+    if (queryApi && req.headers['x-amz-target'] === undefined && String(req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      const answer = queryApi(Buffer.concat(chunks).toString('utf8'));
+      res.writeHead(answer.status, { 'content-type': 'text/xml', 'content-length': Buffer.byteLength(answer.xml), 'x-amzn-requestid': randomUUID() });
+      res.end(answer.xml);
       return;
     }
     const target = String(req.headers['x-amz-target'] ?? '');
@@ -224,6 +237,7 @@ export async function startEcsEmulator(options: EcsEmulatorOptions): Promise<Ecs
       exchangeListeners.add(listener);
       return () => exchangeListeners.delete(listener);
     },
+    serveQueryApi: (handler) => void (queryApi = handler),
     callCounts: () => Object.fromEntries(counts),
     resetCallCounts: () => counts.clear(),
     close: async () => {

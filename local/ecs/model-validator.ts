@@ -40,10 +40,17 @@ export interface ServiceModel {
 }
 
 const MODEL_TAIL = join('ecs', '2014-11-13');
+/** The Auto Scaling API's model, beside ECS's in the same botocore data directory. */
+export const AUTOSCALING_MODEL_TAIL = join('autoscaling', '2011-01-01');
 
-/** Where awscli / botocore keep their data on the systems we run on (Debian first). */
-export function candidateModelPaths(): string[] {
-  const fromEnv = process.env.BLOX_ECS_SERVICE_MODEL;
+/**
+ * Where awscli / botocore keep their data on the systems we run on (Debian first), for the ECS
+ * model or another service's (`tail`). BLOX_ECS_SERVICE_MODEL overrides the ECS model's path; the
+ * other models are looked for beside it too.
+ */
+export function candidateModelPaths(tail = MODEL_TAIL): string[] {
+  const ecsOverride = process.env.BLOX_ECS_SERVICE_MODEL;
+  const fromEnv = tail === MODEL_TAIL ? ecsOverride : ecsOverride?.includes(MODEL_TAIL) ? ecsOverride.replace(MODEL_TAIL, tail) : undefined;
   const dataDirs = [
     '/usr/lib/python3/dist-packages/awscli/botocore/data', // Debian awscli (v2 bundles botocore)
     '/usr/lib/python3/dist-packages/botocore/data', // Debian python3-botocore (awscli v1)
@@ -66,25 +73,26 @@ export function candidateModelPaths(): string[] {
   }
   const paths: string[] = fromEnv ? [fromEnv] : [];
   for (const dir of dataDirs) {
-    paths.push(join(dir, MODEL_TAIL, 'service-2.json'), join(dir, MODEL_TAIL, 'service-2.json.gz'));
+    paths.push(join(dir, tail, 'service-2.json'), join(dir, tail, 'service-2.json.gz'));
   }
   return paths;
 }
 
-export function findServiceModelPath(): string | undefined {
-  return candidateModelPaths().find((path) => existsSync(path));
+export function findServiceModelPath(tail = MODEL_TAIL): string | undefined {
+  return candidateModelPaths(tail).find((path) => existsSync(path));
 }
 
-let cached: { path: string; model: ServiceModel } | undefined;
+const cached = new Map<string, ServiceModel>();
 
-/** Loads the ECS service model, or returns undefined when no copy is installed. */
+/** Loads a service model (the ECS one by default), or returns undefined when no copy is installed. */
 export function loadServiceModel(path = findServiceModelPath()): ServiceModel | undefined {
   if (!path) return undefined;
-  if (cached?.path === path) return cached.model;
+  const known = cached.get(path);
+  if (known) return known;
   const raw = readFileSync(path);
   const text = path.endsWith('.gz') ? gunzipSync(raw).toString('utf8') : raw.toString('utf8');
   const model = JSON.parse(text) as ServiceModel;
-  cached = { path, model };
+  cached.set(path, model);
   return model;
 }
 

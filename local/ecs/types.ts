@@ -4,7 +4,7 @@ import type { ContainerHealth } from '../runtime/types.js';
 
 export type TaskLastStatus = 'PROVISIONING' | 'PENDING' | 'RUNNING' | 'STOPPED';
 export type TaskDesiredStatus = 'RUNNING' | 'STOPPED';
-export type TaskStopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated';
+export type TaskStopCode = 'TaskFailedToStart' | 'EssentialContainerExited' | 'UserInitiated' | 'ServiceSchedulerInitiated';
 export type ContainerInstanceStatus = 'ACTIVE' | 'DRAINING' | 'INACTIVE';
 
 export interface Tag {

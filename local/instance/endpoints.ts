@@ -7,10 +7,10 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskRuntime } from '../runtime/types.js';
 import { DockerViewServer } from './docker-view.js';
-import { ImdsServer, type InstanceIdentity } from './imds.js';
+import { ImdsServer, type InstanceIdentity, type SpotInstanceAction, type TargetLifecycleState } from './imds.js';
 import { IntrospectionServer, type InstanceTaskSource } from './introspection.js';
 
-export { type InstanceIdentity } from './imds.js';
+export { type InstanceIdentity, type SpotInstanceAction, type TargetLifecycleState } from './imds.js';
 export { type InstanceTaskSource, type IntrospectedTask, ECS_AGENT_VERSION } from './introspection.js';
 
 export interface InstanceEndpointsOptions {
@@ -38,6 +38,10 @@ export interface InstanceEndpoints {
   readonly containerInstanceArn: string | undefined;
   /** The instance has registered with ECS: introspection starts answering, the Docker view shows its containers. */
   markRegistered(containerInstanceArn: string): Promise<void>;
+  /** IMDS autoscaling/target-lifecycle-state (undefined: not in an Auto Scaling group). */
+  setTargetLifecycleState(state: TargetLifecycleState | undefined): void;
+  /** IMDS spot/instance-action: a Spot interruption notice (undefined withdraws it). */
+  setSpotInstanceAction(action: SpotInstanceAction | undefined): void;
   close(): Promise<void>;
 }
 
@@ -78,6 +82,8 @@ export async function startInstanceEndpoints(options: InstanceEndpointsOptions):
       view.setInstance(containerInstanceArn);
       introspection.register(containerInstanceArn, options.cluster);
     },
+    setTargetLifecycleState: (state) => imds.setTargetLifecycleState(state),
+    setSpotInstanceAction: (action) => imds.setSpotInstanceAction(action),
     async close() {
       await Promise.all([introspection.close(), imds.close(), view.close()]);
     },

@@ -5,6 +5,9 @@
 //   GET /latest/meta-data/..., /latest/dynamic/instance-identity/document  with
 //     X-aws-ec2-metadata-token: <token>; missing, unknown or expired token -> 401
 // Every answer is text/plain, as EC2 sends it; directories list their entries one per line.
+// Lifecycle paths, as EC2 has them: `autoscaling/target-lifecycle-state` once the instance is in an
+// Auto Scaling group (InService, Terminated, ...), and `spot/instance-action` only while a Spot
+// interruption notice is out (404 otherwise, as on EC2).
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { boundPort, closeServer, listen } from '../../core/net.js';
@@ -25,6 +28,15 @@ export interface InstanceIdentity {
 
 export const MAX_TOKEN_TTL_SECONDS = 21_600;
 
+/** The target lifecycle states EC2 shows under autoscaling/target-lifecycle-state. */
+export type TargetLifecycleState = 'InService' | 'Standby' | 'Detached' | 'Warmed:Stopped' | 'Warmed:Running' | 'Warmed:Hibernated' | 'Terminated';
+
+/** A Spot interruption notice: what will happen to the instance, and when (ISO time). */
+export interface SpotInstanceAction {
+  action: 'terminate' | 'stop' | 'hibernate';
+  time: string;
+}
+
 export interface ImdsOptions {
   identity: InstanceIdentity;
   host: string;
@@ -38,6 +50,8 @@ export class ImdsServer {
   private readonly tokens = new Map<string, number>();
   private readonly now: () => number;
   private readonly pendingTime: string;
+  private targetLifecycleState: TargetLifecycleState | undefined;
+  private spotInstanceAction: SpotInstanceAction | undefined;
 
   constructor(private readonly options: ImdsOptions) {
     this.now = options.now ?? Date.now;
@@ -55,6 +69,16 @@ export class ImdsServer {
 
   close(): Promise<void> {
     return closeServer(this.server);
+  }
+
+  /** What the Auto Scaling group intends for the instance (undefined: not in a group). */
+  setTargetLifecycleState(state: TargetLifecycleState | undefined): void {
+    this.targetLifecycleState = state;
+  }
+
+  /** Raises (or withdraws, with undefined) a Spot interruption notice. */
+  setSpotInstanceAction(action: SpotInstanceAction | undefined): void {
+    this.spotInstanceAction = action;
   }
 
   identityDocument(): Record<string, unknown> {
@@ -90,7 +114,7 @@ export class ImdsServer {
     const identity = this.options.identity;
     const ip = this.privateIp();
     const hostname = `ip-${ip.replaceAll('.', '-')}.ec2.internal`;
-    return {
+    const entries: Record<string, string> = {
       'ami-id': identity.amiId,
       hostname,
       'instance-id': identity.ec2InstanceId,
@@ -100,6 +124,9 @@ export class ImdsServer {
       'placement/availability-zone': identity.availabilityZone,
       'placement/region': identity.region,
     };
+    if (this.targetLifecycleState) entries['autoscaling/target-lifecycle-state'] = this.targetLifecycleState;
+    if (this.spotInstanceAction) entries['spot/instance-action'] = JSON.stringify(this.spotInstanceAction);
+    return entries;
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

@@ -4,6 +4,9 @@
 //   add-instance         add a container instance to the running sandbox
 //   terminate-instance   terminate one (its agent and tasks vanish without a goodbye)
 //   drain-instance       set one DRAINING
+//   set-desired-capacity the Auto Scaling group's desired capacity (it launches or terminates)
+//   set-instance-health  Healthy | Unhealthy (an Unhealthy instance is replaced)
+//   spot-interrupt       raise a Spot interruption notice (IMDS spot/instance-action; terminated 2 min later)
 //   down                 stop the running sandbox (SIGTERM to its pid) and wait until it is gone
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,6 +25,10 @@ export const LOCAL_USAGE = `usage: blox local <command> [options]
   add-instance         [--instance-type t3.medium|m5.large] [--availability-zone us-east-1a]
   terminate-instance   <ec2-instance-id | container-instance-arn>
   drain-instance       <ec2-instance-id | container-instance-arn>
+  set-desired-capacity <n>   the Auto Scaling group "blox-local" launches or terminates instances
+  set-instance-health  <ec2-instance-id> Healthy|Unhealthy   an Unhealthy instance is replaced
+  spot-interrupt       <ec2-instance-id>   Spot notice in its IMDS; terminated and replaced 2 minutes later
+  (the group also answers "aws autoscaling ... --endpoint-url <ecs endpoint>")
   down                 stop the running sandbox
 
 Every command but up takes --state-dir DIR (default ${DEFAULTS.stateDir}) to find the sandbox.
@@ -189,6 +196,26 @@ export async function localCommand(argv: string[]): Promise<number> {
         if (!id) throw new UsageError(`${command}: which instance? (an EC2 instance id or container instance ARN)`);
         const path = `/v1/instances/${encodeURIComponent(id)}`;
         print(command === 'terminate-instance' ? await control(stateDir, 'DELETE', path) : await control(stateDir, 'POST', `${path}/drain`));
+        return 0;
+      }
+      case 'set-desired-capacity': {
+        const desired = Number(positionals[0]);
+        if (!Number.isInteger(desired) || desired < 0) throw new UsageError(`${command}: expected a capacity (0 or more), got "${positionals[0] ?? ''}"`);
+        print(await control(stateDir, 'POST', '/v1/autoscaling/desired-capacity', { desiredCapacity: desired }));
+        return 0;
+      }
+      case 'set-instance-health':
+      case 'spot-interrupt': {
+        const id = positionals[0];
+        if (!id) throw new UsageError(`${command}: which instance? (an EC2 instance id)`);
+        const path = `/v1/instances/${encodeURIComponent(id)}`;
+        if (command === 'spot-interrupt') {
+          print(await control(stateDir, 'POST', `${path}/spot-interruption`));
+          return 0;
+        }
+        const health = positionals[1];
+        if (health !== 'Healthy' && health !== 'Unhealthy') throw new UsageError(`${command}: expected Healthy or Unhealthy, got "${health ?? ''}"`);
+        print(await control(stateDir, 'POST', `${path}/health`, { healthStatus: health }));
         return 0;
       }
       case 'down': {

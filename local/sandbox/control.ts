@@ -5,6 +5,9 @@
 //   POST   /v1/instances                         {"instanceType"?, "availabilityZone"?} -> 201 the new instance
 //   DELETE /v1/instances/{ec2InstanceId|arn|id}  terminate: the agent is SIGKILLed, tasks vanish
 //   POST   /v1/instances/{...}/drain             set the instance DRAINING
+//   POST   /v1/instances/{id}/health             {"healthStatus": "Healthy"|"Unhealthy"} (Unhealthy: replaced)
+//   POST   /v1/instances/{id}/spot-interruption  a Spot notice in its IMDS; terminated 2 minutes later
+//   POST   /v1/autoscaling/desired-capacity      {"desiredCapacity": n} for the Auto Scaling group
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { closeServer, listen } from '../../core/net.js';
 import { sendJson } from '../instance/http.js';
@@ -48,6 +51,23 @@ export async function startControlServer(options: { host: string; port: number; 
           const instance = await sandbox.addInstance(request);
           return sendJson(res, 201, describe(instance));
         }
+        const autoScaling = sandbox.autoScaling;
+        if (req.method === 'POST' && path === '/v1/autoscaling/desired-capacity' && autoScaling) {
+          const input = (await body(req)) as { desiredCapacity?: unknown };
+          if (typeof input.desiredCapacity !== 'number') throw new Error('desiredCapacity must be a number');
+          autoScaling.group.setDesiredCapacity(input.desiredCapacity);
+          return sendJson(res, 200, { autoScalingGroupName: autoScaling.group.name, desiredCapacity: autoScaling.group.desiredCapacity });
+        }
+        const health = /^\/v1\/instances\/(.+)\/health$/.exec(path);
+        if (req.method === 'POST' && health && autoScaling) {
+          const input = (await body(req)) as { healthStatus?: unknown };
+          if (input.healthStatus !== 'Healthy' && input.healthStatus !== 'Unhealthy') throw new Error('healthStatus must be Healthy or Unhealthy');
+          const id = decodeURIComponent(health[1] ?? '');
+          autoScaling.group.setInstanceHealth(id, input.healthStatus);
+          return sendJson(res, 200, { ec2InstanceId: id, healthStatus: input.healthStatus });
+        }
+        const spot = /^\/v1\/instances\/(.+)\/spot-interruption$/.exec(path);
+        if (req.method === 'POST' && spot && autoScaling) return sendJson(res, 200, autoScaling.spotInterrupt(decodeURIComponent(spot[1] ?? '')));
         const drain = /^\/v1\/instances\/(.+)\/drain$/.exec(path);
         if (req.method === 'POST' && drain) return sendJson(res, 200, describe(await sandbox.drainInstance(decodeURIComponent(drain[1] ?? ''))));
         const one = /^\/v1\/instances\/(.+)$/.exec(path);

@@ -18,6 +18,7 @@ import { reservePort } from '../../core/net.js';
 import { DockerRuntime, dockerAvailable } from '../runtime/docker.js';
 import { SimulatedRuntime } from '../runtime/simulated.js';
 import type { TaskRuntime } from '../runtime/types.js';
+import { SandboxAutoScaling } from './auto-scaling.js';
 import { startControlServer, type ControlServer } from './control.js';
 import type { SandboxOptions } from './options.js';
 import { pidAlive, spawnLogged, stopChild, track, type Child } from './processes.js';
@@ -28,6 +29,8 @@ export const INSTANCE_TYPES: Record<string, { cpu: number; memory: number }> = {
   'm5.large': { cpu: 2048, memory: 7680 },
 };
 export const AVAILABILITY_ZONE_SUFFIXES = ['a', 'b'] as const;
+/** The daemons-first attribute (the agent's default daemonsReadyAttribute; userdata/ registers it pending). */
+export const DAEMONS_ATTRIBUTE = 'blox-edge.daemons';
 export const SANDBOX_AMI_ID = 'ami-0b10c10ca1ed6e5a1';
 /** A task definition registered at start-up, so "try this" works without the AWS CLI. */
 export const SAMPLE_TASK_DEFINITION_FAMILY = 'blox-sample-daemon';
@@ -143,6 +146,8 @@ export class Sandbox {
   private instanceCounter = 0;
   private readonly bundle = bundlePaths();
   private agentsAvailable = false;
+  /** The Auto Scaling group the sandbox's instances belong to (once they have booted). */
+  autoScaling: SandboxAutoScaling | undefined;
 
   constructor(
     readonly options: SandboxOptions,
@@ -306,7 +311,22 @@ export class Sandbox {
     this.agentsAvailable = o.agents && existsSync(this.bundle.agent);
     if (o.agents && !this.agentsAvailable) this.say(`agents: ${this.bundle.agent} does not exist (run npm run build); running without agents`);
     if (!o.agents) this.say('agents: not started (--no-agents)');
-    await Promise.all(Array.from({ length: o.instances }, () => this.addInstance()));
+    const first = await Promise.all(Array.from({ length: o.instances }, () => this.addInstance()));
+    if (!this.emulator) throw new Error('the ECS emulator did not start');
+    this.autoScaling = new SandboxAutoScaling(
+      this,
+      this.emulator,
+      {
+        region: o.region,
+        accountId: o.accountId,
+        availabilityZones: AVAILABILITY_ZONE_SUFFIXES.map((suffix) => `${o.region}${suffix}`),
+        desired: o.instances,
+        max: Math.max(10, o.instances * 2),
+      },
+      (message, details) => this.logger.info(details, `auto scaling: ${message}`),
+    );
+    for (const instance of first)
+      this.autoScaling.group.adopt({ instanceId: instance.ec2InstanceId, availabilityZone: instance.availabilityZone, instanceType: instance.instanceType });
 
     this.control = await startControlServer({ host: o.host, port: o.controlPort, sandbox: this });
     this.writeEndpoints();
@@ -444,6 +464,8 @@ export class Sandbox {
       cpuArchitecture: 'x86_64',
       cpu: capacity.cpu,
       memory: capacity.memory,
+      // As the user-data installers register it (userdata/): daemons pending from the first moment.
+      attributes: { [DAEMONS_ATTRIBUTE]: 'pending' },
     });
     instance.containerInstanceArn = containerInstanceArn;
     await endpoints.markRegistered(containerInstanceArn);
@@ -506,8 +528,17 @@ export class Sandbox {
     );
   }
 
-  /** The instance vanishes without a goodbye: its agent is SIGKILLed, its tasks and containers go. */
+  /**
+   * The instance vanishes without a goodbye: its agent is SIGKILLed, its tasks and containers go.
+   * Its Auto Scaling group notices and launches a replacement (unless it terminated it itself).
+   */
   async terminateInstance(id: string): Promise<SandboxInstance> {
+    const instance = await this.endInstance(id);
+    this.autoScaling?.group.instanceGone(instance.ec2InstanceId);
+    return instance;
+  }
+
+  private async endInstance(id: string): Promise<SandboxInstance> {
     const instance = this.findInstance(id);
     if (!instance) throw new Error(`no running instance ${id}`);
     instance.terminated = true;
@@ -599,6 +630,7 @@ export class Sandbox {
       }
     };
     await step('control endpoint', async () => this.control?.close());
+    await step('auto scaling group', async () => this.autoScaling?.close());
     await step('agents', () => Promise.all(this.instances.map((instance) => (instance.agent ? stopChild(instance.agent, 5_000) : undefined))));
     await step('coordinator', async () => (this.coordinator ? stopChild(this.coordinator, 5_000) : undefined));
     await step('instance endpoints', () => Promise.all(this.instances.map((instance) => instance.endpoints.close())));

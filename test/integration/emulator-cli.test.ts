@@ -1,31 +1,13 @@
 // The real AWS CLI (`aws ecs ... --endpoint-url`) against the emulator: create, register, list,
 // describe, start, stop, paginate, and an error with its exit code. Every exchange is checked
 // against the service model too. Locally a missing CLI skips this suite; under CI it fails.
-import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
 import { ConformanceRecorder, serviceModelValidator } from '../../local/ecs/testing.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
-import { inCi } from '../support/services.js';
-
-function findAws(): string | undefined {
-  // Debian's awscli first (what CI installs), then whatever is on PATH.
-  if (existsSync('/usr/bin/aws')) return '/usr/bin/aws';
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (dir && existsSync(`${dir}/aws`)) return `${dir}/aws`;
-  }
-  if (inCi) throw new Error(`the AWS CLI (Debian awscli) is required under CI (CI=${process.env.CI}) but was not found`);
-  return undefined;
-}
+import { awsJson, findAws, runAws, type CliResult } from '../support/aws-cli.js';
 
 const aws = findAws();
-
-interface CliResult {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
 
 describe.skipIf(!aws)('the AWS CLI against the emulator', () => {
   let emulator: EcsEmulator;
@@ -33,37 +15,8 @@ describe.skipIf(!aws)('the AWS CLI against the emulator', () => {
   let recorder: ConformanceRecorder | undefined;
   let instanceArn = '';
 
-  const cli = (...args: string[]): Promise<CliResult> =>
-    new Promise((resolve) => {
-      execFile(
-        aws as string,
-        ['ecs', ...args, '--endpoint-url', emulator.url, '--output', 'json'],
-        {
-          timeout: 60_000,
-          env: {
-            PATH: process.env.PATH ?? '/usr/bin:/bin',
-            HOME: process.env.HOME ?? '/tmp',
-            AWS_ACCESS_KEY_ID: 'local',
-            AWS_SECRET_ACCESS_KEY: 'local',
-            AWS_DEFAULT_REGION: 'us-east-1',
-            AWS_PAGER: '',
-            AWS_CONFIG_FILE: '/nonexistent/blox-aws-config',
-            AWS_SHARED_CREDENTIALS_FILE: '/nonexistent/blox-aws-credentials',
-            AWS_MAX_ATTEMPTS: '1',
-          },
-        },
-        (error, stdout, stderr) => {
-          const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-          resolve({ code, stdout, stderr });
-        },
-      );
-    });
-
-  const json = async (...args: string[]): Promise<Record<string, unknown>> => {
-    const result = await cli(...args);
-    if (result.code !== 0) throw new Error(`aws ecs ${args.join(' ')} exited ${result.code}: ${result.stderr}`);
-    return JSON.parse(result.stdout) as Record<string, unknown>;
-  };
+  const cli = (...args: string[]): Promise<CliResult> => runAws(aws as string, 'ecs', emulator.url, args);
+  const json = (...args: string[]): Promise<Record<string, unknown>> => awsJson(aws as string, 'ecs', emulator.url, args);
 
   beforeAll(async () => {
     runtime = new SimulatedRuntime({ startLatencyMs: 10, stopLatencyMs: 5 });

@@ -20,11 +20,13 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OWNER_LABEL } from '../../local/runtime/docker.js';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
+import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
 import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
 import { processAlive, waitFor } from '../support/wait.js';
 
 const haveDocker = await dockerAvailable();
+const aws = findAws();
 const run = promisify(execFile);
 
 describe('npm start: blox local up', () => {
@@ -219,6 +221,41 @@ describe('npm start: blox local up', () => {
     expect(doc.instances.find((instance) => instance.ec2InstanceId === added.ec2InstanceId)?.agent?.pid).toBeGreaterThan(0);
     await onEveryInstance('the sample daemon on the new instance too');
   });
+
+  it.skipIf(!aws)(
+    'try this: `aws autoscaling set-instance-health --health-status Unhealthy` replaces the instance and the new one gets the daemon',
+    { timeout: 120_000 },
+    async () => {
+      const autoscaling = (...args: string[]): Promise<Record<string, unknown>> => awsJson(aws as string, 'autoscaling', doc.ecs.url, args);
+      const imds = async (url: string, path: string): Promise<{ status: number; text: string }> => {
+        const token = await (await fetch(`${url}/latest/api/token`, { method: 'PUT', headers: { 'X-aws-ec2-metadata-token-ttl-seconds': '60' } })).text();
+        const response = await fetch(`${url}/latest/meta-data/${path}`, { headers: { 'X-aws-ec2-metadata-token': token } });
+        return { status: response.status, text: await response.text() };
+      };
+      const members = async (): Promise<Array<{ InstanceId: string; LifecycleState: string }>> =>
+        (
+          (await autoscaling('describe-auto-scaling-groups', '--auto-scaling-group-names', 'blox-local')) as {
+            AutoScalingGroups: Array<{ Instances: Array<{ InstanceId: string; LifecycleState: string }> }>;
+          }
+        ).AutoScalingGroups[0]?.Instances ?? [];
+      const before = await members();
+      expect(before).toHaveLength(2);
+      const victim = doc.instances.find((instance) => instance.ec2InstanceId === before[0]?.InstanceId);
+      expect(await imds(victim?.imdsUrl as string, 'autoscaling/target-lifecycle-state')).toEqual({ status: 200, text: 'InService' });
+      expect((await imds(victim?.imdsUrl as string, 'spot/instance-action')).status).toBe(404);
+      await autoscaling('set-instance-health', '--instance-id', victim?.ec2InstanceId as string, '--health-status', 'Unhealthy');
+      const replacement = await waitFor('a replacement InService', 60_000, async () => {
+        const now = await members();
+        const fresh = now.find((member) => !before.some((old) => old.InstanceId === member.InstanceId) && member.LifecycleState === 'InService');
+        return now.every((member) => member.InstanceId !== victim?.ec2InstanceId) ? fresh : undefined;
+      });
+      doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+      const added = doc.instances.find((instance) => instance.ec2InstanceId === replacement.InstanceId);
+      expect(added?.containerInstanceArn).toBeTruthy();
+      expect(doc.instances.map((instance) => instance.ec2InstanceId)).not.toContain(victim?.ec2InstanceId);
+      await onEveryInstance('the sample daemon on the replacement too');
+    },
+  );
 
   it('SIGINT stops every process it started and leaves no container, socket or endpoints.json behind', { timeout: 90_000 }, async () => {
     doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;

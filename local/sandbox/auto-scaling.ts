@@ -1,0 +1,76 @@
+// The sandbox's Auto Scaling group ("blox-local"): the instances `npm start` boots are its first
+// members; it launches, replaces and terminates instances through the sandbox, and is served on
+// the ECS emulator's endpoint (`aws autoscaling --endpoint-url`, the SDK client). The IMDS of each
+// instance shows its target lifecycle state; a Spot interruption notice can be raised on any
+// instance (two minutes later the instance is terminated and the group replaces it, as EC2 does).
+import { systemClock, type Clock } from '../../core/clock.js';
+import { AutoScalingApi } from '../autoscaling/api.js';
+import { AutoScalingGroup } from '../autoscaling/group.js';
+import type { EcsEmulator } from '../ecs/emulator.js';
+import type { InstanceEndpoints } from '../instance/endpoints.js';
+
+export const GROUP_NAME = 'blox-local';
+/** EC2 gives a Spot instance two minutes' notice. */
+export const SPOT_NOTICE_MS = 120_000;
+
+/** What the group needs of the sandbox. */
+export interface SandboxFleet {
+  addInstance(): Promise<{ ec2InstanceId: string; availabilityZone: string; instanceType: string }>;
+  terminateInstance(id: string): Promise<unknown>;
+  findInstance(id: string): { ec2InstanceId: string; endpoints: InstanceEndpoints } | undefined;
+}
+
+export class SandboxAutoScaling {
+  readonly group: AutoScalingGroup;
+  private readonly spotTimers = new Set<ReturnType<typeof setTimeout>>();
+
+  constructor(
+    private readonly fleet: SandboxFleet,
+    emulator: EcsEmulator,
+    options: { region: string; accountId: string; availabilityZones: string[]; desired: number; max: number },
+    private readonly log: (message: string, details: Record<string, unknown>) => void,
+    clock: Clock = systemClock,
+  ) {
+    this.group = new AutoScalingGroup(
+      GROUP_NAME,
+      { min: 0, max: Math.max(options.max, options.desired), desired: options.desired },
+      options.availabilityZones,
+      {
+        launch: async () => {
+          const instance = await fleet.addInstance();
+          return { instanceId: instance.ec2InstanceId, availabilityZone: instance.availabilityZone, instanceType: instance.instanceType };
+        },
+        terminate: async (instanceId) => void (await fleet.terminateInstance(instanceId)),
+        targetStateChanged: (instanceId, state) => fleet.findInstance(instanceId)?.endpoints.setTargetLifecycleState(state),
+      },
+      clock,
+      log,
+    );
+    const api = new AutoScalingApi(options.region, options.accountId);
+    api.addGroup(this.group);
+    emulator.serveQueryApi((body) => api.handle(body));
+  }
+
+  /** EC2's Spot interruption: the notice in IMDS now, the instance terminated two minutes later. */
+  spotInterrupt(id: string, noticeMs = SPOT_NOTICE_MS): { ec2InstanceId: string; time: string } {
+    const instance = this.fleet.findInstance(id);
+    if (!instance) throw new Error(`no running instance ${id}`);
+    const time = new Date(Date.now() + noticeMs).toISOString().replace(/\.\d+Z$/, 'Z');
+    instance.endpoints.setSpotInstanceAction({ action: 'terminate', time });
+    const timer = setTimeout(() => {
+      this.spotTimers.delete(timer);
+      this.fleet.terminateInstance(instance.ec2InstanceId).then(
+        () => this.group.instanceGone(instance.ec2InstanceId),
+        (error: unknown) => this.log('spot termination failed', { ec2InstanceId: instance.ec2InstanceId, error: String(error) }),
+      );
+    }, noticeMs);
+    timer.unref();
+    this.spotTimers.add(timer);
+    return { ec2InstanceId: instance.ec2InstanceId, time };
+  }
+
+  close(): void {
+    for (const timer of this.spotTimers) clearTimeout(timer);
+    this.group.close();
+  }
+}
