@@ -158,8 +158,10 @@ export class Reconciler {
   private async observeRollouts(observed: Observed, at: Now): Promise<RolloutStepInput> {
     const environments = new Map<string, RolloutEnvInput>();
     const wanted = new Map<string, { deploymentId: string; interest: RolloutInterest }>();
+    // Only environments this instance runs: the others' rollouts are none of its business.
+    const matching = new Set((this.desiredView().environments ?? []).filter((e) => e.kind === 'valid' && e.matches === true).map((e) => e.name));
     for (const entry of this.desired.entries ?? []) {
-      if (entry.kind !== 'valid' || entry.environment.activeDeploymentId === undefined) continue;
+      if (entry.kind !== 'valid' || entry.environment.activeDeploymentId === undefined || !matching.has(entry.name)) continue;
       const deploymentId = entry.environment.activeDeploymentId;
       const claim = observed.claims[entry.name];
       const last = this.last?.environments.find((e) => e.environment === entry.name);

@@ -214,7 +214,12 @@ function decideRunning(
     return { taskArn: t.taskArn, ...(r === undefined ? {} : { revision: r }), since };
   };
   // A task of unknown revision counts as the target's: nothing is replaced on a guess.
-  const onTarget = candidates.filter((t) => (revisionOf(t) ?? target) === target);
+  // A rollback's target copies an older revision: a task of that revision already runs the same daemon and is kept.
+  const copiedFrom = desired.revision.copiedFrom;
+  const onTarget = candidates.filter((t) => {
+    const r = revisionOf(t) ?? target;
+    return r === target || (copiedFrom !== undefined && r === copiedFrom);
+  });
   const old = candidates.filter((t) => !onTarget.includes(t));
   const intents: Intent[] = [];
   const stop = (t: ObservedTask, reason: string) => {

@@ -128,6 +128,7 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
       autoRollback: true,
     });
     const broken = await world.registerTaskDefinition('broken-fragile');
+    const before = new Map(instances.map((i) => [i.arn, world.liveTasks(i.arn, 'fragile')[0]!.taskArn]));
     const sampler = sample('fragile', instances);
     const env = await world.store.getEnvironment('fragile');
     const update = await world.store.updateEnvironment('fragile', { token: env.token, taskDefinition: broken, deploy: true });
@@ -148,6 +149,9 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     sampler.stop();
     expect(rollback.reasons.join(' ')).toMatch(new RegExp(`rollback of deployment ${id}`));
     expect(sampler.maxUnavailable).toBeLessThanOrEqual(2);
+    // The instances that never left revision 1 kept their daemon: the rollback's copy of revision 1 is the same daemon.
+    const untouched = instances.filter((i) => world.liveTasks(i.arn, 'fragile').some((t) => before.get(i.arn) === t.taskArn));
+    expect(untouched.length).toBeGreaterThanOrEqual(instances.length - 2);
     // Exactly one rollback deployment, however many agents saw the failure.
     const deployments = await world.store.listDeployments('fragile');
     expect(deployments.items.filter((d) => d.reasons.some((r) => r.startsWith('rollback of deployment')))).toHaveLength(1);
