@@ -322,4 +322,35 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     await waitFor('deployment completed', 30_000, async () => (await world.store.getDeployment('canaried', id)).status === 'completed');
     await Promise.all(agents.map((a) => a.stop()));
   }, 150_000);
+
+  it('pause halts admissions (the admitted finish), resume finishes; a newer deployment supersedes an unfinished one and the fleet goes to the newer target', async () => {
+    const { instances, agents } = await fleet('steered', 6, { maxUnavailable: '1', minHealthySeconds: 1 });
+    const v2 = await world.registerTaskDefinition('steered');
+    const v3 = await world.registerTaskDefinition('steered');
+    const env = await world.store.getEnvironment('steered');
+    const update = await world.store.updateEnvironment('steered', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    const on = (td: string) => instances.filter((i) => world.liveTasks(i.arn, 'steered').some((t) => t.taskDefinitionArn.endsWith(`/${td}`))).length;
+    await waitFor('one instance on revision 2', 30_000, () => on(v2) >= 1, 50);
+    await world.store.pauseDeployment('steered', id);
+    await new Promise((r) => setTimeout(r, 1_500)); // the admitted one finishes
+    const paused = on(v2);
+    await new Promise((r) => setTimeout(r, 3_000));
+    expect(on(v2)).toBe(paused); // nothing new began while paused
+    expect(paused).toBeLessThan(instances.length);
+    expect((await world.store.getDeployment('steered', id)).status).toBe('paused');
+    await world.store.resumeDeployment('steered', id);
+    await waitFor('one more instance on revision 2 after resume', 30_000, () => on(v2) > paused, 50);
+    // A newer deployment before the first finished: the first ends stopped, the fleet goes to revision 3.
+    const head = await world.store.getEnvironment('steered');
+    const newer = await world.store.updateEnvironment('steered', { token: head.token, taskDefinition: v3, deploy: true });
+    expect((await world.store.getDeployment('steered', id)).status).toBe('stopped');
+    await waitFor('every instance on revision 3', 90_000, () => onFamily(instances, 'steered', v3), 100);
+    await waitFor(
+      'the newer deployment completed',
+      30_000,
+      async () => (await world.store.getDeployment('steered', newer.deployment!.id)).status === 'completed',
+    );
+    await Promise.all(agents.map((a) => a.stop()));
+  }, 180_000);
 });
