@@ -188,7 +188,7 @@ export class Reconciler {
         readyForMs: this.memories.peek(entry.name)?.readyFor(at.monoMs) ?? 0,
       });
     }
-    return { environments, tasks: observed.tasks, instanceId: this.ctx.identity.containerInstanceId, draw: this.ctx.random(), nowWallMs: at.wallMs };
+    return { environments, tasks: observed.tasks, instanceId: this.ctx.identity.containerInstanceId, nonce: at.nonce, nowWallMs: at.wallMs };
   }
 
   /**

@@ -5,7 +5,7 @@ import type { ClaimRollout, DeploymentConfiguration } from '../../core/records.j
 import type { ClaimView, Decision, EnvDecision, ObservedTask } from '../model.js';
 import type { ReplacementBudget } from './pace.js';
 import { isReady } from './report.js';
-import { admission, followUp, type ControlView } from './rollout.js';
+import { admission, followUp, spreadOffset, type ControlView } from './rollout.js';
 
 export interface RolloutEnvInput {
   deploymentId: string | undefined;
@@ -21,8 +21,8 @@ export interface RolloutStepInput {
   environments: ReadonlyMap<string, RolloutEnvInput>;
   tasks: readonly ObservedTask[] | undefined;
   instanceId: string;
-  /** This step's random draw in [0, 1). */
-  draw: number;
+  /** This step's random nonce (Now.nonce). */
+  nonce: string;
   nowWallMs: number;
 }
 
@@ -41,7 +41,8 @@ export function rolloutBudget(input: RolloutStepInput): ReplacementBudget {
         oldReady: isReady(old),
         surge: replace.surge,
         instanceId: input.instanceId,
-        draw: input.draw,
+        // The step's nonce is its randomness: a draw per environment without drawing from the agent's generator.
+        draw: spreadOffset(`${input.nonce}:${environment}`, 1),
         nowWallMs: input.nowWallMs,
       });
       if (verdict.verdict === 'hold') return { admitted: false, reason: verdict.reason, ...(verdict.rollout ? { rollout: verdict.rollout } : {}) };

@@ -64,6 +64,14 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
       return found;
     });
     expect(instances.daemons[0]?.taskArn).toBe(task.taskArn);
+    // The environment's first deployment completes (its steward's count), after which its rollout is read no more.
+    const created = await world.store.getEnvironment('logs-a');
+    await waitFor(
+      'the first deployment completed',
+      10_000,
+      async () => (await world.store.getDeployment('logs-a', created.activeDeployment!.id)).status === 'completed',
+    );
+    await new Promise((r) => setTimeout(r, 300)); // the agents' last read of it has landed
     // steady state: no ECS call per poll, one small DynamoDB read per poll and no Query
     const before = world.emulator.callCounts();
     const reads = () => ({
