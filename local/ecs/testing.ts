@@ -64,6 +64,15 @@ export class ConformanceRecorder {
   }
 }
 
+/** Checks every exchange of `emulator` against the service model, when one is installed (required under CI). */
+export function recordConformance(emulator: EcsEmulator): ConformanceRecorder | undefined {
+  const validator = serviceModelValidator();
+  if (!validator) return undefined;
+  const recorder = new ConformanceRecorder(validator);
+  recorder.attach(emulator);
+  return recorder;
+}
+
 export interface TestWorld {
   emulator: EcsEmulator;
   ecs: ECSClient;

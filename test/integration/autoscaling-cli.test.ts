@@ -49,6 +49,9 @@ describe.skipIf(!aws)('the AWS CLI against the Auto Scaling group', () => {
     const response = await fetch(`${url}/latest/meta-data/${path}`, { headers: { 'X-aws-ec2-metadata-token': token } });
     return { status: response.status, text: await response.text() };
   };
+  /** An action on the open lifecycle action of hook "drain" for the instance. */
+  const hookAction = (command: string, instanceId: string, ...more: string[]): Promise<Record<string, unknown>> =>
+    cli(command, '--auto-scaling-group-name', 'blox-local', '--lifecycle-hook-name', 'drain', '--instance-id', instanceId, ...more);
   const inService = async (): Promise<string[]> =>
     (await members()).filter((member) => member.LifecycleState === 'InService').map((member) => member.InstanceId);
 
@@ -176,28 +179,10 @@ describe.skipIf(!aws)('the AWS CLI against the Auto Scaling group', () => {
     const waiting = (await members()).find((member) => member.LifecycleState === 'Terminating:Wait') as Member;
     expect(waiting).toBeDefined();
     expect(await imds(waiting.InstanceId, 'autoscaling/target-lifecycle-state')).toEqual({ status: 200, text: 'Terminated' });
-    await cli(
-      'record-lifecycle-action-heartbeat',
-      '--auto-scaling-group-name',
-      'blox-local',
-      '--lifecycle-hook-name',
-      'drain',
-      '--instance-id',
-      waiting.InstanceId,
-    );
+    await hookAction('record-lifecycle-action-heartbeat', waiting.InstanceId);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect((await members()).find((member) => member.InstanceId === waiting.InstanceId)?.LifecycleState).toBe('Terminating:Wait');
-    await cli(
-      'complete-lifecycle-action',
-      '--auto-scaling-group-name',
-      'blox-local',
-      '--lifecycle-hook-name',
-      'drain',
-      '--instance-id',
-      waiting.InstanceId,
-      '--lifecycle-action-result',
-      'CONTINUE',
-    );
+    await hookAction('complete-lifecycle-action', waiting.InstanceId, '--lifecycle-action-result', 'CONTINUE');
     await waitFor('the instance gone', 10_000, async () => (await members()).every((member) => member.InstanceId !== waiting.InstanceId));
     expect(await inService()).toHaveLength(1);
     const refused = await runAws(aws as string, 'autoscaling', emulator.url, [

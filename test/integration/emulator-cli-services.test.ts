@@ -5,7 +5,7 @@
 // checked against the service model too. Locally a missing CLI skips this suite; under CI it fails.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
-import { ConformanceRecorder, serviceModelValidator } from '../../local/ecs/testing.js';
+import { recordConformance, type ConformanceRecorder } from '../../local/ecs/testing.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { waitFor } from '../support/wait.js';
@@ -47,11 +47,7 @@ describe.skipIf(!aws)('the AWS CLI drives ECS services in the emulator', () => {
   beforeAll(async () => {
     runtime = new SimulatedRuntime({ startLatencyMs: 10, stopLatencyMs: 5 });
     emulator = await startEcsEmulator({ runtime });
-    const validator = serviceModelValidator();
-    if (validator) {
-      recorder = new ConformanceRecorder(validator);
-      recorder.attach(emulator);
-    }
+    recorder = recordConformance(emulator);
     await json('create-cluster', '--cluster-name', 'cli');
     await json('register-task-definition', '--family', 'web', '--container-definitions', JSON.stringify([{ name: 'app', image: 'busybox', memory: 64 }]));
     for (const [name, role] of [

@@ -3,7 +3,7 @@
 // against the service model too. Locally a missing CLI skips this suite; under CI it fails.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEcsEmulator, type EcsEmulator } from '../../local/ecs/emulator.js';
-import { ConformanceRecorder, serviceModelValidator } from '../../local/ecs/testing.js';
+import { recordConformance, type ConformanceRecorder } from '../../local/ecs/testing.js';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
 import { awsJson, findAws, runAws, type CliResult } from '../support/aws-cli.js';
 
@@ -21,11 +21,7 @@ describe.skipIf(!aws)('the AWS CLI against the emulator', () => {
   beforeAll(async () => {
     runtime = new SimulatedRuntime({ startLatencyMs: 10, stopLatencyMs: 5 });
     emulator = await startEcsEmulator({ runtime });
-    const validator = serviceModelValidator();
-    if (validator) {
-      recorder = new ConformanceRecorder(validator);
-      recorder.attach(emulator);
-    }
+    recorder = recordConformance(emulator);
   });
 
   afterAll(async () => {
