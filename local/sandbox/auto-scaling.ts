@@ -59,10 +59,10 @@ export class SandboxAutoScaling {
     instance.endpoints.setSpotInstanceAction({ action: 'terminate', time });
     const timer = setTimeout(() => {
       this.spotTimers.delete(timer);
-      this.fleet.terminateInstance(instance.ec2InstanceId).then(
-        () => this.group.instanceGone(instance.ec2InstanceId),
-        (error: unknown) => this.log('spot termination failed', { ec2InstanceId: instance.ec2InstanceId, error: String(error) }),
-      );
+      // The sandbox tells the group the instance is gone; the group replaces it.
+      this.fleet
+        .terminateInstance(instance.ec2InstanceId)
+        .catch((error: unknown) => this.log('spot termination failed', { ec2InstanceId: instance.ec2InstanceId, error: String(error) }));
     }, noticeMs);
     timer.unref();
     this.spotTimers.add(timer);

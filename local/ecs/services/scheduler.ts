@@ -138,7 +138,7 @@ export class ServiceScheduler {
       const keepers = live.filter((task) => !retiring(task)).length;
       if (keepers >= service.desiredCount || live.length >= Math.max(ceiling, service.desiredCount)) break;
       if (cluster.instances.size === 0) {
-        this.unplaced(service, 'No Container Instances were found in your cluster.');
+        this.unplaced(service, 'Reason: No Container Instances were found in your cluster.');
         break;
       }
       const placement = placeOne(cluster.instances.values(), need, rules, group, new Set(), this.context.rng);

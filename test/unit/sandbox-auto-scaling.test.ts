@@ -1,0 +1,66 @@
+// The sandbox's Auto Scaling group wiring, with a fake fleet: the IMDS target lifecycle state of
+// each member, and a Spot interruption (the notice at once, termination and replacement after
+// the notice period).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EcsEmulator } from '../../local/ecs/emulator.js';
+import type { InstanceEndpoints, SpotInstanceAction } from '../../local/instance/endpoints.js';
+import { SandboxAutoScaling, type SandboxFleet } from '../../local/sandbox/auto-scaling.js';
+import { waitFor } from '../support/wait.js';
+
+interface FakeInstance {
+  ec2InstanceId: string;
+  availabilityZone: string;
+  instanceType: string;
+  endpoints: InstanceEndpoints;
+  state: string | undefined;
+  spot: SpotInstanceAction | undefined;
+}
+
+let scaling: SandboxAutoScaling | undefined;
+afterEach(() => scaling?.close());
+
+function world(): { fleet: SandboxFleet; live: Map<string, FakeInstance>; terminated: string[] } {
+  const live = new Map<string, FakeInstance>();
+  const terminated: string[] = [];
+  let serial = 0;
+  const fleet: SandboxFleet = {
+    addInstance: async () => {
+      const instance = {
+        ec2InstanceId: `i-${++serial}`,
+        availabilityZone: 'us-east-1a',
+        instanceType: 't3.small',
+        state: undefined,
+        spot: undefined,
+      } as FakeInstance;
+      instance.endpoints = {
+        setTargetLifecycleState: (state) => void (instance.state = state),
+        setSpotInstanceAction: (action) => void (instance.spot = action),
+      } as InstanceEndpoints;
+      live.set(instance.ec2InstanceId, instance);
+      return instance;
+    },
+    terminateInstance: async (id) => {
+      live.delete(id);
+      terminated.push(id);
+      scaling?.group.instanceGone(id); // as Sandbox.terminateInstance does
+    },
+    findInstance: (id) => live.get(id),
+  };
+  return { fleet, live, terminated };
+}
+
+describe("the sandbox's Auto Scaling group", () => {
+  it('shows InService in IMDS, and a Spot interruption gives notice, terminates and replaces', async () => {
+    const { fleet, live, terminated } = world();
+    const emulator = { serveQueryApi: () => {} } as unknown as EcsEmulator;
+    scaling = new SandboxAutoScaling(fleet, emulator, { region: 'us-east-1', accountId: '0', availabilityZones: ['us-east-1a'], desired: 2, max: 4 }, () => {});
+    scaling.group.start();
+    await waitFor('two members', 2_000, () => scaling?.group.instances.size === 2);
+    expect([...live.values()].map((instance) => instance.state)).toEqual(['InService', 'InService']);
+    const notice = scaling.spotInterrupt('i-1', 50);
+    expect(live.get('i-1')?.spot).toEqual({ action: 'terminate', time: notice.time });
+    await waitFor('the interrupted instance replaced', 2_000, () => terminated.includes('i-1') && scaling?.group.instances.size === 2);
+    expect([...(scaling.group.instances.keys() ?? [])].sort()).toEqual(['i-2', 'i-3']);
+    expect(() => scaling?.spotInterrupt('i-nope')).toThrow('no running instance i-nope');
+  });
+});
