@@ -89,12 +89,16 @@ export class Fleet {
     return live;
   }
 
-  /** The cluster's status records, split into those of running agents and those of agents gone (a rollout's steward frees what the gone held). */
-  async clusterLiveAndGone(cluster: string): Promise<{ live: InstanceStatus[]; gone: InstanceStatus[] }> {
+  /**
+   * The cluster's status records, split into those of running agents and those of agents gone (a
+   * rollout's steward frees what the gone held). `pages`: views read a few; the steward reads all,
+   * since a count of part of the fleet could complete a deployment early.
+   */
+  async clusterLiveAndGone(cluster: string, pages = HEALTH_PAGES): Promise<{ live: InstanceStatus[]; gone: InstanceStatus[] }> {
     const live: InstanceStatus[] = [];
     const gone: InstanceStatus[] = [];
     let startKey: ItemKey | undefined;
-    for (let page = 0; page < HEALTH_PAGES; page++) {
+    for (let page = 0; page < pages; page++) {
       const result = await this.table.query(clusterPk(cluster), { prefix: INSTANCE_SK_PREFIX, consistent: false, ...(startKey ? { startKey } : {}) });
       const read = result.items.map((item) => parseOrSkip(item, parseInstanceStatus)).filter((s): s is InstanceStatus => s !== undefined);
       const running = new Set(await this.live(read));

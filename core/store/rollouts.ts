@@ -51,7 +51,7 @@ export class Rollouts {
 
   /** The cluster's live status records (the steward's one read of the fleet per count); the gone ones are kept for freeAbandoned. */
   async statuses(cluster: string): Promise<InstanceStatus[]> {
-    const { live, gone } = await this.fleet.clusterLiveAndGone(cluster);
+    const { live, gone } = await this.fleet.clusterLiveAndGone(cluster, Number.POSITIVE_INFINITY);
     this.gone.set(cluster, gone);
     return live;
   }
