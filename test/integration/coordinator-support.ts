@@ -3,6 +3,8 @@
 import { randomBytes } from 'node:crypto';
 import { DeleteTableCommand } from '@aws-sdk/client-dynamodb';
 import { DynamoTable } from '../../core/store/dynamo.js';
+import { keys } from '../../core/keys.js';
+import { runCli } from '../../coordinator/cli/cli.js';
 import type { Clock } from '../../core/clock.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { dynamoDbClient, localCredentials } from '../support/services.js';
@@ -150,4 +152,32 @@ export class TestApi {
     await this.proxy.close();
     await this.coordinator.close();
   }
+}
+
+/** A steward's count of `desired` instances with `updated` of them updated and available. */
+export function counts(desired: number, updated: number, revisions: Record<string, number>, unavailable = 0) {
+  return { desired, current: desired, updated, ready: desired - unavailable, available: updated, unavailable, misscheduled: 0, revisions };
+}
+
+/** Writes what the agents' steward writes into a deployment (the agents are not part of the coordinator's tests). */
+export async function stewardWrites(t: TestTable, environment: string, id: string, set: Record<string, unknown>): Promise<void> {
+  await t.table.transact([{ kind: 'update', key: keys.deployment(environment, id), set: { updatedAt: '2026-01-01T00:05:00.000Z', ...set } }]);
+}
+
+export interface BloxResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  json: any;
+}
+
+/** `blox argv...` in process, its output captured (and parsed when `-o json` was asked for). */
+export async function blox(argv: string[], env: Record<string, string | undefined> = {}): Promise<BloxResult> {
+  let stdout = '';
+  let stderr = '';
+  const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env });
+  let json: unknown;
+  if (argv.includes('json')) json = stdout ? JSON.parse(stdout) : undefined;
+  return { code, stdout, stderr, json };
 }
