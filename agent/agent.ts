@@ -12,7 +12,7 @@ import { errorMessage } from '../core/errors.js';
 import { AgentDynamo } from './adapters/dynamo.js';
 import { DockerWatcher } from './adapters/docker.js';
 import { AgentEcs } from './adapters/ecs.js';
-import { AgentSteward } from './adapters/steward.js';
+import { agentSteward } from './adapters/steward.js';
 import { MetadataClient } from './adapters/metadata.js';
 import type { FaultPoint } from './act/task-control.js';
 import type { AgentConfig } from './config.js';
@@ -131,7 +131,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         desired: dynamo,
         claims: dynamo,
         rollout: dynamo,
-        steward: new AgentSteward({ client: dynamo.client, table: config.table, clock }),
+        steward: agentSteward({ client: dynamo.client, table: config.table, clock }),
         status: dynamo,
         ecs,
         ecsAgent: metadata,

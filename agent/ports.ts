@@ -16,7 +16,7 @@ import type {
   Deployment,
   StewardLease,
 } from '../core/records.js';
-import type { ControlJudgement, DeploymentJudgement } from '../core/store/rollouts.js';
+import type { StewardRecord } from '../core/store/rollouts.js';
 import type { RolloutCounterMove } from './model.js';
 
 /** An environment head with the revision it converges to, or why it is unusable. */
@@ -62,15 +62,7 @@ export interface StewardPort {
   /** The cluster's live status records. */
   statuses(cluster: string): Promise<InstanceStatus[]>;
   acquire(environment: string, deploymentId: string, lease: StewardLease, seenRenewals: number | undefined): Promise<boolean>;
-  record(
-    environment: string,
-    deploymentId: string,
-    lease: StewardLease,
-    control: ControlJudgement,
-    deployment: DeploymentJudgement | undefined,
-    expectedStatus: Deployment['status'],
-    now: string,
-  ): Promise<boolean>;
+  record(rec: StewardRecord): Promise<boolean>;
   /** Frees the admissions held by instances whose agent is gone (from the last `statuses`); how many. */
   freeAbandoned(environment: string, deploymentId: string, cluster: string, now: string): Promise<number>;
   /** Rolls the failed deployment back to `revision` (a new deployment of a copy of it). */

@@ -10,6 +10,7 @@ import { TaskControl, type FaultPoint } from './act/task-control.js';
 import type { AgentContext } from './context.js';
 import { decide } from './decide/decide.js';
 import { pace, type ReplacementBudget } from './decide/pace.js';
+import { keepsStable } from './decide/rollout.js';
 import { recordRolloutProgress, rolloutBudget, type RolloutEnvInput, type RolloutStepInput } from './decide/pace-rollout.js';
 import { RolloutSource, type RolloutInterest } from './observe/rollout-source.js';
 import { Stewards } from './steward/steward.js';
@@ -120,9 +121,10 @@ export class Reconciler {
     };
     // Rollouts: the controls of unfinished deployments are read (only where they concern this
     // instance), then every replacement passes the rollout gate and admitted parts move on.
-    const rolloutInput = await this.observeRollouts(observed, at);
+    const desired = this.desiredView();
+    const rolloutInput = await this.observeRollouts(desired, observed, at);
     const budget = this.options.budget ?? rolloutBudget(rolloutInput);
-    const decision = recordRolloutProgress(pace(decide(this.convergeTo(observed), observed, at, this.decideOptions), budget), rolloutInput);
+    const decision = recordRolloutProgress(pace(decide(this.convergeTo(desired, observed), observed, at, this.decideOptions), budget), rolloutInput);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
     for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs()))
@@ -155,11 +157,11 @@ export class Reconciler {
   }
 
   /** Reads the rollout controls that are due and gathers the rollout gate's inputs for this step. */
-  private async observeRollouts(observed: Observed, at: Now): Promise<RolloutStepInput> {
+  private async observeRollouts(desired: Desired, observed: Observed, at: Now): Promise<RolloutStepInput> {
     const environments = new Map<string, RolloutEnvInput>();
     const wanted = new Map<string, { deploymentId: string; interest: RolloutInterest }>();
     // Only environments this instance runs: the others' rollouts are none of its business.
-    const matching = new Set((this.desiredView().environments ?? []).filter((e) => e.kind === 'valid' && e.matches === true).map((e) => e.name));
+    const matching = new Set((desired.environments ?? []).filter((e) => e.kind === 'valid' && e.matches === true).map((e) => e.name));
     for (const entry of this.desired.entries ?? []) {
       if (entry.kind !== 'valid' || entry.environment.activeDeploymentId === undefined || !matching.has(entry.name)) continue;
       const deploymentId = entry.environment.activeDeploymentId;
@@ -197,20 +199,18 @@ export class Reconciler {
    * revision: a new instance starts it, one running it is not replaced. The instance group stays
    * the target's (matching is the environment's, not the revision's).
    */
-  private convergeTo(observed: Observed): Desired {
-    const desired = this.desiredView();
+  private convergeTo(desired: Desired, observed: Observed): Desired {
     if (!desired.environments) return desired;
     const environments = desired.environments.map((env) => {
       if (env.kind !== 'valid') return env;
       const stable = this.rollouts.stable(env.name);
-      if (!stable) return env;
-      const part = observed.claims[env.name]?.item?.rollout;
-      if (part !== undefined && part.deploymentId === env.environment.activeDeploymentId && part.state !== 'abandoned') return env;
-      // While canary places are left, an instance with a daemon to replace may become one (the gate admits it); a new one may not.
-      const control = this.rollouts.control(env.name);
-      const hasDaemon = observed.tasks?.some((t) => t.environment === env.name && t.lastStatus !== 'STOPPED') ?? true;
-      if (control?.phase === 'canary' && control.admitted < control.canary && hasDaemon) return env;
-      return { ...env, revision: stable };
+      const keep = keepsStable({
+        control: this.rollouts.control(env.name),
+        deploymentId: env.environment.activeDeploymentId,
+        claimRollout: observed.claims[env.name]?.item?.rollout,
+        hasDaemon: observed.tasks?.some((t) => t.environment === env.name && t.lastStatus !== 'STOPPED') ?? true,
+      });
+      return stable && keep ? { ...env, revision: stable } : env;
     });
     return { ...desired, environments };
   }

@@ -143,3 +143,26 @@ export function counterDelta(before: ClaimRollout | undefined, after: ClaimRollo
 export function budgetOf(config: DeploymentConfiguration, desired: number): { unavailable: number; surge: number } {
   return { unavailable: resolveCountOrPercent(config.maxUnavailable, desired), surge: resolveCountOrPercent(config.maxSurge, desired) };
 }
+
+/** The target is not trusted yet (canary phases) or was found bad (failed): new instances get the stable revision. */
+export function untrusted(control: RolloutControl): boolean {
+  return control.phase === 'canary' || control.phase === 'awaiting_promotion' || (control.phase === 'done' && control.outcome === 'failed');
+}
+
+/**
+ * Whether this instance keeps to the stable revision instead of the target: the target is
+ * untrusted and the instance has no part in its deployment, except that while canary places are
+ * left an instance with a daemon to replace may become a canary (the gate admits it); a new one may
+ * not. (Undefined control: not read, nothing is known to distrust.)
+ */
+export function keepsStable(input: {
+  control: RolloutControl | undefined;
+  deploymentId: string | undefined;
+  claimRollout: ClaimRollout | undefined;
+  hasDaemon: boolean;
+}): boolean {
+  const { control, claimRollout: part } = input;
+  if (!control || control.deploymentId !== input.deploymentId || !untrusted(control)) return false;
+  if (part !== undefined && part.deploymentId === input.deploymentId && part.state !== 'abandoned') return false;
+  return !(control.phase === 'canary' && control.admitted < control.canary && input.hasDaemon);
+}

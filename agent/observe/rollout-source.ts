@@ -6,7 +6,7 @@
 import { errorMessage } from '../../core/errors.js';
 import type { EnvironmentRevision, RolloutControl } from '../../core/records.js';
 import type { AgentContext } from '../context.js';
-import type { ControlView } from '../decide/rollout.js';
+import { untrusted, type ControlView } from '../decide/rollout.js';
 import type { DynamoGate } from '../memory/dynamo-gate.js';
 import type { RolloutPort } from '../ports.js';
 
@@ -107,9 +107,4 @@ export class RolloutSource {
       this.dynamo.failed(error, 'reading a rollout control');
     }
   }
-}
-
-/** The target is not trusted yet (canary phases) or was found bad (failed): new instances get the stable revision. */
-export function untrusted(control: RolloutControl): boolean {
-  return control.phase === 'canary' || control.phase === 'awaiting_promotion' || (control.phase === 'done' && control.outcome === 'failed');
 }

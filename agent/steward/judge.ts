@@ -3,8 +3,11 @@
 // deployment's status and counts. Pure, table-tested (test/unit/agent-steward.test.ts), modelled
 // on the Kubernetes DaemonSet controller's status counting and on Nomad's deployment watcher
 // (healthy deadline per instance, progress deadline per deployment, auto-revert).
+import { withReason } from '../../core/store/deployments.js';
+import type { ControlJudgement, DeploymentJudgement } from '../../core/store/rollouts.js';
 import {
   resolveCountOrPercent,
+  type Deployment,
   type DeploymentConfiguration,
   type DeploymentCounts,
   type DeploymentStatus,
@@ -116,4 +119,37 @@ export function judge(input: JudgeInput): Judgement {
   }
   const status: DeploymentStatus = phase === 'awaiting_promotion' ? 'awaiting_promotion' : 'in_progress';
   return { ...base, phase, status, ...(reason ? { reason } : {}) };
+}
+
+/**
+ * What a judgement writes: the control's fields and the deployment's, and whether the steward then
+ * rolls back. A failure that rolls back leaves the control's phase as it is until the rollback
+ * replaces the control, so a steward that dies in between leaves a successor the same judgement.
+ */
+export function writesOf(
+  j: Judgement,
+  deployment: Deployment,
+  config: DeploymentConfiguration,
+  at: { progressed: boolean; startedAt: string; nowIso: string },
+): { control: ControlJudgement; deployment: DeploymentJudgement; rollingBack: boolean } {
+  const rollingBack = j.outcome === 'failed' && config.autoRollback && deployment.stableRevision !== undefined;
+  const fields: DeploymentJudgement = { counts: j.counts, phase: j.phase, failedInstances: j.failed, startedAt: at.startedAt };
+  if (at.progressed) fields.progressAt = at.nowIso;
+  if (j.status !== deployment.status) {
+    fields.status = j.status;
+    if (j.reason) fields.reasons = withReason(deployment.reasons, j.reason);
+  }
+  if (j.outcome) fields.finishedAt = at.nowIso;
+  const control: ControlJudgement = rollingBack
+    ? { desired: j.desired }
+    : {
+        phase: j.phase,
+        cap: j.cap,
+        canary: j.canary,
+        desired: j.desired,
+        spreadMs: j.spreadMs,
+        unlimited: j.unlimited,
+        ...(j.outcome ? { outcome: j.outcome } : {}),
+      };
+  return { control, deployment: fields, rollingBack };
 }

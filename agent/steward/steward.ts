@@ -6,12 +6,9 @@
 // instance heartbeat's rule). Nothing here starts or stops a task; the agents admit themselves.
 import { errorMessage } from '../../core/errors.js';
 import type { EnvironmentRevision, RolloutControl, StewardLease } from '../../core/records.js';
-import type { DeploymentJudgement } from '../../core/store/rollouts.js';
 import type { AgentContext } from '../context.js';
 import type { StewardPort } from '../ports.js';
-import { judge } from './judge.js';
-
-const MAX_REASONS = 50;
+import { judge, writesOf } from './judge.js';
 
 interface Watch {
   deploymentId: string;
@@ -110,28 +107,21 @@ export class Stewards {
     });
     const progressed = watch.lastAvailable !== undefined && j.counts.available > watch.lastAvailable;
     watch.lastAvailable = j.counts.available;
-    const config = revision.deploymentConfiguration;
-    const rollingBack = j.outcome === 'failed' && config.autoRollback && deployment.stableRevision !== undefined;
-    const fields: DeploymentJudgement = { counts: j.counts, phase: j.phase, failedInstances: j.failed, startedAt };
-    if (progressed) fields.progressAt = nowIso;
-    if (j.status !== deployment.status) fields.status = j.status;
-    if (j.reason && j.status !== deployment.status) fields.reasons = [...deployment.reasons, j.reason].slice(-MAX_REASONS);
-    if (j.outcome) fields.finishedAt = nowIso;
-    // A failure that rolls back keeps the control as it is until the rollback replaces it, so a
-    // steward that dies in between leaves a successor the same judgement to carry out.
-    const controlFields = rollingBack
-      ? { desired: j.desired }
-      : {
-          phase: j.phase,
-          cap: j.cap,
-          canary: j.canary,
-          desired: j.desired,
-          spreadMs: j.spreadMs,
-          unlimited: j.unlimited,
-          ...(j.outcome ? { outcome: j.outcome } : {}),
-        };
+    const {
+      control: controlFields,
+      deployment: fields,
+      rollingBack,
+    } = writesOf(j, deployment, revision.deploymentConfiguration, { progressed, startedAt, nowIso });
     const lease = control.steward!;
-    const written = await this.port.record(env, control.deploymentId, lease, controlFields, fields, deployment.status, nowIso);
+    const written = await this.port.record({
+      environment: env,
+      deploymentId: control.deploymentId,
+      lease,
+      control: controlFields,
+      deployment: fields,
+      expectedStatus: deployment.status,
+      now: nowIso,
+    });
     if (!written) {
       this.ctx.log.info({ environment: env }, 'steward: judgement lost (lease or deployment changed); reading again');
       return;

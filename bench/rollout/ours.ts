@@ -213,19 +213,23 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     q.at(t + (m ? Number(m[1]) : 0) + random() * P.tickMs, () => due(a));
   };
 
+  /** The agent's follow-up of its part (release after the bake, failure after the deadline), as its step asks it. */
+  const follow = (a: Agent, t: number) =>
+    followUp({
+      control: a.view,
+      config,
+      claimRollout: a.claim,
+      targetRevision: TARGET,
+      report: report(a),
+      readyForMs: a.ready ? t - a.readyAt : 0,
+      nowWallMs: T0 + t,
+    });
+
   // followUp() on the agent's tick once the healthy deadline has passed (it fails a part not ready by then).
   const scheduleDeadline = (a: Agent, t: number) =>
     q.at(t + config.healthyDeadlineSeconds * 1000 + random() * P.tickMs, () => {
       if (done || !a.claim || a.claim.state !== 'admitted') return;
-      const next = followUp({
-        control: a.view,
-        config,
-        claimRollout: a.claim,
-        targetRevision: TARGET,
-        report: report(a),
-        readyForMs: a.ready ? q.now - a.readyAt : 0,
-        nowWallMs: T0 + q.now,
-      });
+      const next = follow(a, q.now);
       if (next?.state === 'failed') {
         failedInstances++;
         writeClaim(a, q.now, next);
@@ -271,15 +275,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
   const bakeCheck = (a: Agent) => {
     if (done) return;
     const t = q.now;
-    const next = followUp({
-      control: a.view,
-      config,
-      claimRollout: a.claim,
-      targetRevision: TARGET,
-      report: report(a),
-      readyForMs: t - a.readyAt,
-      nowWallMs: T0 + t,
-    });
+    const next = follow(a, t);
     if (next?.state === 'released') release(a, next);
     else if (a.claim) q.at(t + P.tickMs, () => bakeCheck(a));
     else a.phase = 'released';

@@ -161,13 +161,12 @@ export class Deployments {
    */
   async replace(head: Environment, target: number, reason: string, now: string, supersede = true): Promise<{ deployment: Deployment; ops: TransactOp[] }> {
     const deployment = newDeployment(newDeploymentId(new Date(this.clock.wallMs())), head.name, target, head.currentRevision, now, [reason]);
-    const activeItem = head.activeDeploymentId ? await this.table.get(keys.deployment(head.name, head.activeDeploymentId)) : undefined;
-    const active = activeItem ? parseOrSkip(activeItem, parseDeployment) : undefined;
+    const active = await this.readActive(head);
     // What new instances get while the target is untrusted: the last completed deployment's target.
     const stable = active?.status === 'completed' ? active.targetRevision : (active?.stableRevision ?? (active ? undefined : head.currentRevision));
     if (stable !== undefined) deployment.stableRevision = stable;
     const ops = [putNew(keys.deployment(head.name, deployment.id), deployment), controlPut(deployment, now)];
-    const stop = supersede ? await this.finishActiveOp(head, 'stopped', `superseded by ${deployment.id}`, now) : undefined;
+    const stop = supersede ? finishOp(active, 'stopped', `superseded by ${deployment.id}`, now) : undefined;
     if (stop) ops.push(stop);
     return { deployment, ops };
   }
@@ -182,18 +181,14 @@ export class Deployments {
 
   /** The op that finishes the head's active deployment as `status`, or undefined when there is nothing unfinished to finish. */
   async finishActiveOp(head: Environment, status: DeploymentStatus, reason: string, now: string): Promise<TransactOp | undefined> {
+    return finishOp(await this.readActive(head), status, reason, now);
+  }
+
+  /** The head's active deployment; undefined when there is none or it is malformed (left as it is: it must not block changes to its environment). */
+  private async readActive(head: Environment): Promise<Deployment | undefined> {
     if (!head.activeDeploymentId) return undefined;
     const item = await this.table.get(keys.deployment(head.name, head.activeDeploymentId));
-    if (!item) return undefined;
-    // A malformed deployment record is left as it is: it must not block changes to its environment.
-    const active = parseOrSkip(item, parseDeployment);
-    if (!active || FINISHED_DEPLOYMENT_STATUSES.includes(active.status)) return undefined;
-    return {
-      kind: 'update',
-      key: keys.deployment(head.name, active.id),
-      set: { status, updatedAt: now, finishedAt: now, reasons: withReason(active.reasons, reason) },
-      condition: statusIs(active.status),
-    };
+    return item ? parseOrSkip(item, parseDeployment) : undefined;
   }
 
   /** An operator's action on one deployment: `change` says what to set (undefined: nothing to do) or throws. */
@@ -314,12 +309,24 @@ export function newDeployment(id: string, environment: string, target: number, p
   return deployment;
 }
 
+/** The op that finishes `active` as `status`, or undefined when it is already finished (or absent). */
+function finishOp(active: Deployment | undefined, status: DeploymentStatus, reason: string, now: string): TransactOp | undefined {
+  if (!active || FINISHED_DEPLOYMENT_STATUSES.includes(active.status)) return undefined;
+  return {
+    kind: 'update',
+    key: keys.deployment(active.environment, active.id),
+    set: { status, updatedAt: now, finishedAt: now, reasons: withReason(active.reasons, reason) },
+    condition: statusIs(active.status),
+  };
+}
+
 /** The deployment still has the status it was read with (an agent may have moved it on since). */
 function statusIs(status: DeploymentStatus): Condition {
   return { expression: '#c_status = :c_status', names: { '#c_status': 'status' }, values: { ':c_status': status } };
 }
 
-function withReason(reasons: readonly string[], reason: string): string[] {
+/** The reasons with one more, the latest MAX_REASONS kept (the store's actions and the agents' steward alike). */
+export function withReason(reasons: readonly string[], reason: string): string[] {
   return [...reasons, reason].slice(-MAX_REASONS);
 }
 

@@ -27,11 +27,22 @@ export type DeploymentJudgement = Partial<
   Pick<Deployment, 'status' | 'counts' | 'phase' | 'failedInstances' | 'reasons' | 'startedAt' | 'progressAt' | 'finishedAt' | 'rolledBackBy'>
 >;
 
+/** One judgement of the steward: what it sets on the control and the deployment, conditional on its lease and the status it read. */
+export interface StewardRecord {
+  environment: string;
+  deploymentId: string;
+  lease: StewardLease;
+  control: ControlJudgement;
+  deployment: DeploymentJudgement | undefined;
+  expectedStatus: Deployment['status'];
+  now: string;
+}
+
 export class Rollouts {
   private readonly table: TableAccess;
   private readonly fleet: Fleet;
   private readonly gone = new Map<string, InstanceStatus[]>();
-  readonly deployments: Deployments;
+  private readonly deployments: Deployments;
 
   constructor(options: { table: TableAccess; clock?: Clock }) {
     this.table = options.table;
@@ -108,15 +119,8 @@ export class Rollouts {
    * Writes a judgement (and renews the lease: renewals + 1) if this agent still holds the lease as
    * `lease` says and the deployment still has `expectedStatus`. False when either changed.
    */
-  async record(
-    environment: string,
-    deploymentId: string,
-    lease: StewardLease,
-    control: ControlJudgement,
-    deployment: DeploymentJudgement | undefined,
-    expectedStatus: Deployment['status'],
-    now: string,
-  ): Promise<boolean> {
+  async record(rec: StewardRecord): Promise<boolean> {
+    const { environment, deploymentId, lease, control, deployment, expectedStatus, now } = rec;
     const ops: TransactOp[] = [
       {
         kind: 'update',
@@ -137,6 +141,11 @@ export class Rollouts {
         condition: { expression: '#c_status = :c_status', names: { '#c_status': 'status' }, values: { ':c_status': expectedStatus } },
       });
     return this.attempt(ops);
+  }
+
+  /** Rolls the failed deployment back to `revision` (the store's rollback: a new deployment of a copy of it). */
+  async rollback(environment: string, failedDeploymentId: string, revision: number): Promise<void> {
+    await this.deployments.rollbackDeployment(environment, failedDeploymentId, { revision });
   }
 
   private async attempt(ops: TransactOp[]): Promise<boolean> {

@@ -9,14 +9,10 @@ import { InvalidRecordError } from '../../core/errors.js';
 import { keys, lastArnSegment } from '../../core/keys.js';
 import {
   counterAllows,
-  parseDeployment,
-  parseInstanceStatus,
   parseRolloutControl,
   parseStoredRevision,
-  type Deployment,
   type EnvironmentRevision,
   type RolloutControl,
-  type StewardLease,
   claimAttributes,
   parseClaimRecord,
   parseInstanceHeartbeat,
@@ -35,7 +31,6 @@ import type {
   EnvironmentEntry,
   LocalTask,
   RolloutPort,
-  StewardPort,
   StartFailure,
   StartTaskInput,
   StatusPort,
@@ -43,7 +38,6 @@ import type {
 } from '../../agent/ports.js';
 import { RolloutRefusedError, WriteConflictError } from '../../agent/ports.js';
 import type { RolloutCounterMove } from '../../agent/model.js';
-import type { ControlJudgement, DeploymentJudgement } from '../../core/store/rollouts.js';
 
 type Item = Record<string, unknown>;
 const keyOf = (k: { pk: string; sk: string }): string => `${k.pk}\u0000${k.sk}`;
@@ -59,7 +53,7 @@ export class InjectedError extends Error {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB
 
-export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort, StewardPort {
+export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort {
   readonly items = new Map<string, Item>();
   environments: EnvironmentEntry[] = [];
   marker: ChangeMarker | undefined;
@@ -135,60 +129,6 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, Rollo
     this.items.set(keyOf(key), structuredClone({ ...key, ...claimAttributes(claim) }));
   }
 
-  // ---- the steward's port: the same conditions as core/store/rollouts.ts, on plain items
-
-  async control(environment: string): Promise<RolloutControl | undefined> {
-    return (await this.getControl(environment)) ?? undefined;
-  }
-
-  async deployment(environment: string, id: string): Promise<Deployment | undefined> {
-    this.touch(false);
-    const item = this.items.get(keyOf(keys.deployment(environment, id)));
-    return item ? parseDeployment(item) : undefined;
-  }
-
-  async statuses(cluster: string): Promise<InstanceStatus[]> {
-    this.touch(false);
-    return [...this.items.values()].filter((i) => i.pk === `CLUSTER#${cluster}` && i.kind === 'InstanceStatus').map((i) => parseInstanceStatus(i));
-  }
-
-  async acquire(environment: string, deploymentId: string, lease: StewardLease, seenRenewals: number | undefined): Promise<boolean> {
-    this.touch(true);
-    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
-    const steward = item?.steward as StewardLease | undefined;
-    if (!item || item.deploymentId !== deploymentId || (steward && steward.renewals !== seenRenewals)) return false;
-    item.steward = { ...lease };
-    return true;
-  }
-
-  async record(
-    environment: string,
-    deploymentId: string,
-    lease: StewardLease,
-    control: ControlJudgement,
-    deployment: DeploymentJudgement | undefined,
-    expectedStatus: Deployment['status'],
-    now: string,
-  ): Promise<boolean> {
-    this.touch(true);
-    const item = this.items.get(keyOf(keys.rolloutControl(environment)));
-    const steward = item?.steward as StewardLease | undefined;
-    const dep = this.items.get(keyOf(keys.deployment(environment, deploymentId)));
-    if (!item || item.deploymentId !== deploymentId || steward?.owner !== lease.owner || steward.renewals !== lease.renewals) return false;
-    if (deployment && dep?.status !== expectedStatus) return false;
-    Object.assign(item, structuredClone(control), { steward: { ...lease, renewals: lease.renewals + 1 }, updatedAt: now });
-    if (deployment && dep) Object.assign(dep, structuredClone(deployment), { updatedAt: now });
-    return true;
-  }
-
-  async freeAbandoned(): Promise<number> {
-    return 0; // the fake's statuses are all live
-  }
-
-  async rollback(): Promise<void> {
-    throw new Error('the fake table does not model rollback deployments (the integration tests run the store)');
-  }
-
   async getRevision(environment: string, revision: number): Promise<EnvironmentRevision | undefined> {
     this.touch(false);
     const item = this.items.get(keyOf(keys.revision(environment, revision)));
@@ -215,7 +155,8 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, Rollo
     this.items.set(keyOf(key), structuredClone({ ...key, ...status }));
   }
 
-  private touch(write: boolean): void {
+  /** Counts a read or write, or throws the injected fault (every fake port of the table calls it). */
+  touch(write: boolean): void {
     const error = this.fault?.();
     if (error) throw error;
     if (write) this.calls.writes++;

@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { WriteConflictError } from '../../agent/ports.js';
 import { FakeEcs, FakeTable, InjectedError } from '../support/fake-ports.js';
+import { FakeSteward } from '../support/fake-steward.js';
 import { seeded } from '../support/prng.js';
 import { environmentEntry, simAgent } from '../support/sim-agent.js';
 
@@ -21,7 +22,7 @@ function world(seed = 1) {
       containerInstanceArn: instance,
       clock,
       random,
-      ports: { desired: table, claims: table, rollout: table, steward: table, status: table, ecs: port, ecsAgent: port },
+      ports: { desired: table, claims: table, rollout: table, steward: new FakeSteward(table), status: table, ecs: port, ecsAgent: port },
       config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ...over },
     });
   /** Steps the agent `n` times, a second apart. */

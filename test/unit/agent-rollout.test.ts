@@ -2,10 +2,17 @@
 // table-tested the way the Kubernetes DaemonSet controller's rolling update is: each row one
 // situation, the verdict and why.
 import { describe, expect, it } from 'vitest';
-import { admission, counterDelta, followUp, spreadOffset, type ControlView, type GateInput } from '../../agent/decide/rollout.js';
+import { admission, counterDelta, followUp, keepsStable, spreadOffset, type ControlView, type GateInput } from '../../agent/decide/rollout.js';
 import type { Report } from '../../agent/model.js';
-import { judge, type JudgeInput } from '../../agent/steward/judge.js';
-import { DEFAULT_DEPLOYMENT_CONFIGURATION, type ClaimRollout, type DaemonStatus, type InstanceStatus, type RolloutControl } from '../../core/records.js';
+import { judge, writesOf, type JudgeInput } from '../../agent/steward/judge.js';
+import {
+  DEFAULT_DEPLOYMENT_CONFIGURATION,
+  type ClaimRollout,
+  type Deployment,
+  type DaemonStatus,
+  type InstanceStatus,
+  type RolloutControl,
+} from '../../core/records.js';
 
 const NOW = Date.parse('2026-12-01T12:00:00.000Z');
 const iso = (ms: number) => new Date(ms).toISOString();
@@ -243,5 +250,104 @@ describe("the steward's judgement", () => {
     const statuses = [instance(0, { revision: 2, rollout: { deploymentId: 'dep-2', state: 'released' } }), instance(1, {}), instance(2, {})];
     expect(judge(base(statuses, { phase: 'canary', canary: 1, admitted: 1 }))).toMatchObject({ phase: 'awaiting_promotion', status: 'awaiting_promotion' });
     expect(judge(base(statuses, { phase: 'canary', canary: 1, admitted: 1 }, { autoPromote: true }))).toMatchObject({ phase: 'rolling' });
+  });
+});
+
+describe('which revision an instance converges to while the target is untrusted', () => {
+  const rows: [string, Partial<RolloutControl> | undefined, ClaimRollout | undefined, boolean, boolean][] = [
+    ['rolling: the target', { phase: 'rolling' }, undefined, true, false],
+    ['awaiting promotion, no part: the stable revision', { phase: 'awaiting_promotion' }, undefined, true, true],
+    ['awaiting promotion, a canary (admitted or released): the target', { phase: 'awaiting_promotion' }, part('released'), true, false],
+    ['canary with places left, a daemon to replace: the target (it may become a canary)', { phase: 'canary', canary: 2, admitted: 1 }, undefined, true, false],
+    ['canary with places left, a new instance: the stable revision', { phase: 'canary', canary: 2, admitted: 1 }, undefined, false, true],
+    ['canary places taken: the stable revision', { phase: 'canary', canary: 2, admitted: 2 }, undefined, true, true],
+    ['failed deployment, no part: the stable revision', { phase: 'done', outcome: 'failed' }, undefined, false, true],
+    ['failed deployment, an admitted instance: stays as it is (the target)', { phase: 'done', outcome: 'failed' }, part('failed'), true, false],
+    ['completed deployment: the target', { phase: 'done', outcome: 'completed' }, undefined, false, false],
+    ['an abandoned part counts as none', { phase: 'awaiting_promotion' }, part('abandoned'), true, true],
+    ['the control not read: the target', undefined, undefined, false, false],
+    ['a control of another deployment: the target', { phase: 'awaiting_promotion', deploymentId: 'dep-1' }, undefined, false, false],
+  ];
+  it.each(rows)('%s', (_name, c, claimRollout, hasDaemon, stable) => {
+    expect(keepsStable({ control: c ? control(c) : undefined, deploymentId: 'dep-2', claimRollout, hasDaemon })).toBe(stable);
+  });
+});
+
+describe("what the steward's judgement writes", () => {
+  const deployment = (d: Partial<Deployment> = {}): Deployment => ({
+    kind: 'Deployment',
+    schemaVersion: 1,
+    id: 'dep-2',
+    environment: 'logs',
+    targetRevision: 2,
+    stableRevision: 1,
+    status: 'in_progress',
+    paused: false,
+    reasons: ['deployment of revision 2 requested'],
+    failedInstances: [],
+    createdAt: iso(NOW),
+    updatedAt: iso(NOW),
+    ...d,
+  });
+  const at = { progressed: false, startedAt: iso(NOW - 60_000), nowIso: iso(NOW) };
+  const judged = (c: Partial<RolloutControl>, statuses: InstanceStatus[] = []) =>
+    judge({
+      environment: 'logs',
+      control: control(c),
+      config: DEFAULT_DEPLOYMENT_CONFIGURATION,
+      sameAsTarget: new Set([2]),
+      statuses,
+      progressAtMs: NOW,
+      nowWallMs: NOW,
+      ecsRatePerSecond: 20,
+    });
+
+  it('a status change is written with its reason; no change, no reason and no status', () => {
+    const begun = writesOf(judged({ phase: 'pending' }), deployment({ status: 'pending' }), DEFAULT_DEPLOYMENT_CONFIGURATION, at);
+    expect(begun.deployment).toMatchObject({ status: 'in_progress', startedAt: at.startedAt, phase: 'rolling' });
+    expect(begun.deployment.reasons?.at(-1)).toMatch(/rollout begins/);
+    expect(begun.control).toMatchObject({ phase: 'rolling' });
+    const same = writesOf(judged({ phase: 'rolling' }), deployment(), DEFAULT_DEPLOYMENT_CONFIGURATION, { ...at, progressed: true });
+    expect(same.deployment.status).toBeUndefined();
+    expect(same.deployment.reasons).toBeUndefined();
+    expect(same.deployment.progressAt).toBe(at.nowIso);
+    expect(same.rollingBack).toBe(false);
+  });
+  it('a failure with autoRollback leaves the control as it is (only desired) for the rollback to replace; without it the control ends failed', () => {
+    const statuses = [
+      {
+        kind: 'InstanceStatus',
+        schemaVersion: 1,
+        cluster: 'c',
+        containerInstanceArn: 'arn:aws:ecs:us-east-1:1:container-instance/c/i0',
+        agentVersion: 'test',
+        ready: false,
+        degraded: false,
+        daemons: [
+          {
+            environment: 'logs',
+            revision: 2,
+            taskDefinition: 'logs:2',
+            state: 'crash_loop',
+            restarts: 3,
+            since: iso(NOW),
+            taskArn: 't0',
+            ready: false,
+            matching: true,
+            rollout: { deploymentId: 'dep-2', state: 'failed' },
+          },
+        ],
+        updatedAt: iso(NOW),
+        expiresAt: NOW / 1000 + 600,
+      } as InstanceStatus,
+    ];
+    const j = judged({ phase: 'rolling' }, statuses);
+    const rolling = writesOf(j, deployment(), { ...DEFAULT_DEPLOYMENT_CONFIGURATION, autoRollback: true }, at);
+    expect(rolling).toMatchObject({ rollingBack: true, control: { desired: 1 }, deployment: { status: 'failed', finishedAt: at.nowIso } });
+    expect(Object.keys(rolling.control)).toEqual(['desired']);
+    const halted = writesOf(j, deployment(), DEFAULT_DEPLOYMENT_CONFIGURATION, at);
+    expect(halted).toMatchObject({ rollingBack: false, control: { phase: 'done', outcome: 'failed' } });
+    // Nothing to roll back to (no completed deployment before it): it halts.
+    expect(writesOf(j, deployment({ stableRevision: undefined }), { ...DEFAULT_DEPLOYMENT_CONFIGURATION, autoRollback: true }, at).rollingBack).toBe(false);
   });
 });

@@ -12,6 +12,7 @@ import type pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { FakeEcs, FakeTable, InjectedError, Killed, killablePorts } from '../support/fake-ports.js';
+import { FakeSteward } from '../support/fake-steward.js';
 import { seeded } from '../support/prng.js';
 import { environmentEntry, simAgent, type SimAgent } from '../support/sim-agent.js';
 
@@ -74,7 +75,10 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
       return r < 0.02 ? 'before' : r < 0.03 ? 'after' : undefined;
     };
     const port = ecs.portFor(instance);
-    const k = killablePorts({ desired: table, claims: table, rollout: table, steward: table, status: table, ecs: port, ecsAgent: port }, killAt);
+    const k = killablePorts(
+      { desired: table, claims: table, rollout: table, steward: new FakeSteward(table), status: table, ecs: port, ecsAgent: port },
+      killAt,
+    );
     const agent = simAgent({
       owner: name,
       containerInstanceArn: instance,
