@@ -103,9 +103,14 @@ export class EnvironmentCommands {
         {
           kind: 'put',
           item: { ...keys.environmentIndex(name), ...newIndex },
-          // Over an old index only if it still names the cluster whose tombstone was checked.
+          // Over an old index only if it still names the cluster whose tombstone was checked, or if
+          // DynamoDB's TTL removed that index (and so the tombstone) since it was read.
           condition: index
-            ? { expression: '#c_cluster = :c_cluster', names: { '#c_cluster': 'cluster' }, values: { ':c_cluster': index.cluster } }
+            ? {
+                expression: 'attribute_not_exists(pk) OR #c_cluster = :c_cluster',
+                names: { '#c_cluster': 'cluster' },
+                values: { ':c_cluster': index.cluster },
+              }
             : { expression: 'attribute_not_exists(pk)' },
         },
         { kind: 'put', item: { ...keys.environment(cluster, name), ...head }, condition: absentOrDeleting() },

@@ -1,7 +1,10 @@
 // The store library against DynamoDB Local: the semantics both the API and `blox --direct` rely on.
+import { DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { marshall } from '@aws-sdk/util-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, InvalidInputError, InvalidRecordError, NotFoundError } from '../../core/errors.js';
 import { keys } from '../../core/keys.js';
+import type { TableAccess } from '../../core/store/dynamo.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { parseCreateEnvironment, parseUpdateEnvironment } from '../../core/store/inputs.js';
 import { dynamoDbEndpoint } from '../support/services.js';
@@ -149,6 +152,32 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     const again = await t.store.createEnvironment(create('gone', 'other'));
     expect(again).toMatchObject({ cluster: 'other', currentRevision: 2, latestRevision: 2, status: 'ACTIVE' });
     expect(await t.store.deleteEnvironment('never-was')).toBeUndefined();
+  });
+
+  it('re-creates a deleted name when DynamoDB\'s TTL removes its index between the read and the write', async () => {
+    await t.store.createEnvironment(create('expiring'));
+    await t.store.deleteEnvironment('expiring');
+    // The TTL sweeper runs at any moment: here, after create read the index and before it writes.
+    let expireFirst = true;
+    const table: TableAccess = {
+      get: (key) => t.table.get(key),
+      batchGet: (keys) => t.table.batchGet(keys),
+      query: (pk, options) => t.table.query(pk, options),
+      async transact(ops) {
+        if (expireFirst) {
+          expireFirst = false;
+          for (const key of [keys.environmentIndex('expiring'), keys.environment('prod', 'expiring')]) {
+            await t.table.client.send(new DeleteItemCommand({ TableName: t.tableName, Key: marshall(key) }));
+          }
+        }
+        return t.table.transact(ops);
+      },
+    };
+    const store = new EnvironmentStore({ table, clock: t.clock });
+    const again = await store.createEnvironment(create('expiring'));
+    expect(expireFirst).toBe(false);
+    expect(again).toMatchObject({ status: 'ACTIVE', currentRevision: 2 });
+    expect(await t.table.get(keys.environmentIndex('expiring'))).toMatchObject({ cluster: 'prod' });
   });
 
   it('starts, pauses, resumes, stops and rolls back deployments', async () => {
