@@ -81,7 +81,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'attemptSettleMs', env: 'BLOX_ATTEMPT_SETTLE_MS', flag: '--attempt-settle-ms', kind: 'ms', default: 5_000, min: 0 },
   { key: 'daemonsReadyAttribute', env: 'BLOX_DAEMONS_READY_ATTRIBUTE', flag: '--daemons-ready-attribute', kind: 'attribute', default: 'blox-edge.daemons' },
   { key: 'fullReloadIntervalMs', env: 'BLOX_FULL_RELOAD_INTERVAL_MS', flag: '--full-reload-interval-ms', kind: 'ms', default: 600_000, min: 1_000 },
-  { key: 'rolloutPollMs', env: 'BLOX_ROLLOUT_POLL_MS', flag: '--rollout-poll-ms', kind: 'ms', default: 5_000, min: 100 },
+  { key: 'rolloutPollMs', env: 'BLOX_ROLLOUT_POLL_MS', flag: '--rollout-poll-ms', kind: 'ms', default: 1_000, min: 100 },
   { key: 'rolloutIdlePollMs', env: 'BLOX_ROLLOUT_IDLE_POLL_MS', flag: '--rollout-idle-poll-ms', kind: 'ms', default: 60_000, min: 100 },
   { key: 'stewardIntervalMs', env: 'BLOX_STEWARD_INTERVAL_MS', flag: '--steward-interval-ms', kind: 'ms', default: 10_000, min: 100 },
   { key: 'rolloutEcsRatePerSecond', env: 'BLOX_ROLLOUT_ECS_RATE', flag: '--rollout-ecs-rate', kind: 'ms', default: 20, min: 1 },

@@ -190,7 +190,13 @@ export class Reconciler {
         readyForMs: this.memories.peek(entry.name)?.readyFor(at.monoMs) ?? 0,
       });
     }
-    return { environments, tasks: observed.tasks, instanceId: this.ctx.identity.containerInstanceId, nonce: at.nonce, nowWallMs: at.wallMs };
+    return {
+      environments,
+      tasks: observed.tasks,
+      instanceId: this.ctx.identity.containerInstanceId,
+      pollMs: this.ctx.config.rolloutPollMs,
+      nowWallMs: at.wallMs,
+    };
   }
 
   /**

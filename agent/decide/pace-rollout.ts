@@ -5,7 +5,7 @@ import type { ClaimRollout, DeploymentConfiguration } from '../../core/records.j
 import type { ClaimView, Decision, EnvDecision, ObservedTask } from '../model.js';
 import type { ReplacementBudget } from './pace.js';
 import { isReady } from './report.js';
-import { admission, followUp, spreadOffset, type ControlView } from './rollout.js';
+import { activePollMs, admission, followUp, windowDraw, type ControlView } from './rollout.js';
 
 export interface RolloutEnvInput {
   deploymentId: string | undefined;
@@ -21,8 +21,8 @@ export interface RolloutStepInput {
   environments: ReadonlyMap<string, RolloutEnvInput>;
   tasks: readonly ObservedTask[] | undefined;
   instanceId: string;
-  /** This step's random nonce (Now.nonce). */
-  nonce: string;
+  /** The agent's rolloutPollMs (the window of a waiting instance's draw, stretched in a large fleet). */
+  pollMs: number;
   nowWallMs: number;
 }
 
@@ -33,6 +33,7 @@ export function rolloutBudget(input: RolloutStepInput): ReplacementBudget {
       const env = input.environments.get(environment);
       if (!env) return { admitted: true };
       const old = input.tasks?.find((t) => t.taskArn === replace.old.taskArn);
+      const windowMs = activePollMs(input.pollMs, env.control.state === 'read' ? env.control.control.desired : 0);
       const verdict = admission({
         deploymentId: env.deploymentId,
         control: env.control,
@@ -41,11 +42,11 @@ export function rolloutBudget(input: RolloutStepInput): ReplacementBudget {
         oldReady: isReady(old),
         surge: replace.surge,
         instanceId: input.instanceId,
-        // The step's nonce is its randomness: a draw per environment without drawing from the agent's generator.
-        draw: spreadOffset(`${input.nonce}:${environment}`, 1),
+        draw: windowDraw(input.instanceId, env.deploymentId ?? '', input.nowWallMs, windowMs),
+        windowMs,
         nowWallMs: input.nowWallMs,
       });
-      if (verdict.verdict === 'hold') return { admitted: false, reason: verdict.reason, ...(verdict.rollout ? { rollout: verdict.rollout } : {}) };
+      if (verdict.verdict === 'hold') return { admitted: false, reason: verdict.reason };
       return verdict.verdict === 'admit' ? { admitted: true, rollout: verdict.rollout } : { admitted: true };
     },
   };

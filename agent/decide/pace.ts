@@ -9,7 +9,7 @@ type Replace = Extract<Intent, { type: 'replace' }>;
 /** Whether this instance may replace its daemon of an environment now. */
 export interface ReplacementBudget {
   /** Admitted with `rollout`: the instance's part to record in its claim (with the counter) before the replacement. */
-  admit(environment: string, replace: Replace): { admitted: true; rollout?: ClaimRollout } | { admitted: false; reason: string; rollout?: ClaimRollout };
+  admit(environment: string, replace: Replace): { admitted: true; rollout?: ClaimRollout } | { admitted: false; reason: string };
 }
 
 /** Every replacement may go now: the instance replaces its daemon as soon as it reads a new revision. */
@@ -32,7 +32,6 @@ function paceEnvironment(env: EnvDecision, budget: ReplacementBudget): EnvDecisi
       return intent;
     }
     held = verdict.reason;
-    rollout = verdict.rollout ?? rollout; // recorded now, carried out later (an unlimited rollout's spread)
     return { type: 'wait', reason: `replacement of ${intent.old.taskArn} held: ${verdict.reason}` };
   });
   const claim = rollout && env.claim ? { ...env.claim, rollout } : env.claim;

@@ -13,17 +13,16 @@
 // - nothing new is admitted while the deployment is pending, paused, awaiting promotion or done;
 //   instances already admitted carry on to the end;
 // - an unread control holds every replacement; a missing one (a deployment stored by a version
-//   before rollouts, or a hand edit) leaves replacements unpaced, as they were then.
+//   before rollouts, or a hand edit) leaves replacements unpaced, as they were then;
+// - the fleet's tries stay under desired / spreadMs a second (the steward's ECS budget), so neither
+//   ECS's throttle nor the control item's write limit meets 10,000 agents at once: an unlimited
+//   rollout writes nothing before its instance's moment; a paced one draws once per window.
 import { resolveCountOrPercent, type ClaimRollout, type DeploymentConfiguration, type RolloutControl } from '../../core/records.js';
 import type { Report } from '../model.js';
 
 export type ControlView = { state: 'unread' } | { state: 'absent' } | { state: 'read'; control: RolloutControl };
 
-export type Admission =
-  | { verdict: 'go'; reason: string }
-  | { verdict: 'admit'; rollout: ClaimRollout; reason: string }
-  /** `rollout`: record this admission now, replace later (an unlimited rollout's spread). */
-  | { verdict: 'hold'; reason: string; rollout?: ClaimRollout };
+export type Admission = { verdict: 'go'; reason: string } | { verdict: 'admit'; rollout: ClaimRollout; reason: string } | { verdict: 'hold'; reason: string };
 
 export interface GateInput {
   /** The deployment the environment's head names (activeDeploymentId). */
@@ -38,8 +37,10 @@ export interface GateInput {
   surge: boolean;
   /** This container instance's id (its fixed place in an unlimited rollout's spread). */
   instanceId: string;
-  /** A random draw in [0, 1) of this step (whether it tries for a free place now). */
+  /** A random draw in [0, 1), one per window (whether it tries for a free place in this window). */
   draw: number;
+  /** How often a waiting instance draws (its rollout poll): the window the chance is for. */
+  windowMs: number;
   nowWallMs: number;
 }
 
@@ -53,14 +54,7 @@ export function admission(input: GateInput): Admission {
   if (c.deploymentId !== input.deploymentId)
     return { verdict: 'hold', reason: `the rollout read is of deployment ${c.deploymentId}, not ${input.deploymentId}` };
   // Admitted before (by this agent or a predecessor on this instance): carry on, whatever the phase.
-  // Uncounted admissions of an unlimited rollout wait for their own offset into the spread.
-  if (claimRollout?.deploymentId === c.deploymentId && claimRollout.state !== 'abandoned') {
-    // An unlimited rollout's admission is recorded at the moment it is due (its `at`), so its healthy deadline runs from there.
-    const due = Date.parse(claimRollout.at);
-    if (!claimRollout.counted && c.unlimited && input.nowWallMs < due)
-      return { verdict: 'hold', reason: `spread over ${c.spreadMs} ms: due in ${due - input.nowWallMs} ms` };
-    return { verdict: 'go', reason: `admitted (${claimRollout.state})` };
-  }
+  if (claimRollout?.deploymentId === c.deploymentId && claimRollout.state !== 'abandoned') return { verdict: 'go', reason: `admitted (${claimRollout.state})` };
   if (c.phase === 'done') {
     return c.outcome === 'completed' || c.outcome === 'rolled_back'
       ? { verdict: 'go', reason: `deployment ${c.outcome}: a straggler is replaced at once` }
@@ -73,19 +67,24 @@ export function admission(input: GateInput): Admission {
   if (c.phase === 'awaiting_promotion') return { verdict: 'hold', reason: 'canaries baked: awaiting promotion' };
   if (c.phase === 'canary' && c.admitted >= c.canary) return { verdict: 'hold', reason: `canary phase: ${c.canary} canary instance(s) admitted` };
   const at = new Date(input.nowWallMs).toISOString();
-  if (c.unlimited) {
-    const offset = spreadOffset(input.instanceId, c.spreadMs);
-    const rollout: ClaimRollout = { deploymentId: c.deploymentId, state: 'admitted', at: new Date(input.nowWallMs + offset).toISOString(), counted: false };
-    return offset < 1
-      ? { verdict: 'admit', rollout, reason: 'every instance may go' }
-      : { verdict: 'hold', rollout, reason: `every instance may go, spread over ${c.spreadMs} ms: this one in ${Math.round(offset)} ms` };
+  // Canaries are counted even when the rest of the fleet is not: the canary phase needs its count.
+  if (c.unlimited && c.phase === 'rolling') {
+    // Nothing is written before the instance's moment, so its claim and status writes spread too
+    // (a control without rollingAt, from an older steward, has no spread).
+    const due = c.rollingAt === undefined ? 0 : Date.parse(c.rollingAt) + spreadOffset(input.instanceId, c.spreadMs);
+    if (input.nowWallMs < due)
+      return { verdict: 'hold', reason: `every instance may go, spread over ${c.spreadMs} ms: due in ${Math.ceil(due - input.nowWallMs)} ms` };
+    return { verdict: 'admit', rollout: { deploymentId: c.deploymentId, state: 'admitted', at, counted: false }, reason: 'every instance may go' };
   }
   if (c.inFlight >= c.cap) return { verdict: 'hold', reason: `${c.inFlight} of ${c.cap} admitted instance(s) in flight` };
-  // Room for r more among w waiting instances: each tries with probability 4r/w, so a freed place
-  // draws a few conditional writes, not one from every waiting agent of a 10,000-instance fleet.
+  // Room for r more among w waiting instances: each tries in a window with probability 4r/w, so a
+  // freed place draws a few conditional writes, not one from every waiting agent of a
+  // 10,000-instance fleet; and no more than desired / spreadMs a second try, whatever r.
+  const room = c.phase === 'canary' ? Math.min(c.cap - c.inFlight, c.canary - c.admitted) : c.cap - c.inFlight;
   const waiting = Math.max(1, c.desired - c.admitted);
-  const chance = Math.min(1, (4 * (c.cap - c.inFlight)) / waiting);
-  if (input.draw >= chance) return { verdict: 'hold', reason: `room for ${c.cap - c.inFlight}; ${waiting} instance(s) waiting try their chance in turn` };
+  const perWindow = c.spreadMs > 0 ? (c.desired * input.windowMs) / c.spreadMs : Number.POSITIVE_INFINITY;
+  const chance = Math.min(1, (4 * room) / waiting, Math.max(1, perWindow) / waiting);
+  if (input.draw >= chance) return { verdict: 'hold', reason: `room for ${room}; ${waiting} instance(s) waiting try their chance in turn` };
   return {
     verdict: 'admit',
     rollout: { deploymentId: c.deploymentId, state: 'admitted', at, counted: true },
@@ -123,11 +122,35 @@ export function followUp(input: FollowUpInput): ClaimRollout | undefined {
   return undefined;
 }
 
-/** A fixed offset in [0, spreadMs) from the instance id (FNV-1a): every instance its own moment, no coordination. */
-export function spreadOffset(instanceId: string, spreadMs: number): number {
+/** Reads of one control a second the whole fleet may make: 500 RCU, a sixth of what one item serves. */
+export const CONTROL_READS_PER_SECOND = 1_000;
+
+/**
+ * How often an instance waiting for or admitted to a rollout reads its control: `pollMs` (the
+ * agent's rolloutPollMs), or less often in a fleet so large that its reads would pass
+ * CONTROL_READS_PER_SECOND (10,000 instances: every 10 s). Also the window of the admission's draw.
+ */
+export function activePollMs(pollMs: number, desired: number): number {
+  return Math.max(pollMs, Math.ceil((desired * 1000) / CONTROL_READS_PER_SECOND));
+}
+
+/** The instance's draw for the window holding `nowWallMs`: one per window however many steps run in it (wake-ups must not multiply the fleet's tries). */
+export function windowDraw(instanceId: string, deploymentId: string, nowWallMs: number, windowMs: number): number {
+  return spreadOffset(`${instanceId}:${deploymentId}:${Math.floor(nowWallMs / windowMs)}`, 1);
+}
+
+/**
+ * A fixed offset in [0, spreadMs) from the instance id: every instance its own moment, no
+ * coordination. FNV-1a, then murmur3's finaliser: FNV alone moves keys that differ in their last
+ * character (i-0001, i-0002; window 41, 42) by small steps, which bunches neighbours together.
+ */
+export function spreadOffset(key: string, spreadMs: number): number {
   if (spreadMs <= 0) return 0;
   let hash = 0x811c9dc5;
-  for (let i = 0; i < instanceId.length; i++) hash = Math.imul(hash ^ instanceId.charCodeAt(i), 0x01000193) >>> 0;
+  for (let i = 0; i < key.length; i++) hash = Math.imul(hash ^ key.charCodeAt(i), 0x01000193);
+  hash = Math.imul(hash ^ (hash >>> 16), 0x85ebca6b);
+  hash = Math.imul(hash ^ (hash >>> 13), 0xc2b2ae35);
+  hash = (hash ^ (hash >>> 16)) >>> 0;
   return (hash / 0x1_0000_0000) * spreadMs;
 }
 

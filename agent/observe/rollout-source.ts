@@ -1,12 +1,12 @@
 // The rollout controls of the environments whose deployment is unfinished, read only while that
 // matters (agents outside a rollout pay nothing): once per deployment to learn its phase, then
-// every `rolloutPollMs` (jittered) while this instance waits to replace its daemon or is admitted,
+// every `rolloutPollMs` (jittered; less often in a fleet so large that its reads would load the item) while this instance waits to replace its daemon or is admitted,
 // and slowly (every `rolloutIdlePollMs`) while it only watches the steward. A control seen done for
 // the head's deployment is not read again until the head names another deployment.
 import { errorMessage } from '../../core/errors.js';
 import type { EnvironmentRevision, RolloutControl } from '../../core/records.js';
 import type { AgentContext } from '../context.js';
-import { untrusted, type ControlView } from '../decide/rollout.js';
+import { activePollMs, untrusted, type ControlView } from '../decide/rollout.js';
 import type { DynamoGate } from '../memory/dynamo-gate.js';
 import type { RolloutPort } from '../ports.js';
 
@@ -82,7 +82,9 @@ export class RolloutSource {
       }
       const view = entry.view;
       if (view.state === 'absent' || (view.state === 'read' && view.control.phase === 'done')) continue;
-      const interval = (want.interest === 'active' ? this.ctx.config.rolloutPollMs : this.ctx.config.rolloutIdlePollMs) * entry.jitter;
+      const { rolloutPollMs, rolloutIdlePollMs } = this.ctx.config;
+      const active = activePollMs(rolloutPollMs, view.state === 'read' ? view.control.desired : 0);
+      const interval = (want.interest === 'active' ? active : Math.max(active, rolloutIdlePollMs)) * entry.jitter;
       if (entry.lastReadMono === undefined || view.state === 'unread' || nowMono - entry.lastReadMono >= interval) due.push(env);
     }
     await Promise.all(due.map((env) => this.read(env, this.entries.get(env)!, nowMono)));

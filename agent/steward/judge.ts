@@ -39,6 +39,8 @@ export interface Judgement {
   desired: number;
   spreadMs: number;
   unlimited: boolean;
+  /** Set when the phase becomes rolling by this judgement. */
+  rollingAt?: string;
   counts: DeploymentCounts;
   failed: FailedInstance[];
   /** The deployment's status now. */
@@ -91,7 +93,8 @@ export function judge(input: JudgeInput): Judgement {
   const cap = surgeBudget > 0 ? surgeBudget : Math.max(0, unavailableBudget - otherUnavailable);
   // The canary's size is fixed at the first count, of the instances matching then.
   const canary = control.phase === 'pending' ? Math.min(counts.desired, resolveCountOrPercent(config.canary, counts.desired)) : control.canary;
-  const spreadMs = unlimited ? Math.ceil((counts.desired / Math.max(1, input.ecsRatePerSecond)) * 1000) : 0;
+  // The fleet's replacements spend no more than ecsRatePerSecond StopTask and StartTask calls a second.
+  const spreadMs = Math.ceil((counts.desired / Math.max(1, input.ecsRatePerSecond)) * 1000);
   const base = { cap, canary, desired: counts.desired, spreadMs, unlimited, counts, failed };
 
   const threshold = Math.max(1, resolveCountOrPercent(config.failureThreshold, Math.max(1, counts.desired)));
@@ -118,7 +121,8 @@ export function judge(input: JudgeInput): Judgement {
     reason = config.autoPromote ? `${canary} canary instance(s) baked: promoted by itself` : `${canary} canary instance(s) baked: awaiting promotion`;
   }
   const status: DeploymentStatus = phase === 'awaiting_promotion' ? 'awaiting_promotion' : 'in_progress';
-  return { ...base, phase, status, ...(reason ? { reason } : {}) };
+  const rollingAt = phase === 'rolling' && control.phase !== 'rolling' ? new Date(input.nowWallMs).toISOString() : undefined;
+  return { ...base, phase, status, ...(reason ? { reason } : {}), ...(rollingAt ? { rollingAt } : {}) };
 }
 
 /**
@@ -149,6 +153,7 @@ export function writesOf(
         desired: j.desired,
         spreadMs: j.spreadMs,
         unlimited: j.unlimited,
+        ...(j.rollingAt ? { rollingAt: j.rollingAt } : {}),
         ...(j.outcome ? { outcome: j.outcome } : {}),
       };
   return { control, deployment: fields, rollingBack };

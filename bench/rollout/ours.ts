@@ -1,8 +1,8 @@
 // blox-edge's rollout in the simulated world: every agent runs the real gate and follow-ups, one the
 // real steward's judgement, against the simulated control item and ECS buckets.
-import { admission, counterDelta, followUp, type ControlView } from '../../agent/decide/rollout.js';
+import { activePollMs, admission, counterDelta, followUp, windowDraw, type ControlView } from '../../agent/decide/rollout.js';
 import type { Report } from '../../agent/model.js';
-import { judge } from '../../agent/steward/judge.js';
+import { judge, writesOf } from '../../agent/steward/judge.js';
 import {
   counterAllows,
   DEFAULT_DEPLOYMENT_CONFIGURATION,
@@ -66,7 +66,8 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
   // The control exactly as the store writes it with a new deployment, with the steward already elected.
   const deployment = { ...newDeployment(DEPLOYMENT, ENV, TARGET, 1, new Date(T0).toISOString(), []), stableRevision: 1 };
   writeControl(-1, {
-    ...newRolloutControl(deployment, new Date(T0).toISOString()),
+    // The previous deployment counted all n instances: the store carries that over.
+    ...newRolloutControl(deployment, new Date(T0).toISOString(), n),
     steward: { owner: 'agent-0', containerInstanceId: 'ci-00000', renewals: 0, leaseMs: 3 * P.stewardIntervalMs },
   });
 
@@ -155,10 +156,12 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     a.view = readControl(t, a.phase === 'released' ? 'idle' : a.phase === 'waiting' || a.phase === 'unaware' ? 'waiting' : 'in flight');
     if (a.phase === 'unaware') a.phase = 'waiting';
     if (a.phase === 'waiting') tryAdmission(a, t);
-    if (a.phase === 'released') q.at(t + jittered(P.rolloutIdlePollMs), () => poll(a));
-    else q.at(t + jittered(P.rolloutPollMs), () => poll(a));
+    const active = activePollMs(P.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
+    if (a.phase === 'released') q.at(t + jittered(Math.max(active, P.rolloutIdlePollMs)), () => poll(a));
+    else q.at(t + jittered(active), () => poll(a));
   };
 
+  const windowOf = (a: Agent) => activePollMs(P.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
   /** The agent's rollout gate, as its step asks it. */
   const gate = (a: Agent, t: number) =>
     admission({
@@ -169,7 +172,8 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       oldReady: a.ready,
       surge: false,
       instanceId: a.id,
-      draw: random(),
+      draw: windowDraw(a.id, DEPLOYMENT, T0 + t, windowOf(a)),
+      windowMs: windowOf(a),
       nowWallMs: T0 + t,
     });
 
@@ -193,24 +197,19 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       scheduleDeadline(a, t);
       return beginReplace(a, t);
     }
-    if (verdict.rollout) {
-      // An unlimited rollout's spread: the admission recorded now, the replacement at its offset.
-      writeClaim(a, t, verdict.rollout);
+    // An unlimited rollout's spread: nothing written until the instance's moment, then admitted as above.
+    const m = /due in ([\d.]+) ms/.exec(verdict.reason);
+    if (m && a.phase === 'waiting') {
       a.phase = 'held';
-      writeStatus(a, t);
-      scheduleDeadline(a, t);
-      q.at(t + 1, () => due(a));
+      // The agent's step runs on its local tick: the next one after the due moment.
+      q.at(t + Number(m[1]) + random() * P.tickMs, () => due(a));
     }
   };
 
   const due = (a: Agent) => {
     if (a.phase !== 'held') return;
-    const t = q.now;
-    const verdict = gate(a, t);
-    if (verdict.verdict === 'go') return beginReplace(a, t);
-    const m = /due in ([\d.]+) ms/.exec(verdict.reason);
-    // The agent's step runs on its local tick: the next one after the due moment.
-    q.at(t + (m ? Number(m[1]) : 0) + random() * P.tickMs, () => due(a));
+    a.phase = 'waiting';
+    tryAdmission(a, q.now);
   };
 
   /** The agent's follow-up of its part (release after the bake, failure after the deadline), as its step asks it. */
@@ -295,6 +294,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
 
   // The steward (instance 0's agent): Query of the cluster's status records, judge(), one conditional write.
   let progressAtMs = T0;
+  let stored = deployment;
   let lastAvailable = 0;
   const stewardSk = `DEPLOYMENT#${DEPLOYMENT}`;
   const steward = () => {
@@ -323,17 +323,9 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     meter.request(t, 'TransactWriteItems steward', PK_ENV, ['ROLLOUT', stewardSk], 0, 4);
     const c = current();
     const lease = c.steward ? { ...c.steward, renewals: c.steward.renewals + 1 } : undefined;
-    writeControl(t, {
-      ...c,
-      phase: j.phase,
-      cap: j.cap,
-      desired: j.desired,
-      spreadMs: j.spreadMs,
-      unlimited: j.unlimited,
-      ...(j.outcome ? { outcome: j.outcome } : {}),
-      ...(lease ? { steward: lease } : {}),
-      updatedAt: iso(t),
-    });
+    const writes = writesOf(j, stored, config, { progressed: false, startedAt: iso(0), nowIso: iso(t) });
+    stored = { ...stored, status: writes.deployment.status ?? stored.status };
+    writeControl(t, { ...c, ...writes.control, ...(lease ? { steward: lease } : {}), updatedAt: iso(t) });
     if (j.phase === 'done') {
       done = true;
       completedMs = t;

@@ -41,7 +41,7 @@ export const P: Params = {
   bakeSeconds: arg('bake-s', 10),
   ecsBurst: arg('ecs-burst', 100),
   ecsRatePerSecond: arg('ecs-rate', 40),
-  rolloutPollMs: 5_000,
+  rolloutPollMs: 1_000,
   rolloutIdlePollMs: 60_000,
   markerPollMs: 5_000,
   stewardIntervalMs: 10_000,

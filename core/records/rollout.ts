@@ -57,8 +57,15 @@ export interface RolloutControl {
   canary: number;
   /** Matching instances at the steward's last count. */
   desired: number;
-  /** Admitted instances spread their first ECS call over this many ms (10,000 agents must not meet ECS's throttle at once). */
+  /**
+   * The whole fleet's replacements take at least this long (the steward's desired / its ECS budget
+   * per second), so 10,000 agents do not meet ECS's throttle, nor the control item's write limit,
+   * at once: an unlimited rollout gives every instance its own moment in [rollingAt, rollingAt +
+   * spreadMs); a paced one lets no more than desired / spreadMs instances per second try to be admitted.
+   */
   spreadMs: number;
+  /** When the phase became rolling (the steward's first count, or the promotion): where an unlimited rollout's spread begins. */
+  rollingAt?: string;
   /** No counter is kept: every instance may go (maxUnavailable covers the whole fleet). */
   unlimited: boolean;
   steward?: StewardLease;
@@ -101,6 +108,8 @@ export function parseRolloutControl(item: unknown): RolloutControl {
   };
   if (reader.has('stableRevision')) control.stableRevision = reader.integer('stableRevision', { min: 1 });
   else reader.allow('stableRevision');
+  if (reader.has('rollingAt')) control.rollingAt = reader.string('rollingAt', { pattern: TIMESTAMP });
+  else reader.allow('rollingAt');
   if (reader.has('outcome')) control.outcome = reader.oneOf('outcome', ['completed', 'failed', 'stopped', 'rolled_back'] as const);
   else reader.allow('outcome');
   const steward = reader.optionalObject('steward');

@@ -165,7 +165,8 @@ export class Deployments {
     // What new instances get while the target is untrusted: the last completed deployment's target.
     const stable = active?.status === 'completed' ? active.targetRevision : (active?.stableRevision ?? (active ? undefined : head.currentRevision));
     if (stable !== undefined) deployment.stableRevision = stable;
-    const ops = [putNew(keys.deployment(head.name, deployment.id), deployment), controlPut(deployment, now)];
+    // The last count of the fleet until the steward's first: how often a large fleet reads the control (agent/decide/rollout.ts activePollMs).
+    const ops = [putNew(keys.deployment(head.name, deployment.id), deployment), controlPut(deployment, now, active?.counts?.desired ?? 0)];
     const stop = supersede ? finishOp(active, 'stopped', `superseded by ${deployment.id}`, now) : undefined;
     if (stop) ops.push(stop);
     return { deployment, ops };
@@ -220,7 +221,7 @@ export class Deployments {
         headPut({ ...head, token: newToken(), updatedAt: now }, head.token),
         markerOp(head.cluster, now),
       ];
-      const control = controlChange(fields);
+      const control = controlChange(fields, now);
       // Only the control of this deployment (a newer one has its own; an old deployment has none).
       if (control && head.activeDeploymentId === id && (await this.table.get(keys.rolloutControl(name))))
         ops.push({ kind: 'update', key: keys.rolloutControl(name), set: { ...control, updatedAt: now }, condition: controlOf(id) });
@@ -251,8 +252,8 @@ export class Deployments {
   }
 }
 
-/** The rollout control of a new deployment: pending until the steward's first count (core/records/rollout.ts). */
-export function newRolloutControl(deployment: Deployment, now: string): RolloutControl {
+/** The rollout control of a new deployment: pending until the steward's first count (core/records/rollout.ts); `desired` the fleet's size as last counted. */
+export function newRolloutControl(deployment: Deployment, now: string, desired = 0): RolloutControl {
   const control: RolloutControl = {
     kind: 'RolloutControl',
     schemaVersion: SCHEMA_VERSION,
@@ -265,7 +266,7 @@ export function newRolloutControl(deployment: Deployment, now: string): RolloutC
     inFlight: 0,
     admitted: 0,
     canary: 0,
-    desired: 0,
+    desired,
     spreadMs: 0,
     unlimited: false,
     updatedAt: now,
@@ -275,8 +276,8 @@ export function newRolloutControl(deployment: Deployment, now: string): RolloutC
 }
 
 /** Replaces the environment's control whole: every counter of an older deployment is gone with it. */
-export function controlPut(deployment: Deployment, now: string): TransactOp {
-  return { kind: 'put', item: { ...keys.rolloutControl(deployment.environment), ...rolloutControlAttributes(newRolloutControl(deployment, now)) } };
+export function controlPut(deployment: Deployment, now: string, desired = 0): TransactOp {
+  return { kind: 'put', item: { ...keys.rolloutControl(deployment.environment), ...rolloutControlAttributes(newRolloutControl(deployment, now, desired)) } };
 }
 
 function controlOf(id: string): Condition {
@@ -284,9 +285,9 @@ function controlOf(id: string): Condition {
 }
 
 /** What an operator's action sets on the control: pause, resume, stop (nothing new begins), promote. */
-function controlChange(fields: DeploymentChange): Record<string, unknown> | undefined {
+function controlChange(fields: DeploymentChange, now: string): Record<string, unknown> | undefined {
   if (fields.status === 'stopped') return { phase: 'done', outcome: 'stopped' };
-  if (fields.status === 'in_progress') return { phase: 'rolling' };
+  if (fields.status === 'in_progress') return { phase: 'rolling', rollingAt: now };
   if (fields.paused !== undefined) return { paused: fields.paused };
   return undefined;
 }

@@ -22,7 +22,7 @@ import { TransactionCancelled, type Condition, type TableAccess, type TransactOp
 import { Fleet } from './fleet.js';
 
 /** The control's fields the steward sets. */
-export type ControlJudgement = Partial<Pick<RolloutControl, 'phase' | 'cap' | 'desired' | 'spreadMs' | 'unlimited' | 'outcome' | 'canary'>>;
+export type ControlJudgement = Partial<Pick<RolloutControl, 'phase' | 'cap' | 'desired' | 'spreadMs' | 'unlimited' | 'outcome' | 'canary' | 'rollingAt'>>;
 export type DeploymentJudgement = Partial<
   Pick<Deployment, 'status' | 'counts' | 'phase' | 'failedInstances' | 'reasons' | 'startedAt' | 'progressAt' | 'finishedAt' | 'rolledBackBy'>
 >;

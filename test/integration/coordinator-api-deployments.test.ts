@@ -3,6 +3,7 @@
 // writes into them. TestApi checks every response against coordinator/openapi.json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../core/keys.js';
+import { parseRolloutControl } from '../../core/records.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { dynamoDbEndpoint } from '../support/services.js';
 import { createTestTable, TestApi, type TestTable } from './coordinator-support.js';
@@ -157,6 +158,9 @@ describe.skipIf(!endpoint)('coordinator API: revisions and deployments (DynamoDB
       expect(promoted.status).toBe(200);
       expect(promoted.body).toMatchObject({ status: 'in_progress', counts });
       expect(promoted.body.reasons.at(-1)).toBe('promoted by request');
+      // The agents admit the rest of the fleet from here; an unlimited rollout's spread begins now.
+      const control = parseRolloutControl(await t.table.get(keys.rolloutControl('canaried')));
+      expect(control).toMatchObject({ deploymentId: id, phase: 'rolling', rollingAt: expect.stringMatching(/^\d{4}-/) });
       expect((await api.call('POST', `/v1/environments/canaried/deployments/${id}/promote`)).status).toBe(409);
       expect((await api.call('POST', '/v1/environments/canaried/deployments/missing-id/promote')).status).toBe(404);
       expect((await api.call('GET', `/v1/environments/canaried/deployments/${id}/promote`)).status).toBe(405);

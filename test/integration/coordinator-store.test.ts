@@ -154,7 +154,7 @@ describe.skipIf(!endpoint)('environment store (DynamoDB Local)', () => {
     expect(await t.store.deleteEnvironment('never-was')).toBeUndefined();
   });
 
-  it('re-creates a deleted name when DynamoDB\'s TTL removes its index between the read and the write', async () => {
+  it("re-creates a deleted name when DynamoDB's TTL removes its index between the read and the write", async () => {
     await t.store.createEnvironment(create('expiring'));
     await t.store.deleteEnvironment('expiring');
     // The TTL sweeper runs at any moment: here, after create read the index and before it writes.

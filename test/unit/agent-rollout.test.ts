@@ -51,6 +51,7 @@ function gate(overrides: Partial<GateInput> = {}): GateInput {
     surge: false,
     instanceId: 'i-1',
     draw: 0,
+    windowMs: 5_000,
     nowWallMs: NOW,
     ...overrides,
   };
@@ -103,22 +104,38 @@ describe('the rollout gate: may this instance replace its daemon now?', () => {
     expect(admission(gate({ control: read({ cap: 3, desired: 4 }), draw: 0.99 })).verdict).toBe('admit'); // room for everyone: always
   });
 
-  it('an unlimited rollout admits without counting, then each instance waits for its own offset into the spread', () => {
+  it('no more than desired / spreadMs instances a second try, however much room (the first fill of 1,000 places is not 1,000 writes at once)', () => {
+    // 10,000 instances at 20 a second: 100 tries per 5 s window among 10,000 waiting.
+    const c = read({ cap: 1_000, inFlight: 0, desired: 10_000, admitted: 0, spreadMs: 500_000 });
+    expect(admission(gate({ control: c, draw: 0.0099 })).verdict).toBe('admit');
+    expect(admission(gate({ control: c, draw: 0.0101 })).verdict).toBe('hold');
+    // No spread (a control from before it): only the room bounds the chance.
+    expect(admission(gate({ control: read({ cap: 1_000, desired: 10_000 }), draw: 0.39 })).verdict).toBe('admit');
+    // A small fleet: the bound never falls below one try a window.
+    expect(admission(gate({ control: read({ cap: 3, desired: 4, spreadMs: 3_600_000 }), draw: 0.2 })).verdict).toBe('admit');
+  });
+
+  it('in the canary phase the room is the canary places left, not the cap', () => {
+    const c = read({ phase: 'canary', canary: 1, admitted: 0, cap: 10_000, desired: 10_000, unlimited: true }); // 1 place among 10,000
+    expect(admission(gate({ control: c, draw: 0.0003 }))).toMatchObject({ verdict: 'admit', rollout: { counted: true } });
+    expect(admission(gate({ control: c, draw: 0.0005 }))).toMatchObject({ verdict: 'hold', reason: expect.stringMatching(/room for 1; 10000/) });
+  });
+
+  it("an unlimited rollout writes nothing before the instance's own moment in the spread, then admits without counting", () => {
     const result = admission(gate({ control: read({ unlimited: true, inFlight: 99, cap: 0 }) }));
     expect(result).toMatchObject({ verdict: 'admit', rollout: { state: 'admitted', counted: false } });
-    // With a spread the admission is recorded at once and the replacement waits for its moment.
-    expect(admission(gate({ control: read({ unlimited: true, spreadMs: 60_000 }) }))).toMatchObject({ verdict: 'hold', rollout: { counted: false } });
-    const spread = read({ unlimited: true, spreadMs: 60_000 });
+    const rollingAt = NOW - 1_000;
+    const spread = read({ unlimited: true, spreadMs: 60_000, rollingAt: iso(rollingAt) });
     const offset = spreadOffset('i-1', 60_000);
-    expect(offset).toBeGreaterThanOrEqual(0);
+    expect(offset).toBeGreaterThanOrEqual(1_000);
     expect(offset).toBeLessThan(60_000);
-    const recorded = admission(gate({ control: spread }));
-    expect(recorded.verdict).toBe('hold');
-    // Recorded as due at its offset: the healthy deadline runs from there, not from the wait's start.
-    const admitted = (recorded as { rollout: ClaimRollout }).rollout;
-    expect(Date.parse(admitted.at)).toBe(Math.floor(NOW + offset));
-    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: Date.parse(admitted.at) - 1 })).verdict).toBe('hold');
-    expect(admission(gate({ control: spread, claimRollout: admitted, nowWallMs: Date.parse(admitted.at) })).verdict).toBe('go');
+    const due = Math.ceil(rollingAt + offset);
+    expect(admission(gate({ control: spread }))).toEqual({ verdict: 'hold', reason: expect.stringMatching(`due in ${due - NOW} ms`) });
+    expect(admission(gate({ control: spread, nowWallMs: due - 1 })).verdict).toBe('hold');
+    // Recorded when due: the healthy deadline runs from there, not from the wait's start.
+    expect(admission(gate({ control: spread, nowWallMs: due }))).toMatchObject({ verdict: 'admit', rollout: { at: iso(due), counted: false } });
+    // Without rollingAt (an older steward's control) there is no spread.
+    expect(admission(gate({ control: read({ unlimited: true, spreadMs: 60_000 }) })).verdict).toBe('admit');
     // 10,000 instance ids spread evenly: no tenth of the window holds more than 12 % of them.
     const buckets = new Array(10).fill(0);
     for (let i = 0; i < 10_000; i++) buckets[Math.floor(spreadOffset(`0123abcd${i.toString(16).padStart(8, '0')}`, 1) * 10)]++;
@@ -217,7 +234,9 @@ describe("the steward's judgement", () => {
     const statuses = Array.from({ length: 10 }, (_, i) => instance(i, {}));
     expect(judge(base(statuses, {}, { maxUnavailable: '25%' })).cap).toBe(3);
     expect(judge(base(statuses, {}, { maxUnavailable: '0', maxSurge: '2' })).cap).toBe(2);
+    // 10 instances at 20 ECS calls a second: the fleet's replacements over at least 500 ms, paced or not.
     expect(judge(base(statuses, {}, { maxUnavailable: '100%' }))).toMatchObject({ unlimited: true, spreadMs: 500 });
+    expect(judge(base(statuses, {}, { maxUnavailable: '25%' }))).toMatchObject({ unlimited: false, spreadMs: 500 });
   });
   it('instances that do not match are not desired; one still running the daemon is misscheduled', () => {
     const j = judge(base([instance(0, {}), instance(1, { matching: false }), instance(2, undefined)]));
@@ -306,8 +325,10 @@ describe("what the steward's judgement writes", () => {
     const begun = writesOf(judged({ phase: 'pending' }), deployment({ status: 'pending' }), DEFAULT_DEPLOYMENT_CONFIGURATION, at);
     expect(begun.deployment).toMatchObject({ status: 'in_progress', startedAt: at.startedAt, phase: 'rolling' });
     expect(begun.deployment.reasons?.at(-1)).toMatch(/rollout begins/);
-    expect(begun.control).toMatchObject({ phase: 'rolling' });
+    // The spread begins when the phase becomes rolling, and only then.
+    expect(begun.control).toMatchObject({ phase: 'rolling', rollingAt: iso(NOW) });
     const same = writesOf(judged({ phase: 'rolling' }), deployment(), DEFAULT_DEPLOYMENT_CONFIGURATION, { ...at, progressed: true });
+    expect(same.control.rollingAt).toBeUndefined();
     expect(same.deployment.status).toBeUndefined();
     expect(same.deployment.reasons).toBeUndefined();
     expect(same.deployment.progressAt).toBe(at.nowIso);
