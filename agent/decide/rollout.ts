@@ -107,10 +107,14 @@ export interface FollowUpInput {
  * What an admitted instance's part becomes: released once its daemon on the target has been ready
  * for minHealthySeconds; failed when it is not ready by healthyDeadlineSeconds after admission
  * (it stays counted: the instance is unavailable). Undefined: nothing to record.
+ * An abandoned part (the steward counted it out while the agent was away) is released the same
+ * way once its instance, back, is ready on the target: else the steward, which counts only
+ * released parts as available, would wait for it until the progress deadline. Its release moves
+ * no counter (counterDelta), the steward having counted it out already.
  */
 export function followUp(input: FollowUpInput): ClaimRollout | undefined {
   const part = input.claimRollout;
-  if (!part || (part.state !== 'admitted' && part.state !== 'failed')) return undefined;
+  if (!part || (part.state !== 'admitted' && part.state !== 'failed' && part.state !== 'abandoned')) return undefined;
   const at = new Date(input.nowWallMs).toISOString();
   const onTarget = input.report.revision === input.targetRevision && input.report.next === undefined;
   if (onTarget && input.report.ready && input.readyForMs >= input.config.minHealthySeconds * 1000) {

@@ -139,10 +139,9 @@ export function writesOf(
   const rollingBack = j.outcome === 'failed' && config.autoRollback && deployment.stableRevision !== undefined;
   const fields: DeploymentJudgement = { counts: j.counts, phase: j.phase, failedInstances: j.failed, startedAt: at.startedAt };
   if (at.progressed) fields.progressAt = at.nowIso;
-  if (j.status !== deployment.status) {
-    fields.status = j.status;
-    if (j.reason) fields.reasons = withReason(deployment.reasons, j.reason);
-  }
+  if (j.status !== deployment.status) fields.status = j.status;
+  // A canary promoted by itself changes the phase only (the status stays in_progress): its reason is kept too.
+  if (j.reason && (j.status !== deployment.status || j.phase !== deployment.phase)) fields.reasons = withReason(deployment.reasons, j.reason);
   if (j.outcome) fields.finishedAt = at.nowIso;
   const control: ControlJudgement = rollingBack
     ? { desired: j.desired }

@@ -323,6 +323,35 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     await Promise.all(agents.map((a) => a.stop()));
   }, 150_000);
 
+  it('canary with autoPromote: the canary bakes, then the deployment promotes itself (never awaiting promotion) and the rest follows', async () => {
+    const { instances, agents } = await fleet('autocanary', 4, { maxUnavailable: '1', canary: '1', autoPromote: true, minHealthySeconds: 2 });
+    const v2 = await world.registerTaskDefinition('autocanary');
+    // When each instance's v2 task first ran, and every status the deployment showed.
+    const runningAt = new Map<string, number>();
+    const off = world.emulator.onTaskStateChange(({ task }) => {
+      if (task.group !== 'blox:autocanary' || !task.taskDefinitionArn.endsWith(`/${v2}`) || task.lastStatus !== 'RUNNING') return;
+      if (!runningAt.has(task.containerInstanceArn!)) runningAt.set(task.containerInstanceArn!, Date.now());
+    });
+    const env = await world.store.getEnvironment('autocanary');
+    const update = await world.store.updateEnvironment('autocanary', { token: env.token, taskDefinition: v2, deploy: true });
+    const id = update.deployment!.id;
+    const statuses = new Set<string>();
+    const done = await waitFor('deployment completed', 90_000, async () => {
+      const d = await world.store.getDeployment('autocanary', id);
+      statuses.add(d.status);
+      return d.status === 'completed' ? d : undefined;
+    });
+    off();
+    expect(onFamily(instances, 'autocanary', v2)).toBe(true);
+    expect(statuses.has('awaiting_promotion')).toBe(false);
+    expect(done.reasons.join('\n')).toMatch(/1 canary instance\(s\) baked: promoted by itself/);
+    // The canary ran its bake (2 s) before any other instance began: the first start after it is at least that later.
+    const starts = [...runningAt.values()].sort((a, b) => a - b);
+    expect(starts).toHaveLength(instances.length);
+    expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(2_000);
+    await Promise.all(agents.map((a) => a.stop()));
+  }, 150_000);
+
   it('pause halts admissions (the admitted finish), resume finishes; a newer deployment supersedes an unfinished one and the fleet goes to the newer target', async () => {
     const { instances, agents } = await fleet('steered', 6, { maxUnavailable: '1', minHealthySeconds: 1 });
     const v2 = await world.registerTaskDefinition('steered');

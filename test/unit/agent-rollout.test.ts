@@ -172,6 +172,13 @@ describe('an admitted instance: released after the bake, failed after the health
     expect(failed).toMatchObject({ state: 'failed', reason: expect.stringMatching(/not ready within 30 s: exit code 1/) });
   });
   it('a failed instance whose daemon became ready and baked: released', () => expect(followUp(input({}, 5_000, part('failed')))?.state).toBe('released'));
+  it('an abandoned part whose instance came back ready on the target and baked: released, the counter not moved again', () => {
+    const released = followUp(input({}, 5_000, part('abandoned', NOW - 60_000)));
+    expect(released?.state).toBe('released');
+    expect(counterDelta(part('abandoned'), released)).toBe(0);
+  });
+  it('an abandoned part is never failed by the deadline (it is not counted any more): nothing', () =>
+    expect(followUp(input({ ready: false, reason: 'exit code 1' }, 0, part('abandoned', NOW - 60_000)))).toBeUndefined());
   it('the counter moves +1 on a counted admission, -1 on its release, never on an uncounted one', () => {
     expect(counterDelta(undefined, part('admitted'))).toBe(1);
     expect(counterDelta(part('admitted'), part('released'))).toBe(-1);
@@ -331,6 +338,15 @@ describe("what the steward's judgement writes", () => {
     expect(same.control.rollingAt).toBeUndefined();
     expect(same.deployment.status).toBeUndefined();
     expect(same.deployment.reasons).toBeUndefined();
+    // A phase change with the status unchanged (a canary promoted by itself) keeps its reason.
+    const promoted = writesOf(
+      { ...judged({ phase: 'canary' }), phase: 'rolling', status: 'in_progress', reason: '1 canary instance(s) baked: promoted by itself' },
+      deployment({ phase: 'canary' }),
+      DEFAULT_DEPLOYMENT_CONFIGURATION,
+      at,
+    );
+    expect(promoted.deployment.status).toBeUndefined();
+    expect(promoted.deployment.reasons?.at(-1)).toMatch(/promoted by itself/);
     expect(same.deployment.progressAt).toBe(at.nowIso);
     expect(same.rollingBack).toBe(false);
   });
