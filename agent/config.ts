@@ -52,7 +52,7 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'url' | 'listen' | 'ms' | 'level' | 'attribute';
+type Kind = 'string' | 'url' | 'listen' | 'ms' | 'count' | 'level' | 'attribute';
 interface Key {
   key: keyof AgentConfig;
   env: string;
@@ -84,7 +84,7 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'rolloutPollMs', env: 'BLOX_ROLLOUT_POLL_MS', flag: '--rollout-poll-ms', kind: 'ms', default: 1_000, min: 100 },
   { key: 'rolloutIdlePollMs', env: 'BLOX_ROLLOUT_IDLE_POLL_MS', flag: '--rollout-idle-poll-ms', kind: 'ms', default: 60_000, min: 100 },
   { key: 'stewardIntervalMs', env: 'BLOX_STEWARD_INTERVAL_MS', flag: '--steward-interval-ms', kind: 'ms', default: 10_000, min: 100 },
-  { key: 'rolloutEcsRatePerSecond', env: 'BLOX_ROLLOUT_ECS_RATE', flag: '--rollout-ecs-rate', kind: 'ms', default: 20, min: 1 },
+  { key: 'rolloutEcsRatePerSecond', env: 'BLOX_ROLLOUT_ECS_RATE', flag: '--rollout-ecs-rate', kind: 'count', default: 20, min: 1 },
 ];
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -128,9 +128,9 @@ export function parseArgs(argv: string[]): ParsedArgs {
 
 function check(key: Key, raw: unknown, where: string): string | number {
   const fail = (message: string) => new ConfigError(`invalid configuration: ${key.key} (${where}): ${message}`, EXIT_CONFIG);
-  if (key.kind === 'ms') {
+  if (key.kind === 'ms' || key.kind === 'count') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
-    if (!Number.isInteger(n)) throw fail(`must be a whole number of milliseconds, got ${JSON.stringify(raw)}`);
+    if (!Number.isInteger(n)) throw fail(`must be a whole number${key.kind === 'ms' ? ' of milliseconds' : ''}, got ${JSON.stringify(raw)}`);
     if (key.min !== undefined && n < key.min) throw fail(`must be at least ${key.min}, got ${n}`);
     return n;
   }
