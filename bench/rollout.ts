@@ -9,6 +9,9 @@
 //
 //   npx tsx bench/rollout.ts [--seed 1] [--sizes 100,1000,10000] [--lag-ms 100] [--stop-ms 2000]
 //     [--start-ms 5000] [--ready-ms 5000] [--bake-s 10] [--ecs-burst 100] [--ecs-rate 40]
+//     [--rollout-poll-ms 1000] [--rollout-idle-poll-ms 60000] [--marker-poll-ms 5000]
+//     [--steward-interval-ms 10000] [--tick-ms 1000] [--rollout-ecs-rate 20]
+// bench/rollout-realtime.ts checks this simulation against real agent processes.
 import { simulateBlox } from './rollout/blox-v03.js';
 import { simulateOurs } from './rollout/ours.js';
 import { LIMITS, P, SIZES } from './rollout/params.js';

@@ -1,5 +1,9 @@
 // blox-edge's rollout in the simulated world: every agent runs the real gate and follow-ups, one the
-// real steward's judgement, against the simulated control item and ECS buckets.
+// real steward's judgement, against the simulated control item and ECS buckets. As the real agent
+// does (checked against agent processes by bench/rollout-realtime.ts): it steps once a tick, reads
+// the control when its jittered interval is due (so in whole ticks), asks the gate again in every
+// new window of its draw with the control as last read, watches the steward's lease on that read,
+// and the first agent to read the new control becomes the steward and counts at once.
 import { activePollMs, admission, counterDelta, followUp, windowDraw, type ControlView } from '../../agent/decide/rollout.js';
 import type { Report } from '../../agent/model.js';
 import { judge, writesOf } from '../../agent/steward/judge.js';
@@ -14,7 +18,7 @@ import {
 } from '../../core/records.js';
 import { newDeployment, newRolloutControl } from '../../core/store/deployments.js';
 import { seeded } from '../../test/support/prng.js';
-import { HORIZON_MS, P, T0 } from './params.js';
+import { HORIZON_MS, P, T0, type Params } from './params.js';
 import { backoffMs, CLUSTER, DEPLOYMENT, ENV, EventQueue, lowerBound, Meter, peak, PK_CLUSTER, PK_ENV, TARGET, TokenBucket, type Figures } from './sim-kit.js';
 
 // ---- ours: agents, the control, the steward ----
@@ -35,25 +39,37 @@ interface Agent {
   prevStatus: InstanceStatus;
   statusAt: number;
   markerPhase: number;
+  /** This agent's jitter of its control reads (0.8 to 1.2), drawn once per deployment as RolloutSource draws it. */
+  jitter: number;
+  /** Its watch of the steward's lease (agent/steward/steward.ts): the renewals last seen, since when, its last attempt to take it. */
+  watching: boolean;
+  watchRenewals: number | undefined;
+  watchSince: number;
+  stewardAttemptAt: number | undefined;
+  /** The schedule of its next read (a read brought forward cancels the steps scheduled before). */
+  pollSeq: number;
+  /** An admission was refused by the counter's condition: the next step reads the control again. */
+  invalidated: boolean;
 }
 
-export function simulateOurs(n: number, maxUnavailable: string): Figures {
+export function simulateOurs(n: number, maxUnavailable: string, p: Params = P): Figures {
   const began = performance.now();
-  const random = seeded(P.seed * 7919 + n + maxUnavailable.length);
+  const random = seeded(p.seed * 7919 + n + maxUnavailable.length);
   const q = new EventQueue();
   const meter = new Meter();
-  const stopBucket = new TokenBucket(P.ecsBurst, P.ecsRatePerSecond);
-  const startBucket = new TokenBucket(P.ecsBurst, P.ecsRatePerSecond);
-  const config: DeploymentConfiguration = { ...DEFAULT_DEPLOYMENT_CONFIGURATION, maxUnavailable, maxSurge: '0', minHealthySeconds: P.bakeSeconds };
+  const stopBucket = new TokenBucket(p.ecsBurst, p.ecsRatePerSecond);
+  const startBucket = new TokenBucket(p.ecsBurst, p.ecsRatePerSecond);
+  const config: DeploymentConfiguration = { ...DEFAULT_DEPLOYMENT_CONFIGURATION, maxUnavailable, maxSurge: '0', minHealthySeconds: p.bakeSeconds };
   const limit = resolveCountOrPercent(maxUnavailable, n);
 
   // The control item: every version with the time it was written, for reads up to lagMs old.
   const versions: { t: number; control: RolloutControl }[] = [];
   const writeControl = (t: number, control: RolloutControl) => versions.push({ t, control });
   const current = (): RolloutControl => versions[versions.length - 1]!.control;
-  const readControl = (t: number, who: string): ControlView => {
-    meter.request(t, `GetItem control (${who})`, PK_ENV, ['ROLLOUT'], 0.5, 0);
-    const asOf = t - random() * P.lagMs;
+  /** `consistent`: a strongly consistent read (an agent's first read of a deployment's control, 1 RCU). */
+  const readControl = (t: number, who: string, consistent = false): ControlView => {
+    meter.request(t, `GetItem control (${who})`, PK_ENV, ['ROLLOUT'], consistent ? 1 : 0.5, 0);
+    const asOf = consistent ? t : t - random() * p.lagMs;
     let lo = 0;
     let hi = versions.length - 1;
     while (lo < hi) {
@@ -63,13 +79,10 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     }
     return { state: 'read', control: versions[lo]!.control };
   };
-  // The control exactly as the store writes it with a new deployment, with the steward already elected.
+  // The control exactly as the store writes it with a new deployment: pending, no steward yet (the
+  // first agent that reads it takes the lease). The previous deployment counted all n instances: the store carries that over.
   const deployment = { ...newDeployment(DEPLOYMENT, ENV, TARGET, 1, new Date(T0).toISOString(), []), stableRevision: 1 };
-  writeControl(-1, {
-    // The previous deployment counted all n instances: the store carries that over.
-    ...newRolloutControl(deployment, new Date(T0).toISOString(), n),
-    steward: { owner: 'agent-0', containerInstanceId: 'ci-00000', renewals: 0, leaseMs: 3 * P.stewardIntervalMs },
-  });
+  writeControl(-1, newRolloutControl(deployment, new Date(T0).toISOString(), n));
 
   const iso = (t: number) => new Date(T0 + t).toISOString();
   const statusOf = (a: Agent, t: number): InstanceStatus => ({
@@ -142,26 +155,123 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       status: undefined as unknown as InstanceStatus,
       prevStatus: undefined as unknown as InstanceStatus,
       statusAt: -1e9,
-      markerPhase: random() * P.markerPollMs,
+      markerPhase: random() * p.markerPollMs,
+      jitter: 0.8 + 0.4 * random(),
+      watching: false,
+      watchRenewals: undefined,
+      watchSince: 0,
+      stewardAttemptAt: undefined,
+      pollSeq: 0,
+      invalidated: false,
     };
     a.status = a.prevStatus = statusOf(a, -60_000);
     agents.push(a);
   }
 
-  const jittered = (ms: number) => ms * (0.8 + 0.4 * random());
+  // An agent reads the control in its step when the read is due (its interval x its jitter since
+  // the last read), and steps once a tick: the interval in effect is rounded up to whole ticks
+  // (at rolloutPollMs = tickMs, an agent whose jitter is above 1 reads every second tick).
+  const onTicks = (ms: number) => Math.max(1, Math.ceil(ms / p.tickMs - 1e-9)) * p.tickMs;
 
-  const poll = (a: Agent) => {
-    if (done) return;
+  const poll = (a: Agent, seq: number) => {
+    if (done || seq !== a.pollSeq) return;
     const t = q.now;
-    a.view = readControl(t, a.phase === 'released' ? 'idle' : a.phase === 'waiting' || a.phase === 'unaware' ? 'waiting' : 'in flight');
-    if (a.phase === 'unaware') a.phase = 'waiting';
+    const first = a.phase === 'unaware';
+    a.view = readControl(t, stewardAgent === a ? 'steward' : a.phase === 'released' ? 'idle' : a.phase === 'waiting' || first ? 'waiting' : 'in flight', first);
+    if (first) a.phase = 'waiting';
     if (a.phase === 'waiting') tryAdmission(a, t);
-    const active = activePollMs(P.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
-    if (a.phase === 'released') q.at(t + jittered(Math.max(active, P.rolloutIdlePollMs)), () => poll(a));
-    else q.at(t + jittered(active), () => poll(a));
+    watchSteward(a, t);
+    const active = activePollMs(p.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
+    // The steward's own interest stays active (it reads as often as a waiting instance).
+    const interval = a.phase === 'released' && stewardAgent !== a ? Math.max(active, p.rolloutIdlePollMs) : active;
+    const next = a.invalidated ? t + p.tickMs : t + onTicks(interval * a.jitter);
+    a.invalidated = false;
+    schedulePoll(a, next);
+    if (a.phase === 'waiting') drawSteps(a, t, next);
+    leaseSteps(a, t, next);
+  };
+  const schedulePoll = (a: Agent, at: number) => {
+    const seq = ++a.pollSeq;
+    q.at(at, () => poll(a, seq));
+  };
+  /** The agent's first step at or after `at`: its steps are a tick apart from its read at `t`. */
+  const stepAt = (t: number, at: number) => t + Math.max(0, Math.ceil((at - t) / p.tickMs - 1e-9)) * p.tickMs;
+  // A waiting agent's steps between two reads ask the gate again with the control as last read
+  // (possibly stale: its admission may then be refused by the counter's condition). Only a step in
+  // a new window of the draw can change the verdict, so only those steps are events.
+  const drawSteps = (a: Agent, t: number, next: number) => {
+    const w = windowOf(a);
+    const seq = a.pollSeq;
+    for (let boundary = (Math.floor((T0 + t) / w) + 1) * w - T0; boundary < next; boundary += w) {
+      const step = stepAt(t, boundary);
+      if (step >= next) break;
+      q.at(step, () => {
+        if (done || seq !== a.pollSeq || a.phase !== 'waiting') return;
+        tryAdmission(a, q.now);
+        if (a.invalidated) {
+          a.invalidated = false;
+          schedulePoll(a, q.now + p.tickMs);
+        }
+      });
+    }
   };
 
-  const windowOf = (a: Agent) => activePollMs(P.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
+  // The steward's lease (agent/steward/steward.ts), watched by every agent in every step on the
+  // control as it last read it: taken when there is none, or when the renewal count it saw has
+  // stayed the same for the lease's duration (three steward intervals) on its own clock; a lost
+  // attempt is not repeated before a steward interval. An agent that reads the control only at the
+  // idle interval (a minute, longer than the lease) sees the count stay the same between its reads,
+  // so it tries a take-over, conditional on that stale count, every steward interval until its next
+  // read: each one a cancelled transaction on the control item. The first agent that reads the new
+  // control takes the lease and counts the fleet in the same step.
+  let stewardAgent: Agent | undefined;
+  const watchSteward = (a: Agent, t: number) => {
+    if (a.view.state !== 'read' || a.view.control.phase === 'done' || a.view.control.steward?.owner === a.id) return;
+    const renewals = a.view.control.steward?.renewals;
+    if (!a.watching || a.watchRenewals !== renewals) {
+      a.watching = true;
+      a.watchRenewals = renewals;
+      a.watchSince = t;
+    }
+    if (leaseDueAt(a) <= t) takeLease(a, t);
+  };
+  /** When the agent's next attempt to take the lease is due, on the control as it last read it (Infinity: never). */
+  const leaseDueAt = (a: Agent): number => {
+    if (a.view.state !== 'read' || a.view.control.phase === 'done' || a.view.control.steward?.owner === a.id) return Number.POSITIVE_INFINITY;
+    const seen = a.view.control.steward;
+    const expires = seen === undefined ? a.watchSince : a.watchSince + seen.leaseMs;
+    return Math.max(expires, a.stewardAttemptAt === undefined ? expires : a.stewardAttemptAt + p.stewardIntervalMs);
+  };
+  const takeLease = (a: Agent, t: number) => {
+    if (a.view.state !== 'read') return;
+    a.stewardAttemptAt = t;
+    const seen = a.view.control.steward;
+    const c = current();
+    const won = c.deploymentId === DEPLOYMENT && (c.steward === undefined || (seen !== undefined && c.steward.renewals === seen.renewals));
+    meter.request(t, won ? 'TransactWriteItems steward lease' : 'TransactWriteItems steward lease (cancelled)', PK_ENV, ['ROLLOUT'], 0, 2, 1, !won);
+    if (!won) return;
+    const lease = { owner: a.id, containerInstanceId: a.id, renewals: (seen?.renewals ?? 0) + 1, leaseMs: 3 * p.stewardIntervalMs };
+    writeControl(t, { ...c, steward: lease, updatedAt: iso(t) });
+    a.watchRenewals = lease.renewals;
+    a.watchSince = t;
+    const first = stewardAgent === undefined;
+    stewardAgent = a;
+    // A take-over (never seen here: the steward renews every interval) carries on the one steward loop.
+    if (first) steward();
+  };
+  /** The steps between two reads at which the agent's watch finds the lease expired. */
+  const leaseSteps = (a: Agent, t: number, next: number) => {
+    const seq = a.pollSeq;
+    const at = stepAt(t, leaseDueAt(a));
+    if (at >= next) return;
+    q.at(at, () => {
+      if (done || seq !== a.pollSeq) return;
+      takeLease(a, q.now);
+      leaseSteps(a, q.now, next);
+    });
+  };
+
+  const windowOf = (a: Agent) => activePollMs(p.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);
   /** The agent's rollout gate, as its step asks it. */
   const gate = (a: Agent, t: number) =>
     admission({
@@ -188,6 +298,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
         meter.request(t, ok ? 'TransactWriteItems admit' : 'TransactWriteItems admit (cancelled)', PK_ENV, ['ROLLOUT', `CLAIM#${a.id}`], 0, 4, 1, !ok);
         if (!ok) {
           meter.failedTransactions++;
+          a.invalidated = true;
           return;
         }
         const c = current();
@@ -202,7 +313,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     if (m && a.phase === 'waiting') {
       a.phase = 'held';
       // The agent's step runs on its local tick: the next one after the due moment.
-      q.at(t + Number(m[1]) + random() * P.tickMs, () => due(a));
+      q.at(t + Number(m[1]) + random() * p.tickMs, () => due(a));
     }
   };
 
@@ -226,7 +337,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
 
   // followUp() on the agent's tick once the healthy deadline has passed (it fails a part not ready by then).
   const scheduleDeadline = (a: Agent, t: number) =>
-    q.at(t + config.healthyDeadlineSeconds * 1000 + random() * P.tickMs, () => {
+    q.at(t + config.healthyDeadlineSeconds * 1000 + random() * p.tickMs, () => {
       if (done || !a.claim || a.claim.state !== 'admitted') return;
       const next = follow(a, q.now);
       if (next?.state === 'failed') {
@@ -248,7 +359,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       if (unavailable > maxUnavailableSeen) maxUnavailableSeen = unavailable;
     }
     writeStatus(a, t);
-    q.at(t + P.stopMs, () => {
+    q.at(t + p.stopMs, () => {
       a.hasTask = false;
       a.phase = 'starting';
       start(a, 0, q.now);
@@ -260,7 +371,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     a.revision = TARGET;
     a.phase = 'booting';
     writeStatus(a, t);
-    q.at(t + P.startMs + P.readyMs, () => {
+    q.at(t + p.startMs + p.readyMs, () => {
       a.ready = true;
       a.readyAt = q.now;
       a.phase = 'baking';
@@ -268,7 +379,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       readyOnTarget++;
       if (readyOnTarget === n) allReadyMs = q.now;
       writeStatus(a, q.now);
-      q.at(q.now + P.bakeSeconds * 1000 + random() * P.tickMs, () => bakeCheck(a));
+      q.at(q.now + p.bakeSeconds * 1000 + random() * p.tickMs, () => bakeCheck(a));
     });
   };
   const bakeCheck = (a: Agent) => {
@@ -276,7 +387,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     const t = q.now;
     const next = follow(a, t);
     if (next?.state === 'released') release(a, next);
-    else if (a.claim) q.at(t + P.tickMs, () => bakeCheck(a));
+    else if (a.claim) q.at(t + p.tickMs, () => bakeCheck(a));
     else a.phase = 'released';
   };
   const release = (a: Agent, next: ClaimRollout) => {
@@ -292,7 +403,8 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
     writeStatus(a, t);
   };
 
-  // The steward (instance 0's agent): Query of the cluster's status records, judge(), one conditional write.
+  // The steward (the agent elected above): its reads of the control and the deployment, a Query of
+  // the cluster's status records, judge(), one conditional write.
   let progressAtMs = T0;
   let stored = deployment;
   let lastAvailable = 0;
@@ -300,12 +412,13 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
   const steward = () => {
     if (done) return;
     const t = q.now;
-    const asOf = t - random() * P.lagMs;
+    const asOf = t - random() * p.lagMs;
     const statuses = agents.map((a) => (a.statusAt <= asOf ? a.status : a.prevStatus));
     const pages = Math.max(1, Math.ceil(n / 1000)); // 1 KB status records, 1 MB per Query page
     meter.request(t, 'Query statuses', PK_CLUSTER, ['(status records)'], (n * 1) / 4 / 2, 0, pages);
     const view = readControl(t, 'steward');
     if (view.state !== 'read') return;
+    meter.request(t, 'GetItem deployment (steward)', PK_ENV, [stewardSk], 0.5, 0);
     const j = judge({
       environment: ENV,
       control: view.control,
@@ -314,7 +427,7 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       statuses,
       progressAtMs,
       nowWallMs: T0 + t,
-      ecsRatePerSecond: P.rolloutEcsRatePerSecond,
+      ecsRatePerSecond: p.rolloutEcsRatePerSecond,
     });
     // As the agents' steward judges progress: more instances available than at its last count.
     if (j.counts.available > lastAvailable) progressAtMs = T0 + t;
@@ -333,17 +446,18 @@ export function simulateOurs(n: number, maxUnavailable: string): Figures {
       reason = j.reason ?? '';
       return;
     }
-    q.at(t + P.stewardIntervalMs, steward);
+    // The next count runs at the steward's first step at or after the interval: steps are a tick
+    // apart plus the step's own duration, and events wake them in between.
+    q.at(t + p.stewardIntervalMs + random() * p.tickMs, steward);
   };
 
   // t = 0: the deployment is written (control pending, marker moved). Each agent sees the marker at its next poll.
-  for (const a of agents) q.at(a.markerPhase, () => poll(a));
-  q.at(random() * P.stewardIntervalMs, steward);
+  for (const a of agents) schedulePoll(a, a.markerPhase);
   const events = q.run(() => done, HORIZON_MS);
   const endMs = completedMs ?? q.now;
   const seconds = Math.ceil(endMs / 1000);
   // The change marker every agent polls every markerPollMs (not events: counted per second from each agent's phase).
-  const bins = new Array<number>(P.markerPollMs / 1000).fill(0);
+  const bins = new Array<number>(p.markerPollMs / 1000).fill(0);
   for (const a of agents) bins[Math.floor(a.markerPhase / 1000)]!++;
   const noMarker = meter.requests;
   meter.bulkItem(PK_CLUSTER, 'MARKER', (s) => bins[s % bins.length]!, seconds, 0.5);

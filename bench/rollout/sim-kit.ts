@@ -1,6 +1,6 @@
 // What the simulated world is made of: an event queue in simulated time, ECS's token buckets, and
 // a meter of DynamoDB requests and units per item and partition key per second.
-import { P } from './params.js';
+import { P, type Params } from './params.js';
 
 // ---- the event queue: a binary heap on (time, sequence) ----
 
@@ -202,8 +202,8 @@ export const PK_CLUSTER = `CLUSTER#${CLUSTER}`;
 export const DEPLOYMENT = 'dep-2';
 export const TARGET = 2;
 
-export function lowerBound(n: number, limit: number): number {
-  return Math.ceil(n / limit) * (P.stopMs + P.startMs + P.readyMs + P.bakeSeconds * 1000);
+export function lowerBound(n: number, limit: number, p: Params = P): number {
+  return Math.ceil(n / limit) * (p.stopMs + p.startMs + p.readyMs + p.bakeSeconds * 1000);
 }
 
 export function backoffMs(attempt: number, random: () => number): number {

@@ -23,35 +23,7 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
   afterAll(async () => world?.close());
 
   /** Instances of `env` with no RUNNING daemon task, sampled on every task change; and the most live tasks on one instance. */
-  function sample(env: string, instances: WorldInstance[]) {
-    let maxUnavailable = 0;
-    let maxPerInstance = 0;
-    let sameRevisionTwice = false;
-    const check = () => {
-      let unavailable = 0;
-      for (const i of instances) {
-        const live = world.liveTasks(i.arn, env);
-        if (!live.some((t) => t.lastStatus === 'RUNNING')) unavailable++;
-        maxPerInstance = Math.max(maxPerInstance, live.length);
-        const revisions = live.map((t) => t.taskDefinitionArn);
-        if (new Set(revisions).size !== revisions.length) sameRevisionTwice = true;
-      }
-      maxUnavailable = Math.max(maxUnavailable, unavailable);
-    };
-    const off = world.emulator.onTaskStateChange(check);
-    return {
-      stop: () => off(),
-      get maxUnavailable() {
-        return maxUnavailable;
-      },
-      get maxPerInstance() {
-        return maxPerInstance;
-      },
-      get sameRevisionTwice() {
-        return sameRevisionTwice;
-      },
-    };
-  }
+  const sample = (env: string, instances: WorldInstance[]) => world.sampleFleet(env, instances);
 
   async function fleet(env: string, size: number, config: Partial<DeploymentConfiguration>, family = env) {
     const v1 = await world.registerTaskDefinition(family);

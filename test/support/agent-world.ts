@@ -43,6 +43,19 @@ export interface ChildAgent {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
+export interface FleetSampler {
+  readonly maxUnavailable: number;
+  /** The most live tasks of the environment on one instance. */
+  readonly maxPerInstance: number;
+  /** Some instance had two live tasks of the same task definition. */
+  readonly sameRevisionTwice: boolean;
+  stop(): void;
+}
+
+/** A live task is ready: RUNNING, and HEALTHY when its definition has a health check. */
+export const readyTask = (task: EmulatedTask, healthChecked: boolean): boolean =>
+  task.lastStatus === 'RUNNING' && (!healthChecked || task.healthStatus === 'HEALTHY');
+
 export interface AgentWorld {
   cluster: string;
   table: string;
@@ -59,7 +72,11 @@ export interface AgentWorld {
     attributes?: Record<string, string>;
     introspectionLater?: boolean;
   }): Promise<WorldInstance>;
-  registerTaskDefinition(family: string, options?: { healthCheck?: boolean; image?: string; command?: string[] }): Promise<string>;
+  /** `healthCheck`: a container health check (the simulated runtime reports HEALTHY after its start period, at least 1 s). */
+  registerTaskDefinition(
+    family: string,
+    options?: { healthCheck?: boolean | { startPeriodSeconds: number }; image?: string; command?: string[] },
+  ): Promise<string>;
   createEnvironment(
     name: string,
     taskDefinition: string,
@@ -77,6 +94,16 @@ export interface AgentWorld {
   watchDuplicates(options?: { maxPerInstance?: 1 | 2 }): { violations: string[]; stop(): void };
   /** Live (not STOPPED, desired RUNNING) tasks of an instance, optionally of one environment. */
   liveTasks(instanceArn: string, environment?: string): EmulatedTask[];
+  /**
+   * The instances of `environment` without a ready daemon, sampled on every task change the
+   * emulator makes (not polled). Ready: a live task RUNNING (and HEALTHY when `healthChecked`).
+   * `onSample` sees each sample's live tasks per instance, with the performance.now() of the change.
+   */
+  sampleFleet(
+    environment: string,
+    instances: WorldInstance[],
+    options?: { healthChecked?: boolean; onSample?: (atMs: number, live: EmulatedTask[][]) => void },
+  ): FleetSampler;
   startAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, deps?: Partial<AgentDeps>): Promise<RunningAgent>;
   spawnAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, env?: Record<string, string>): Promise<ChildAgent>;
   agentConfig(instance: WorldInstance, overrides?: Partial<AgentConfig>): Promise<AgentConfig>;
@@ -153,7 +180,17 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
               essential: true,
               memory: 32,
               command: o.command ?? ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 1; done'],
-              ...(o.healthCheck ? { healthCheck: { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1, startPeriod: 0 } } : {}),
+              ...(o.healthCheck
+                ? {
+                    healthCheck: {
+                      command: ['CMD-SHELL', 'true'],
+                      interval: 5,
+                      timeout: 2,
+                      retries: 1,
+                      startPeriod: typeof o.healthCheck === 'object' ? o.healthCheck.startPeriodSeconds : 0,
+                    },
+                  }
+                : {}),
             },
           ],
         }),
@@ -199,6 +236,36 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
       return emulator
         .tasksOnInstance(instanceArn)
         .filter((t) => t.lastStatus !== 'STOPPED' && t.desiredStatus === 'RUNNING' && (environment === undefined || t.group === `blox:${environment}`));
+    },
+    sampleFleet(environment, sampled, o = {}) {
+      let maxUnavailable = 0;
+      let maxPerInstance = 0;
+      let sameRevisionTwice = false;
+      const off = emulator.onTaskStateChange(() => {
+        const at = performance.now();
+        let unavailable = 0;
+        const live = sampled.map((i) => world.liveTasks(i.arn, environment));
+        for (const tasks of live) {
+          if (!tasks.some((t) => readyTask(t, o.healthChecked ?? false))) unavailable++;
+          maxPerInstance = Math.max(maxPerInstance, tasks.length);
+          const revisions = tasks.map((t) => t.taskDefinitionArn);
+          if (new Set(revisions).size !== revisions.length) sameRevisionTwice = true;
+        }
+        maxUnavailable = Math.max(maxUnavailable, unavailable);
+        o.onSample?.(at, live);
+      });
+      return {
+        stop: () => off(),
+        get maxUnavailable() {
+          return maxUnavailable;
+        },
+        get maxPerInstance() {
+          return maxPerInstance;
+        },
+        get sameRevisionTwice() {
+          return sameRevisionTwice;
+        },
+      };
     },
     async agentConfig(instance, overrides = {}) {
       const defaults: Record<string, unknown> = {};
