@@ -140,7 +140,21 @@ export function activePollMs(pollMs: number, desired: number): number {
 
 /** The instance's draw for the window holding `nowWallMs`: one per window however many steps run in it (wake-ups must not multiply the fleet's tries). */
 export function windowDraw(instanceId: string, deploymentId: string, nowWallMs: number, windowMs: number): number {
-  return spreadOffset(`${instanceId}:${deploymentId}:${Math.floor(nowWallMs / windowMs)}`, 1);
+  return spreadOffset(`${instanceId}:${deploymentId}:${windowIndex(instanceId, nowWallMs, windowMs)}`, 1);
+}
+
+/**
+ * The instance's window holding `nowWallMs`. Each instance's windows begin at an offset of their
+ * own: windows aligned to the clock would turn every waiting agent's draw over in the same second,
+ * and a fleet's tries (and StartTasks) would bunch at each window's start.
+ */
+export function windowIndex(instanceId: string, nowWallMs: number, windowMs: number): number {
+  return Math.floor((nowWallMs + spreadOffset(instanceId, windowMs)) / windowMs);
+}
+
+/** When the instance's next window after the one holding `nowWallMs` begins (wall ms). */
+export function nextWindowAt(instanceId: string, nowWallMs: number, windowMs: number): number {
+  return (windowIndex(instanceId, nowWallMs, windowMs) + 1) * windowMs - spreadOffset(instanceId, windowMs);
 }
 
 /**

@@ -2,22 +2,25 @@
 // in the rollout control, that counts the fleet every `stewardIntervalMs` and advances the
 // deployment (phase, cap, counts, completion, failure, automatic rollback). Every agent that reads
 // an unfinished control takes part in the election: it takes the lease when there is none, or after
-// watching its renewal count stay the same for a lease duration on its own monotonic clock (the
-// instance heartbeat's rule). Nothing here starts or stops a task; the agents admit themselves.
+// its reads showed the renewal count stay the same for a lease duration on its own monotonic clock
+// (lease-watch.ts). Nothing here starts or stops a task; the agents admit themselves.
 import { errorMessage } from '../../core/errors.js';
 import type { EnvironmentRevision, RolloutControl, StewardLease } from '../../core/records.js';
 import type { AgentContext } from '../context.js';
 import type { StewardPort } from '../ports.js';
 import { judge, writesOf } from './judge.js';
+import { heldLease, leaseExpired, observeLease, type LeaseWatch } from './lease-watch.js';
 
 interface Watch {
   deploymentId: string;
-  renewals: number | undefined;
-  sinceMono: number;
+  lease: LeaseWatch;
+  /** The read the lease watch last took in (a step without a new read adds nothing to it). */
+  lastSeen: RolloutControl;
   lastRunMono?: number;
   lastAvailable?: number;
-  /** The last attempt to take the lease: a lost one is not repeated before a steward interval (the winner's write takes a read to see). */
+  /** The last attempt to take the lease: a lost one is not repeated on the same read, nor before a steward interval (the winner's write takes a read to see). */
   lastAttemptMono?: number;
+  attemptedOn?: RolloutControl;
 }
 
 export class Stewards {
@@ -49,16 +52,18 @@ export class Stewards {
     const leaseMs = this.ctx.config.stewardIntervalMs * 3;
     let watch = this.watches.get(env);
     if (!watch || watch.deploymentId !== seen.deploymentId) {
-      watch = { deploymentId: seen.deploymentId, renewals: seen.steward?.renewals, sinceMono: nowMono };
+      watch = { deploymentId: seen.deploymentId, lease: observeLease(undefined, seen, nowMono), lastSeen: seen };
       this.watches.set(env, watch);
-    } else if (watch.renewals !== seen.steward?.renewals) {
-      watch.renewals = seen.steward?.renewals;
-      watch.sinceMono = nowMono;
+    } else if (watch.lastSeen !== seen) {
+      watch.lease = observeLease(watch.lease, seen, nowMono);
+      watch.lastSeen = seen;
     }
     if (!this.holds(seen)) {
-      const expired = seen.steward === undefined || nowMono - watch.sinceMono >= seen.steward.leaseMs;
-      if (!expired || (watch.lastAttemptMono !== undefined && nowMono - watch.lastAttemptMono < this.ctx.config.stewardIntervalMs)) return;
+      const expired = leaseExpired(watch.lease, seen);
+      if (!expired || watch.attemptedOn === seen) return;
+      if (watch.lastAttemptMono !== undefined && nowMono - watch.lastAttemptMono < this.ctx.config.stewardIntervalMs) return;
       watch.lastAttemptMono = nowMono;
+      watch.attemptedOn = seen;
       const lease: StewardLease = {
         owner: this.ctx.owner,
         containerInstanceId: this.ctx.identity.containerInstanceId,
@@ -68,8 +73,7 @@ export class Stewards {
       const won = await this.port.acquire(env, seen.deploymentId, lease, seen.steward?.renewals);
       if (!won) return this.ctx.log.debug({ environment: env, deploymentId: seen.deploymentId }, 'steward: lease taken by another agent');
       this.ctx.log.info({ environment: env, deploymentId: seen.deploymentId }, 'steward: lease taken');
-      watch.renewals = lease.renewals;
-      watch.sinceMono = nowMono;
+      watch.lease = heldLease(seen.deploymentId, lease.renewals, nowMono);
       watch.lastRunMono = undefined;
     } else if (watch.lastRunMono !== undefined && nowMono - watch.lastRunMono < this.ctx.config.stewardIntervalMs) return;
     watch.lastRunMono = nowMono;
@@ -126,7 +130,7 @@ export class Stewards {
       this.ctx.log.info({ environment: env }, 'steward: judgement lost (lease or deployment changed); reading again');
       return;
     }
-    watch.renewals = lease.renewals + 1;
+    watch.lease = heldLease(watch.deploymentId, lease.renewals + 1, this.ctx.clock.monoMs());
     if (j.reason && j.status !== deployment.status)
       this.ctx.log.info({ environment: env, deploymentId: deployment.id, status: j.status, reason: j.reason }, 'deployment');
     if (rollingBack) {

@@ -2,11 +2,12 @@
 // real steward's judgement, against the simulated control item and ECS buckets. As the real agent
 // does (checked against agent processes by bench/rollout-realtime.ts): it steps once a tick, reads
 // the control when its jittered interval is due (so in whole ticks), asks the gate again in every
-// new window of its draw with the control as last read, watches the steward's lease on that read,
+// new window of its draw with the control as last read, watches the steward's lease on each read,
 // and the first agent to read the new control becomes the steward and counts at once.
-import { activePollMs, admission, counterDelta, followUp, windowDraw, type ControlView } from '../../agent/decide/rollout.js';
+import { activePollMs, admission, counterDelta, followUp, nextWindowAt, windowDraw, type ControlView } from '../../agent/decide/rollout.js';
 import type { Report } from '../../agent/model.js';
 import { judge, writesOf } from '../../agent/steward/judge.js';
+import { heldLease, leaseExpired, observeLease, type LeaseWatch } from '../../agent/steward/lease-watch.js';
 import {
   counterAllows,
   DEFAULT_DEPLOYMENT_CONFIGURATION,
@@ -41,10 +42,8 @@ interface Agent {
   markerPhase: number;
   /** This agent's jitter of its control reads (0.8 to 1.2), drawn once per deployment as RolloutSource draws it. */
   jitter: number;
-  /** Its watch of the steward's lease (agent/steward/steward.ts): the renewals last seen, since when, its last attempt to take it. */
-  watching: boolean;
-  watchRenewals: number | undefined;
-  watchSince: number;
+  /** Its watch of the steward's lease (agent/steward/lease-watch.ts, as agent/steward/steward.ts keeps it) and its last attempt to take it. */
+  lease: LeaseWatch | undefined;
   stewardAttemptAt: number | undefined;
   /** The schedule of its next read (a read brought forward cancels the steps scheduled before). */
   pollSeq: number;
@@ -157,9 +156,7 @@ export function simulateOurs(n: number, maxUnavailable: string, p: Params = P): 
       statusAt: -1e9,
       markerPhase: random() * p.markerPollMs,
       jitter: 0.8 + 0.4 * random(),
-      watching: false,
-      watchRenewals: undefined,
-      watchSince: 0,
+      lease: undefined,
       stewardAttemptAt: undefined,
       pollSeq: 0,
       invalidated: false,
@@ -188,7 +185,6 @@ export function simulateOurs(n: number, maxUnavailable: string, p: Params = P): 
     a.invalidated = false;
     schedulePoll(a, next);
     if (a.phase === 'waiting') drawSteps(a, t, next);
-    leaseSteps(a, t, next);
   };
   const schedulePoll = (a: Agent, at: number) => {
     const seq = ++a.pollSeq;
@@ -202,7 +198,7 @@ export function simulateOurs(n: number, maxUnavailable: string, p: Params = P): 
   const drawSteps = (a: Agent, t: number, next: number) => {
     const w = windowOf(a);
     const seq = a.pollSeq;
-    for (let boundary = (Math.floor((T0 + t) / w) + 1) * w - T0; boundary < next; boundary += w) {
+    for (let boundary = nextWindowAt(a.id, T0 + t, w) - T0; boundary < next; boundary += w) {
       const step = stepAt(t, boundary);
       if (step >= next) break;
       q.at(step, () => {
@@ -216,59 +212,37 @@ export function simulateOurs(n: number, maxUnavailable: string, p: Params = P): 
     }
   };
 
-  // The steward's lease (agent/steward/steward.ts), watched by every agent in every step on the
-  // control as it last read it: taken when there is none, or when the renewal count it saw has
-  // stayed the same for the lease's duration (three steward intervals) on its own clock; a lost
-  // attempt is not repeated before a steward interval. An agent that reads the control only at the
-  // idle interval (a minute, longer than the lease) sees the count stay the same between its reads,
-  // so it tries a take-over, conditional on that stale count, every steward interval until its next
-  // read: each one a cancelled transaction on the control item. The first agent that reads the new
-  // control takes the lease and counts the fleet in the same step.
+  // The steward's lease (agent/steward/steward.ts), watched by every agent on each read of the
+  // control: taken when there is none, or when its reads showed the renewal count unchanged for
+  // the lease's duration (three steward intervals) on its own clock (lease-watch.ts); not tried
+  // again on the same read, nor before a steward interval. Judged on reads only, so an agent that
+  // reads at the idle interval (a minute, longer than the lease) never takes a renewing steward's
+  // lease for expired. The first agent that reads the new control takes the lease and counts the
+  // fleet in the same step.
   let stewardAgent: Agent | undefined;
   const watchSteward = (a: Agent, t: number) => {
     if (a.view.state !== 'read' || a.view.control.phase === 'done' || a.view.control.steward?.owner === a.id) return;
-    const renewals = a.view.control.steward?.renewals;
-    if (!a.watching || a.watchRenewals !== renewals) {
-      a.watching = true;
-      a.watchRenewals = renewals;
-      a.watchSince = t;
-    }
-    if (leaseDueAt(a) <= t) takeLease(a, t);
-  };
-  /** When the agent's next attempt to take the lease is due, on the control as it last read it (Infinity: never). */
-  const leaseDueAt = (a: Agent): number => {
-    if (a.view.state !== 'read' || a.view.control.phase === 'done' || a.view.control.steward?.owner === a.id) return Number.POSITIVE_INFINITY;
-    const seen = a.view.control.steward;
-    const expires = seen === undefined ? a.watchSince : a.watchSince + seen.leaseMs;
-    return Math.max(expires, a.stewardAttemptAt === undefined ? expires : a.stewardAttemptAt + p.stewardIntervalMs);
+    a.lease = observeLease(a.lease, a.view.control, t);
+    if (!leaseExpired(a.lease, a.view.control)) return;
+    if (a.stewardAttemptAt !== undefined && t - a.stewardAttemptAt < p.stewardIntervalMs) return;
+    takeLease(a, t);
   };
   const takeLease = (a: Agent, t: number) => {
     if (a.view.state !== 'read') return;
     a.stewardAttemptAt = t;
     const seen = a.view.control.steward;
     const c = current();
-    const won = c.deploymentId === DEPLOYMENT && (c.steward === undefined || (seen !== undefined && c.steward.renewals === seen.renewals));
+    const won =
+      c.deploymentId === DEPLOYMENT && c.phase !== 'done' && (c.steward === undefined || (seen !== undefined && c.steward.renewals === seen.renewals));
     meter.request(t, won ? 'TransactWriteItems steward lease' : 'TransactWriteItems steward lease (cancelled)', PK_ENV, ['ROLLOUT'], 0, 2, 1, !won);
     if (!won) return;
     const lease = { owner: a.id, containerInstanceId: a.id, renewals: (seen?.renewals ?? 0) + 1, leaseMs: 3 * p.stewardIntervalMs };
     writeControl(t, { ...c, steward: lease, updatedAt: iso(t) });
-    a.watchRenewals = lease.renewals;
-    a.watchSince = t;
+    a.lease = heldLease(DEPLOYMENT, lease.renewals, t);
     const first = stewardAgent === undefined;
     stewardAgent = a;
     // A take-over (never seen here: the steward renews every interval) carries on the one steward loop.
     if (first) steward();
-  };
-  /** The steps between two reads at which the agent's watch finds the lease expired. */
-  const leaseSteps = (a: Agent, t: number, next: number) => {
-    const seq = a.pollSeq;
-    const at = stepAt(t, leaseDueAt(a));
-    if (at >= next) return;
-    q.at(at, () => {
-      if (done || seq !== a.pollSeq) return;
-      takeLease(a, q.now);
-      leaseSteps(a, q.now, next);
-    });
   };
 
   const windowOf = (a: Agent) => activePollMs(p.rolloutPollMs, a.view.state === 'read' ? a.view.control.desired : 0);

@@ -102,15 +102,18 @@ export class Rollouts {
     return freed;
   }
 
-  /** Takes the steward's lease: when there is none, or when its renewal count is still `seenRenewals` (watched expire). */
+  /**
+   * Takes the steward's lease of an unfinished rollout: when there is none, or when its renewal
+   * count is still `seenRenewals` (watched expire). A finished one has nothing left to steward.
+   */
   async acquire(environment: string, deploymentId: string, lease: StewardLease, seenRenewals: number | undefined): Promise<boolean> {
     const condition: Condition = {
       expression:
         seenRenewals === undefined
-          ? '#c_dep = :c_dep AND attribute_not_exists(#c_st)'
-          : '#c_dep = :c_dep AND (attribute_not_exists(#c_st) OR #c_st.#c_ren = :c_ren)',
-      names: { '#c_dep': 'deploymentId', '#c_st': 'steward', ...(seenRenewals === undefined ? {} : { '#c_ren': 'renewals' }) },
-      values: { ':c_dep': deploymentId, ...(seenRenewals === undefined ? {} : { ':c_ren': seenRenewals }) },
+          ? '#c_dep = :c_dep AND #c_ph <> :c_done AND attribute_not_exists(#c_st)'
+          : '#c_dep = :c_dep AND #c_ph <> :c_done AND (attribute_not_exists(#c_st) OR #c_st.#c_ren = :c_ren)',
+      names: { '#c_dep': 'deploymentId', '#c_ph': 'phase', '#c_st': 'steward', ...(seenRenewals === undefined ? {} : { '#c_ren': 'renewals' }) },
+      values: { ':c_dep': deploymentId, ':c_done': 'done', ...(seenRenewals === undefined ? {} : { ':c_ren': seenRenewals }) },
     };
     return this.attempt([{ kind: 'update', key: keys.rolloutControl(environment), set: { steward: { ...lease } }, condition }]);
   }

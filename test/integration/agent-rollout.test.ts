@@ -274,6 +274,20 @@ describe.skipIf(!endpoint)('rollouts carried out by the agents (integration)', (
     expect(await world.rawItem('ENV#orphaned', 'ROLLOUT')).toMatchObject({ inFlight: 1 });
   });
 
+  it("the steward's lease is taken only of an unfinished rollout, and only on the renewal count last read", async () => {
+    const rollouts = new Rollouts({ table: new DynamoTable({ client: world.ddb, tableName: world.table }) });
+    const iso = new Date().toISOString();
+    const base = { pk: 'ENV#stewarded', sk: 'ROLLOUT', kind: 'RolloutControl', schemaVersion: 1, environment: 'stewarded', deploymentId: 'dep-s' };
+    const rest = { targetRevision: 2, paused: false, cap: 1, inFlight: 0, admitted: 0, canary: 0, desired: 3, spreadMs: 0, unlimited: false, updatedAt: iso };
+    const lease = (owner: string, renewals: number) => ({ owner, containerInstanceId: owner, renewals, leaseMs: 30_000 });
+    await world.putRaw({ ...base, ...rest, phase: 'rolling', steward: lease('a', 4) });
+    expect(await rollouts.acquire('stewarded', 'dep-s', lease('b', 4), 3)).toBe(false); // a count no longer there
+    expect(await rollouts.acquire('stewarded', 'dep-s', lease('b', 5), 4)).toBe(true);
+    await world.putRaw({ ...base, ...rest, phase: 'done', outcome: 'completed' });
+    expect(await rollouts.acquire('stewarded', 'dep-s', lease('c', 1), undefined)).toBe(false);
+    expect(await world.rawItem('ENV#stewarded', 'ROLLOUT')).not.toHaveProperty('steward');
+  });
+
   it('canary: one instance updates and bakes, the deployment awaits promotion, a new instance gets the stable revision; promoted, the rest follows', async () => {
     const { instances, agents, v1 } = await fleet('canaried', 4, { maxUnavailable: '1', canary: '1', minHealthySeconds: 1 });
     const v2 = await world.registerTaskDefinition('canaried');

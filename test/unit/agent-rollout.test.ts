@@ -2,9 +2,21 @@
 // table-tested the way the Kubernetes DaemonSet controller's rolling update is: each row one
 // situation, the verdict and why.
 import { describe, expect, it } from 'vitest';
-import { admission, counterDelta, followUp, keepsStable, spreadOffset, type ControlView, type GateInput } from '../../agent/decide/rollout.js';
+import {
+  admission,
+  counterDelta,
+  followUp,
+  keepsStable,
+  nextWindowAt,
+  spreadOffset,
+  windowDraw,
+  windowIndex,
+  type ControlView,
+  type GateInput,
+} from '../../agent/decide/rollout.js';
 import type { Report } from '../../agent/model.js';
 import { judge, writesOf, type JudgeInput } from '../../agent/steward/judge.js';
+import { heldLease, leaseExpired, observeLease, type LeaseWatch } from '../../agent/steward/lease-watch.js';
 import {
   DEFAULT_DEPLOYMENT_CONFIGURATION,
   type ClaimRollout,
@@ -386,5 +398,95 @@ describe("what the steward's judgement writes", () => {
     expect(halted).toMatchObject({ rollingBack: false, control: { phase: 'done', outcome: 'failed' } });
     // Nothing to roll back to (no completed deployment before it): it halts.
     expect(writesOf(j, deployment({ stableRevision: undefined }), { ...DEFAULT_DEPLOYMENT_CONFIGURATION, autoRollback: true }, at).rollingBack).toBe(false);
+  });
+});
+
+describe("the steward's lease, as an agent's reads show it", () => {
+  const lease = (renewals: number) => ({ owner: 'o', containerInstanceId: 'i-9', renewals, leaseMs: 30_000 });
+  /** The watch after reads at the given times, each showing the given renewal count. */
+  const after = (reads: Array<[number, number | undefined]>, deploymentId = 'dep-2') => {
+    let watch: LeaseWatch | undefined;
+    for (const [at, renewals] of reads)
+      watch = observeLease(watch, control({ deploymentId, steward: renewals === undefined ? undefined : lease(renewals) }), at);
+    return watch!;
+  };
+  it('no steward: expired at once (the first reader takes it)', () => expect(leaseExpired(after([[0, undefined]]), control())).toBe(true));
+  it('the count unchanged across reads a lease apart: expired', () =>
+    expect(
+      leaseExpired(
+        after([
+          [0, 5],
+          [30_000, 5],
+        ]),
+        control({ steward: lease(5) }),
+      ),
+    ).toBe(true));
+  it('the count unchanged, but the reads less than a lease apart: not expired', () =>
+    expect(
+      leaseExpired(
+        after([
+          [0, 5],
+          [29_999, 5],
+        ]),
+        control({ steward: lease(5) }),
+      ),
+    ).toBe(false));
+  it('an idle reader (a read a minute) of a steward that renews: never expired, however long since its last read', () => {
+    const reads: Array<[number, number]> = [0, 60_000, 120_000, 180_000].map((at, i) => [at, 5 + i * 6]);
+    const watch = after(reads);
+    expect(leaseExpired(watch, control({ steward: lease(23) }))).toBe(false);
+    // Between reads nothing is observed: the watch of the read 59 s ago is what is judged.
+    expect(watch.confirmedMono).toBe(180_000);
+  });
+  it('a steward that died: an idle reader finds it expired at its next read that shows the same count', () => {
+    expect(
+      leaseExpired(
+        after([
+          [0, 5],
+          [60_000, 11],
+        ]),
+        control({ steward: lease(11) }),
+      ),
+    ).toBe(false);
+    expect(
+      leaseExpired(
+        after([
+          [0, 5],
+          [60_000, 11],
+          [120_000, 11],
+        ]),
+        control({ steward: lease(11) }),
+      ),
+    ).toBe(true);
+  });
+  it("another deployment's control starts a new watch", () => {
+    const watch = observeLease(
+      after([
+        [0, 5],
+        [30_000, 5],
+      ]),
+      control({ deploymentId: 'dep-3', steward: lease(5) }),
+      40_000,
+    );
+    expect(watch).toMatchObject({ deploymentId: 'dep-3', sinceMono: 40_000 });
+    expect(leaseExpired(watch, control({ deploymentId: 'dep-3', steward: lease(5) }))).toBe(false);
+  });
+  it('held by this agent: its own write starts the watch afresh', () =>
+    expect(leaseExpired(heldLease('dep-2', 6, 100_000), control({ steward: lease(6) }))).toBe(false));
+});
+
+describe("a waiting instance's draw windows", () => {
+  it('one draw per window, the next window where nextWindowAt says', () => {
+    const start = nextWindowAt('i-7', NOW, 10_000);
+    expect(start).toBeGreaterThan(NOW);
+    expect(start - NOW).toBeLessThanOrEqual(10_000);
+    expect(windowIndex('i-7', start - 1, 10_000)).toBe(windowIndex('i-7', NOW, 10_000));
+    expect(windowIndex('i-7', start, 10_000)).toBe(windowIndex('i-7', NOW, 10_000) + 1);
+    expect(windowDraw('i-7', 'dep-2', start - 1, 10_000)).toBe(windowDraw('i-7', 'dep-2', NOW, 10_000));
+  });
+  it("a fleet's windows do not all turn over in the same second (they would bunch its tries)", () => {
+    const perSecond = new Array<number>(10).fill(0);
+    for (let i = 0; i < 1_000; i++) perSecond[Math.floor(((nextWindowAt(`i-${i}`, NOW, 10_000) - NOW) % 10_000) / 1_000)]!++;
+    expect(Math.max(...perSecond)).toBeLessThan(150); // 100 a second on average
   });
 });
