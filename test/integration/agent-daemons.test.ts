@@ -50,13 +50,18 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     expect(status.daemons).toEqual([expect.objectContaining({ environment: 'logs-a', taskArn: task.taskArn, state: 'running' })]);
     expect(status.claims['logs-a']?.state).toBe('mine');
     expect((await getJson(`${health.url}/healthz`)).status).toBe(200);
-    const metrics = (await getJson(`${health.url}/metrics`)).text;
+    // The task is recorded in the claim by the step after StartTask answered, which may come after readiness.
+    const taskRecorded = /blox_agent_claim_events_total\{environment="logs-a",event="task-recorded"\} 1/;
+    const metrics = await waitFor('the task recorded in the claim', 10_000, async () => {
+      const text = (await getJson(`${health.url}/metrics`)).text;
+      return taskRecorded.test(text) ? text : undefined;
+    });
     expect(metrics).toMatch(/blox_agent_api_calls_total\{service="ecs",operation="StartTask",outcome="ok"\} 1/);
     expect(metrics).toMatch(/blox_agent_reconcile_duration_seconds_count \d+/);
     // one heartbeat item for the instance; the claim is written only when something happens: the attempt, then the task
     expect(metrics).toMatch(/blox_agent_instance_lease_events_total\{event="acquired"\} 1/);
     expect(metrics).toMatch(/blox_agent_claim_events_total\{environment="logs-a",event="attempt-recorded"\} 1/);
-    expect(metrics).toMatch(/blox_agent_claim_events_total\{environment="logs-a",event="task-recorded"\} 1/);
+    expect(metrics).toMatch(taskRecorded);
     // the instance status record reaches DynamoDB (what the coordinator reads)
     const instances = await waitFor('instance status record', 10_000, async () => {
       const page = await world.store.listInstances({ cluster: world.cluster });
