@@ -17,23 +17,45 @@ import { Sandbox, type EndpointsDocument } from './sandbox.js';
 
 const EX_USAGE = 64;
 
+/** Each command's arguments and what it does: the overview and each command's --help. */
+const COMMANDS: ReadonlyArray<readonly [name: string, args: string, what: string]> = [
+  [
+    'up',
+    '[options]',
+    'boot DynamoDB Local, the ECS emulator, instances, agents and the coordinator; runs until Ctrl-C (npm start runs this; npm start -- --instances 20 passes options)',
+  ],
+  ['status', '', "print the running sandbox's endpoints"],
+  ['add-instance', '[--instance-type t3.medium|m5.large] [--availability-zone us-east-1a]', 'a new instance boots: endpoints, agent, then ECS registration'],
+  [
+    'terminate-instance',
+    '<ec2-instance-id | container-instance-arn>',
+    'the instance vanishes without a goodbye; the Auto Scaling group launches a replacement',
+  ],
+  ['drain-instance', '<ec2-instance-id | container-instance-arn>', 'the instance becomes DRAINING'],
+  ['set-desired-capacity', '<n>', 'the Auto Scaling group "blox-local" launches or terminates instances'],
+  ['set-instance-health', '<ec2-instance-id> Healthy|Unhealthy', 'an Unhealthy instance is replaced'],
+  ['spot-interrupt', '<ec2-instance-id>', 'Spot notice in its IMDS; terminated and replaced 2 minutes later'],
+  ['down', '[--timeout-seconds 60]', 'stop the running sandbox'],
+];
+
+const STATE_DIR_NOTE = `Every command but up takes --state-dir DIR (default ${DEFAULTS.stateDir}) to find the sandbox.`;
+
 export const LOCAL_USAGE = `usage: blox local <command> [options]
 
-  up                   boot DynamoDB Local, the ECS emulator, instances, agents and the coordinator;
-                       runs until Ctrl-C (npm start runs this; npm start -- --instances 20 passes options)
-  status               print the running sandbox's endpoints
-  add-instance         [--instance-type t3.medium|m5.large] [--availability-zone us-east-1a]
-  terminate-instance   <ec2-instance-id | container-instance-arn>
-  drain-instance       <ec2-instance-id | container-instance-arn>
-  set-desired-capacity <n>   the Auto Scaling group "blox-local" launches or terminates instances
-  set-instance-health  <ec2-instance-id> Healthy|Unhealthy   an Unhealthy instance is replaced
-  spot-interrupt       <ec2-instance-id>   Spot notice in its IMDS; terminated and replaced 2 minutes later
+${COMMANDS.map(([name, args, what]) => `  ${name.padEnd(21)}${args ? `${args}\n${' '.repeat(23)}` : ''}${what}`).join('\n')}
   (the group also answers "aws autoscaling ... --endpoint-url <ecs endpoint>")
-  down                 stop the running sandbox
 
-Every command but up takes --state-dir DIR (default ${DEFAULTS.stateDir}) to find the sandbox.
-Run "blox local up --help" for up's options.
+${STATE_DIR_NOTE}
+Run "blox local <command> --help" for one command; "blox local up --help" lists up's options.
 `;
+
+/** One command's usage (its --help), or undefined for an unknown command. */
+export function commandUsage(command: string): string | undefined {
+  const entry = COMMANDS.find(([name]) => name === command);
+  if (!entry) return undefined;
+  const [name, args, what] = entry;
+  return `usage: blox local ${name}${args ? ` ${args}` : ''} [--state-dir DIR]\n  ${what}\n${STATE_DIR_NOTE}\n`;
+}
 
 function readEndpoints(stateDir: string): EndpointsDocument {
   const file = join(resolve(stateDir), 'endpoints.json');
@@ -175,8 +197,15 @@ export async function localCommand(argv: string[]): Promise<number> {
         'instance-type': { type: 'string' },
         'availability-zone': { type: 'string' },
         'timeout-seconds': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
       },
     });
+    const usage = commandUsage(command);
+    if (values.help) {
+      if (!usage) throw new UsageError(`unknown command "${command}"\n\n${LOCAL_USAGE}`);
+      process.stdout.write(usage);
+      return 0;
+    }
     const stateDir = values['state-dir'] ?? DEFAULTS.stateDir;
     const print = (value: unknown): void => void process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
     switch (command) {

@@ -2,6 +2,7 @@
 // (its OpenAPI document, the web page, request logs, the bearer token). TestApi checks every
 // response against coordinator/openapi.json.
 import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import type { TableAccess } from '../../core/store/dynamo.js';
@@ -112,6 +113,40 @@ describe.skipIf(!endpoint)('coordinator API: bad input and serving (DynamoDB Loc
       expect(res.status).toBe(413);
       expect(res.body.code).toBe('PayloadTooLarge');
       expect((await api.call('GET', '/v1/ping')).status).toBe(200);
+    });
+
+    it('a 2 MB body gets its 413 every time, read before the answer (no broken pipe for a client still sending)', async () => {
+      // Straight to a coordinator of its own (the validating proxy would buffer the body): the store is never reached.
+      const never = () => Promise.reject(new Error('the store must not be reached'));
+      const own = await TestApi.start({ store: new EnvironmentStore({ table: { get: never, batchGet: never, query: never, transact: never } }) });
+      const url = new URL(own.coordinator.url);
+      // Python's http.client sends the whole body before it reads the answer, as most clients do; a
+      // coordinator that answers and closes while the body is still arriving makes its send fail
+      // (BrokenPipeError or ConnectionResetError). Node's own client does not show it.
+      const script = [
+        'import http.client, json, sys',
+        'out = []',
+        'for i in range(30):',
+        '    try:',
+        '        c = http.client.HTTPConnection(sys.argv[1], int(sys.argv[2]))',
+        "        c.request('POST', '/v1/environments', body=b'x' * (2 * 1024 * 1024), headers={'content-type': 'application/json'})",
+        '        r = c.getresponse()',
+        "        out.append([r.status, json.loads(r.read()).get('code')])",
+        '    except Exception as e:',
+        '        out.append([0, type(e).__name__])',
+        'print(json.dumps(out))',
+      ].join('\n');
+      const run = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+        execFile('python3', ['-c', script, url.hostname, url.port], (error, stdout, stderr) =>
+          resolve({ code: error ? ((error as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+        ),
+      );
+      await own.close();
+      expect(run.stderr).toBe('');
+      const outcomes = JSON.parse(run.stdout) as Array<[number, string]>;
+      expect(outcomes).toHaveLength(30);
+      expect(outcomes.filter(([status]) => status !== 413)).toEqual([]);
+      expect(new Set(outcomes.map(([, code]) => code))).toEqual(new Set(['PayloadTooLarge']));
     });
 
     it('wraps an unexpected failure as 500 Internal with a request id', async () => {
