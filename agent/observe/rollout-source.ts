@@ -1,8 +1,9 @@
 // The rollout controls of the environments whose deployment is unfinished, read only while that
 // matters (agents outside a rollout pay nothing): once per deployment to learn its phase, then
-// every `rolloutPollMs` (jittered; less often in a fleet so large that its reads would load the item) while this instance waits to replace its daemon or is admitted,
-// and slowly (every `rolloutIdlePollMs`) while it only watches the steward. A control seen done for
-// the head's deployment is not read again until the head names another deployment.
+// every `rolloutPollMs` (jittered; less often in a fleet so large that its reads would load the
+// item) while this instance waits to replace its daemon or is admitted, and slowly (every
+// `rolloutIdlePollMs`) while it only watches the steward. A control seen done for the head's
+// deployment is not read again until the head names another deployment.
 import { errorMessage } from '../../core/errors.js';
 import type { EnvironmentRevision, RolloutControl } from '../../core/records.js';
 import type { AgentContext } from '../context.js';
