@@ -95,7 +95,7 @@ export async function startRolloutFleet(s: FleetSettings): Promise<RolloutFleet>
       `${s.agents} agents: a ready daemon on every instance and the first deployment completed`,
       180_000,
       async () =>
-        fleet.instances.every((i) => world.liveTasks(i.arn, ENVIRONMENT).some((t) => readyTask(t, true))) &&
+        fleet.instances.every((i) => world.liveTasks(i.arn, ENVIRONMENT).some(readyTask)) &&
         (await world.store.getDeployment(ENVIRONMENT, first)).status === 'completed',
       250,
     ).catch((error: unknown) => {
@@ -118,7 +118,7 @@ function registerRevision(world: AgentWorld, readySeconds: number): Promise<stri
 }
 
 const onTarget = (tasks: EmulatedTask[], taskDefinition: string): boolean =>
-  tasks.some((t) => readyTask(t, true) && t.taskDefinitionArn.endsWith(`/${taskDefinition}`));
+  tasks.some((t) => readyTask(t) && t.taskDefinitionArn.endsWith(`/${taskDefinition}`));
 
 /** One rollout of the fleet to a new revision with `maxUnavailable`, measured until the steward finishes it. */
 export async function measureRollout(fleet: RolloutFleet, maxUnavailable: string, bakeSeconds: number, timeoutMs: number): Promise<RealRollout> {
@@ -133,7 +133,6 @@ export async function measureRollout(fleet: RolloutFleet, maxUnavailable: string
   let t0 = 0;
   let allReadyAt: number | undefined;
   const sampler = world.sampleFleet(fleet.environment, instances, {
-    healthChecked: true,
     onSample: (at, live) => {
       if (allReadyAt === undefined && t0 > 0 && live.every((tasks) => onTarget(tasks, target))) allReadyAt = at;
     },

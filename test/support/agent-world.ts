@@ -52,9 +52,11 @@ export interface FleetSampler {
   stop(): void;
 }
 
-/** A live task is ready: RUNNING, and HEALTHY when its definition has a health check. */
-export const readyTask = (task: EmulatedTask, healthChecked: boolean): boolean =>
-  task.lastStatus === 'RUNNING' && (!healthChecked || task.healthStatus === 'HEALTHY');
+/** A task is ready: RUNNING and meant to run, every essential container with a health check HEALTHY. */
+export const readyTask = (task: EmulatedTask): boolean =>
+  task.lastStatus === 'RUNNING' &&
+  task.desiredStatus === 'RUNNING' &&
+  task.containers.every((c) => !c.essential || !c.hasHealthCheck || c.healthStatus === 'HEALTHY');
 
 export interface AgentWorld {
   cluster: string;
@@ -95,15 +97,11 @@ export interface AgentWorld {
   /** Live (not STOPPED, desired RUNNING) tasks of an instance, optionally of one environment. */
   liveTasks(instanceArn: string, environment?: string): EmulatedTask[];
   /**
-   * The instances of `environment` without a ready daemon, sampled on every task change the
-   * emulator makes (not polled). Ready: a live task RUNNING (and HEALTHY when `healthChecked`).
-   * `onSample` sees each sample's live tasks per instance, with the performance.now() of the change.
+   * The instances of `environment` without a ready daemon (readyTask), sampled on every task
+   * change the emulator makes (not polled). `onSample` sees each sample's live tasks per instance,
+   * with the performance.now() of the change.
    */
-  sampleFleet(
-    environment: string,
-    instances: WorldInstance[],
-    options?: { healthChecked?: boolean; onSample?: (atMs: number, live: EmulatedTask[][]) => void },
-  ): FleetSampler;
+  sampleFleet(environment: string, instances: WorldInstance[], options?: { onSample?: (atMs: number, live: EmulatedTask[][]) => void }): FleetSampler;
   startAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, deps?: Partial<AgentDeps>): Promise<RunningAgent>;
   spawnAgent(instance: WorldInstance, overrides?: Partial<AgentConfig>, env?: Record<string, string>): Promise<ChildAgent>;
   agentConfig(instance: WorldInstance, overrides?: Partial<AgentConfig>): Promise<AgentConfig>;
@@ -246,7 +244,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         let unavailable = 0;
         const live = sampled.map((i) => world.liveTasks(i.arn, environment));
         for (const tasks of live) {
-          if (!tasks.some((t) => readyTask(t, o.healthChecked ?? false))) unavailable++;
+          if (!tasks.some(readyTask)) unavailable++;
           maxPerInstance = Math.max(maxPerInstance, tasks.length);
           const revisions = tasks.map((t) => t.taskDefinitionArn);
           if (new Set(revisions).size !== revisions.length) sameRevisionTwice = true;

@@ -19,7 +19,8 @@
 //   sample read after the stop: the admission is written before the StopTask call).
 import { TransactGetItemsCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { EcsEmulator, EmulatedTask } from '../../local/ecs/emulator.js';
+import type { EcsEmulator } from '../../local/ecs/emulator.js';
+import { readyTask } from './agent-world.js';
 
 const PHASES = ['pending', 'canary', 'awaiting_promotion', 'rolling', 'done'];
 const STATUS_RANK: Record<string, number> = { pending: 0, in_progress: 1, awaiting_promotion: 1, completed: 2, failed: 2, stopped: 2, rolled_back: 2 };
@@ -96,14 +97,9 @@ export function startRolloutSampler(options: RolloutSamplerOptions): RolloutSamp
     if (violations.length < 50) violations.push(`${new Date().toISOString()} ${message}`);
   };
 
-  const isReady = (task: EmulatedTask) =>
-    task.lastStatus === 'RUNNING' &&
-    task.desiredStatus === 'RUNNING' &&
-    task.containers.every((c) => !c.essential || !c.hasHealthCheck || c.healthStatus === 'HEALTHY');
-
   // Daemons already ready count as ready from now on (how long before, no event says).
   for (const arn of options.emulator.instanceArns())
-    for (const task of options.emulator.tasksOnInstance(arn)) if (task.group === group && isReady(task)) readySince.set(task.taskArn, Date.now());
+    for (const task of options.emulator.tasksOnInstance(arn)) if (task.group === group && readyTask(task)) readySince.set(task.taskArn, Date.now());
   const offTasks = options.emulator.onTaskStateChange(({ task, change }) => {
     if (task.group !== group) return;
     const now = Date.now();
@@ -122,7 +118,7 @@ export function startRolloutSampler(options: RolloutSamplerOptions): RolloutSamp
         pending.push(stop);
       } else notReadyStops.push(stop);
     }
-    if (isReady(task)) {
+    if (readyTask(task)) {
       if (!readySince.has(task.taskArn)) readySince.set(task.taskArn, now);
     } else readySince.delete(task.taskArn);
   });
