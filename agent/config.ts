@@ -40,6 +40,8 @@ export interface AgentConfig {
   stewardIntervalMs: number;
   /** ECS StopTask/StartTask calls per second a rollout with no limit spreads its instances over. */
   rolloutEcsRatePerSecond: number;
+  /** On a DRAINING instance, daemons wait for the other tasks to leave at most this long (ECS's own drain bound: 48 h). */
+  drainDaemonsTimeoutMs: number;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +87,14 @@ export const CONFIG_KEYS: Key[] = [
   { key: 'rolloutIdlePollMs', env: 'BLOX_ROLLOUT_IDLE_POLL_MS', flag: '--rollout-idle-poll-ms', kind: 'ms', default: 60_000, min: 100 },
   { key: 'stewardIntervalMs', env: 'BLOX_STEWARD_INTERVAL_MS', flag: '--steward-interval-ms', kind: 'ms', default: 10_000, min: 100 },
   { key: 'rolloutEcsRatePerSecond', env: 'BLOX_ROLLOUT_ECS_RATE', flag: '--rollout-ecs-rate', kind: 'count', default: 20, min: 1 },
+  {
+    key: 'drainDaemonsTimeoutMs',
+    env: 'BLOX_DRAIN_DAEMONS_TIMEOUT_MS',
+    flag: '--drain-daemons-timeout-ms',
+    kind: 'ms',
+    default: 172_800_000,
+    min: 0,
+  },
 ];
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];

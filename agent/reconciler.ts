@@ -8,7 +8,8 @@ import { Actuator } from './act/actuator.js';
 import { ReadinessWriter } from './act/readiness-writer.js';
 import { TaskControl, type FaultPoint } from './act/task-control.js';
 import type { AgentContext } from './context.js';
-import { decide } from './decide/decide.js';
+import { planDrain, type DrainPlan, type DrainView } from './decide/drain.js';
+import { decideStep } from './decide/step.js';
 import { pace, type ReplacementBudget } from './decide/pace.js';
 import { keepsStable } from './decide/rollout.js';
 import { recordRolloutProgress, rolloutBudget, type RolloutEnvInput, type RolloutStepInput } from './decide/pace-rollout.js';
@@ -37,6 +38,8 @@ export interface ReconcilerOptions {
   fault?: (point: FaultPoint) => void;
 }
 
+const DRAIN_GAUGE: Record<DrainView['phase'], number> = { none: 0, 'waiting-for-tasks': 1, 'stopping-daemons': 1, drained: 2 };
+
 /** Progress: step again soon, not at the next tick. */
 const PROGRESS_WAKE_MS = 20;
 
@@ -56,6 +59,7 @@ export class Reconciler {
   private readonly readiness: ReadinessWriter;
   private readonly decideOptions: DecideOptions;
   private last: Decision | undefined;
+  private lastDrain: DrainView = { phase: 'none', reason: '' };
   private lastMarker: number | undefined;
 
   constructor(
@@ -89,6 +93,11 @@ export class Reconciler {
     return this.last;
   }
 
+  /** Daemons last: where the instance's drain stood at the last step (`drained`: every daemon stopped, claims released). */
+  get drain(): DrainView {
+    return this.lastDrain;
+  }
+
   desiredView(): Desired {
     return buildDesired(this.desired.entries, this.facts.facts, this.desired.fresh);
   }
@@ -101,6 +110,7 @@ export class Reconciler {
     const recorded = Object.values(this.claims.claimViews())
       .flatMap((v) => [v.item?.current?.taskArn, v.item?.next?.taskArn])
       .filter((arn): arn is string => arn !== undefined);
+    this.facts.watchTasks(this.catalog.tasks, now);
     const [tasks] = await Promise.all([this.catalog.observe(now, recorded), this.desired.poll(now), this.facts.refresh(now)]);
     if (tasks) this.noteTasks(tasks, now);
     // Who acts for the instance comes first: its heartbeat is watched, acquired or renewed before
@@ -124,7 +134,17 @@ export class Reconciler {
     const desired = this.desiredView();
     const rolloutInput = await this.observeRollouts(desired, observed, at);
     const budget = this.options.budget ?? rolloutBudget(rolloutInput);
-    const decision = recordRolloutProgress(pace(decide(this.convergeTo(desired, observed), observed, at, this.decideOptions), budget), rolloutInput);
+    const converged = this.convergeTo(desired, observed);
+    const drain = this.planDrain(converged, observed, at.monoMs);
+    const decided = decideStep({
+      desired: converged,
+      observed,
+      now: at,
+      options: this.decideOptions,
+      drain,
+      notReadySince: this.memories.notReadySince(),
+    });
+    const decision = recordRolloutProgress(pace(decided, budget), rolloutInput);
     this.last = decision;
     // The timer starts when the step has seen the task (not when it began: a task may appear during its reads).
     for (const arn of this.orphans.update(decision.unclaimed, clock.monoMs()))
@@ -144,8 +164,9 @@ export class Reconciler {
     this.ctx.metrics.set('blox_agent_acting', 'This agent holds the instance heartbeat and acts for the instance', {}, acting ? 1 : 0);
     if (acting) {
       const critical = new Set((this.desired.entries ?? []).filter((e) => e.kind === 'valid' && e.revision.critical).map((e) => e.name));
-      await this.readiness.publish(this.desired.entries ? decision.environments.map((e) => e.report) : undefined, critical, clock.monoMs());
-      await this.status.write({ reports: decision.environments.map((e) => e.report), ready, ecsStatus: this.facts.status }, clock.monoMs());
+      const reports = decision.environments.map((e) => e.report);
+      await this.readiness.publish(this.desired.entries ? reports : undefined, critical, clock.monoMs(), drain.view.phase !== 'none');
+      await this.status.write({ reports, ready, ecsStatus: this.facts.status, drain: drain.view }, clock.monoMs());
     }
 
     // Wake for the next poll on time rather than at the tick after it, and for any wait that ends sooner.
@@ -154,6 +175,33 @@ export class Reconciler {
     for (const chain of chains)
       for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
     return progress ? Math.min(wakeIn, PROGRESS_WAKE_MS) : wakeIn;
+  }
+
+  /** Daemons last (decide/drain.ts): what the drain does this step; a change of phase or of its bound is logged. */
+  private planDrain(desired: Desired, observed: Observed, nowMono: number): DrainPlan {
+    const plan = planDrain({
+      ecsStatus: this.facts.status,
+      drainingForMs: this.facts.drainingFor(nowMono),
+      boundMs: this.ctx.config.drainDaemonsTimeoutMs,
+      tasks: observed.tasks,
+      localView: this.catalog.localView,
+      desired,
+      claims: observed.claims,
+      closed: this.readiness.closed,
+    });
+    const view = plan.view;
+    if (view.phase !== this.lastDrain.phase) {
+      const log = view.reason.includes('drain bound') ? this.ctx.log.warn.bind(this.ctx.log) : this.ctx.log.info.bind(this.ctx.log);
+      log({ phase: view.phase, from: this.lastDrain.phase, reason: view.reason }, 'drain phase');
+    }
+    this.ctx.metrics.set(
+      'blox_agent_draining',
+      'The instance is DRAINING and its drain not done (1), drained (2), or neither (0)',
+      {},
+      DRAIN_GAUGE[view.phase],
+    );
+    this.lastDrain = view;
+    return plan;
   }
 
   /** Reads the rollout controls that are due and gathers the rollout gate's inputs for this step. */
@@ -246,9 +294,10 @@ export class Reconciler {
     this.catalog.healthEvent(taskArn, health);
   }
 
-  /** Every matching daemon is ready (and the desired state has been read). */
+  /** Every matching daemon is ready (and the desired state has been read); never while the drain stops them. */
   ready(): boolean {
     if (!this.last || this.desired.entries === undefined) return false;
+    if (this.lastDrain.phase === 'stopping-daemons' || this.lastDrain.phase === 'drained') return false;
     return this.last.environments.filter((e) => e.report.matching).every((e) => e.report.ready);
   }
 
@@ -294,6 +343,7 @@ export class Reconciler {
     for (const { environment, report } of decision.environments) {
       const memory = this.memories.get(environment);
       memory.noteReady(report.ready && report.next === undefined ? report.taskArn : undefined, now);
+      memory.noteWanted(report.matching, report.ready, now);
       if (memory.reported?.state !== report.state) {
         memory.reported = { state: report.state, since: wallIso };
         this.ctx.log.info({ environment, state: report.state, taskArn: report.taskArn, revision: report.revision, reason: report.reason }, 'daemon state');

@@ -21,12 +21,18 @@ export class ReadinessWriter {
     this.retry = new Backoff(RETRY, ctx.random);
   }
 
-  /** `reports` undefined: desired state not read yet (nothing is written). */
-  async publish(reports: readonly Report[] | undefined, critical: ReadonlySet<string>, nowMono: number): Promise<void> {
+  /** The instance is closed to new work: the attribute reads `pending` (or the feature is off). */
+  get closed(): boolean {
+    const attribute = this.ctx.config.daemonsReadyAttribute;
+    return attribute === '' || this.facts.facts?.attributes[attribute] === 'pending';
+  }
+
+  /** `reports` undefined: desired state not read yet (nothing is written). `draining`: closed whatever the daemons do. */
+  async publish(reports: readonly Report[] | undefined, critical: ReadonlySet<string>, nowMono: number, draining = false): Promise<void> {
     const attributes = this.facts.facts?.attributes;
     if (this.retry.active(nowMono) || !attributes) return;
     const attribute = this.ctx.config.daemonsReadyAttribute;
-    const value = readinessAttributeChange({ attribute, attributes, reports, critical });
+    const value = readinessAttributeChange({ attribute, attributes, reports, critical, draining });
     if (!value) return;
     try {
       await this.ecs.putOwnAttribute(attribute, value);
@@ -35,7 +41,11 @@ export class ReadinessWriter {
       this.ctx.metrics.inc('blox_agent_readiness_changes_total', 'Daemons-first attribute writes, by value', { value });
       this.ctx.log.info(
         { attribute, value },
-        value === 'ready' ? 'critical daemons ready: instance open for other work' : 'a critical daemon is not ready: instance closed to new work',
+        value === 'ready'
+          ? 'critical daemons ready: instance open for other work'
+          : draining
+            ? 'instance draining: closed to new work'
+            : 'a critical daemon is not ready: instance closed to new work',
       );
     } catch (error) {
       this.retry.fail(String(error), nowMono);

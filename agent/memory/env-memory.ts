@@ -24,6 +24,8 @@ export class EnvMemory {
   reported: { state: string; since: string } | undefined;
   /** The daemon task reported ready, and since when without a break (a rollout's bake time). */
   private ready: { taskArn: string; sinceMono: number } | undefined;
+  /** Since when the daemon has been wanted here and not ready (the ordered start's deadline runs from it). */
+  notReadySinceMono: number | undefined;
 
   constructor(random: () => number) {
     this.startBackoff = new Backoff(START_RETRY, random);
@@ -75,6 +77,12 @@ export class EnvMemory {
   noteReady(taskArn: string | undefined, nowMono: number): void {
     if (taskArn === undefined) this.ready = undefined;
     else if (this.ready?.taskArn !== taskArn) this.ready = { taskArn, sinceMono: nowMono };
+  }
+
+  /** The last report: wanted here (matching) and not ready starts the clock; ready or not wanted stops it. */
+  noteWanted(matching: boolean, ready: boolean, nowMono: number): void {
+    if (!matching || ready) this.notReadySinceMono = undefined;
+    else this.notReadySinceMono ??= nowMono;
   }
 
   readyFor(nowMono: number): number {
@@ -130,6 +138,13 @@ export class EnvMemories {
 
   entries(): IterableIterator<[string, EnvMemory]> {
     return this.byName.entries();
+  }
+
+  /** Since when each environment has been wanted here and not ready (for the ordered start). */
+  notReadySince(): Record<string, number> {
+    const since: Record<string, number> = {};
+    for (const [env, memory] of this.byName) if (memory.notReadySinceMono !== undefined) since[env] = memory.notReadySinceMono;
+    return since;
   }
 
   views(nowMono: number): Record<string, EnvMemoryView> {

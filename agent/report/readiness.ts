@@ -3,7 +3,10 @@
 // daemon is RUNNING (and HEALTHY where it has a health check), and back to `pending` while one is
 // not. Services that must wait for the daemons use the placement constraint
 // `memberOf(attribute:blox-edge.daemons == ready)`. ECS applies constraints only when it places a
-// task, so flipping back never moves work that already runs; it only keeps new work away.
+// task, so flipping back never moves work that already runs; it only keeps new work away. A
+// DRAINING instance is `pending` from the moment the agent sees it drain (before any daemon
+// stops: agent/decide/drain.ts waits for it), so an instance set ACTIVE again opens only once its
+// daemons are back.
 import type { Report } from '../model.js';
 
 export type ReadinessValue = 'ready' | 'pending';
@@ -17,12 +20,14 @@ export interface ReadinessInput {
   reports: readonly Report[] | undefined;
   /** Environments whose current revision is marked critical. */
   critical: ReadonlySet<string>;
+  /** The instance drains: closed whatever the daemons do. */
+  draining?: boolean;
 }
 
 /** The value to write, or undefined when the attribute is right already or nothing is known yet. */
 export function readinessAttributeChange(input: ReadinessInput): ReadinessValue | undefined {
   if (!input.attribute || !input.attributes || !input.reports) return undefined;
   const gating = input.reports.filter((r) => r.matching && input.critical.has(r.environment));
-  const wanted: ReadinessValue = gating.every((r) => r.ready) ? 'ready' : 'pending';
+  const wanted: ReadinessValue = !input.draining && gating.every((r) => r.ready) ? 'ready' : 'pending';
   return input.attributes[input.attribute] === wanted ? undefined : wanted;
 }

@@ -6,7 +6,7 @@
 // policy denying it) never holds up polls and heartbeats.
 import { errorMessage } from '../../core/errors.js';
 import { SCHEMA_VERSION } from '../../core/keys.js';
-import type { DaemonStatus, InstanceStatus } from '../../core/records.js';
+import type { DaemonStatus, InstanceDrain, InstanceStatus } from '../../core/records.js';
 import { version } from '../../core/version.js';
 import type { AgentContext } from '../context.js';
 import { Backoff } from '../memory/backoff.js';
@@ -48,6 +48,7 @@ export interface StatusFacts {
   reports: readonly Report[];
   ready: boolean;
   ecsStatus: string | undefined;
+  drain: InstanceDrain;
 }
 
 export class StatusWriter {
@@ -73,6 +74,7 @@ export class StatusWriter {
       ready: facts.ready,
       degraded,
       ecs: facts.ecsStatus,
+      drain: [facts.drain.phase, facts.drain.reason],
       d: daemons.map((d) => [
         d.environment,
         d.revision,
@@ -107,6 +109,7 @@ export class StatusWriter {
     if (id.availabilityZone) status.availabilityZone = id.availabilityZone;
     if (id.instanceType) status.instanceType = id.instanceType;
     if (facts.ecsStatus) status.ecsStatus = facts.ecsStatus;
+    status.drain = { phase: facts.drain.phase, reason: facts.drain.reason.slice(0, 1000) };
     if (last) status.lastError = { message: `${last.source}: ${last.message}`.slice(0, 1000), at: last.at };
     try {
       await this.port.putInstanceStatus(status);

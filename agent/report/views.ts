@@ -3,6 +3,7 @@
 import { commit, version } from '../../core/version.js';
 import type { AgentIdentity } from '../context.js';
 import type { Loop } from '../loop.js';
+import type { DrainView } from '../decide/drain.js';
 import type { Expectation, ObservedTask, Report } from '../model.js';
 import type { Reconciler } from '../reconciler.js';
 import type { AgentErrorRecord, Troubles } from './degraded.js';
@@ -23,6 +24,9 @@ export interface AgentStatusView {
   identity: AgentIdentity | undefined;
   attributes: Record<string, string | undefined> | undefined;
   ready: boolean;
+  /** The instance's ECS status as last read, and the drain (daemons last). */
+  ecsStatus: string | undefined;
+  drain: DrainView;
   degraded: boolean;
   degradedReasons: string[];
   desired: {
@@ -65,6 +69,8 @@ export function readyz(s: ViewSources): { ok: boolean; reason: string } {
   if (!r || r.desired.entries === undefined) return { ok: false, reason: 'desired state not read yet' };
   const decision = r.lastDecision;
   if (!decision) return { ok: false, reason: 'no reconcile step yet' };
+  if (!r.ready() && (r.drain.phase === 'stopping-daemons' || r.drain.phase === 'drained'))
+    return { ok: false, reason: `instance draining (${r.drain.phase}): ${r.drain.reason}` };
   const matching = decision.environments.map((e) => e.report).filter((report) => report.matching);
   const notReady = matching.filter((report) => !report.ready);
   if (notReady.length)
@@ -101,6 +107,8 @@ export function statusView(s: ViewSources): AgentStatusView {
     identity: s.identity(),
     attributes: r?.facts.facts?.attributes,
     ready: r?.ready() ?? false,
+    ecsStatus: r?.facts.status,
+    drain: r?.drain ?? { phase: 'none', reason: '' },
     degraded: s.troubles.degraded,
     degradedReasons: s.troubles.reasons(),
     desired: {

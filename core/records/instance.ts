@@ -10,6 +10,16 @@ export type HealthStatus = (typeof HEALTH_STATUSES)[number];
 export const DAEMON_STATES = ['starting', 'running', 'healthy', 'unhealthy', 'stopped', 'backoff', 'crash_loop', 'stopping', 'invalid', 'blocked'] as const;
 export type DaemonState = (typeof DAEMON_STATES)[number];
 
+/** Daemons last on a DRAINING instance (agent/decide/drain.ts): where the instance's drain stands. */
+export const DRAIN_PHASES = ['none', 'waiting-for-tasks', 'stopping-daemons', 'drained'] as const;
+export type DrainPhase = (typeof DRAIN_PHASES)[number];
+
+/** `drained`: every daemon of this system on the instance stopped and its claims released. */
+export interface InstanceDrain {
+  phase: DrainPhase;
+  reason: string;
+}
+
 export interface DaemonStatus {
   environment: string;
   /** The revision this instance's daemon runs (or is starting). */
@@ -47,6 +57,8 @@ export interface InstanceStatus {
   degraded: boolean;
   /** The container instance's ECS status as the agent last read it (ACTIVE, DRAINING, ...). */
   ecsStatus?: string;
+  /** Daemons last: the drain's phase and why (absent from agents before it). */
+  drain?: InstanceDrain;
   daemons: DaemonStatus[];
   lastError?: { message: string; at: string };
   updatedAt: string;
@@ -71,6 +83,11 @@ export function parseInstanceStatus(item: unknown): InstanceStatus {
   for (const name of ['ec2InstanceId', 'availabilityZone', 'instanceType', 'ecsStatus'] as const) {
     const value = reader.optionalString(name);
     if (value !== undefined) status[name] = value;
+  }
+  const drain = reader.optionalObject('drain');
+  if (drain) {
+    status.drain = { phase: drain.oneOf('phase', DRAIN_PHASES), reason: drain.string('reason', { minLength: 0, maxLength: 1_000 }) };
+    drain.noUnknownFields();
   }
   const lastError = reader.optionalObject('lastError');
   if (lastError) {

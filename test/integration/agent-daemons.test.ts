@@ -276,7 +276,8 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     await waitFor('the fixed environment gets its daemon', 20_000, () => world.liveTasks(instance.arn, 'leasebad').some((t) => t.lastStatus === 'RUNNING'));
   });
 
-  it('draining: the daemon keeps running (it serves the tasks being drained) and the status record says DRAINING', async () => {
+  it('draining with no other task on the instance: the daemon stops at once (daemons last), and the status record says DRAINING and drained', async () => {
+    // With replica tasks on the instance the daemons outlive them: agent-lifecycle.test.ts.
     const { UpdateContainerInstancesStateCommand } = await import('@aws-sdk/client-ecs');
     const td = await world.registerTaskDefinition('drainer');
     await world.createEnvironment('drainer', td, { expression: 'attribute:drainer == yes' });
@@ -285,9 +286,16 @@ describe.skipIf(!endpoint)('edge agent: daemons on matching instances (integrati
     const task = await waitFor('daemon RUNNING', 15_000, () => world.liveTasks(instance.arn, 'drainer').find((t) => t.lastStatus === 'RUNNING'));
     const statusOf = async () => (await world.store.listInstances({ cluster: world.cluster })).items.find((i) => i.containerInstanceArn === instance.arn);
     await waitFor('status ACTIVE', 10_000, async () => (await statusOf())?.ecsStatus === 'ACTIVE');
+    expect((await statusOf())?.drain).toEqual({ phase: 'none', reason: '' });
     await world.ecs.send(new UpdateContainerInstancesStateCommand({ cluster: world.cluster, containerInstances: [instance.arn], status: 'DRAINING' }));
-    await waitFor('status DRAINING', 10_000, async () => (await statusOf())?.ecsStatus === 'DRAINING');
-    expect(world.liveTasks(instance.arn, 'drainer').map((t) => t.taskArn)).toEqual([task.taskArn]);
+    const drained = await waitFor('status DRAINING and drained', 10_000, async () => {
+      const status = await statusOf();
+      return status?.ecsStatus === 'DRAINING' && status.drain?.phase === 'drained' ? status : undefined;
+    });
+    // (an invalid environment of an earlier test is still reported, without a task)
+    expect(drained.daemons.filter((d) => d.taskArn !== undefined)).toEqual([]);
+    expect(world.emulator.task(task.taskArn)?.lastStatus).toBe('STOPPED');
+    expect(world.liveTasks(instance.arn, 'drainer')).toEqual([]);
   });
 
   it('a hand-written environment whose writer forgot the marker still lands at the periodic full reload', async () => {

@@ -82,7 +82,13 @@ export interface AgentWorld {
   createEnvironment(
     name: string,
     taskDefinition: string,
-    options?: { expression?: string; restartPolicy?: Partial<RestartPolicy>; critical?: boolean; deploymentConfiguration?: Partial<DeploymentConfiguration> },
+    options?: {
+      expression?: string;
+      restartPolicy?: Partial<RestartPolicy>;
+      critical?: boolean;
+      order?: number;
+      deploymentConfiguration?: Partial<DeploymentConfiguration>;
+    },
   ): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
   putRaw(item: Record<string, unknown>): Promise<void>;
@@ -203,7 +209,7 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         deploymentConfiguration: { ...DEFAULT_DEPLOYMENT_CONFIGURATION, ...o.deploymentConfiguration },
         restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000, ...o.restartPolicy },
         critical: o.critical ?? false,
-        order: 0,
+        order: o.order ?? 0,
       });
     },
     async deleteEnvironment(name) {

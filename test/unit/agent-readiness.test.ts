@@ -27,6 +27,15 @@ describe('the daemons-first attribute', () => {
     expect(readinessAttributeChange({ attribute, attributes, reports, critical: new Set(critical) })).toBe(expected);
   });
 
+  it('a DRAINING instance is closed whatever its daemons do (and opens again only once it is not draining)', () => {
+    const reports = [report('logs', true)];
+    const critical = new Set(['logs']);
+    expect(readinessAttributeChange({ attribute, attributes: { [attribute]: 'ready' }, reports, critical, draining: true })).toBe('pending');
+    expect(readinessAttributeChange({ attribute, attributes: { [attribute]: 'pending' }, reports, critical, draining: true })).toBeUndefined();
+    expect(readinessAttributeChange({ attribute, attributes: { [attribute]: 'pending' }, reports: [], critical: new Set(), draining: true })).toBeUndefined();
+    expect(readinessAttributeChange({ attribute, attributes: { [attribute]: 'pending' }, reports, critical, draining: false })).toBe('ready');
+  });
+
   it('decides nothing before the attributes or the desired state are known, or when turned off', () => {
     const reports = [report('logs', true)];
     const critical = new Set(['logs']);
