@@ -294,6 +294,17 @@ describe.skipIf(!endpoint)('coordinator auth and TLS (DynamoDB Local)', () => {
         expect(JSON.parse(ping.body)).toMatchObject({ status: 'ok', auth: { writes: false, reads: false } });
         const curl = await run('curl', ['--silent', '--show-error', '--fail', '--cacert', first.cert, `${served.url}/v1/environments`]);
         expect(JSON.parse(curl.stdout)).toMatchObject({ items: expect.any(Array) });
+        // the blox CLI (its own process: Node reads NODE_EXTRA_CA_CERTS at start) trusts it with the CA, and only then
+        const cli = [process.execPath, ['--import', 'tsx', 'coordinator/cli/main.ts', 'env', 'list', '-o', 'json', '--endpoint', served.url]] as const;
+        const trusted = await run(cli[0], cli[1], { env: { ...process.env, NODE_EXTRA_CA_CERTS: first.cert } });
+        expect(JSON.parse(trusted.stdout)).toMatchObject({ items: expect.any(Array) });
+        const untrusted = await run(cli[0], cli[1], { env: { ...process.env, NODE_EXTRA_CA_CERTS: '' } }).catch(
+          (error: { code: number; stderr: string }) => error,
+        );
+        expect(untrusted).toMatchObject({
+          code: EXIT.unreachable,
+          stderr: expect.stringMatching(/SELF_SIGNED_CERT.*not trusted here: for a private CA set NODE_EXTRA_CA_CERTS=ca\.pem/),
+        });
         // without the CA the certificate is not trusted; plain HTTP gets no answer
         await expect(run('curl', ['--silent', '--show-error', `${served.url}/v1/ping`])).rejects.toMatchObject({ code: 60 });
         await expect(fetch(`http://127.0.0.1:${port}/v1/ping`)).rejects.toThrow();
