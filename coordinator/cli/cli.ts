@@ -163,8 +163,8 @@ Definition options: --max-unavailable N|N% --max-surge N|N% --min-healthy-second
   -f FILE (a JSON request body; flags override it). Updates need the environment's token:
   --deployment-token T, or blox reads the current one first.
 Connection: --endpoint URL (default ${DEFAULT_ENDPOINT}, env BLOX_ENDPOINT) --token-file FILE (the
-  bearer token, env BLOX_TOKEN_FILE) or --token T (env BLOX_TOKEN) | --direct --table NAME (env BLOX_TABLE, default ${DEFAULT_TABLE_NAME})
-  --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
+  bearer token, env BLOX_TOKEN_FILE) or --token T (env BLOX_TOKEN) | --direct --table NAME (env
+  BLOX_TABLE, default ${DEFAULT_TABLE_NAME}) --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
 Output: -o table (default) | -o json
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict (name taken, stale
   token), 5 unauthorized, 6 malformed stored record, 7 coordinator unreachable, 8 the watched
