@@ -4,7 +4,7 @@
 // certificate made here by openssl, and the CLI's own --token-file.
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { get as httpsGet } from 'node:https';
 import { tmpdir } from 'node:os';
@@ -44,7 +44,7 @@ describe.skipIf(!endpoint)('coordinator auth and TLS (DynamoDB Local)', () => {
     await t?.dispose();
   });
 
-  /** `blox coordinator ARGV` in process with only `env` as its environment; resolves once it listens, or, with `refused`, once it exits. */
+  /** `blox coordinator ARGV` in process with only `env` as its environment; resolves once it listens or once it exits (`code`). */
   const coordinator = async (argv: string[], env: Record<string, string> = {}): Promise<Served & { code?: number }> => {
     const stop = new AbortController();
     let output = '';
@@ -286,7 +286,6 @@ describe.skipIf(!endpoint)('coordinator auth and TLS (DynamoDB Local)', () => {
       const served = await start(['--listen', `127.0.0.1:${port}`, '--tls-cert', first.cert, '--tls-key', first.key]);
       try {
         expect(served.url).toBe(`https://127.0.0.1:${port}`);
-        const { readFileSync } = await import('node:fs');
         const ca = readFileSync(first.cert, 'utf8');
         const ping = await get(`${served.url}/v1/ping`, ca);
         expect(ping.status).toBe(200);
