@@ -1,7 +1,8 @@
 // The coordinator's HTTP API (node:http, no framework). Thin: it validates, calls the store and
 // answers JSON; it never starts a task. Routes and shapes: coordinator/openapi.json.
-import { randomUUID, timingSafeEqual } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { BloxError, ConflictError, InvalidInputError, InvalidRecordError, errorMessage } from '../core/errors.js';
@@ -15,6 +16,8 @@ import { buildPreview } from './preview.js';
 import { UI_HTML, UI_SCRIPT } from './ui.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
+import { CoordinatorAuth, checkExposure } from './auth.js';
+import { readTls, watchTls, type TlsFiles } from './tls.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -22,8 +25,8 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 export interface CoordinatorOptions {
   store: EnvironmentStore;
   logger?: Logger;
-  /** When set, POST/PUT/DELETE need `Authorization: Bearer <authToken>`. */
-  authToken?: string;
+  /** The valid bearer tokens and what needs one (coordinator/auth.ts); none by default. */
+  auth?: CoordinatorAuth;
   /** Checks clusters and task definitions with ECS before storing them. */
   ecsCheck?: EcsChecker;
   bodyLimit?: number;
@@ -58,13 +61,12 @@ class MethodNotAllowed extends Error {
   }
 }
 
-const MUTATING = new Set(['POST', 'PUT', 'DELETE', 'PATCH']);
-
 export function createCoordinatorHandler(options: CoordinatorOptions): (req: IncomingMessage, res: ServerResponse) => void {
   const { store } = options;
   const logger = options.logger ?? pino({ base: undefined });
   const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   const check = options.ecsCheck;
+  const auth = options.auth ?? CoordinatorAuth.none();
 
   const page = (q: URLSearchParams) => {
     const request: { limit?: number; nextToken?: string } = {};
@@ -118,7 +120,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       pattern: /^\/ui\.js$/,
       methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/javascript; charset=utf-8', text: UI_SCRIPT } }) } },
     },
-    { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version }) } } },
+    { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version, auth: auth.mode }) } } },
     { pattern: /^\/v1\/openapi\.json$/, methods: { GET: { query: [], handler: async () => ok(openapi) } } },
     {
       pattern: /^\/v1\/environments$/,
@@ -290,12 +292,14 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       throw new InvalidInputError('(url)', 'is not a valid request target');
     }
     const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    // The one token check, before any route is looked for, on the path routing uses: every route,
+    // those added later included, is covered, and an unknown path tells nothing without a token.
+    auth.check(method, path, req.headers.authorization);
     for (const route of routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;
       const entry = route.methods[method === 'HEAD' ? 'GET' : method];
       if (!entry) throw new MethodNotAllowed(Object.keys(route.methods));
-      if (MUTATING.has(method)) authorize(req, options.authToken);
       const params = match.slice(1).map((segment, i) => decodeSegment(segment, i === 0 ? 'name' : 'id'));
       checkQuery(url.searchParams, entry.query);
       return entry.handler({ method, path, query: url.searchParams, params, raw: req, id });
@@ -382,17 +386,6 @@ function checkQuery(query: URLSearchParams, allowed: string[]): void {
   }
 }
 
-function authorize(req: IncomingMessage, token: string | undefined): void {
-  if (!token) return;
-  const header = req.headers.authorization ?? '';
-  const match = /^Bearer\s+(.+)$/i.exec(header);
-  const given = Buffer.from(match?.[1]?.trim() ?? '');
-  const expected = Buffer.from(token);
-  if (!match || given.length !== expected.length || !timingSafeEqual(given, expected)) {
-    throw new BloxError('Unauthorized', match ? 'the bearer token is not valid' : 'this call changes state and needs an Authorization: Bearer <token> header');
-  }
-}
-
 /**
  * A body over the limit is still read, and thrown away, up to this many bytes before the 413 is
  * sent: a server that answers and closes while the client is still sending makes the client see a
@@ -442,7 +435,7 @@ async function readJson(req: IncomingMessage, limit: number, required: boolean):
 }
 
 export interface RunningCoordinator {
-  server: Server;
+  server: Server | HttpsServer;
   url: string;
   close(graceMs?: number): Promise<void>;
 }
@@ -456,20 +449,41 @@ export function parseListen(text: string, field = '--listen'): { host: string; p
   return { host, port };
 }
 
-export async function startCoordinator(options: CoordinatorOptions & { listen?: string }): Promise<RunningCoordinator> {
+export interface ServeOptions {
+  listen?: string;
+  /** `--tls-cert`/`--tls-key`: serve HTTPS; the files are re-read when they change. */
+  tls?: TlsFiles;
+  /** `--insecure-no-auth`: allow a non-loopback address without tokens (coordinator/auth.ts checkExposure). */
+  insecureNoAuth?: boolean;
+  /** How often the TLS files are checked for a change. */
+  watchIntervalMs?: number;
+}
+
+/**
+ * Listens, after checking that the address may be listened on with the auth given (it throws
+ * InvalidInputError saying what to do otherwise, before binding anything).
+ */
+export async function startCoordinator(options: CoordinatorOptions & ServeOptions): Promise<RunningCoordinator> {
   const { host, port } = parseListen(options.listen ?? DEFAULT_LISTEN);
-  const server = createServer(createCoordinatorHandler(options));
+  const logger = options.logger ?? pino({ base: undefined });
+  const auth = options.auth ?? CoordinatorAuth.none();
+  const warnings = await checkExposure({ host, port, auth: auth.mode, tls: options.tls !== undefined, insecureNoAuth: options.insecureNoAuth === true });
+  const handler = createCoordinatorHandler({ ...options, logger, auth });
+  const server = options.tls ? createHttpsServer(readTls(options.tls), handler) : createServer(handler);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   await listen(server, { port, host });
+  for (const warning of warnings) logger.warn(warning);
+  const tlsWatch = options.tls && watchTls(server as HttpsServer, options.tls, logger, options.watchIntervalMs);
   const address = server.address() as AddressInfo;
   const shownHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
   return {
     server,
-    url: `http://${shownHost}:${address.port}`,
+    url: `${options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`,
     /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes what is left. */
     close: (graceMs = 5_000) =>
       new Promise<void>((resolve, reject) => {
+        tlsWatch?.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
         server.close((error) => {

@@ -1,7 +1,8 @@
 // Binding and closing servers, shared by every server of the project (the coordinator, the agent's
 // health endpoint, the ECS emulator and the sandbox's endpoints).
+import { lookup as dnsLookup } from 'node:dns/promises';
 import { readFileSync } from 'node:fs';
-import { createServer as createNetServer, type AddressInfo } from 'node:net';
+import { createServer as createNetServer, isIP, type AddressInfo, type Server as NetServer } from 'node:net';
 import type { Server } from 'node:http';
 
 /** Ports below this are left to services people run by hand (the sandbox's 7070-7072, 8000, 8080...). */
@@ -72,8 +73,43 @@ export function boundPort(server: Server): number {
   return address.port;
 }
 
+/**
+ * Whether an IP address is a loopback one: IPv4 127.0.0.0/8, IPv6 ::1 (any spelling) and IPv4
+ * mapped into IPv6 (::ffff:127.x.y.z). The unspecified addresses (0.0.0.0, ::) mean every
+ * interface, so they are not loopback; nor is anything that is not an IP address.
+ */
+export function isLoopbackAddress(address: string): boolean {
+  const family = isIP(address);
+  if (family === 4) return address.split('.')[0] === '127';
+  if (family !== 6) return false;
+  // The URL parser writes an IPv6 address in its one canonical form (lower case, shortest, mapped IPv4 in hex).
+  const canonical = new URL(`http://[${address}]`).hostname.slice(1, -1);
+  return canonical === '::1' || /^::ffff:7f[0-9a-f]{2}:[0-9a-f]{1,4}$/.test(canonical);
+}
+
+export type HostLookup = (host: string) => Promise<string[]>;
+
+/** Every address a host name resolves to, as `listen` would resolve it (the system resolver). */
+export const lookupAddresses: HostLookup = async (host) => (await dnsLookup(host, { all: true })).map((entry) => entry.address);
+
+/**
+ * Whether listening on `host` only reaches this machine: an IP address by `isLoopbackAddress`, a
+ * name when every address it resolves to is loopback (`localhost` usually is). A name that does not
+ * resolve counts as not loopback: the listen would fail anyway, and the caller must not relax on it.
+ */
+export async function listensOnLoopback(host: string, lookup: HostLookup = lookupAddresses): Promise<boolean> {
+  if (isIP(host)) return isLoopbackAddress(host);
+  let addresses: string[];
+  try {
+    addresses = await lookup(host);
+  } catch {
+    return false;
+  }
+  return addresses.length > 0 && addresses.every(isLoopbackAddress);
+}
+
 /** Listens on a TCP port or a unix socket path; resolves once bound. */
-export function listen(server: Server, target: { port: number; host: string } | { path: string }): Promise<void> {
+export function listen(server: NetServer, target: { port: number; host: string } | { path: string }): Promise<void> {
   return new Promise((resolve, reject) => {
     const onError = (error: Error): void => reject(error);
     server.once('error', onError);

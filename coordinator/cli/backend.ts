@@ -34,7 +34,11 @@ export interface Backend {
 /** The coordinator could not be reached at all (exit code 7). */
 export class UnreachableError extends BloxError {
   constructor(endpoint: string, cause: string) {
-    super('Unavailable', `cannot reach the coordinator at ${endpoint}: ${cause} (start one with \`blox coordinator\`, or use --direct)`);
+    // A certificate error means a coordinator answered, with a certificate this machine does not trust.
+    const hint = /CERT|SELF_SIGNED/.test(cause)
+      ? 'its TLS certificate is not trusted here: for a private CA set NODE_EXTRA_CA_CERTS=ca.pem'
+      : 'start one with `blox coordinator`, or use --direct';
+    super('Unavailable', `cannot reach the coordinator at ${endpoint}: ${cause} (${hint})`);
     this.name = 'UnreachableError';
   }
 }

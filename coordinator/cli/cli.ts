@@ -13,6 +13,7 @@ import { DirectBackend, HttpBackend, UnreachableError, type Backend, type Deploy
 import * as out from './output.js';
 import { everyPage, EXIT, UsageError } from './common.js';
 import { deploymentStatus, revisionHistory } from './rollout.js';
+import { parseTokenFile } from '../auth.js';
 
 export { EXIT } from './common.js';
 
@@ -36,6 +37,7 @@ const OPTIONS = {
   output: { type: 'string', short: 'o' },
   endpoint: { type: 'string' },
   token: { type: 'string' },
+  'token-file': { type: 'string' },
   direct: { type: 'boolean' },
   table: { type: 'string' },
   'dynamodb-endpoint': { type: 'string' },
@@ -79,11 +81,15 @@ const OPTIONS = {
   listen: { type: 'string' },
   'check-ecs': { type: 'boolean' },
   'ecs-endpoint': { type: 'string' },
+  'require-token-for-reads': { type: 'boolean' },
+  'insecure-no-auth': { type: 'boolean' },
+  'tls-cert': { type: 'string' },
+  'tls-key': { type: 'string' },
 } as const;
 
 export type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
 
-const CONNECTION = ['output', 'endpoint', 'token', 'direct', 'table', 'dynamodb-endpoint', 'region', 'help'];
+const CONNECTION = ['output', 'endpoint', 'token', 'token-file', 'direct', 'table', 'dynamodb-endpoint', 'region', 'help'];
 const DEFINITION = [
   'cluster',
   'task-definition',
@@ -144,7 +150,8 @@ What the agents report
   blox instances [--cluster C] [--status ready|not_ready|degraded] [--environment E] [--all]
   blox tasks [--cluster C] [--status RUNNING] [--environment E] [--all]
 Running things
-  blox coordinator [--listen HOST:PORT] [--token T] [--check-ecs [--ecs-endpoint URL]]
+  blox coordinator [--listen HOST:PORT] [--token-file FILE] [--require-token-for-reads]
+                   [--tls-cert FILE --tls-key FILE] [--insecure-no-auth] [--check-ecs [--ecs-endpoint URL]]
   blox table create                            create the DynamoDB table (idempotent)
   blox local ...                               the local sandbox (blox local --help)
   blox --version
@@ -155,9 +162,9 @@ Definition options: --max-unavailable N|N% --max-surge N|N% --min-healthy-second
   --auto-rollback|--no-auto-rollback --critical|--no-critical --order N
   -f FILE (a JSON request body; flags override it). Updates need the environment's token:
   --deployment-token T, or blox reads the current one first.
-Connection: --endpoint URL (default ${DEFAULT_ENDPOINT}, env BLOX_ENDPOINT) --token T (bearer token,
-  env BLOX_TOKEN) | --direct --table NAME (env BLOX_TABLE, default ${DEFAULT_TABLE_NAME})
-  --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
+Connection: --endpoint URL (default ${DEFAULT_ENDPOINT}, env BLOX_ENDPOINT) --token-file FILE (the
+  bearer token, env BLOX_TOKEN_FILE) or --token T (env BLOX_TOKEN) | --direct --table NAME (env
+  BLOX_TABLE, default ${DEFAULT_TABLE_NAME}) --dynamodb-endpoint URL (env BLOX_DYNAMODB_ENDPOINT) --region R
 Output: -o table (default) | -o json
 Exit codes: 0 ok, 1 error, 2 usage or invalid input, 3 not found, 4 conflict (name taken, stale
   token), 5 unauthorized, 6 malformed stored record, 7 coordinator unreachable, 8 the watched
@@ -303,8 +310,29 @@ function makeBackend(values: Values, env: CliIo['env']): Backend {
   } catch {
     throw new UsageError(`--endpoint ${endpoint} is not a URL`);
   }
-  const token = values.token ?? env.BLOX_TOKEN;
-  return new HttpBackend(endpoint, token || undefined);
+  return new HttpBackend(endpoint, clientToken(values, env));
+}
+
+/**
+ * The bearer token the CLI sends: --token, else --token-file, else BLOX_TOKEN, else BLOX_TOKEN_FILE.
+ * A file holds the token on its first line that is not blank or a `#` comment (the coordinator's
+ * own token file works: its first token is sent).
+ */
+function clientToken(values: Values, env: CliIo['env']): string | undefined {
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('give --token or --token-file, not both');
+  if (values.token) return values.token;
+  const [file, field] =
+    values['token-file'] !== undefined ? [values['token-file'], '--token-file'] : env.BLOX_TOKEN ? [] : [env.BLOX_TOKEN_FILE, 'BLOX_TOKEN_FILE'];
+  if (!file || !field) return env.BLOX_TOKEN || undefined;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new UsageError(`${field} ${file} cannot be read: ${(error as { code?: string }).code ?? errorMessage(error)}`);
+  }
+  const [token] = parseTokenFile(text, `${field} ${file}`);
+  if (token === undefined) throw new UsageError(`${field} ${file} holds no token`);
+  return token;
 }
 
 function directTable(values: Values, env: CliIo['env']): DynamoTable {
@@ -659,8 +687,16 @@ const commands: Record<string, Record<string, Command> | Command> = {
     },
   },
   coordinator: {
-    usage: 'blox coordinator [--listen HOST:PORT] [--table NAME] [--dynamodb-endpoint URL] [--region R] [--token T] [--check-ecs [--ecs-endpoint URL]]',
-    flags: ['listen', 'check-ecs', 'ecs-endpoint'],
+    usage:
+      'blox coordinator [--listen HOST:PORT] [--table NAME] [--dynamodb-endpoint URL] [--region R] [--token-file FILE] [--require-token-for-reads] ' +
+      '[--tls-cert FILE --tls-key FILE] [--insecure-no-auth] [--check-ecs [--ecs-endpoint URL]]\n' +
+      '  Tokens: --token-file FILE (env BLOX_COORDINATOR_TOKEN_FILE; one per line, # comments; re-read when it changes, so\n' +
+      '  rotation is: add the new token, move clients to it, remove the old one), BLOX_COORDINATOR_TOKENS (comma or newline\n' +
+      '  separated), BLOX_COORDINATOR_TOKEN, --token T (visible in ps: avoid). With tokens every change needs\n' +
+      '  Authorization: Bearer <token>; --require-token-for-reads makes every GET under /v1/ (streams too, not /v1/ping)\n' +
+      '  need one. A non-loopback --listen without tokens is refused unless --insecure-no-auth (only behind something\n' +
+      '  that authenticates). --tls-cert/--tls-key: HTTPS (PEM; re-read when they change).',
+    flags: ['listen', 'check-ecs', 'ecs-endpoint', 'require-token-for-reads', 'insecure-no-auth', 'tls-cert', 'tls-key'],
     async run(args, values, ctx) {
       exactly(args, [], (this as Command).usage);
       return serveCoordinator(values, ctx);
@@ -687,12 +723,28 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
     throw new UsageError('blox coordinator always uses DynamoDB directly; it takes --table/--dynamodb-endpoint, not --direct/--endpoint');
   if (values['ecs-endpoint'] && !values['check-ecs']) throw new UsageError('--ecs-endpoint needs --check-ecs');
   const { startCoordinator, DEFAULT_LISTEN } = await import('../server.js');
+  const { CoordinatorAuth, parseToken, parseTokenList } = await import('../auth.js');
+  const { tlsFiles } = await import('../tls.js');
   const { AwsEcsChecker } = await import('../ecs-check.js');
   const { pino } = await import('pino');
-  const table = directTable(values, io.env);
+  const tls = tlsFiles(values['tls-cert'], values['tls-key']);
   const listen = values.listen ?? io.env.BLOX_COORDINATOR_LISTEN ?? DEFAULT_LISTEN;
-  const authToken = values.token ?? io.env.BLOX_COORDINATOR_TOKEN;
   const region = values.region ?? io.env.AWS_REGION ?? io.env.AWS_DEFAULT_REGION;
+  const logger = pino({ base: undefined, name: 'blox-coordinator' }, { write: (line: string) => io.stdout(line) });
+  const tokenFile = values['token-file'] ?? (io.env.BLOX_COORDINATOR_TOKEN_FILE || undefined);
+  const auth = CoordinatorAuth.load(
+    {
+      ...(tokenFile !== undefined ? { file: tokenFile } : {}),
+      environment: [
+        ...parseTokenList(io.env.BLOX_COORDINATOR_TOKENS ?? '', 'BLOX_COORDINATOR_TOKENS'),
+        ...parseToken(io.env.BLOX_COORDINATOR_TOKEN ?? '', 'BLOX_COORDINATOR_TOKEN'),
+      ],
+      ...(values.token !== undefined ? { argv: values.token } : {}),
+      requireForReads: values['require-token-for-reads'] === true,
+    },
+    { logger },
+  );
+  const table = directTable(values, io.env);
   const checker = values['check-ecs']
     ? new AwsEcsChecker({
         ...(values['ecs-endpoint'] ? { endpoint: values['ecs-endpoint'] } : {}),
@@ -702,34 +754,39 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
           : {}),
       })
     : undefined;
-  const logger = pino({ base: undefined, name: 'blox-coordinator' });
-  const running = await startCoordinator({
-    store: new EnvironmentStore({ table }),
-    logger,
-    listen,
-    ...(authToken ? { authToken } : {}),
-    ...(checker ? { ecsCheck: checker } : {}),
-  });
-  logger.info(
-    { url: running.url, table: table.tableName, auth: Boolean(authToken), checkEcs: Boolean(checker), version },
-    `coordinator listening on ${running.url}`,
-  );
-  io.onListening?.(running.url);
-  await new Promise<void>((resolve) => {
-    const stop = () => {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      io.signal?.removeEventListener('abort', stop);
-      resolve();
-    };
-    process.on('SIGINT', stop);
-    process.on('SIGTERM', stop);
-    io.signal?.addEventListener('abort', stop);
-    if (io.signal?.aborted) stop();
-  });
-  await running.close();
-  checker?.destroy();
-  table.destroy();
-  logger.info('coordinator stopped');
-  return EXIT.ok;
+  try {
+    const running = await startCoordinator({
+      store: new EnvironmentStore({ table }),
+      logger,
+      listen,
+      auth,
+      ...(tls ? { tls } : {}),
+      insecureNoAuth: values['insecure-no-auth'] === true,
+      ...(checker ? { ecsCheck: checker } : {}),
+    });
+    logger.info(
+      { url: running.url, table: table.tableName, auth: auth.mode, tls: Boolean(tls), checkEcs: Boolean(checker), version },
+      `coordinator listening on ${running.url}`,
+    );
+    io.onListening?.(running.url);
+    await new Promise<void>((resolve) => {
+      const stop = () => {
+        process.off('SIGINT', stop);
+        process.off('SIGTERM', stop);
+        io.signal?.removeEventListener('abort', stop);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+      io.signal?.addEventListener('abort', stop);
+      if (io.signal?.aborted) stop();
+    });
+    await running.close();
+    logger.info('coordinator stopped');
+    return EXIT.ok;
+  } finally {
+    auth.close();
+    checker?.destroy();
+    table.destroy();
+  }
 }

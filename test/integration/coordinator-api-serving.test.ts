@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CoordinatorAuth } from '../../coordinator/auth.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import type { TableAccess } from '../../core/store/dynamo.js';
 import { dynamoDbEndpoint } from '../support/services.js';
@@ -201,7 +202,7 @@ describe.skipIf(!endpoint)('coordinator API: bad input and serving (DynamoDB Loc
     });
 
     it('needs the bearer token for mutating calls when one is configured', async () => {
-      const secured = await TestApi.start({ store: t.store, authToken: 's3cret' });
+      const secured = await TestApi.start({ store: t.store, auth: CoordinatorAuth.fromTokens(['s3cret']) });
       try {
         expect((await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a') })).status).toBe(401);
         const wrong = await secured.call('POST', '/v1/environments', { body: bloxBody('auth-a'), headers: { authorization: 'Bearer nope' } });

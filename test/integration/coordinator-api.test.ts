@@ -27,6 +27,7 @@ describe.skipIf(!endpoint)('coordinator API (DynamoDB Local)', () => {
       const res = await api.call('GET', '/v1/ping');
       expect(res.status).toBe(200);
       expect(res.body.status).toBe('ok');
+      expect(res.body.auth, 'no tokens: nothing needs one').toEqual({ writes: false, reads: false });
     });
 
     it('creates an environment and gets it; a duplicate name is 409; a missing one 404', async () => {

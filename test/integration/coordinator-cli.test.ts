@@ -10,6 +10,7 @@ import { build } from 'esbuild';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../core/keys.js';
 import { EXIT, runCli } from '../../coordinator/cli/cli.js';
+import { CoordinatorAuth } from '../../coordinator/auth.js';
 import { dynamoDbEndpoint, freePort } from '../support/services.js';
 import { OpenApiClient, startValidatingProxy, type ValidatingProxy } from '../support/openapi.js';
 import { blox, counts, createTestTable, instanceStatusItem, stewardWrites, TestApi, type TestTable } from './coordinator-support.js';
@@ -230,7 +231,7 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
   });
 
   it('needs --token when the coordinator requires one (exit 5 without)', async () => {
-    const secured = await TestApi.start({ store: t.store, authToken: 'tok' });
+    const secured = await TestApi.start({ store: t.store, auth: CoordinatorAuth.fromTokens(['tok']) });
     try {
       const args = ['env', 'create', 'secured', '--cluster', 'prod', '--task-definition', 'logs:1', '--endpoint', secured.url];
       expect((await blox(args)).code).toBe(EXIT.unauthorized);

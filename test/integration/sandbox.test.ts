@@ -109,6 +109,10 @@ describe('npm start: blox local up', () => {
     expect(doc.coordinator, `no coordinator; output:\n${output}`).not.toBeNull();
     const response = await fetch(`${doc.coordinator?.url}/v1/ping`);
     expect(response.status).toBe(200);
+    expect(((await response.json()) as { auth?: unknown }).auth, 'the sandbox coordinator is on loopback, without tokens').toEqual({
+      writes: false,
+      reads: false,
+    });
     expect(doc.pids).toContain(doc.coordinator?.pid);
   });
 

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OpenApiClient, openApiValidator, startValidatingProxy, type ValidatingProxy } from '../support/openapi.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-const ping = JSON.stringify({ status: 'ok', version: '1.2.3' });
+const ping = JSON.stringify({ status: 'ok', version: '1.2.3', auth: { writes: false, reads: false } });
 
 describe('OpenApiValidator', () => {
   const validator = openApiValidator();
@@ -22,14 +22,22 @@ describe('OpenApiValidator', () => {
     expect(check('GET', '/v1/environments/nope', 404, JSON.stringify({ code: 'NotFound', message: 'no', requestId: 'r' }))).not.toThrow();
     expect(check('GET', '/v1/nothing-here', 404, JSON.stringify({ code: 'NotFound', message: 'no', requestId: 'r' }))).not.toThrow();
     expect(check('GET', '/', 200, '<html></html>', 'text/html; charset=utf-8')).not.toThrow();
+    // the token is checked before routing: a 401 may answer any path and method
+    const unauthorized = JSON.stringify({ code: 'Unauthorized', message: 'no', requestId: 'r' });
+    expect(check('GET', '/v1/environments', 401, unauthorized)).not.toThrow();
+    expect(check('GET', '/v1/stream-or-anything', 401, unauthorized)).not.toThrow();
+    expect(check('PATCH', '/v1/ping', 401, unauthorized)).not.toThrow();
   });
 
   it('refuses bodies off the schema, undocumented paths and methods, and wrong content types', () => {
     expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'fine', version: '1' }))).toThrow(
       /GET \/v1\/ping -> 200: body does not match the OpenAPI document/,
     );
-    expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok', version: '1', extra: true }))).toThrow(/body does not match/);
+    expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok', version: '1', auth: { writes: false, reads: false }, extra: true }))).toThrow(
+      /body does not match/,
+    );
     expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok' }))).toThrow(/body does not match/);
+    expect(check('GET', '/v1/ping', 200, JSON.stringify({ status: 'ok', version: '1' }))).toThrow(/body does not match/);
     expect(check('GET', '/v1/ping', 200, '{not json')).toThrow(/body is not JSON/);
     expect(check('GET', '/v1/ping', 200, ping, 'text/plain')).toThrow(/content-type text\/plain is not JSON/);
     expect(check('GET', '/v1/nowhere', 200, ping)).toThrow(/path is not in the OpenAPI document/);
@@ -64,7 +72,7 @@ describe('OpenApiClient and the validating proxy', () => {
   it('the client counts calls and validated responses, and throws on a response off the document', async () => {
     const client = new OpenApiClient(url);
     const res = await client.call('GET', '/v1/ping');
-    expect(res.body).toEqual({ status: 'ok', version: '1.2.3' });
+    expect(res.body).toEqual({ status: 'ok', version: '1.2.3', auth: { writes: false, reads: false } });
     await expect(client.call('GET', '/v1/ping?bad=1')).rejects.toThrow(/GET \/v1\/ping -> 200: body does not match the OpenAPI document/);
     expect([client.calls, client.validated]).toEqual([2, 1]);
   });

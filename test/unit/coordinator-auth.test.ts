@@ -1,0 +1,126 @@
+// The pure parts of the coordinator's door (coordinator/auth.ts, core/net.ts): token files and
+// lists, which requests need a token, the check, and where the coordinator may listen without one.
+import { describe, expect, it } from 'vitest';
+import { checkExposure, CoordinatorAuth, parseToken, parseTokenFile, parseTokenList, tokenNeeded } from '../../coordinator/auth.js';
+import { isLoopbackAddress, listensOnLoopback } from '../../core/net.js';
+import { BloxError } from '../../core/errors.js';
+
+const open = { writes: false, reads: false };
+const writes = { writes: true, reads: false };
+const both = { writes: true, reads: true };
+
+describe('token sources', () => {
+  it('a token file has one token a line; blank and # lines are ignored; a bad line is named by number, never shown', () => {
+    expect(parseTokenFile('# rotated 2026-01\n\n  alpha-token  \r\nbeta#not-a-comment\n', 'f')).toEqual(['alpha-token', 'beta#not-a-comment']);
+    expect(parseTokenFile('# nothing yet\n\n', 'f')).toEqual([]);
+    const bad = () => parseTokenFile('good\nsecret with spaces\n', '--token-file x');
+    expect(bad).toThrow(/--token-file x: line 2 is not a token/);
+    expect(bad).not.toThrow(/secret/);
+    expect(() => parseTokenFile(`${'x'.repeat(1025)}\n`, 'f')).toThrow(/line 1/);
+    expect(() => parseTokenFile('töken\n', 'f')).toThrow(/line 1/);
+  });
+
+  it('a token list is comma or newline separated; one token is one token', () => {
+    expect(parseTokenList(' a1,b2\nc3,,\n', 'L')).toEqual(['a1', 'b2', 'c3']);
+    expect(parseTokenList('', 'L')).toEqual([]);
+    expect(() => parseTokenList('a1, two words', 'BLOX_COORDINATOR_TOKENS')).toThrow(/BLOX_COORDINATOR_TOKENS: entry 2 is not a token/);
+    expect(parseToken('  x,y  ', 'T')).toEqual(['x,y']);
+    expect(parseToken('  ', 'T')).toEqual([]);
+    expect(() => parseToken('a b', 'BLOX_COORDINATOR_TOKEN')).toThrow(/BLOX_COORDINATOR_TOKEN: is not a token/);
+  });
+
+  it('refuses --require-token-for-reads without tokens, and an unreadable or empty token file', () => {
+    expect(() => CoordinatorAuth.load({ requireForReads: true })).toThrow(/--require-token-for-reads: needs tokens: give --token-file FILE/);
+    expect(() => CoordinatorAuth.load({ file: '/nonexistent/blox-tokens' })).toThrow(/--token-file: \/nonexistent\/blox-tokens cannot be read: ENOENT/);
+    expect(CoordinatorAuth.load({}).mode).toEqual(open);
+    expect(CoordinatorAuth.load({ environment: ['e1'], argv: ' a1 ' }).mode).toEqual(writes);
+    expect(CoordinatorAuth.load({ environment: ['e1'], requireForReads: true }).mode).toEqual(both);
+  });
+});
+
+describe('which requests need a token', () => {
+  it('changes need one when tokens are configured; reads only when required; ping, the API document and the page never', () => {
+    for (const method of ['POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']) {
+      expect(tokenNeeded(method, '/v1/environments', open)).toBe(false);
+      expect(tokenNeeded(method, '/v1/environments', writes)).toBe(true);
+      expect(tokenNeeded(method, '/', writes), 'a change to a page path is still a change').toBe(true);
+    }
+    for (const method of ['GET', 'HEAD']) {
+      for (const path of ['/v1/environments', '/v1/environments/a/deployments', '/v1/instances', '/v1/tasks', '/v1/stream/instances', '/v1/anything-new']) {
+        expect(tokenNeeded(method, path, writes), path).toBe(false);
+        expect(tokenNeeded(method, path, both), path).toBe(true);
+      }
+      for (const path of ['/v1/ping', '/v1/openapi.json', '/', '/ui.js', '/ui/app.css', '/favicon.ico'])
+        expect(tokenNeeded(method, path, both), path).toBe(false);
+    }
+  });
+
+  it('check: missing, malformed, wrong and right tokens; several valid at once', () => {
+    const auth = CoordinatorAuth.fromTokens(['old-token', 'new-token'], { requireForReads: true });
+    const refusal = (header: string | undefined, method = 'POST') => {
+      try {
+        auth.check(method, '/v1/environments', header);
+        return undefined;
+      } catch (error) {
+        expect(error).toBeInstanceOf(BloxError);
+        expect((error as BloxError).code).toBe('Unauthorized');
+        return (error as BloxError).message;
+      }
+    };
+    expect(refusal(undefined)).toMatch(/this call changes state: send an Authorization: Bearer <token> header/);
+    expect(refusal(undefined, 'GET')).toMatch(/requires a token for reads too/);
+    expect(refusal('Basic b2xkLXRva2Vu')).toMatch(/send an Authorization/);
+    expect(refusal('Bearer')).toMatch(/send an Authorization/);
+    expect(refusal('Bearer old-token extra')).toMatch(/send an Authorization/);
+    expect(refusal('Bearer old-tokenX')).toBe('the bearer token is not valid');
+    expect(refusal('Bearer old-toke')).toBe('the bearer token is not valid');
+    expect(refusal('Bearer old-token')).toBeUndefined();
+    expect(refusal('bearer   new-token ')).toBeUndefined();
+    expect(refusal('Bearer new-token', 'GET')).toBeUndefined();
+    expect(() => auth.check('GET', '/v1/ping', undefined)).not.toThrow();
+  });
+});
+
+describe('where the coordinator may listen without a token', () => {
+  it('classifies addresses: 127/8, ::1 in any spelling and mapped 127/8 are loopback; unspecified and others are not', () => {
+    for (const address of ['127.0.0.1', '127.1.2.3', '::1', '0:0:0:0:0:0:0:1', '::ffff:127.0.0.1', '::FFFF:7f00:1'])
+      expect(isLoopbackAddress(address), address).toBe(true);
+    for (const address of ['0.0.0.0', '::', '10.0.0.1', '128.0.0.1', '::ffff:10.0.0.1', 'fe80::1', '::2', 'localhost', ''])
+      expect(isLoopbackAddress(address), address).toBe(false);
+  });
+
+  it('a name is loopback only when every address it resolves to is; one that does not resolve is not', async () => {
+    const lookup = (answers: Record<string, string[]>) => async (host: string) => {
+      const found = answers[host];
+      if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
+      return found;
+    };
+    const names = lookup({ localhost: ['127.0.0.1', '::1'], mixed: ['127.0.0.1', '192.0.2.7'], empty: [] });
+    expect(await listensOnLoopback('localhost', names)).toBe(true);
+    expect(await listensOnLoopback('mixed', names)).toBe(false);
+    expect(await listensOnLoopback('empty', names)).toBe(false);
+    expect(await listensOnLoopback('nowhere.invalid', names)).toBe(false);
+    expect(await listensOnLoopback('::1', names)).toBe(true);
+    expect(await listensOnLoopback('0.0.0.0', names)).toBe(false);
+  });
+
+  it('refuses a non-loopback address without tokens, saying what to do; warns with --insecure-no-auth and without TLS', async () => {
+    const none = async () => {
+      throw new Error('no DNS in this test');
+    };
+    for (const host of ['0.0.0.0', '::', '10.1.2.3', 'coordinator.example'])
+      await expect(checkExposure({ host, port: 7070, auth: open, tls: false }, none)).rejects.toThrow(
+        /--listen: refusing to listen on .*7070 without authentication: .*--token-file FILE.*127\.0\.0\.1.*--insecure-no-auth/,
+      );
+    await expect(checkExposure({ host: '::', port: 7070, auth: open, tls: false }, none)).rejects.toThrow(/on \[::\]:7070/);
+    expect(await checkExposure({ host: '127.0.0.1', port: 7070, auth: open, tls: false }, none)).toEqual([]);
+    expect(await checkExposure({ host: '0.0.0.0', port: 7070, auth: open, tls: false, insecureNoAuth: true }, none)).toEqual([
+      expect.stringMatching(/without authentication \(--insecure-no-auth\)/),
+    ]);
+    expect(await checkExposure({ host: '0.0.0.0', port: 7070, auth: writes, tls: false }, none)).toEqual([expect.stringMatching(/without TLS: bearer tokens/)]);
+    expect(await checkExposure({ host: '0.0.0.0', port: 7070, auth: writes, tls: true }, none)).toEqual([]);
+    await expect(checkExposure({ host: '127.0.0.1', port: 7070, auth: writes, tls: false, insecureNoAuth: true }, none)).rejects.toThrow(
+      /--insecure-no-auth: contradicts the tokens given/,
+    );
+  });
+});
