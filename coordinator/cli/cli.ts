@@ -754,10 +754,15 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
           : {}),
       })
     : undefined;
+  const store = new EnvironmentStore({ table });
+  const { startTableFeeds } = await import('../streams/start.js');
+  let streams: Awaited<ReturnType<typeof startTableFeeds>> | undefined;
   try {
+    streams = await startTableFeeds({ table, store, logger });
     const running = await startCoordinator({
-      store: new EnvironmentStore({ table }),
+      store,
       logger,
+      streams,
       listen,
       auth,
       ...(tls ? { tls } : {}),
@@ -785,6 +790,8 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
     logger.info('coordinator stopped');
     return EXIT.ok;
   } finally {
+    // Closed with the coordinator; here too when it never started (a refused address).
+    await streams?.close();
     auth.close();
     checker?.destroy();
     table.destroy();
