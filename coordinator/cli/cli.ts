@@ -678,7 +678,10 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const table = directTable(values, ctx.io.env);
         try {
           const created = await table.createTable();
-          ctx.print({ table: table.tableName, created }, () => `table ${table.tableName} ${created ? 'created' : 'already exists'} (TTL on expiresAt, stream of new and old images)\n`);
+          ctx.print(
+            { table: table.tableName, created },
+            () => `table ${table.tableName} ${created ? 'created' : 'already exists'} (TTL on expiresAt, stream of new and old images)\n`,
+          );
         } finally {
           table.destroy();
         }

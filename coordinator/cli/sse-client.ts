@@ -52,7 +52,13 @@ export async function openStream(
   const headers: Record<string, string> = { accept: 'text/event-stream' };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.lastEventId) headers['last-event-id'] = options.lastEventId;
-  const response = await httpRequest(url, { method: 'GET', headers, headersTimeout: 30_000, bodyTimeout: 0, ...(options.signal ? { signal: options.signal } : {}) });
+  const response = await httpRequest(url, {
+    method: 'GET',
+    headers,
+    headersTimeout: 30_000,
+    bodyTimeout: 0,
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
   if (response.statusCode === 404 || response.statusCode === 503) {
     await response.body.dump();
     return undefined;

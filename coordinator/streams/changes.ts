@@ -65,8 +65,10 @@ export type TaskDefinitionOf = (environment: string, revision: number) => string
 
 export function feedEventsOf(change: TableChange, taskDefinitionOf: TaskDefinitionOf): FeedEvent[] {
   const { pk, sk } = change.key;
-  if (pk.startsWith('CLUSTER#') && sk.startsWith(INSTANCE_SK_PREFIX)) return instanceEvents(change, pk.slice('CLUSTER#'.length), sk.slice(INSTANCE_SK_PREFIX.length));
-  if (pk.startsWith('ENV#') && sk.startsWith(DEPLOYMENT_SK_PREFIX)) return deploymentEvents(change, pk.slice('ENV#'.length), sk.slice(DEPLOYMENT_SK_PREFIX.length), taskDefinitionOf);
+  if (pk.startsWith('CLUSTER#') && sk.startsWith(INSTANCE_SK_PREFIX))
+    return instanceEvents(change, pk.slice('CLUSTER#'.length), sk.slice(INSTANCE_SK_PREFIX.length));
+  if (pk.startsWith('ENV#') && sk.startsWith(DEPLOYMENT_SK_PREFIX))
+    return deploymentEvents(change, pk.slice('ENV#'.length), sk.slice(DEPLOYMENT_SK_PREFIX.length), taskDefinitionOf);
   return [];
 }
 

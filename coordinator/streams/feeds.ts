@@ -158,7 +158,14 @@ export class LiveFeeds implements ChangeSink {
     }
   }
 
-  private attach(request: StreamRequest, req: IncomingMessage, res: ServerResponse, headers: Record<string, string>, after: number, snapshot?: FeedItem[]): void {
+  private attach(
+    request: StreamRequest,
+    req: IncomingMessage,
+    res: ServerResponse,
+    headers: Record<string, string>,
+    after: number,
+    snapshot?: FeedItem[],
+  ): void {
     const { feed, scope } = request;
     const sse = new SseResponse(res, this.options.clientBufferBytes ?? CLIENT_BUFFER_BYTES, (buffered) =>
       this.options.logger.warn({ feed, scope, buffered }, 'stream client too slow: disconnected (it reconnects and resumes or gets a snapshot)'),

@@ -39,7 +39,13 @@ export class StreamWatch {
 
   /** The first event from index `from` on that `match`es. */
   async next(what: string, match: (event: ReceivedEvent) => boolean, from = 0, timeoutMs = 5_000): Promise<ReceivedEvent> {
-    return waitFor(what, timeoutMs, () => this.events.slice(from).find(match), 5, () => `events: ${this.events.map((e) => `${e.event} ${e.data.slice(0, 120)}`).join('\n')}`);
+    return waitFor(
+      what,
+      timeoutMs,
+      () => this.events.slice(from).find(match),
+      5,
+      () => `events: ${this.events.map((e) => `${e.event} ${e.data.slice(0, 120)}`).join('\n')}`,
+    );
   }
 
   close(): void {
