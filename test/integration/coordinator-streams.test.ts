@@ -16,7 +16,7 @@ import { startCoordinator, type RunningCoordinator } from '../../coordinator/ser
 import { dynamoDbClient, dynamoDbEndpoint, localCredentials } from '../support/services.js';
 import { StreamWatch } from '../support/sse-watch.js';
 import { waitFor } from '../support/wait.js';
-import { createTestTable, instanceStatusItem, stewardWrites, TestApi, type TestTable } from './coordinator-support.js';
+import { blox, createTestTable, instanceStatusItem, stewardWrites, TestApi, type TestTable } from './coordinator-support.js';
 
 const endpoint = dynamoDbEndpoint();
 
@@ -183,6 +183,22 @@ describe.skipIf(!endpoint)('coordinator live feeds (DynamoDB Local streams)', ()
     expect((await api.call('GET', '/v1/stream/deployments?environment=nope')).status).toBe(404);
   });
 
+  it('blox deploy status --watch follows the deployments stream: a change shows at once, not at the next poll', async () => {
+    const created = await t.store.createEnvironment({ name: 'watched', instanceGroup: { cluster: 'eta' }, taskDefinition: 'logs:1' } as never);
+    const id = created.activeDeployment?.id as string;
+    const before = feeds.clientCounts.deployments;
+    const started = performance.now();
+    // A 30 s interval: only the stream can end this watch within seconds.
+    const watching = blox(['deploy', 'status', 'watched', '--watch', '--interval', '30', '-o', 'json', '--endpoint', api.coordinator.url]);
+    await waitFor('the watch on the stream', 5_000, () => feeds.clientCounts.deployments > before);
+    await stewardWrites(t, 'watched', id, { status: 'completed', finishedAt: '2026-01-01T00:10:00.000Z' });
+    const done = await watching;
+    expect(done.code).toBe(0);
+    expect(done.json).toMatchObject({ deployment: id, status: 'completed' });
+    expect(performance.now() - started).toBeLessThan(10_000);
+    await waitFor('the watch closed its stream', 5_000, () => feeds.clientCounts.deployments === before);
+  });
+
   it("refuses bad filters with the API's usual 400", async () => {
     expect((await api.call('GET', '/v1/stream/instances?environment=web')).body).toMatchObject({ code: 'InvalidInput', field: 'environment' });
     expect((await api.call('GET', '/v1/stream/tasks?cluster=')).body).toMatchObject({ code: 'InvalidInput', field: 'cluster' });
@@ -280,5 +296,24 @@ describe.skipIf(!endpoint)('a table created without a stream', () => {
     expect((await fetch(`${coordinator.url}/v1/instances`)).status).toBe(200);
     expect(await table.createTable()).toBe(false);
     await waitFor('the feeds available', 10_000, async () => (await fetch(`${coordinator.url}/v1/stream/tasks`, { method: 'HEAD' })).status === 200);
+  });
+
+  it('blox deploy status --watch polls a coordinator whose feeds are unavailable', async () => {
+    const other = await createTestTable(endpoint, 'nostream-cli');
+    const unavailable = await startCoordinator({ store: other.store, logger: pino({ level: 'silent' }), listen: '127.0.0.1:0' });
+    try {
+      expect((await fetch(`${unavailable.url}/v1/stream/deployments`)).status).toBe(503);
+      const created = await other.store.createEnvironment({ name: 'polled', instanceGroup: { cluster: 'theta' }, taskDefinition: 'logs:1' } as never);
+      const id = created.activeDeployment?.id as string;
+      const watching = blox(['deploy', 'status', 'polled', '--watch', '--interval', '0.1', '-o', 'json', '--endpoint', unavailable.url]);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await stewardWrites(other, 'polled', id, { status: 'completed', finishedAt: '2026-01-01T00:10:00.000Z' });
+      const done = await watching;
+      expect(done.code).toBe(0);
+      expect(done.json).toMatchObject({ deployment: id, status: 'completed' });
+    } finally {
+      await unavailable.close();
+      await other.dispose();
+    }
   });
 });
