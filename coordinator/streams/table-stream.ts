@@ -29,6 +29,8 @@ export interface TableStreamOptions {
   tableName: string;
   /** The table's client (kept by the caller); the Streams client is made from its configuration. */
   dynamodb: DynamoDBClient;
+  /** A Streams client to use (the caller keeps it); by default one made from `dynamodb`'s configuration. */
+  streams?: DynamoDBStreamsClient;
   /** GetRecords on an idle shard backs off from `minIdleMs` to `maxIdleMs` (DynamoDB allows 5 calls a second per shard). */
   minIdleMs?: number;
   maxIdleMs?: number;
@@ -54,6 +56,7 @@ interface ShardState {
 /** Follows the table's stream; `start` resolves once every open shard has its iterator (from then on no change is missed). */
 export class TableStream implements ChangeSource {
   private readonly streams: DynamoDBStreamsClient;
+  private ownsStreams = false;
   private readonly abort = new AbortController();
   private readonly shards = new Map<string, ShardState>();
   private readonly running = new Set<Promise<void>>();
@@ -67,8 +70,12 @@ export class TableStream implements ChangeSource {
   private readonly retryUnavailableMs: number;
 
   constructor(private readonly options: TableStreamOptions) {
-    const config = options.dynamodb.config;
-    this.streams = new DynamoDBStreamsClient({ endpoint: config.endpoint, region: config.region, credentials: config.credentials });
+    if (options.streams) this.streams = options.streams;
+    else {
+      const config = options.dynamodb.config;
+      this.streams = new DynamoDBStreamsClient({ endpoint: config.endpoint, region: config.region, credentials: config.credentials });
+      this.ownsStreams = true;
+    }
     this.minIdleMs = options.minIdleMs ?? 50;
     this.maxIdleMs = options.maxIdleMs ?? 250;
     this.describeEveryMs = options.describeEveryMs ?? 10_000;
@@ -92,7 +99,7 @@ export class TableStream implements ChangeSource {
     this.abort.abort();
     await Promise.allSettled([...this.running]);
     await this.delivering.catch(() => undefined);
-    this.streams.destroy();
+    if (this.ownsStreams) this.streams.destroy();
   }
 
   private track(work: Promise<void>): Promise<void> {
