@@ -29,6 +29,7 @@ import {
   type TableChange,
 } from './changes.js';
 import { EventIds, EventLog } from './event-log.js';
+import { Liveness } from './liveness.js';
 import { SseResponse, sseFrame } from './sse.js';
 
 export const KEEPALIVE_MS = 15_000;
@@ -38,6 +39,8 @@ export const CLIENT_BUFFER_BYTES = 1024 * 1024;
 const LOG_EVENTS = 10_000;
 const LOG_BYTES = 8 * 1024 * 1024;
 const REVISION_CACHE = 10_000;
+/** How often instances whose agent stopped writing are looked for (they leave the list routes by time, not by a write). */
+const LIVENESS_SWEEP_MS = 1_000;
 
 export interface LiveFeedsOptions {
   source: ChangeSource;
@@ -45,6 +48,7 @@ export interface LiveFeedsOptions {
   logger: Logger;
   clock?: Clock;
   keepaliveMs?: number;
+  livenessSweepMs?: number;
   clientBufferBytes?: number;
   logEvents?: number;
   logBytes?: number;
@@ -72,6 +76,8 @@ export class LiveFeeds implements ChangeSink {
   private readonly taskDefinitions = new Map<string, string>();
   private readonly clock: Clock;
   private readonly keepalive: NodeJS.Timeout;
+  private readonly liveness = new Liveness();
+  private readonly sweep: NodeJS.Timeout;
   private closed = false;
 
   private constructor(private readonly options: LiveFeedsOptions) {
@@ -81,6 +87,8 @@ export class LiveFeeds implements ChangeSink {
     this.clients = { instances: new Set(), tasks: new Set(), deployments: new Set() };
     this.keepalive = setInterval(() => this.forEachClient((c) => c.sse.keepalive()), options.keepaliveMs ?? KEEPALIVE_MS);
     this.keepalive.unref();
+    this.sweep = setInterval(() => this.publish(this.liveness.expire(this.clock.wallMs())), options.livenessSweepMs ?? LIVENESS_SWEEP_MS);
+    this.sweep.unref();
   }
 
   /** Starts reading the source; resolves once changes from now on are followed (or the source is known unavailable). */
@@ -116,6 +124,7 @@ export class LiveFeeds implements ChangeSink {
   async close(): Promise<void> {
     this.closed = true;
     clearInterval(this.keepalive);
+    clearInterval(this.sweep);
     this.forEachClient((c) => c.sse.end());
     for (const feed of FEEDS) this.clients[feed].clear();
     await this.options.source.close();
@@ -127,7 +136,11 @@ export class LiveFeeds implements ChangeSink {
     let events: FeedEvent[];
     try {
       await this.learnTaskDefinitions(changes);
-      events = changes.flatMap((change) => feedEventsOf(change, (environment, revision) => this.taskDefinitions.get(revisionKey(environment, revision))));
+      const now = this.clock.wallMs();
+      events = changes.flatMap((change) => [
+        ...feedEventsOf(change, (environment, revision) => this.taskDefinitions.get(revisionKey(environment, revision))),
+        ...this.liveness.observe(change, now),
+      ]);
     } catch (error) {
       // A revision that could not be read (DynamoDB failing): what the events would say is unknown.
       this.options.logger.warn({ err: error }, `live feeds: a batch of changes could not be read (${errorMessage(error)}); clients start over`);

@@ -162,6 +162,35 @@ describe.skipIf(!endpoint)('coordinator live feeds (DynamoDB Local streams)', ()
     expect(deltaInstances.events.filter((e) => e.event !== 'snapshot').every((e) => e.data.includes('delta'))).toBe(true);
   });
 
+  it('an instance whose agent stops writing leaves the stream when its heartbeat lapses, as it leaves GET /v1/instances', async () => {
+    const watch = await open('/v1/stream/instances?cluster=iota');
+    await watch.next('the snapshot', (e) => e.event === 'snapshot');
+    const validUntil = Math.ceil(Date.now() / 1000) + 2;
+    await t.table.put({
+      pk: 'INSTANCE#i-dying',
+      sk: 'HEARTBEAT',
+      kind: 'InstanceHeartbeat',
+      schemaVersion: 1,
+      cluster: 'iota',
+      containerInstanceId: 'i-dying',
+      owner: 'agent-x',
+      recordVersion: 'v1',
+      leaseDurationMs: 2_000,
+      released: false,
+      agentVersion: '0.1.0',
+      updatedAt: new Date().toISOString(),
+      validUntil,
+      expiresAt: 4_000_000_000,
+    });
+    await status('iota', 'i-dying');
+    await watch.next('the upsert', (e) => e.event === 'upsert');
+    const removed = await watch.next('the removal by time', (e) => e.event === 'remove', 0, 8_000);
+    expect(removed.json).toEqual({ key: { cluster: 'iota', containerInstanceId: 'i-dying' } });
+    expect(Date.now()).toBeGreaterThanOrEqual(validUntil * 1000);
+    // The list route says the same at the same time (this suite's store runs on a test clock: ask one on the system clock).
+    expect((await new EnvironmentStore({ table: t.table }).listInstances({ cluster: 'iota' })).items).toEqual([]);
+  });
+
   it('a deployment change appears on /v1/stream/deployments, shaped as the list route item with environment set; filtered by environment', async () => {
     const everything = await open('/v1/stream/deployments');
     await everything.next('the snapshot', (e) => e.event === 'snapshot');

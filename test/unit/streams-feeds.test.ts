@@ -8,6 +8,7 @@ import { SseParser } from '../../coordinator/cli/sse-client.js';
 import { feedEventsOf, type ChangeSink, type ChangeSource, type TableChange } from '../../coordinator/streams/changes.js';
 import { EventIds, EventLog } from '../../coordinator/streams/event-log.js';
 import { LiveFeeds } from '../../coordinator/streams/feeds.js';
+import { Liveness } from '../../coordinator/streams/liveness.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 import { instanceView, taskViews } from '../../core/store/views.js';
 import { parseInstanceStatus } from '../../core/records.js';
@@ -68,6 +69,46 @@ describe('feedEventsOf', () => {
     expect(feedEventsOf({ eventName: 'INSERT', key: { pk: 'ENV#web', sk: 'DEP#x' }, newImage: { kind: 'Deployment' } }, noRevisions)).toEqual([
       { feed: 'deployments', type: 'remove', scope: 'web', data: { key: { environment: 'web', deploymentId: 'x' } } },
     ]);
+  });
+});
+
+const heartbeat = (id: string, validUntil: number) => ({
+  pk: `INSTANCE#${id}`,
+  sk: 'HEARTBEAT',
+  kind: 'InstanceHeartbeat',
+  schemaVersion: 1,
+  cluster: 'c',
+  containerInstanceId: id,
+  owner: 'agent-1',
+  recordVersion: String(validUntil),
+  leaseDurationMs: 30_000,
+  released: false,
+  agentVersion: '1',
+  updatedAt: '2026-01-01T00:00:00.000Z',
+  validUntil,
+  expiresAt: 4_000_000_000,
+});
+
+describe('Liveness', () => {
+  it('removes an instance and its tasks once its heartbeat lapses, shows it again when a heartbeat revives it, forgets removed records', () => {
+    const liveness = new Liveness();
+    const item = status('i-9', [{ taskArn: 'task/z' }], { expiresAt: 2_000 });
+    expect(liveness.observe({ eventName: 'INSERT', key: key(item), newImage: item }, 0)).toEqual([]);
+    liveness.observe({ eventName: 'MODIFY', key: key(heartbeat('i-9', 100)), newImage: heartbeat('i-9', 100) }, 0);
+    expect(liveness.expire(99_000)).toEqual([]);
+    expect(liveness.expire(100_000)).toEqual([
+      { feed: 'instances', type: 'remove', scope: 'c', data: { key: { cluster: 'c', containerInstanceId: 'i-9' } } },
+      { feed: 'tasks', type: 'remove', scope: 'c', data: { key: { taskArn: 'task/z' } } },
+    ]);
+    expect(liveness.expire(101_000)).toEqual([]);
+    const revived = liveness.observe({ eventName: 'MODIFY', key: key(heartbeat('i-9', 500)), newImage: heartbeat('i-9', 500) }, 101_000);
+    expect(revived.map((e) => `${e.feed} ${e.type}`)).toEqual(['instances upsert', 'tasks upsert']);
+    // Its own expiresAt (2000 s) passes: removed and forgotten.
+    expect(liveness.expire(2_000_000)).toHaveLength(2);
+    expect(liveness.size).toBe(0);
+    liveness.observe({ eventName: 'INSERT', key: key(item), newImage: item }, 0);
+    liveness.observe({ eventName: 'REMOVE', key: key(item), oldImage: item }, 0);
+    expect(liveness.size).toBe(0);
   });
 });
 
