@@ -79,7 +79,15 @@ export const AGENT_ACTIONS = {
 
 export const COORDINATOR_ACTIONS = {
   ecs: ['ecs:DescribeClusters', 'ecs:DescribeTaskDefinition', 'ecs:ListContainerInstances', 'ecs:DescribeContainerInstances'],
-  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem', 'dynamodb:DescribeTable'],
+  dynamodb: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:DescribeTable',
+  ],
   /** The live feeds (/v1/stream/*) read the table's stream: granted on the stream's ARN only. */
   dynamodbStreams: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
 };
