@@ -75,8 +75,13 @@ export async function deploymentStatus(command: Command, args: string[], values:
   const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
   const columns = ctx.json ? undefined : ctx.io.terminalColumns;
   // With --watch, the coordinator's deployments stream says when to read again (polling without one).
-  const changes = values.watch ? await DeploymentChanges.open(ctx.backend(), name) : undefined;
-  const untilNextPoll = () => (changes as DeploymentChanges).wait(intervalS * 1000, deadline - Date.now());
+  // Opened after the first read, so the first line comes as soon as without it; its snapshot then
+  // wakes the watch at once, so nothing changed in between is missed.
+  let changes: DeploymentChanges | undefined;
+  const untilNextPoll = async () => {
+    changes ??= await DeploymentChanges.open(ctx.backend(), name);
+    await changes.wait(intervalS * 1000, deadline - Date.now());
+  };
   try {
     return await watchDeployment();
   } finally {
