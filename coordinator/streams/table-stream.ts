@@ -59,6 +59,8 @@ export class TableStream implements ChangeSource {
   private ownsStreams = false;
   private readonly abort = new AbortController();
   private readonly shards = new Map<string, ShardState>();
+  /** Shards with a reader now (one reader per shard). */
+  private readonly reading = new Set<string>();
   private readonly running = new Set<Promise<void>>();
   private streamArn: string | undefined;
   private unavailableReason: string | undefined = 'the stream reader is starting';
@@ -178,17 +180,12 @@ export class TableStream implements ChangeSource {
     }
     const starting: Promise<void>[] = [];
     for (const state of this.shards.values()) {
-      if (state.done || state.iterator !== undefined || this.isReading(state)) continue;
+      if (state.done || state.iterator !== undefined || this.reading.has(state.id)) continue;
       const parent = state.parentId ? this.shards.get(state.parentId) : undefined;
       if (parent && !parent.done) continue;
       starting.push(this.startShard(state, sink));
     }
     await Promise.all(starting);
-  }
-
-  private readonly reading = new Set<string>();
-  private isReading(state: ShardState): boolean {
-    return this.reading.has(state.id);
   }
 
   private async startShard(state: ShardState, sink: ChangeSink): Promise<void> {
