@@ -12,6 +12,7 @@ const SDK_ADAPTERS = [
   'core/store/dynamo.ts', // the store's DynamoDB table access
   'core/dynamo-table.ts', // the table definition, typed as CreateTableCommandInput (a type only)
   'coordinator/ecs-check.ts', // the coordinator's ECS check
+  'coordinator/streams/table-stream.ts', // the coordinator's reader of the table's DynamoDB Stream
   'local/ecs/shapes.ts', // the ECS emulator: ECS's own request shapes (types only)
   'local/ecs/testing.ts', // the emulator's test helpers: an ECS client of the emulator
   'local/runtime/docker.ts', // the local world's Docker task runtime

@@ -18,6 +18,8 @@ import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
 import { CoordinatorAuth, checkExposure } from './auth.js';
 import { readTls, watchTls, type TlsFiles } from './tls.js';
+import type { LiveFeeds, StreamWriter } from './streams/feeds.js';
+import { streamRoutes } from './streams/routes.js';
 
 export const DEFAULT_LISTEN = '127.0.0.1:7070';
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -30,6 +32,8 @@ export interface CoordinatorOptions {
   /** Checks clusters and task definitions with ECS before storing them. */
   ecsCheck?: EcsChecker;
   bodyLimit?: number;
+  /** The live feeds (/v1/stream/*); without them those routes answer 503. Closed with the coordinator. */
+  streams?: LiveFeeds;
 }
 
 interface Request {
@@ -46,6 +50,8 @@ interface Reply {
   body?: unknown;
   /** A non-JSON answer (the web page). */
   raw?: { contentType: string; text: string };
+  /** A Server-Sent Events stream that writes the response itself. */
+  stream?: StreamWriter;
 }
 
 type Handler = (request: Request) => Promise<Reply>;
@@ -281,6 +287,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
         },
       },
     },
+    ...streamRoutes(options.streams),
   ];
 
   const dispatch = async (req: IncomingMessage, id: string): Promise<Reply> => {
@@ -313,6 +320,11 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const finish = (reply: Reply, extraHeaders: Record<string, string> = {}) => {
       const headers: Record<string, string> = { 'x-request-id': id, ...extraHeaders };
+      if (reply.stream) {
+        res.once('close', () => logger.info({ requestId: id, method: req.method, path, status: 200, stream: true }, 'request'));
+        reply.stream(req, res, headers);
+        return;
+      }
       let payload: string | undefined;
       if (reply.raw) {
         payload = reply.raw.text;
@@ -481,8 +493,9 @@ export async function startCoordinator(options: CoordinatorOptions & ServeOption
     server,
     url: `${options.tls ? 'https' : 'http'}://${shownHost}:${address.port}`,
     /** Stops accepting, lets requests in flight finish (up to `graceMs`), then closes what is left. */
-    close: (graceMs = 5_000) =>
-      new Promise<void>((resolve, reject) => {
+    close: async (graceMs = 5_000) => {
+      await options.streams?.close();
+      await new Promise<void>((resolve, reject) => {
         tlsWatch?.close();
         const timer = setTimeout(() => server.closeAllConnections(), graceMs);
         timer.unref();
@@ -492,6 +505,7 @@ export async function startCoordinator(options: CoordinatorOptions & ServeOption
           else resolve();
         });
         server.closeIdleConnections();
-      }),
+      });
+    },
   };
 }

@@ -79,7 +79,17 @@ export const AGENT_ACTIONS = {
 
 export const COORDINATOR_ACTIONS = {
   ecs: ['ecs:DescribeClusters', 'ecs:DescribeTaskDefinition', 'ecs:ListContainerInstances', 'ecs:DescribeContainerInstances'],
-  dynamodb: ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:ConditionCheckItem'],
+  dynamodb: [
+    'dynamodb:GetItem',
+    'dynamodb:BatchGetItem',
+    'dynamodb:Query',
+    'dynamodb:PutItem',
+    'dynamodb:UpdateItem',
+    'dynamodb:ConditionCheckItem',
+    'dynamodb:DescribeTable',
+  ],
+  /** The live feeds (/v1/stream/*) read the table's stream: granted on the stream's ARN only. */
+  dynamodbStreams: ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'],
 };
 
 /** The ECS container agent's own permissions, attached separately and left as AWS maintains them. */
@@ -189,6 +199,7 @@ const getAtt = (resource: string, attribute: string): Json => ({ 'Fn::GetAtt': [
 
 const CLUSTER_ARN = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/${ClusterName}');
 const TABLE_ARN = getAtt('Table', 'Arn');
+const STREAM_ARN = getAtt('Table', 'StreamArn');
 
 function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): Json[] {
   const byScope = new Map<EcsScope, string[]>();
@@ -255,7 +266,11 @@ export function coordinatorPolicyDocument(): Json {
   const anyCluster = sub('arn:${AWS::Partition}:ecs:${AWS::Region}:${AWS::AccountId}:cluster/*');
   return {
     Version: '2012-10-17',
-    Statement: [...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'CoordinatorEcs'), tableStatement(COORDINATOR_ACTIONS.dynamodb)],
+    Statement: [
+      ...ecsStatements(COORDINATOR_ACTIONS.ecs, anyCluster, 'CoordinatorEcs'),
+      tableStatement(COORDINATOR_ACTIONS.dynamodb),
+      { Sid: 'BloxEdgeTableStream', Effect: 'Allow', Action: COORDINATOR_ACTIONS.dynamodbStreams, Resource: STREAM_ARN },
+    ],
   };
 }
 
@@ -412,6 +427,8 @@ export function cloudFormationTemplate(script = installerScript()): Json {
           BillingMode: table.BillingMode as string,
           AttributeDefinitions: (table.AttributeDefinitions ?? []).map((d) => ({ AttributeName: d.AttributeName!, AttributeType: d.AttributeType! })),
           KeySchema: (table.KeySchema ?? []).map((k) => ({ AttributeName: k.AttributeName!, KeyType: k.KeyType! })),
+          // CloudFormation's StreamSpecification takes only the view type (the stream is on when it is given).
+          StreamSpecification: { StreamViewType: table.StreamSpecification?.StreamViewType as string },
           TimeToLiveSpecification: { AttributeName: TTL_ATTRIBUTE, Enabled: true },
           PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
         },
@@ -504,6 +521,7 @@ export function cloudFormationTemplate(script = installerScript()): Json {
     Outputs: {
       TableName: { Value: ref('Table') },
       TableArn: { Value: TABLE_ARN },
+      TableStreamArn: { Value: STREAM_ARN },
       ClusterArn: { Value: CLUSTER_ARN },
       AgentInstanceRoleArn: { Value: getAtt('AgentInstanceRole', 'Arn') },
       AgentInstanceProfileArn: { Value: getAtt('AgentInstanceProfile', 'Arn') },

@@ -8,6 +8,7 @@ import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStar
 import type { Page, PageRequest } from '../../core/store/paging.js';
 import type { DeploymentView, EnvironmentView, InstanceView, RevisionView, TaskView } from '../../core/store/views.js';
 import type { InstancePreview } from '../preview.js';
+import { openStream, type SseEvent } from './sse-client.js';
 
 export type DeploymentAction = 'stop' | 'pause' | 'resume' | 'promote' | 'rollback';
 
@@ -28,6 +29,8 @@ export interface Backend {
   listTasks(query: TaskQuery): Promise<Page<TaskView>>;
   previewEnvironment(name: string, revision?: number): Promise<InstancePreview>;
   previewInstanceGroup(cluster: string, expression?: string): Promise<InstancePreview>;
+  /** A live feed of the coordinator (/v1/stream/...), or undefined when it offers none; absent with --direct. */
+  openStream?(path: string, options: { lastEventId?: string; signal?: AbortSignal }): Promise<AsyncIterable<SseEvent> | undefined>;
   close(): Promise<void>;
 }
 
@@ -165,6 +168,9 @@ export class HttpBackend implements Backend {
   }
   async previewInstanceGroup(cluster: string, expression?: string): Promise<InstancePreview> {
     return (await this.send<InstancePreview>('GET', '/v1/preview', { query: { cluster, expression } })).body;
+  }
+  async openStream(path: string, options: { lastEventId?: string; signal?: AbortSignal }): Promise<AsyncIterable<SseEvent> | undefined> {
+    return openStream(`${this.base}${path}`, { ...options, ...(this.token ? { token: this.token } : {}) });
   }
   async close(): Promise<void> {}
 }

@@ -152,7 +152,7 @@ What the agents report
 Running things
   blox coordinator [--listen HOST:PORT] [--token-file FILE] [--require-token-for-reads]
                    [--tls-cert FILE --tls-key FILE] [--insecure-no-auth] [--check-ecs [--ecs-endpoint URL]]
-  blox table create                            create the DynamoDB table (idempotent)
+  blox table create                            create the DynamoDB table, or add its stream (idempotent)
   blox local ...                               the local sandbox (blox local --help)
   blox --version
 
@@ -678,7 +678,10 @@ const commands: Record<string, Record<string, Command> | Command> = {
         const table = directTable(values, ctx.io.env);
         try {
           const created = await table.createTable();
-          ctx.print({ table: table.tableName, created }, () => `table ${table.tableName} ${created ? 'created' : 'already exists'} (TTL on expiresAt)\n`);
+          ctx.print(
+            { table: table.tableName, created },
+            () => `table ${table.tableName} ${created ? 'created' : 'already exists'} (TTL on expiresAt, stream of new and old images)\n`,
+          );
         } finally {
           table.destroy();
         }
@@ -754,10 +757,15 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
           : {}),
       })
     : undefined;
+  const store = new EnvironmentStore({ table });
+  const { startTableFeeds } = await import('../streams/start.js');
+  let streams: Awaited<ReturnType<typeof startTableFeeds>> | undefined;
   try {
+    streams = await startTableFeeds({ table, store, logger });
     const running = await startCoordinator({
-      store: new EnvironmentStore({ table }),
+      store,
       logger,
+      streams,
       listen,
       auth,
       ...(tls ? { tls } : {}),
@@ -785,6 +793,8 @@ async function serveCoordinator(values: Values, ctx: Context): Promise<number> {
     logger.info('coordinator stopped');
     return EXIT.ok;
   } finally {
+    // Closed with the coordinator; here too when it never started (a refused address).
+    await streams?.close();
     auth.close();
     checker?.destroy();
     table.destroy();

@@ -7,6 +7,7 @@ import type { DeploymentView, EnvironmentView } from '../../core/store/views.js'
 import type { Command, Context, Values } from './cli.js';
 import { everyPage, EXIT, UsageError } from './common.js';
 import * as out from './output.js';
+import { DeploymentChanges } from './watch-stream.js';
 
 // Widened to strings: a view's status may also be `paused`, which is never finished.
 const FINISHED: readonly string[] = FINISHED_DEPLOYMENT_STATUSES;
@@ -73,55 +74,69 @@ export async function deploymentStatus(command: Command, args: string[], values:
   const intervalS = secondsFlag(values.interval, '--interval', 2);
   const deadline = timeoutS ? Date.now() + timeoutS * 1000 : Infinity;
   const columns = ctx.json ? undefined : ctx.io.terminalColumns;
-  const untilNextPoll = () => new Promise((resolve) => setTimeout(resolve, Math.max(10, Math.min(intervalS * 1000, deadline - Date.now()))));
-  let id = given;
-  let last = '';
-  let reportedFailure: string | undefined;
-  let status: RolloutStatus | undefined;
-  for (;;) {
-    let deployment: DeploymentView;
-    try {
-      const env = await ctx.backend().getEnvironment(name);
-      id ??= env.activeDeployment?.id;
-      if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
-      deployment = await ctx.backend().getDeployment(name, id);
-      status = rolloutStatus(env, deployment);
-    } catch (error) {
-      // The agents carry a rollout on without the coordinator: once a watch has read the deployment,
-      // it outlives a coordinator that restarts or fails for a while (a wrong endpoint still fails at once).
-      if (!values.watch || status === undefined || !isTransient(error)) throw error;
-      // Said once per kind of failure (a 500's message differs by its request id every time).
-      const kind = (error as BloxError).code;
-      if (kind !== reportedFailure) {
-        if (columns !== undefined) ctx.io.stdout('\r\x1b[2K');
-        ctx.io.stderr(`blox: ${errorMessage(error)}; still watching\n`);
+  // With --watch, the coordinator's deployments stream says when to read again (polling without one).
+  // Opened after the first read, so the first line comes as soon as without it; its snapshot then
+  // wakes the watch at once, so nothing changed in between is missed.
+  let changes: DeploymentChanges | undefined;
+  const untilNextPoll = async () => {
+    changes ??= await DeploymentChanges.open(ctx.backend(), name);
+    await changes.wait(intervalS * 1000, deadline - Date.now());
+  };
+  try {
+    return await watchDeployment();
+  } finally {
+    changes?.close();
+  }
+  async function watchDeployment(): Promise<number> {
+    let id = given;
+    let last = '';
+    let reportedFailure: string | undefined;
+    let status: RolloutStatus | undefined;
+    for (;;) {
+      let deployment: DeploymentView;
+      try {
+        const env = await ctx.backend().getEnvironment(name);
+        id ??= env.activeDeployment?.id;
+        if (!id) throw new BloxError('NotFound', `environment ${name} has no deployment`);
+        deployment = await ctx.backend().getDeployment(name, id);
+        status = rolloutStatus(env, deployment);
+      } catch (error) {
+        // The agents carry a rollout on without the coordinator: once a watch has read the deployment,
+        // it outlives a coordinator that restarts or fails for a while (a wrong endpoint still fails at once).
+        if (!values.watch || status === undefined || !isTransient(error)) throw error;
+        // Said once per kind of failure (a 500's message differs by its request id every time).
+        const kind = (error as BloxError).code;
+        if (kind !== reportedFailure) {
+          if (columns !== undefined) ctx.io.stdout('\r\x1b[2K');
+          ctx.io.stderr(`blox: ${errorMessage(error)}; still watching\n`);
+        }
+        reportedFailure = kind;
+        last = '';
+        if (Date.now() >= deadline) return timedOutWatch(ctx, status, timeoutS, columns);
+        await untilNextPoll();
+        continue;
       }
-      reportedFailure = kind;
-      last = '';
-      if (Date.now() >= deadline) return timedOutWatch(ctx, status, timeoutS, columns);
+      reportedFailure = undefined;
+      if (!values.watch) {
+        ctx.print(status, () => `${(status as RolloutStatus).line}\n`);
+        return EXIT.ok;
+      }
+      const finished = FINISHED.includes(deployment.status);
+      const timedOut = !finished && Date.now() >= deadline;
+      if (columns !== undefined) ctx.io.stdout(`\r\x1b[2K${out.progressBar(deployment, columns)}${finished || timedOut ? '\n' : ''}`);
+      else if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
+      last = status.line;
+      if (timedOut) return timedOutWatch(ctx, status, timeoutS);
+      if (finished) {
+        if (ctx.json) ctx.print(status, () => '');
+        if (deployment.status === 'completed') return EXIT.ok;
+        // A CI log should say why without another command.
+        ctx.io.stderr(`blox: deployment ${id} ended ${deployment.status}${deployment.rolledBackBy ? ` (rolled back by ${deployment.rolledBackBy})` : ''}\n`);
+        for (const f of deployment.failures) ctx.io.stderr(`  ${f.containerInstanceArn}: ${f.reason} (${f.at})\n`);
+        return EXIT.deploymentUnsuccessful;
+      }
       await untilNextPoll();
-      continue;
     }
-    reportedFailure = undefined;
-    if (!values.watch) {
-      ctx.print(status, () => `${(status as RolloutStatus).line}\n`);
-      return EXIT.ok;
-    }
-    const finished = FINISHED.includes(deployment.status);
-    const timedOut = !finished && Date.now() >= deadline;
-    if (columns !== undefined) ctx.io.stdout(`\r\x1b[2K${out.progressBar(deployment, columns)}${finished || timedOut ? '\n' : ''}`);
-    else if (!ctx.json && status.line !== last) ctx.io.stdout(`${status.line}\n`);
-    last = status.line;
-    if (timedOut) return timedOutWatch(ctx, status, timeoutS);
-    if (finished) {
-      if (ctx.json) ctx.print(status, () => '');
-      if (deployment.status === 'completed') return EXIT.ok;
-      // A CI log should say why without another command.
-      ctx.io.stderr(`blox: deployment ${id} ended ${deployment.status}${deployment.rolledBackBy ? ` (rolled back by ${deployment.rolledBackBy})` : ''}\n`);
-      for (const f of deployment.failures) ctx.io.stderr(`  ${f.containerInstanceArn}: ${f.reason} (${f.at})\n`);
-      return EXIT.deploymentUnsuccessful;
-    }
-    await untilNextPoll();
   }
 }
 

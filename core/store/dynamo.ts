@@ -13,6 +13,7 @@ import {
   ResourceInUseException,
   TransactionCanceledException,
   TransactWriteItemsCommand,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
   type AttributeValue,
   type BatchGetItemCommandOutput,
@@ -20,7 +21,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { randomUUID } from 'node:crypto';
-import { tableDefinition } from '../dynamo-table.js';
+import { STREAM_SPECIFICATION, tableDefinition } from '../dynamo-table.js';
 import { TTL_ATTRIBUTE, type ItemKey } from '../keys.js';
 
 export type Item = Record<string, unknown>;
@@ -233,7 +234,10 @@ export class DynamoTable implements TableAccess {
     };
   }
 
-  /** Creates the table (idempotent) and turns on TTL on `expiresAt`. Returns false when it already existed. */
+  /**
+   * Creates the table (idempotent), turns on TTL on `expiresAt` and, on a table created before the
+   * live feeds, its stream. Returns false when it already existed.
+   */
   async createTable(): Promise<boolean> {
     let created = true;
     try {
@@ -242,10 +246,18 @@ export class DynamoTable implements TableAccess {
       if (!(error instanceof ResourceInUseException)) throw error;
       created = false;
     }
-    for (let i = 0; i < 120; i++) {
-      const out = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
-      if (out.Table?.TableStatus === 'ACTIVE') break;
-      await sleep(500);
+    const active = async () => {
+      for (let i = 0; i < 120; i++) {
+        const out = await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+        if (out.Table?.TableStatus === 'ACTIVE') return out.Table;
+        await sleep(500);
+      }
+      return undefined;
+    };
+    const described = await active();
+    if (described && !described.StreamSpecification?.StreamEnabled) {
+      await this.client.send(new UpdateTableCommand({ TableName: this.tableName, StreamSpecification: { ...STREAM_SPECIFICATION } }));
+      await active();
     }
     try {
       await this.client.send(

@@ -219,6 +219,11 @@ describe.skipIf(!endpoint)('coordinator auth and TLS (DynamoDB Local)', () => {
         expect(listed.status).toBe(200);
         expect(listed.body.items).toEqual(expect.any(Array));
         expect((await api.call('GET', '/v1/instances', { headers: bearer(one) })).status).toBe(200);
+        // A stream with the token: the live feed (its table has a stream), not a 401.
+        const stream = await fetch(`${served.url}/v1/stream/instances`, { headers: bearer(one) });
+        expect(stream.status).toBe(200);
+        expect(stream.headers.get('content-type')).toMatch(/^text\/event-stream/);
+        await stream.body?.cancel();
         expect((await api.call('POST', '/v1/environments', { body: environment('reads-a') })).status).toBe(401);
         expect((await api.call('POST', '/v1/environments', { body: environment('reads-a'), headers: bearer(one) })).status).toBe(200);
         expect(api.calls).toBe(api.validated);

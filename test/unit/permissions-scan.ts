@@ -18,6 +18,8 @@ export const PROVISIONING_FUNCTIONS = new Set(['createTable', 'ensureTable', 'de
 const SERVICE_PREFIX: Record<string, string> = {
   '@aws-sdk/client-ecs': 'ecs',
   '@aws-sdk/client-dynamodb': 'dynamodb',
+  // The Streams API's actions are under the dynamodb: prefix too.
+  '@aws-sdk/client-dynamodb-streams': 'dynamodb',
   '@aws-sdk/lib-dynamodb': 'dynamodb',
 };
 

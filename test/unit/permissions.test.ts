@@ -112,7 +112,7 @@ describe('the coordinator role (CoordinatorRole)', () => {
   });
 
   it('deploy/render.ts lists the same actions (the template is rendered from them)', () => {
-    expect(new Set([...COORDINATOR_ACTIONS.ecs, ...COORDINATOR_ACTIONS.dynamodb])).toEqual(coordinatorCode.actions);
+    expect(new Set([...COORDINATOR_ACTIONS.ecs, ...COORDINATOR_ACTIONS.dynamodb, ...COORDINATOR_ACTIONS.dynamodbStreams])).toEqual(coordinatorCode.actions);
   });
 });
 

@@ -90,6 +90,13 @@ describe('the table', () => {
     expect(p.PointInTimeRecoverySpecification).toEqual({ PointInTimeRecoveryEnabled: true });
   });
 
+  it('has the stream of core/dynamo-table.ts (new and old images), which the coordinator alone reads', () => {
+    expect(expected.StreamSpecification).toEqual({ StreamEnabled: true, StreamViewType: 'NEW_AND_OLD_IMAGES' });
+    // CloudFormation's form: the view type alone turns the stream on.
+    expect(p.StreamSpecification).toEqual({ StreamViewType: expected.StreamSpecification?.StreamViewType });
+    expect(template.Outputs.TableStreamArn).toEqual({ Value: { 'Fn::GetAtt': ['Table', 'StreamArn'] } });
+  });
+
   it('survives the deletion of the stack', () => {
     expect(table.DeletionPolicy).toBe('Retain');
     expect(table.UpdateReplacePolicy).toBe('Retain');
@@ -240,11 +247,16 @@ describe('IAM confinement', () => {
     }
   });
 
-  it('table permissions name only the blox-edge table', () => {
+  it('table permissions name only the blox-edge table, and its stream', () => {
+    const streamReads = ['dynamodb:DescribeStream', 'dynamodb:GetShardIterator', 'dynamodb:GetRecords'];
     for (const s of [...agent, ...coordinator].filter((x) => asList(x.Action).some((a) => a.startsWith('dynamodb:')))) {
       expect(asList(s.Action).every((a) => a.startsWith('dynamodb:'))).toBe(true);
-      expect(asList(s.Resource)).toEqual([attOf('Table', 'Arn')]);
+      const onStream = asList(s.Action).every((a) => streamReads.includes(a));
+      expect(asList(s.Resource)).toEqual([attOf('Table', onStream ? 'StreamArn' : 'Arn')]);
     }
+    // Only the coordinator reads the stream (its live feeds); the agents never do.
+    expect(agent.flatMap((s) => asList(s.Action)).filter((a) => streamReads.includes(a))).toEqual([]);
+    expect(coordinator.filter((s) => asList(s.Resource).includes(attOf('Table', 'StreamArn'))).flatMap((s) => asList(s.Action))).toEqual(streamReads);
   });
 
   it('the coordinator may not start, stop or run tasks', () => {
