@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys } from '../../core/keys.js';
 import { EXIT } from '../../coordinator/cli/cli.js';
 import { dynamoDbEndpoint } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 import { blox, counts, createTestTable, instanceStatusItem, stewardWrites, TestApi, type TestTable } from './coordinator-support.js';
 
 const endpoint = dynamoDbEndpoint();
@@ -144,12 +145,22 @@ describe.skipIf(!endpoint)('blox rollout commands (DynamoDB Local)', () => {
     await blox(['env', 'update', 'counted', '--task-definition', 'logs:2', ...http]);
     const id = (await blox(['env', 'get', 'counted', '-o', 'json', ...http])).json.activeDeployment.id as string;
     expect(id).not.toBe(env.activeDeployment.id);
-    const watching = blox(['deploy', 'status', 'counted', '--watch', '--interval', '0.05', ...http]);
-    await new Promise((r) => setTimeout(r, 150));
+    // Each write waits for the watcher's line of the one before (a loaded machine reads slower than any fixed pause).
+    const live = { stdout: '' };
+    const printed = (text: string) =>
+      waitFor(
+        `the watcher to print ${text}`,
+        10_000,
+        () => live.stdout.includes(text),
+        20,
+        () => live.stdout,
+      );
+    const watching = blox(['deploy', 'status', 'counted', '--watch', '--interval', '0.05', ...http], {}, live);
+    await printed(': pending,');
     await stewardWrites(t, 'counted', id, { status: 'in_progress', phase: 'rolling', counts: counts(3, 1, { '1': 2, '2': 1 }) });
-    await new Promise((r) => setTimeout(r, 150));
+    await printed('1 of 3 instances updated');
     await stewardWrites(t, 'counted', id, { counts: counts(3, 3, { '2': 3 }) });
-    await new Promise((r) => setTimeout(r, 150));
+    await printed('3 of 3 instances updated');
     await stewardWrites(t, 'counted', id, { status: 'completed', phase: 'done', finishedAt: '2026-01-01T00:10:00.000Z' });
     const done = await watching;
     expect(done.code, done.stderr).toBe(EXIT.ok);

@@ -172,11 +172,14 @@ export interface BloxResult {
   json: any;
 }
 
-/** `blox argv...` in process, its output captured (and parsed when `-o json` was asked for). */
-export async function blox(argv: string[], env: Record<string, string | undefined> = {}): Promise<BloxResult> {
+/**
+ * `blox argv...` in process, its output captured (and parsed when `-o json` was asked for).
+ * `live.stdout` holds what it printed so far, for a test that waits on a watcher's lines.
+ */
+export async function blox(argv: string[], env: Record<string, string | undefined> = {}, live: { stdout: string } = { stdout: '' }): Promise<BloxResult> {
   let stdout = '';
   let stderr = '';
-  const code = await runCli(argv, { stdout: (text) => (stdout += text), stderr: (text) => (stderr += text), env });
+  const code = await runCli(argv, { stdout: (text) => (live.stdout = stdout += text), stderr: (text) => (stderr += text), env });
   let json: unknown;
   if (argv.includes('json')) json = stdout ? JSON.parse(stdout) : undefined;
   return { code, stdout, stderr, json };
