@@ -5,8 +5,8 @@
 // timestamps); the instance registers with the attribute at `pending` (as user-data does), and
 // goes back to `pending` when the daemon is lost.
 import { DescribeContainerInstancesCommand, DescribeServicesCommand, ECSClient } from '@aws-sdk/client-ecs';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
+import { upSandbox } from '../support/sandbox-process.js';
 import { freePort, localCredentials } from '../support/services.js';
 import { processAlive, waitFor } from '../support/wait.js';
 
@@ -37,7 +38,6 @@ describe.skipIf(!aws)('daemons first with a real ECS service in the sandbox (AWS
   const cwd = mkdtempSync(join(tmpdir(), 'blox-first-'));
   let bloxJs = '';
   let sandbox: ChildProcess;
-  let output = '';
   let doc: EndpointsDocument;
   let ecs: ECSClient;
   const cli = (args: string[]) => awsJson(aws!, 'ecs', doc.ecs.url, args);
@@ -54,23 +54,11 @@ describe.skipIf(!aws)('daemons first with a real ECS service in the sandbox (AWS
   beforeAll(async () => {
     bloxJs = (await freshBundles()).blox;
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const args = ['local', 'up', '--instances', '1', '--runtime', 'simulated', '--cluster', 'first', '--register-delay-ms', '300'];
+    const args = ['--instances', '1', '--runtime', 'simulated', '--cluster', 'first', '--register-delay-ms', '300'];
     args.push('--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort));
     args.push('--control-port', String(controlPort));
     // The agents read their configuration from the environment too: a faster poll than the default 5 s.
-    sandbox = spawn(process.execPath, [bloxJs, ...args], {
-      cwd,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, BLOX_POLL_INTERVAL_MS: '500', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
-    });
-    sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    sandbox.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const endpointsFile = join(cwd, '.blox-local', 'endpoints.json');
-    await waitFor('the sandbox to come up', 120_000, () => {
-      if (sandbox.exitCode !== null) throw new Error(`the sandbox exited with ${sandbox.exitCode}:\n${output}`);
-      return output.includes('Ctrl-C stops everything.') && existsSync(endpointsFile) ? true : undefined;
-    });
-    doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+    ({ child: sandbox, doc } = await upSandbox(bloxJs, args, { cwd, env: { BLOX_POLL_INTERVAL_MS: '500' }, onOutput: () => undefined }));
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
   }, 240_000);
 
