@@ -122,7 +122,10 @@ describe.skipIf(!aws)('daemons first with a real ECS service in the sandbox (AWS
     expect(daemon?.startedAt, JSON.stringify(onNew)).toBeDefined();
     expect(replica, JSON.stringify(onNew)).toBeDefined();
     // the daemon is ready (HEALTHY) only after its health check's start period: the replica came after that
-    expect(ms(replica!.createdAt)).toBeGreaterThanOrEqual(ms(daemon!.startedAt) + START_PERIOD_SECONDS * 1000);
+    // (the container's start period may begin a few ms before the task's startedAt is stamped: 50 ms of slack)
+    expect(ms(replica!.createdAt)).toBeGreaterThanOrEqual(ms(daemon!.startedAt) + START_PERIOD_SECONDS * 1000 - 50);
+    // and it never came before the daemon at all
+    expect(ms(replica!.createdAt)).toBeGreaterThan(ms(daemon!.createdAt));
     expect(await attributeOf(added.containerInstanceArn)).toBe('ready');
 
     // the daemon lost: the instance closes to new work, then opens again once the restarted daemon is ready
