@@ -9,10 +9,9 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
 import { containerInstanceIdOf } from '../../core/keys.js';
-import { FakeEcs, FakeTable, InjectedError, Killed, killablePorts, type FakeTask } from '../support/fake-ports.js';
-import { FakeSteward } from '../support/fake-steward.js';
+import { FakeEcs, FakeTable, InjectedError, type FakeTask } from '../support/fake-ports.js';
 import { seeded } from '../support/prng.js';
-import { environmentEntry, simAgent, type SimAgent } from '../support/sim-agent.js';
+import { environmentEntry, killableSimAgent, stepSim, type SimAgent } from '../support/sim-agent.js';
 
 const SEEDS = Number(process.env.BLOX_SIM_SEEDS ?? 60);
 const ATTRIBUTE = 'blox-edge.daemons';
@@ -52,20 +51,17 @@ async function simulate(
   ecs.fault = () => (!quiet && random() < 0.03 ? new InjectedError('ThrottlingException') : undefined);
   const spawn = (owner?: string): { agent: SimAgent; dead: () => boolean; owner: string } => {
     const name = owner ?? `agent-${Math.floor(random() * 2 ** 40).toString(16)}`;
-    const port = ecs.portFor(instance);
-    const k = killablePorts(
-      { desired: table, claims: table, rollout: table, steward: new FakeSteward(table), status: table, ecs: port, ecsAgent: port },
-      (operation) => (quiet ? undefined : operation === 'startTask' && random() < 0.1 ? 'after' : random() < 0.02 ? 'before' : undefined),
-    );
-    const agent = simAgent({
+    const { agent, dead } = killableSimAgent({
+      table,
+      ecs,
+      killAt: (operation) => (quiet ? undefined : operation === 'startTask' && random() < 0.1 ? 'after' : random() < 0.02 ? 'before' : undefined),
       owner: name,
       containerInstanceArn: instance,
       clock,
       random,
-      ports: k.ports,
       config: { leaseDurationMs: 9_000, pollIntervalMs: 1_000, ecsReconcileIntervalMs: 5_000, attemptSettleMs: 5_000, drainDaemonsTimeoutMs: boundMs },
     });
-    return { agent, dead: k.dead, owner: name };
+    return { agent, dead, owner: name };
   };
   const slots = [spawn(), spawn()];
   for (let n = 0; n < 600; n++) {
@@ -90,11 +86,7 @@ async function simulate(
     if (quiet && !bounded) for (const r of replicas) ecs.stop(r, 'Container instance is being drained');
     const i = random() < 0.5 ? 0 : 1;
     const slot = slots[i]!;
-    try {
-      await slot.agent.reconciler.step();
-    } catch (error) {
-      if (!(error instanceof Killed)) throw error;
-    }
+    await stepSim(slot.agent);
     if (slot.dead()) {
       stats.kills++;
       slots[i] = spawn(random() < 0.5 ? slot.owner : undefined);
