@@ -181,6 +181,8 @@ export interface Decision {
   orphanStops: { taskArn: string; environment?: string; reason: string }[];
   /** Tasks of ours no environment claims now; undefined when not judged (desired state stale or tasks unseen). */
   unclaimed: string[] | undefined;
+  /** Environments whose start the ordered start holds (decide/order.ts): their own healthy deadline has not begun. */
+  heldByOrder?: string[];
 }
 
 export interface Report {

@@ -340,10 +340,11 @@ export class Reconciler {
     const now = this.ctx.clock.monoMs();
     const wallIso = new Date(this.ctx.clock.wallMs()).toISOString();
     const claims = this.claims.claimViews();
+    const heldByOrder = new Set(decision.heldByOrder ?? []);
     for (const { environment, report } of decision.environments) {
       const memory = this.memories.get(environment);
       memory.noteReady(report.ready && report.next === undefined ? report.taskArn : undefined, now);
-      memory.noteWanted(report.matching, report.ready, now);
+      memory.noteWanted(report.matching && !heldByOrder.has(environment), report.ready, now);
       if (memory.reported?.state !== report.state) {
         memory.reported = { state: report.state, since: wallIso };
         this.ctx.log.info({ environment, state: report.state, taskArn: report.taskArn, revision: report.revision, reason: report.reason }, 'daemon state');

@@ -52,7 +52,9 @@ export function planDrain(input: DrainInput): DrainPlan {
   const waiting = (reason: string): DrainPlan => ({ view: { phase: 'waiting-for-tasks', reason }, stop: new Map(), hold: new Map() });
   if (!input.tasks || !input.localView) return waiting("the instance's tasks cannot be read from the ECS agent (/v1/tasks): daemons keep running");
   if (!input.desired.environments || !input.desired.fresh) return waiting('desired state not read or stale: daemons keep running');
-  const others = input.tasks.filter((t) => !t.ours && t.lastStatus !== 'STOPPED');
+  // A task of an environment is a daemon of ours whatever else its tags say (decide counts it so too).
+  const ofOurs = (t: ObservedTask): boolean => t.ours || t.environment !== undefined;
+  const others = input.tasks.filter((t) => !ofOurs(t) && t.lastStatus !== 'STOPPED');
   const overdue = input.drainingForMs >= input.boundMs;
   const bound = formatMs(input.boundMs);
   if (others.length > 0 && !overdue)
@@ -63,8 +65,16 @@ export function planDrain(input: DrainInput): DrainPlan {
 
   const orders = new Map<string, number>();
   for (const env of input.desired.environments) if (env.kind === 'valid') orders.set(env.name, env.revision.order);
-  const live = input.tasks.filter((t) => t.ours && t.lastStatus !== 'STOPPED');
+  const live = input.tasks.filter((t) => ofOurs(t) && t.lastStatus !== 'STOPPED');
   const liveEnvs = new Set(live.map((t) => t.environment).filter((e): e is string => e !== undefined));
+  // A start in flight (an attempt in the claim) or a recorded task not seen stopped may be a live
+  // daemon the views do not show yet: it keeps its order's place until decide has resolved it.
+  for (const [name, view] of Object.entries(input.claims)) {
+    const item = view.item;
+    if (!item) continue;
+    const recorded = [item.current, item.next].some((r) => r !== undefined && !input.tasks!.some((t) => t.taskArn === r.taskArn && t.lastStatus === 'STOPPED'));
+    if (item.attempts.length > 0 || recorded) liveEnvs.add(name);
+  }
   const ordered = [...liveEnvs].filter((e) => orders.has(e));
   const top = ordered.length > 0 ? Math.max(...ordered.map((e) => orders.get(e)!)) : undefined;
   const stop = new Map<string, string>();

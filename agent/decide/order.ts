@@ -6,7 +6,10 @@
 // - the gate only ever turns a `start` intent into a `wait` (it never adds a start or a stop), so
 //   every safety rule of decide and plan still holds after it;
 // - equal orders do not wait for each other; replacements (rollouts) are not ordered, only starts;
-// - a blocker is an environment whose report says it should run here (matching) and is not ready.
+// - a blocker is an environment whose report says it should run here (matching) and is not ready;
+// - a daemon held here is not a blocker's clock yet: `heldByOrder` tells the agent's memory to
+//   start its deadline only once it may start (else the third of three would not wait for the
+//   second after a long wait for the first).
 import type { Decision, Desired, EnvDecision, Intent } from '../model.js';
 
 export interface OrderInput {
@@ -38,8 +41,14 @@ export function orderStarts(decision: Decision, input: OrderInput): Decision {
     notReady.push({ environment: env.environment, order: known.order, deadlineMono: since + known.deadlineMs });
   }
   if (notReady.length === 0) return decision;
-  return { ...decision, environments: decision.environments.map((env) => gate(env, orders.get(env.environment)?.order, notReady, input.nowMono)) };
+  const environments = decision.environments.map((env) => gate(env, orders.get(env.environment)?.order, notReady, input.nowMono));
+  const heldByOrder = environments
+    .filter((env, i) => env !== decision.environments[i] && env.intents.some((x) => x.type === 'wait' && x.reason.startsWith(HOLD)))
+    .map((env) => env.environment);
+  return { ...decision, environments, ...(heldByOrder.length > 0 ? { heldByOrder } : {}) };
 }
+
+const HOLD = 'ordered start:';
 
 function gate(env: EnvDecision, order: number | undefined, notReady: Blocker[], nowMono: number): EnvDecision {
   if (order === undefined || !env.report.matching) return env;
@@ -50,7 +59,7 @@ function gate(env: EnvDecision, order: number | undefined, notReady: Blocker[], 
   const starts = env.intents.some((i) => i.type === 'start');
   if (holding.length > 0 && starts) {
     const until = Math.min(...holding.map((b) => b.deadlineMono));
-    const why = `ordered start: waiting for ${names(holding)} to be ready (starts anyway in ${until - nowMono} ms)`;
+    const why = `${HOLD} waiting for ${names(holding)} to be ready (starts anyway in ${until - nowMono} ms)`;
     const intents = env.intents.map((i): Intent => (i.type === 'start' ? { type: 'wait', untilMono: until, reason: why } : i));
     // Nothing is started, so nothing needs recording: the claim stays as it is.
     return { ...env, intents, claim: undefined, report: { ...env.report, state: 'starting', reason: why } };

@@ -225,7 +225,8 @@ export function instancesTable(items: InstanceView[]): string {
       i.ec2InstanceId,
       i.instanceType,
       i.availabilityZone,
-      i.ecsStatus,
+      // A draining instance shows where its drain stands (daemons last).
+      i.drain && i.drain.phase !== 'none' ? `${i.ecsStatus ?? '-'} (${i.drain.phase})` : i.ecsStatus,
       i.ready,
       i.degraded,
       i.daemons.map((d) => `${d.environment}@${d.revision}:${d.state}`).join(' '),

@@ -12,7 +12,7 @@ import {
   StopTaskCommand,
 } from '@aws-sdk/client-ecs';
 import Docker from 'dockerode';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import { OWNER_LABEL } from '../../local/runtime/docker.js';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
+import { upSandbox } from '../support/sandbox-process.js';
 import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
 import { processAlive, waitFor } from '../support/wait.js';
 
@@ -43,12 +44,9 @@ describe('npm start: blox local up', () => {
     // `npm test` builds first; run alone, the bundles are rebuilt when missing or stale.
     bloxJs = (await freshBundles()).blox;
     const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    sandbox = spawn(
-      process.execPath,
+    const up = await upSandbox(
+      bloxJs,
       [
-        bloxJs,
-        'local',
-        'up',
         '--instances',
         '2',
         '--coordinator-port',
@@ -64,16 +62,9 @@ describe('npm start: blox local up', () => {
         '--cluster',
         'sandbox-test',
       ],
-      { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' } },
+      { cwd, onOutput: (text) => (output += text) },
     );
-    sandbox.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    sandbox.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    exited = new Promise((r) => sandbox.once('exit', (code) => r(code)));
-    await waitFor('the sandbox to come up', 120_000, () => {
-      if (sandbox.exitCode !== null) throw new Error(`the sandbox exited with ${sandbox.exitCode}:\n${output}`);
-      return output.includes('Ctrl-C stops everything.') && existsSync(endpointsFile) ? true : undefined;
-    });
-    doc = JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument;
+    ({ child: sandbox, exited, doc } = up);
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
   }, 240_000);
 

@@ -196,8 +196,11 @@ export interface FakeTask {
   taskDefinitionArn: string;
   startedBy: string;
   group: string;
+  /** '' for a task of another scheduler (`foreign`). */
   environment: string;
   revision: number;
+  /** Started by another scheduler (a service's replica): not ours, no environment. */
+  foreign?: boolean;
   lastStatus: 'PROVISIONING' | 'RUNNING' | 'STOPPED';
   desiredStatus: 'RUNNING' | 'STOPPED';
   /** When ECS's reads (and the ECS agent) start to show the task. */
@@ -221,6 +224,8 @@ export type EcsChange = { type: 'start'; task: FakeTask } | { type: 'stop'; task
 export class FakeEcs {
   readonly tasks: FakeTask[] = [];
   readonly attributes = new Map<string, Record<string, string>>();
+  /** ECS status per instance (ACTIVE unless set: DRAINING). */
+  readonly status = new Map<string, string>();
   readonly calls: Record<string, number> = {};
   private seq = 0;
   /** An error for a call, or a StartTask failure answer (like RESOURCE:MEMORY), or nothing. */
@@ -289,6 +294,26 @@ export class FakeEcs {
     return task;
   }
 
+  /** A task of another scheduler (a service's replica), RUNNING and visible at once. */
+  addForeign(instanceArn: string): FakeTask {
+    const task: FakeTask = {
+      taskArn: `arn:aws:ecs:us-east-1:000000000000:task/sim/t${++this.seq}`,
+      containerInstanceArn: instanceArn,
+      taskDefinitionArn: 'arn:aws:ecs:us-east-1:000000000000:task-definition/web:1',
+      startedBy: 'ecs-svc/1234567890123456789',
+      group: 'service:web',
+      environment: '',
+      revision: 0,
+      foreign: true,
+      lastStatus: 'RUNNING',
+      desiredStatus: 'RUNNING',
+      visibleAtMs: this.options.clock.wallMs(),
+      runningAtMs: this.options.clock.wallMs(),
+    };
+    this.tasks.push(task);
+    return task;
+  }
+
   stop(task: FakeTask, reason: string): void {
     if (task.lastStatus === 'STOPPED') return;
     task.desiredStatus = 'STOPPED';
@@ -304,12 +329,11 @@ export function taskInfoOfFake(t: FakeTask): TaskInfo {
     taskDefinitionArn: t.taskDefinitionArn,
     group: t.group,
     startedBy: t.startedBy,
-    environment: t.environment,
-    revision: t.revision,
+    ...(t.foreign ? {} : { environment: t.environment, revision: t.revision }),
     lastStatus: t.lastStatus,
     desiredStatus: t.desiredStatus,
     containerInstanceArn: t.containerInstanceArn,
-    ours: true,
+    ours: !t.foreign,
     ...(t.stoppedReason ? { stoppedReason: t.stoppedReason } : {}),
   };
 }
@@ -365,7 +389,7 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
 
   async describeSelf(): Promise<{ status: string; facts: { attributes: Record<string, string> } }> {
     this.check('DescribeContainerInstances');
-    return { status: 'ACTIVE', facts: { attributes: { ...(this.ecs.attributes.get(this.instanceArn) ?? {}) } } };
+    return { status: this.ecs.status.get(this.instanceArn) ?? 'ACTIVE', facts: { attributes: { ...(this.ecs.attributes.get(this.instanceArn) ?? {}) } } };
   }
 
   async putOwnAttribute(name: string, value: string): Promise<void> {

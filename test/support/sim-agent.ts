@@ -10,6 +10,8 @@ import type { AgentPorts, EnvironmentEntry } from '../../agent/ports.js';
 import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type Environment, type EnvironmentRevision } from '../../core/records.js';
 import { Reconciler, type ReconcilerOptions } from '../../agent/reconciler.js';
 import { Troubles } from '../../agent/report/degraded.js';
+import { Killed, killablePorts, type FakeEcs, type FakeTable } from './fake-ports.js';
+import { FakeSteward } from './fake-steward.js';
 
 export const defaultConfig = (): AgentConfig =>
   Object.fromEntries(CONFIG_KEYS.filter((k) => k.default !== undefined).map((k) => [k.key, k.default])) as unknown as AgentConfig;
@@ -62,6 +64,30 @@ export function simAgent(input: SimAgentInput): SimAgent {
   };
   const reconciler = new Reconciler(ctx, input.ports, { tickMs: 1_000, expectationTimeoutMs: 30_000, ...input.options });
   return { owner: input.owner, reconciler, metrics, ctx };
+}
+
+export interface KillableSimInput extends Omit<SimAgentInput, 'ports'> {
+  table: FakeTable;
+  ecs: FakeEcs;
+  /** Whether the process dies before or after a call (killablePorts). */
+  killAt: (operation: string) => 'before' | 'after' | undefined;
+}
+
+/** An agent of one instance on the fake table and ECS whose process can be killed between any two calls. */
+export function killableSimAgent(input: KillableSimInput): { agent: SimAgent; dead: () => boolean } {
+  const { table, ecs, killAt, ...rest } = input;
+  const port = ecs.portFor(input.containerInstanceArn);
+  const k = killablePorts({ desired: table, claims: table, rollout: table, steward: new FakeSteward(table), status: table, ecs: port, ecsAgent: port }, killAt);
+  return { agent: simAgent({ ...rest, ports: k.ports }), dead: k.dead };
+}
+
+/** One step of a simulated agent; when its process is killed during the step, the step just ends there. */
+export async function stepSim(agent: SimAgent): Promise<void> {
+  try {
+    await agent.reconciler.step();
+  } catch (error) {
+    if (!(error instanceof Killed)) throw error;
+  }
 }
 
 /** A valid environment entry as the desired-state port returns it: revision `revision`, with surge when `maxSurge` is not '0'. */

@@ -1,7 +1,10 @@
-// The pure decision (agent/decide) and its plan: safety properties on 20,000 random steps.
+// The pure decision (agent/decide) and its plan: safety properties on 20,000 random steps; the
+// ordered start and the drain (agent/decide/step.ts) on top of them on 10,000 more.
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../agent/decide/decide.js';
+import { planDrain } from '../../agent/decide/drain.js';
 import { plan } from '../../agent/decide/plan.js';
+import { decideStep } from '../../agent/decide/step.js';
 import type { Action, ClaimView, Desired, DesiredEnvironment, EnvMemoryView, Now, Observed, ObservedTask } from '../../agent/model.js';
 import { initialRestartState } from '../../agent/restart-policy.js';
 import { pick, seeded } from '../support/prng.js';
@@ -217,5 +220,117 @@ describe('decide and plan: properties on 20,000 random steps (seeded)', () => {
         }
       }
     }
+  });
+});
+
+describe('ordered start and daemons last: properties on 10,000 random steps (seeded)', () => {
+  const H = 3_600_000;
+  it('hold their rules on top of decide and plan', () => {
+    const phases: Record<string, number> = {};
+    let orderedStarts = 0;
+    for (let seed = 1; seed <= 10_000; seed++) {
+      const random = seeded(seed * 7 + 3);
+      const { desired: raw, observed: o, now: t } = randomStep(random);
+      const desired: Desired = raw.environments
+        ? {
+            ...raw,
+            environments: raw.environments.map((e) =>
+              e.kind === 'valid'
+                ? {
+                    ...e,
+                    revision: {
+                      ...e.revision,
+                      order: Math.floor(random() * 3),
+                      deploymentConfiguration: { ...e.revision.deploymentConfiguration, healthyDeadlineSeconds: 1 + Math.floor(random() * 60) },
+                    },
+                  }
+                : e,
+            ),
+          }
+        : raw;
+      const notReadySince: Record<string, number> = {};
+      for (const name of NAMES) if (random() < 0.6) notReadySince[name] = t.monoMs - Math.floor(random() * 90_000);
+      const input = {
+        ecsStatus: random() < 0.7 ? 'DRAINING' : 'ACTIVE',
+        drainingForMs: random() < 0.2 ? 48 * H : Math.floor(random() * H),
+        boundMs: 48 * H,
+        tasks: o.tasks,
+        localView: random() < 0.9,
+        desired,
+        claims: o.claims,
+        closed: random() < 0.8,
+      };
+      const drain = planDrain(input);
+      const noDrain = planDrain({ ...input, ecsStatus: 'ACTIVE' });
+      const run = (d: typeof drain) => {
+        const decision = decideStep({ desired, observed: o, now: t, options, drain: d, notReadySince });
+        return { decision, actions: plan({ decision, observed: o, now: t }).flatMap((c) => c.actions) };
+      };
+      const drained = run(drain);
+      const base = run(noDrain);
+      const ctx = `seed ${seed}: ${drain.view.phase} ${drain.view.reason}`;
+      phases[drain.view.phase] = (phases[drain.view.phase] ?? 0) + 1;
+      const orderOf = (name: string | undefined) => {
+        const d = desired.environments?.find((e) => e.name === name);
+        return d?.kind === 'valid' ? d.revision.order : undefined;
+      };
+      const others = (o.tasks ?? []).filter((x) => !x.ours && x.environment === undefined && x.lastStatus !== 'STOPPED');
+      // while other tasks run (and the bound has not passed), or before the instance is closed, the drain changes nothing
+      if (
+        input.ecsStatus === 'DRAINING' &&
+        ((others.length > 0 && input.drainingForMs < input.boundMs) || (!input.closed && input.drainingForMs < input.boundMs))
+      )
+        expect(drained.actions, ctx).toEqual(base.actions);
+      if (drain.view.phase === 'none' || drain.view.phase === 'waiting-for-tasks') expect(drained.actions, ctx).toEqual(base.actions);
+      if (drain.view.phase === 'stopping-daemons' || drain.view.phase === 'drained') {
+        expect(
+          drained.actions.filter((a) => a.type === 'start'),
+          `${ctx}: a start while the drain stops daemons`,
+        ).toEqual([]);
+        // a stop the drain adds is of the highest order still live, never below a live higher order
+        // live: a task seen not STOPPED, a start in flight, or a task the claim records not seen STOPPED
+        const liveEnvs = new Set((o.tasks ?? []).filter((x) => x.environment !== undefined && x.lastStatus !== 'STOPPED').map((x) => x.environment));
+        for (const [name, view] of Object.entries(o.claims)) {
+          const item = view.item;
+          const stopped = (arn: string) => (o.tasks ?? []).some((x) => x.taskArn === arn && x.lastStatus === 'STOPPED');
+          if (item && (item.attempts.length > 0 || [item.current, item.next].some((r) => r && !stopped(r.taskArn)))) liveEnvs.add(name);
+        }
+        const top = Math.max(...[...liveEnvs].flatMap((name) => (orderOf(name) === undefined ? [] : [orderOf(name)!])));
+        const baseStops = new Set(base.actions.flatMap((a) => (a.type === 'stop' ? [a.taskArn] : [])));
+        for (const a of drained.actions) {
+          if (a.type !== 'stop' || baseStops.has(a.taskArn)) continue;
+          const order = orderOf(a.environment ?? o.tasks?.find((x) => x.taskArn === a.taskArn)?.environment);
+          if (order !== undefined)
+            expect(
+              order,
+              `${ctx}: ${a.environment} stopped below a live higher order ${JSON.stringify({ a, tasks: o.tasks, claim: o.claims[a.environment ?? ''], mem: o.memory[a.environment ?? ''] })}`,
+            ).toBe(top);
+        }
+      }
+      if (drain.view.phase === 'drained')
+        expect(
+          (o.tasks ?? []).filter((x) => (x.ours || x.environment !== undefined) && x.lastStatus !== 'STOPPED'),
+          ctx,
+        ).toEqual([]);
+      // ordered start: a start only when every lower-order daemon wanted here is ready or past its deadline
+      const reports = new Map(drained.decision.environments.map((e) => [e.environment, e.report]));
+      for (const a of drained.actions) {
+        if (a.type !== 'start' || a.role !== 'current') continue;
+        const mine = orderOf(a.environment)!;
+        if (mine > 0) orderedStarts++;
+        for (const e of desired.environments ?? []) {
+          const r = reports.get(e.name);
+          if (e.kind !== 'valid' || e.revision.order >= mine || !r?.matching || r.ready) continue;
+          const since = notReadySince[e.name] ?? t.monoMs;
+          expect(t.monoMs - since, `${ctx}: ${a.environment} started before ${e.name}'s deadline`).toBeGreaterThanOrEqual(
+            e.revision.deploymentConfiguration.healthyDeadlineSeconds * 1000,
+          );
+        }
+      }
+    }
+    // every phase, and starts above order 0, came up often enough for the rules to mean something
+    for (const phase of ['none', 'waiting-for-tasks', 'stopping-daemons']) expect(phases[phase] ?? 0, phase).toBeGreaterThan(200);
+    expect(phases.drained ?? 0).toBeGreaterThan(25); // rarer: every claim of three environments released
+    expect(orderedStarts).toBeGreaterThan(200);
   });
 });

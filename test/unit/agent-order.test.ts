@@ -45,8 +45,10 @@ const notHealthy = (arn: string, environment: string): ObservedTask => task(arn,
 
 describe('ordered start', () => {
   it('a new instance: only the lowest order starts; the others wait and name what they wait for, until its deadline', () => {
-    const { started, report, waits } = run(three(), []);
+    const { started, report, waits, decision } = run(three(), []);
     expect(started).toEqual(['a']);
+    // the held ones are named, so that their own deadline starts only once they may start
+    expect(decision.heldByOrder?.sort()).toEqual(['b', 'c']);
     expect(report('b')).toMatchObject({ state: 'starting', reason: expect.stringContaining('waiting for a (order 0) to be ready') });
     expect(report('c').reason).toContain('a (order 0), b (order 1)');
     expect(waits('b')).toEqual([expect.objectContaining({ untilMono: NOW + 300_000 })]);
@@ -74,6 +76,7 @@ describe('ordered start', () => {
     const later = run(three(5), [notHealthy('ta', 'a'), ready('tb', 'b')], { a: NOW - 60_000 });
     expect(later.report('b').reason).toContain('a (order 0) not ready after its healthy deadline');
     expect(later.started).toEqual(['c']);
+    expect(later.decision.heldByOrder).toBeUndefined();
   });
 
   it("the deadline is the blocking revision's own: a blocker with a long deadline holds longer", () => {

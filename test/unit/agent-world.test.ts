@@ -11,10 +11,9 @@
 import type pino from 'pino';
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../../core/clock.js';
-import { FakeEcs, FakeTable, InjectedError, Killed, killablePorts } from '../support/fake-ports.js';
-import { FakeSteward } from '../support/fake-steward.js';
+import { FakeEcs, FakeTable, InjectedError } from '../support/fake-ports.js';
 import { seeded } from '../support/prng.js';
-import { environmentEntry, simAgent, type SimAgent } from '../support/sim-agent.js';
+import { environmentEntry, killableSimAgent, stepSim, type SimAgent } from '../support/sim-agent.js';
 
 const ENV = 'logs';
 const SEEDS = Number(process.env.BLOX_SIM_SEEDS ?? 150);
@@ -74,17 +73,14 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
       if (operation === 'startTask' && r < 0.15) return 'after'; // the worst moment: StartTask sent, its answer lost
       return r < 0.02 ? 'before' : r < 0.03 ? 'after' : undefined;
     };
-    const port = ecs.portFor(instance);
-    const k = killablePorts(
-      { desired: table, claims: table, rollout: table, steward: new FakeSteward(table), status: table, ecs: port, ecsAgent: port },
+    const { agent, dead } = killableSimAgent({
+      table,
+      ecs,
       killAt,
-    );
-    const agent = simAgent({
       owner: name,
       containerInstanceArn: instance,
       clock,
       random,
-      ports: k.ports,
       ...(logger ? { logger } : {}),
       config: {
         leaseDurationMs: 9_000,
@@ -95,7 +91,7 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
         statusHeartbeatMs: 60_000,
       },
     });
-    return { owner: name, agent, dead: k.dead };
+    return { owner: name, agent, dead };
   };
   const slots = [spawn(0), spawn(1)];
 
@@ -128,11 +124,7 @@ async function simulate(seed: number, logger?: pino.Logger): Promise<{ violation
         stats.revisions++;
       }
     }
-    try {
-      await slot.agent.reconciler.step();
-    } catch (error) {
-      if (!(error instanceof Killed)) throw error;
-    }
+    await stepSim(slot.agent);
     if (slot.dead()) {
       stats.kills++;
       slots[i] = spawn(i, random() < 0.5 ? slot.owner : undefined); // restarted on its own state directory half the time

@@ -1,6 +1,7 @@
-// What `blox` prints about rollouts: the status line's parts, the terminal's progress bar, env history.
+// What `blox` prints about rollouts (the status line's parts, the terminal's progress bar, env
+// history) and about instances (a drain's phase).
 import { describe, expect, it } from 'vitest';
-import { countsText, historyTable, progressBar, revisionsText, statusText } from '../../coordinator/cli/output.js';
+import { countsText, historyTable, instancesTable, progressBar, revisionsText, statusText } from '../../coordinator/cli/output.js';
 import { viewStatus, type DeploymentView } from '../../core/store/views.js';
 import type { DeploymentCounts } from '../../core/records.js';
 
@@ -99,5 +100,25 @@ describe('env history', () => {
     ]).split('\n');
     expect(text[1]).toMatch(/^2 \(current\)\s+logs:2\s+-\s+t2\s+no\s+d2 failed$/);
     expect(text[2]).toMatch(/^1\s+logs:1\s+-\s+t1\s+yes\s+d1b completed, d1a stopped$/);
+  });
+});
+
+describe('blox instances', () => {
+  it("shows a draining instance's drain phase beside its ECS status", () => {
+    const base = {
+      cluster: 'c',
+      containerInstanceArn: 'arn:aws:ecs:us-east-1:000000000000:container-instance/c/abc',
+      agentVersion: '1',
+      ready: false,
+      degraded: false,
+      daemons: [],
+      updatedAt: '2026-01-01T00:00:00.000Z',
+    };
+    const text = instancesTable([
+      { ...base, ecsStatus: 'DRAINING', drain: { phase: 'waiting-for-tasks', reason: '2 other tasks' } },
+      { ...base, containerInstanceArn: `${base.containerInstanceArn}2`, ecsStatus: 'ACTIVE', drain: { phase: 'none', reason: '' } },
+    ]);
+    expect(text).toContain('DRAINING (waiting-for-tasks)');
+    expect(text).toMatch(/ACTIVE(?! \()/);
   });
 });
