@@ -13,6 +13,7 @@ import { authHeaders } from './api.js';
  */
 export function sseParser(onEvent, onRetry = () => {}) {
   let buffer = '';
+  let afterCr = false;
   let event = '';
   let data = [];
   let id;
@@ -35,9 +36,12 @@ export function sseParser(onEvent, onRetry = () => {}) {
   };
   return {
     push(chunk) {
-      buffer += chunk;
-      // A lone \r at the end may be the first half of \r\n: keep it for the next chunk.
-      const parts = buffer.split(/\r\n|\n|\r(?!$)/);
+      if (chunk === '') return;
+      // A \r ends a line at once; a \n right after it (perhaps in the next chunk) belongs to it.
+      const text = afterCr && chunk.startsWith('\n') ? chunk.slice(1) : chunk;
+      afterCr = chunk.endsWith('\r');
+      buffer += text;
+      const parts = buffer.split(/\r\n|\n|\r/);
       buffer = parts.pop() ?? '';
       for (const part of parts) line(part);
     },
@@ -178,7 +182,8 @@ export class LiveCollection {
       this.setMode('polling');
       this.options.onChange();
     } catch (error) {
-      this.setMode(error.status === 401 ? 'unauthorized' : 'polling', error.message);
+      if (error.status === 401) this.setMode('unauthorized', error.message);
+      else this.setMode('reconnecting', error.status ? error.message : `the coordinator cannot be reached (${error.message})`);
     }
     this.later(() => this.poll(), this.options.pollMs ?? 2000);
   }

@@ -21,10 +21,12 @@ export class PageWorld {
     private readonly token: string | undefined,
   ) {}
 
+  /** `table`: another world's (this one then leaves it to its owner). */
   static async start(endpoint: string, options: { token?: string; table?: TestTable } = {}): Promise<PageWorld> {
     const t = options.table ?? (await createTestTable(endpoint, 'page'));
     const { blox } = await freshBundles();
     const world = new PageWorld(t, blox, await freePort(), options.token);
+    world.ownsTable = options.table === undefined;
     await world.startCoordinator(endpoint);
     return world;
   }
@@ -34,6 +36,7 @@ export class PageWorld {
   }
 
   private endpoint = '';
+  private ownsTable = true;
   logs = '';
 
   async startCoordinator(endpoint = this.endpoint): Promise<void> {
@@ -99,7 +102,7 @@ export class PageWorld {
 
   async close(): Promise<void> {
     await this.killCoordinator();
-    await this.t.dispose();
+    if (this.ownsTable) await this.t.dispose();
   }
 }
 
