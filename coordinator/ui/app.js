@@ -40,7 +40,9 @@ state.deployments = new LiveCollection({
   stream: '/v1/stream/deployments',
   // Without the stream: the newest page of each environment's deployments.
   list: async () =>
-    (await Promise.all((state.envs ?? []).map((env) => request(`/v1/environments/${enc(env.name)}/deployments?limit=20`).then((page) => page.items)))).flat(),
+    (
+      await Promise.all((await firstEnvironments).map((env) => request(`/v1/environments/${enc(env.name)}/deployments?limit=20`).then((page) => page.items)))
+    ).flat(),
   keyOf: (d) => `${environmentOf(d)}/${d.id}`,
   keyOfRemoved: (key) => `${key.environment}/${key.deploymentId}`,
   onChange: () => {
@@ -54,6 +56,9 @@ state.deployments = new LiveCollection({
 
 let envTimer;
 let envLoading = false;
+let environmentsRead;
+/** The environments' first reading (the polled deployments need their names). */
+const firstEnvironments = new Promise((resolve) => (environmentsRead = resolve));
 async function loadEnvironments() {
   if (envLoading) return refreshEnvironmentsSoon();
   envLoading = true;
@@ -61,6 +66,7 @@ async function loadEnvironments() {
     const envs = await listAll('/v1/environments');
     state.envs = envs.sort((a, b) => (a.name < b.name ? -1 : 1));
     state.envError = '';
+    environmentsRead(state.envs);
     const open = route().name;
     const env = open && state.envs.find((e) => e.name === open);
     const known = state.revisions.get(open)?.items?.[0]?.revision;
@@ -241,7 +247,8 @@ async function start() {
   } catch (error) {
     $('problems').textContent = error.message;
   }
-  await loadEnvironments();
+  // All at once: the first render waits for the slowest, not for their sum.
+  void loadEnvironments();
   state.instances.start();
   state.deployments.start();
   const { name } = route();

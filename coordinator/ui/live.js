@@ -2,8 +2,9 @@
 // Events), read with fetch() so the Authorization header can go with it (EventSource cannot send
 // one). The stream's first event is a snapshot of every item, then upserts and removes; each event
 // has an id, and a reconnect sends the last one (Last-Event-ID) so the coordinator resumes after it
-// or sends a fresh snapshot: never a gap. A coordinator without the stream (404) is polled through
-// the matching list route instead, each answer applied as a snapshot.
+// or sends a fresh snapshot: never a gap. A coordinator without the stream (404, or 503 for a
+// table without its DynamoDB Stream) is polled through the matching list route instead, each
+// answer applied as a snapshot.
 import { authHeaders } from './api.js';
 
 /**
@@ -114,7 +115,8 @@ export class LiveCollection {
       if (!abort.signal.aborted) this.reconnect(`the coordinator cannot be reached (${error.message})`);
       return;
     }
-    if (res.status === 404) {
+    // No stream here: an older coordinator (404), or a table without its DynamoDB Stream (503).
+    if (res.status === 404 || res.status === 503) {
       void res.body?.cancel();
       this.setMode('polling');
       void this.poll();
