@@ -3,6 +3,7 @@
 // can kill it and start it again on the same port), what the agents would write (status records,
 // the steward's deployment counts), and Chromium driven by playwright-core.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { parseCreateEnvironment, parseUpdateEnvironment } from '../../core/store/inputs.js';
 import type { EnvironmentView } from '../../core/store/views.js';
@@ -133,4 +134,67 @@ export function pageErrors(page: Page): string[] {
 /** A counts record as the steward writes it. */
 export function stewardCounts(desired: number, updated: number, ready: number, available: number, revisions: Record<string, number>) {
   return { desired, current: desired, updated, ready, available, unavailable: desired - ready, misscheduled: 0, revisions };
+}
+
+/**
+ * A TCP proxy in front of the coordinator that the test can take down (open connections cut, new
+ * ones refused) and bring back, as a network would drop the page's streams. It keeps what clients
+ * sent, so a test can check the headers of the requests made after it came back.
+ */
+export class CuttablePipe {
+  private readonly sockets = new Set<Socket>();
+  private readonly server: Server;
+  private down = false;
+  url = '';
+  sent = '';
+  private constructor(targetPort: number) {
+    this.server = createServer((client) => {
+      if (this.down) {
+        client.destroy();
+        return;
+      }
+      const upstream = connect(targetPort, '127.0.0.1');
+      for (const socket of [client, upstream]) {
+        this.sockets.add(socket);
+        socket.on('close', () => this.sockets.delete(socket));
+        socket.on('error', () => {
+          client.destroy();
+          upstream.destroy();
+        });
+      }
+      client.on('data', (chunk: Buffer) => (this.sent += chunk.toString('latin1')));
+      client.pipe(upstream).pipe(client);
+    });
+  }
+
+  static async start(targetPort: number): Promise<CuttablePipe> {
+    const pipe = new CuttablePipe(targetPort);
+    await new Promise<void>((resolve) => pipe.server.listen(0, '127.0.0.1', resolve));
+    pipe.url = `http://127.0.0.1:${(pipe.server.address() as AddressInfo).port}`;
+    return pipe;
+  }
+
+  /** Cuts every open connection and refuses new ones until `bringBack`. */
+  takeDown(): void {
+    this.down = true;
+    for (const socket of this.sockets) socket.destroy();
+  }
+
+  bringBack(): void {
+    this.sent = '';
+    this.down = false;
+  }
+
+  async close(): Promise<void> {
+    this.takeDown();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+/** Whether the coordinator at `url` serves the live streams (else the page polls the list routes). */
+export async function offersStreams(url: string): Promise<boolean> {
+  const abort = new AbortController();
+  const res = await fetch(`${url}/v1/stream/deployments`, { signal: abort.signal });
+  abort.abort();
+  return res.status === 200;
 }

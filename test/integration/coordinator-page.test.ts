@@ -7,7 +7,7 @@ import { dirname } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chromiumPath, dynamoDbEndpoint } from '../support/services.js';
-import { launchChromium, openPage, pageErrors, PageWorld, stewardCounts } from './coordinator-page-support.js';
+import { CuttablePipe, launchChromium, offersStreams, openPage, pageErrors, PageWorld, stewardCounts } from './coordinator-page-support.js';
 
 const endpoint = dynamoDbEndpoint();
 const executable = chromiumPath();
@@ -50,6 +50,8 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
 
     const page = await openPage(browser, world.url, { token: TOKEN });
     await shows(page, 'tr[data-environment="web"]', 'completed');
+    // Through the streams where the coordinator has them, else by polling the list routes.
+    await shows(page, '#connection', (await offersStreams(world.url)) ? /^live$/ : 'live (polling every 2 s');
     await shows(page, 'tr[data-instance="prod/i-01"]', 'web @ revision 1');
 
     // A new revision: its deployment is pending until the agents' steward counts the fleet.
@@ -171,7 +173,9 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await shows(page, deployment, 'canary waiting for promotion');
     expect(await page.locator('button.action').count()).toBe(0);
     await shows(page, '#auth-note', 'Enter a token');
-    const refused = await page.evaluate(`fetch('/v1/environments/jobs/deployments/${id}/promote', { method: 'POST' }).then(async (r) => [r.status, await r.json()])`);
+    const refused = await page.evaluate(
+      `fetch('/v1/environments/jobs/deployments/${id}/promote', { method: 'POST' }).then(async (r) => [r.status, await r.json()])`,
+    );
     expect(refused).toMatchObject([401, { code: 'Unauthorized' }]);
 
     // A wrong token, entered with the keyboard: the actions appear; the API's refusal is shown as it words it.
@@ -269,6 +273,38 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await page.context().close();
   }, 60_000);
 
+  it('resumes a dropped stream after the last event it had (Last-Event-ID) and shows what was written meanwhile', async () => {
+    const created = await world.create({ name: 'metrics', instanceGroup: { cluster: 'edge' }, taskDefinition: 'metrics:1' });
+    await world.steward('metrics', created.activeDeployment?.id as string, { status: 'completed', phase: 'done' });
+    for (const n of [1, 2]) await world.instance('edge', `i-3${n}`, [{ environment: 'metrics', revision: 1, state: 'healthy' }]);
+    const id = await world.update('metrics', { taskDefinition: 'metrics:2' });
+    await world.steward('metrics', id, { status: 'in_progress', phase: 'rolling', counts: stewardCounts(2, 0, 2, 0, { '1': 2 }) });
+    const pipe = await CuttablePipe.start(world.port);
+    try {
+      const page = await openPage(browser, `${pipe.url}/#/environments/metrics`);
+      await shows(page, `li[data-deployment="${id}"]`, 'updated 0 · ready 2 · available 0 · failed 0 of 2');
+      pipe.takeDown();
+      await shows(page, '#connection', 'reconnecting');
+      await world.instance('edge', 'i-31', [{ environment: 'metrics', revision: 2, state: 'healthy' }]);
+      await world.steward('metrics', id, { counts: stewardCounts(2, 1, 2, 1, { '1': 1, '2': 1 }) });
+      // Long enough for the coordinator to have taken the writes in while nobody was connected.
+      await new Promise((r) => setTimeout(r, 1500));
+      pipe.bringBack();
+      await shows(page, `li[data-deployment="${id}"]`, 'updated 1 · ready 2 · available 1 · failed 0 of 2');
+      await shows(page, '.group[data-revision="2"]', 'Revision 2: 1 instance');
+      await shows(page, '#connection', /^live/);
+      if (await offersStreams(world.url)) {
+        // The page asked to resume both streams after the last event it had seen.
+        expect(pipe.sent).toMatch(/GET \/v1\/stream\/instances HTTP\/1\.1\r\n(?:[^\r]+\r\n)*last-event-id: \S+/i);
+        expect(pipe.sent).toMatch(/GET \/v1\/stream\/deployments HTTP\/1\.1\r\n(?:[^\r]+\r\n)*last-event-id: \S+/i);
+      }
+      expect(pageErrors(page)).toEqual([]);
+      await page.context().close();
+    } finally {
+      await pipe.close();
+    }
+  }, 60_000);
+
   it('is readable on a phone and at 1,280 px: nothing wider than the screen', async () => {
     for (const width of [390, 1280]) {
       const page = await openPage(browser, world.url, { token: TOKEN, width, height: 800 });
@@ -318,7 +354,9 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await world.create({ name: 'big', instanceGroup: { cluster: 'big' }, taskDefinition: 'big:1' });
     const ids = Array.from({ length: 1000 }, (_, n) => `i-big-${String(n).padStart(4, '0')}`);
     for (let n = 0; n < ids.length; n += 50) {
-      await Promise.all(ids.slice(n, n + 50).map((id, k) => world.instance('big', id, [{ environment: 'big', revision: (n + k) % 3 === 0 ? 2 : 1, state: 'healthy' }])));
+      await Promise.all(
+        ids.slice(n, n + 50).map((id, k) => world.instance('big', id, [{ environment: 'big', revision: (n + k) % 3 === 0 ? 2 : 1, state: 'healthy' }])),
+      );
     }
     const times: number[] = [];
     for (let run = 0; run < 3; run++) {
