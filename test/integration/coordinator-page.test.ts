@@ -13,6 +13,8 @@ const endpoint = dynamoDbEndpoint();
 const executable = chromiumPath();
 const TOKEN = 'page-suite-token-0123456789';
 const WAIT = { timeout: 15_000 };
+/** For the README's picture only: steps a second or two apart, so its rollout over time has a shape. */
+const pace = () => new Promise((r) => setTimeout(r, process.env.BLOX_PAGE_SCREENSHOT ? 1500 : 0));
 
 /** Waits until an element matching `selector` shows `text`. */
 async function shows(page: Page, selector: string, text: string | RegExp): Promise<void> {
@@ -54,6 +56,7 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await shows(page, '#connection', (await offersStreams(world.url)) ? /^live$/ : 'live (polling every 2 s');
     await shows(page, 'tr[data-instance="prod/i-01"]', 'web @ revision 1');
 
+    await pace();
     // A new revision: its deployment is pending until the agents' steward counts the fleet.
     const second = await world.update('web', { taskDefinition: 'web:2' });
     await shows(page, 'tr[data-environment="web"]', 'pending');
@@ -72,14 +75,19 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await shows(page, `li[data-deployment="${second}"]`, 'updated 1 · ready 3 · available 0 · failed 0 of 4');
     await shows(page, `li[data-deployment="${second}"]`, 'phase rolling');
     await shows(page, '.group[data-revision="2"]', 'Revision 2: 1 instance');
+    await pace();
 
     // Half way.
     await world.instance('prod', 'i-01', [{ environment: 'web', revision: 2, state: 'healthy' }]);
+    await pace();
+    await world.instance('prod', 'i-02', [{ environment: 'web', revision: 2, state: 'starting' }]);
+    await pace();
     await world.instance('prod', 'i-02', [{ environment: 'web', revision: 2, state: 'healthy' }]);
     await world.steward('web', second, { counts: stewardCounts(4, 2, 4, 2, { '1': 2, '2': 2 }) });
     await shows(page, `li[data-deployment="${second}"]`, 'updated 2 · ready 4 · available 2 · failed 0 of 4');
     await shows(page, '.group[data-revision="1"]', 'Revision 1: 2 instances');
     if (process.env.BLOX_PAGE_SCREENSHOT) {
+      await pace();
       await page.click('a[href="#/"]');
       await page.locator('.rollout-chart').first().waitFor(WAIT);
       mkdirSync(dirname(process.env.BLOX_PAGE_SCREENSHOT), { recursive: true });
