@@ -20,13 +20,14 @@ export class PageWorld {
     private readonly bundle: string,
     readonly port: number,
     private readonly token: string | undefined,
+    private readonly args: string[],
   ) {}
 
-  /** `table`: another world's (this one then leaves it to its owner). */
-  static async start(endpoint: string, options: { token?: string; table?: TestTable } = {}): Promise<PageWorld> {
+  /** `table`: another world's (this one then leaves it to its owner); `args`: more `blox coordinator` flags. */
+  static async start(endpoint: string, options: { token?: string; table?: TestTable; args?: string[] } = {}): Promise<PageWorld> {
     const t = options.table ?? (await createTestTable(endpoint, 'page'));
     const { blox } = await freshBundles();
-    const world = new PageWorld(t, blox, await freePort(), options.token);
+    const world = new PageWorld(t, blox, await freePort(), options.token, options.args ?? []);
     world.ownsTable = options.table === undefined;
     await world.startCoordinator(endpoint);
     return world;
@@ -53,7 +54,7 @@ export class PageWorld {
       BLOX_COORDINATOR_TOKEN: this.token,
     };
     if (this.token === undefined) delete env.BLOX_COORDINATOR_TOKEN;
-    const child = spawn(process.execPath, [this.bundle, 'coordinator'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [this.bundle, 'coordinator', ...this.args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     let started = '';
     const collect = (d: Buffer) => {
@@ -112,8 +113,15 @@ export async function launchChromium(executablePath: string): Promise<Browser> {
   return chromium.launch({ executablePath, args: ['--no-sandbox', '--disable-dev-shm-usage'] });
 }
 
-/** A new page on `url`, its token (if any) already in the tab's sessionStorage as the page keeps it. */
-export async function openPage(browser: Browser, url: string, options: { token?: string; width?: number; height?: number } = {}): Promise<Page> {
+/**
+ * A new page on `url`, its token (if any) already in the tab's sessionStorage as the page keeps it,
+ * once it has rendered everything it read (`rendered` false: once it loaded).
+ */
+export async function openPage(
+  browser: Browser,
+  url: string,
+  options: { token?: string; width?: number; height?: number; rendered?: boolean } = {},
+): Promise<Page> {
   const context = await browser.newContext({ viewport: { width: options.width ?? 1280, height: options.height ?? 900 } });
   const page = await context.newPage();
   const errors: string[] = [];
@@ -122,7 +130,7 @@ export async function openPage(browser: Browser, url: string, options: { token?:
   // A string script: the suite is compiled without the DOM's types.
   if (options.token) await page.addInitScript(`sessionStorage.setItem('blox-edge.token', ${JSON.stringify(options.token)})`);
   await page.goto(url);
-  await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 });
+  if (options.rendered !== false) await page.waitForSelector('body[data-rendered="true"]', { timeout: 15_000 });
   return page;
 }
 

@@ -254,6 +254,28 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     }
   }, 60_000);
 
+  it('from a coordinator whose reads need a token, shows nothing but how to give one, then everything once given', async () => {
+    // The same table: the fleet of the first test (environment web, instance i-01).
+    const guarded = await PageWorld.start(endpoint, { table: world.t, token: TOKEN, args: ['--require-token-for-reads'] });
+    try {
+      const page = await openPage(browser, guarded.url, { rendered: false });
+      await shows(page, '#connection', 'reading needs a token');
+      await shows(page, 'main', 'Unauthorized');
+      expect(await page.locator('tr[data-instance]').count()).toBe(0);
+      await page.click('#token-button');
+      await page.fill('#token-input', TOKEN);
+      await page.click('#token-form button[value="save"]');
+      await page.waitForSelector('body[data-rendered="true"]', WAIT);
+      await shows(page, 'tr[data-environment="web"]', 'healthy');
+      await shows(page, 'tr[data-instance="prod/i-01"]', 'web @ revision 2');
+      await shows(page, '#connection', /^live/);
+      expect(pageErrors(page)).toEqual([]);
+      await page.context().close();
+    } finally {
+      await guarded.close();
+    }
+  }, 60_000);
+
   it('shows what was written while the coordinator was down once it is back on the same port: no gap', async () => {
     const created = await world.create({ name: 'logs', instanceGroup: { cluster: 'edge' }, taskDefinition: 'logs:1' });
     await world.steward('logs', created.activeDeployment?.id as string, { status: 'completed', phase: 'done' });
