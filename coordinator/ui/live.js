@@ -71,17 +71,18 @@ export class LiveCollection {
     this.retryMs = 1000;
     this.lastEventId = undefined;
     this.abort = undefined;
-    this.stopped = false;
+    /** Each start begins a new run; whatever an older run still had under way (a poll, a timer) ends when it sees that. */
+    this.run = 0;
   }
 
   start() {
-    this.stopped = false;
-    void this.connect();
+    this.run++;
+    void this.connect(this.run);
   }
 
   /** Drops the current connection (a new token, a stop). */
   stop() {
-    this.stopped = true;
+    this.run++;
     this.abort?.abort();
     clearTimeout(this.timer);
   }
@@ -98,12 +99,14 @@ export class LiveCollection {
     this.options.onMode?.();
   }
 
-  later(fn, ms) {
+  /** Calls `fn` after `ms` if run `run` is still the current one. */
+  later(run, fn, ms) {
+    if (run !== this.run) return;
     clearTimeout(this.timer);
-    if (!this.stopped) this.timer = setTimeout(fn, ms);
+    this.timer = setTimeout(() => run === this.run && fn(), ms);
   }
 
-  async connect() {
+  async connect(run) {
     const abort = new AbortController();
     this.abort = abort;
     const headers = { accept: 'text/event-stream', ...authHeaders() };
@@ -112,25 +115,29 @@ export class LiveCollection {
     try {
       res = await fetch(this.options.stream, { headers, signal: abort.signal, cache: 'no-store' });
     } catch (error) {
-      if (!abort.signal.aborted) this.reconnect(`the coordinator cannot be reached (${error.message})`);
+      if (!abort.signal.aborted) this.reconnect(run, `the coordinator cannot be reached (${error.message})`);
+      return;
+    }
+    if (run !== this.run) {
+      void res.body?.cancel();
       return;
     }
     // No stream here: an older coordinator (404), or a table without its DynamoDB Stream (503).
     if (res.status === 404 || res.status === 503) {
       void res.body?.cancel();
       this.setMode('polling');
-      void this.poll();
+      void this.poll(run);
       return;
     }
     if (res.status === 401) {
       void res.body?.cancel();
       this.setMode('unauthorized', 'reading needs a token: enter one with "Token"');
-      this.later(() => this.connect(), 5000);
+      this.later(run, () => this.connect(run), 5000);
       return;
     }
     if (!res.ok || !res.body) {
       void res.body?.cancel();
-      this.reconnect(`the stream answered ${res.status}`);
+      this.reconnect(run, `the stream answered ${res.status}`);
       return;
     }
     this.setMode('live');
@@ -148,12 +155,13 @@ export class LiveCollection {
     } catch {
       // the connection broke: reconnect below
     }
-    if (!abort.signal.aborted) this.reconnect('the stream ended');
+    if (!abort.signal.aborted) this.reconnect(run, 'the stream ended');
   }
 
-  reconnect(why) {
+  reconnect(run, why) {
+    if (run !== this.run) return;
     this.setMode('reconnecting', why);
-    this.later(() => this.connect(), this.retryMs);
+    this.later(run, () => this.connect(run), this.retryMs);
   }
 
   apply({ event, data, id }) {
@@ -178,15 +186,18 @@ export class LiveCollection {
     this.loaded = true;
   }
 
-  async poll() {
+  async poll(run) {
     try {
-      this.replace(await this.options.list());
+      const items = await this.options.list();
+      if (run !== this.run) return;
+      this.replace(items);
       this.setMode('polling');
       this.options.onChange();
     } catch (error) {
+      if (run !== this.run) return;
       if (error.status === 401) this.setMode('unauthorized', error.message);
       else this.setMode('reconnecting', error.status ? error.message : `the coordinator cannot be reached (${error.message})`);
     }
-    this.later(() => this.poll(), this.options.pollMs ?? 2000);
+    this.later(run, () => this.poll(run), this.options.pollMs ?? 2000);
   }
 }

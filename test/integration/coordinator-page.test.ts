@@ -27,6 +27,13 @@ async function shows(page: Page, selector: string, text: string | RegExp): Promi
   }
 }
 
+/** Gives the page a token through its Token dialog. */
+async function enterToken(page: Page, token: string): Promise<void> {
+  await page.click('#token-button');
+  await page.fill('#token-input', token);
+  await page.click('#token-form button[value="save"]');
+}
+
 describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled coordinator, DynamoDB Local)', () => {
   let world: PageWorld;
   let browser: Browser;
@@ -207,9 +214,7 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await page.click('#confirm-cancel');
 
     // The right token: promote, pause, resume, stop, roll back, each confirmed, each as the API did it.
-    await page.click('#token-button');
-    await page.fill('#token-input', TOKEN);
-    await page.click('#token-form button[value="save"]');
+    await enterToken(page, TOKEN);
     const act = async (action: string) => {
       await page.click(`${deployment} button.a-${action}`);
       await shows(page, '#confirm-text', /\?/);
@@ -262,9 +267,7 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
       await shows(page, '#connection', 'reading needs a token');
       await shows(page, 'main', 'Unauthorized');
       expect(await page.locator('tr[data-instance]').count()).toBe(0);
-      await page.click('#token-button');
-      await page.fill('#token-input', TOKEN);
-      await page.click('#token-form button[value="save"]');
+      await enterToken(page, TOKEN);
       await page.waitForSelector('body[data-rendered="true"]', WAIT);
       await shows(page, 'tr[data-environment="web"]', 'healthy');
       await shows(page, 'tr[data-instance="prod/i-01"]', 'web @ revision 2');
