@@ -330,7 +330,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
         payload = reply.raw.text;
         headers['content-type'] = reply.raw.contentType;
         headers['content-length'] = String(Buffer.byteLength(payload));
-        headers['content-security-policy'] = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+        headers['content-security-policy'] = "default-src 'self'; frame-ancestors 'none'";
         headers['x-content-type-options'] = 'nosniff';
         // The page's files change with the coordinator's version: the browser asks again each time.
         headers['cache-control'] = 'no-cache';

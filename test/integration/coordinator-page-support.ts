@@ -126,6 +126,10 @@ export async function openPage(
   const page = await context.newPage();
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(String(error)));
+  // A refusal by the page's Content-Security-Policy (an inline style or script) is a console error.
+  page.on('console', (message) => {
+    if (message.type() === 'error' && !/Failed to load resource/.test(message.text())) errors.push(message.text());
+  });
   (page as Page & { errors: string[] }).errors = errors;
   // A string script: the suite is compiled without the DOM's types.
   if (options.token) await page.addInitScript(`sessionStorage.setItem('blox-edge.token', ${JSON.stringify(options.token)})`);
@@ -134,7 +138,7 @@ export async function openPage(
   return page;
 }
 
-/** Errors the page's scripts threw (none, in a passing test). */
+/** Errors the page's scripts threw or logged (none, in a passing test; failed requests the tests cause are left out). */
 export function pageErrors(page: Page): string[] {
   return (page as Page & { errors?: string[] }).errors ?? [];
 }

@@ -27,6 +27,16 @@ async function shows(page: Page, selector: string, text: string | RegExp): Promi
   }
 }
 
+/** Waits until the instance table lists exactly `keys` (a filter applies at the next frame). */
+async function instanceRowsAre(page: Page, keys: string[]): Promise<void> {
+  const listed = `JSON.stringify([...document.querySelectorAll('tr[data-instance]')].map((r) => r.dataset.instance))`;
+  try {
+    await page.waitForFunction(`${listed} === ${JSON.stringify(JSON.stringify(keys))}`, undefined, WAIT);
+  } catch (error) {
+    throw new Error(`the instances listed are ${await page.evaluate(listed)}, not ${JSON.stringify(keys)}: ${String(error)}`);
+  }
+}
+
 /** Gives the page a token through its Token dialog. */
 async function enterToken(page: Page, token: string): Promise<void> {
   await page.click('#token-button');
@@ -164,9 +174,9 @@ describe.skipIf(!endpoint || !executable)('the fleet page in Chromium (bundled c
     await page.selectOption('select[name="environment"]', 'api');
     await page.selectOption('select[name="state"]', 'crash_loop');
     await shows(page, '.count', '1 of');
-    expect(await page.locator('tr[data-instance]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-instance')))).toEqual(['prod/i-12']);
+    await instanceRowsAre(page, ['prod/i-12']);
     await page.selectOption('select[name="state"]', 'ready');
-    expect(await page.locator('tr[data-instance]').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-instance')))).toEqual(['prod/i-11']);
+    await instanceRowsAre(page, ['prod/i-11']);
     expect(pageErrors(page)).toEqual([]);
     await page.context().close();
   }, 60_000);
