@@ -112,9 +112,14 @@ window.addEventListener('hashchange', () => {
 
 // ---- drawing ----
 
+// A busy fleet sends many updates a second: they are drawn together, at most every MIN_DRAW_MS.
+const MIN_DRAW_MS = 200;
 let frame;
+let lastDraw = -Infinity;
 function changed() {
-  if (frame === undefined) frame = requestAnimationFrame(draw);
+  if (frame !== undefined) return;
+  const wait = Math.max(0, lastDraw + MIN_DRAW_MS - performance.now());
+  frame = setTimeout(() => requestAnimationFrame(draw), wait);
 }
 
 function connection() {
@@ -128,6 +133,7 @@ function connection() {
 
 function draw() {
   frame = undefined;
+  lastDraw = performance.now();
   state.now = Date.now();
   state.canAct = state.ping?.auth?.writes === true && token() !== '';
   const link = connection();

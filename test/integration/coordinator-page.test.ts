@@ -29,12 +29,14 @@ async function shows(page: Page, selector: string, text: string | RegExp): Promi
 
 /** Waits until the instance table lists exactly `keys` (a filter applies at the next frame). */
 async function instanceRowsAre(page: Page, keys: string[]): Promise<void> {
+  // Polled from here: the page's Content-Security-Policy refuses waitForFunction's evaluated predicate.
   const listed = `JSON.stringify([...document.querySelectorAll('tr[data-instance]')].map((r) => r.dataset.instance))`;
-  try {
-    await page.waitForFunction(`${listed} === ${JSON.stringify(JSON.stringify(keys))}`, undefined, WAIT);
-  } catch (error) {
-    throw new Error(`the instances listed are ${await page.evaluate(listed)}, not ${JSON.stringify(keys)}: ${String(error)}`);
+  let shown = '';
+  for (const deadline = Date.now() + WAIT.timeout; Date.now() < deadline; await new Promise((r) => setTimeout(r, 50))) {
+    shown = (await page.evaluate(listed)) as string;
+    if (shown === JSON.stringify(keys)) return;
   }
+  throw new Error(`the instances listed are ${shown}, not ${JSON.stringify(keys)}`);
 }
 
 /** Gives the page a token through its Token dialog. */
