@@ -1,5 +1,5 @@
-// The fleet page: state kept live from the coordinator's streams, drawn into <main> on every
-// change (at most once per frame), and the operator's actions behind a confirmation. Actions are
+// The fleet page: state kept live from the coordinator's streams, drawn into <main> after every
+// change (changes close together drawn at once), and the operator's actions behind a confirmation. Actions are
 // offered only when the coordinator requires tokens for changes (`GET /v1/ping` says
 // `auth.writes`) and the user gave one: a page that anyone on the network can open never offers them.
 import { enc, listAll, request, setToken, token } from './api.js';
