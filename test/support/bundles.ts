@@ -14,7 +14,7 @@ import { processAlive } from './wait.js';
 
 export const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** What scripts/build.mjs bundles: every .ts (and imported .json) under these, and these files. */
+/** What scripts/build.mjs bundles: every .ts (and imported .json, and the fleet page's .js/.html/.css) under these, and these files. */
 export const BUNDLE_SOURCE_DIRS = ['agent', 'core', 'coordinator', 'local'];
 export const BUNDLE_SOURCE_FILES = ['scripts/build.mjs', 'package.json', 'package-lock.json'];
 export const BUNDLE_OUTPUTS = ['dist/agent.js', 'dist/agent.js.map', 'dist/blox.js', 'dist/blox.js.map'];
@@ -30,7 +30,7 @@ export function newestBundleSource(root: string): { path: string; mtimeMs: numbe
   for (const dir of BUNDLE_SOURCE_DIRS) {
     if (!existsSync(join(root, dir))) continue;
     for (const entry of readdirSync(join(root, dir), { withFileTypes: true, recursive: true })) {
-      if (entry.isFile() && /\.(ts|json)$/.test(entry.name)) consider(join(entry.parentPath, entry.name));
+      if (entry.isFile() && /\.(ts|json|js|html|css)$/.test(entry.name)) consider(join(entry.parentPath, entry.name));
     }
   }
   for (const file of BUNDLE_SOURCE_FILES) if (existsSync(join(root, file))) consider(join(root, file));

@@ -3,6 +3,7 @@
 // really ran. Unit tests (the vitest project `unit`) may not use them at all.
 import { reservePort } from '../../core/net.js';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { existsSync } from 'node:fs';
 import { isCi } from '../../local/ci.js';
 
 export const inCi = isCi();
@@ -64,4 +65,17 @@ export async function dockerAvailable(): Promise<boolean> {
     if (inCi) throw new Error(`the Docker engine is required under CI (CI=${process.env.CI}) but does not answer: ${String(error)}`);
     return false;
   }
+}
+
+/**
+ * The system Chromium the browser suites drive with playwright-core (Debian's `chromium`, installed
+ * by .ci/run; nothing downloads a browser), or '' when it is absent (never '' under CI).
+ * BLOX_TEST_CHROMIUM names another binary.
+ */
+export function chromiumPath(): string {
+  requireIntegrationProject('Chromium');
+  const path = process.env.BLOX_TEST_CHROMIUM ?? '/usr/bin/chromium';
+  if (existsSync(path)) return path;
+  if (inCi) throw new Error(`Chromium is required under CI (CI=${process.env.CI}) but ${path} does not exist: apt-get install chromium`);
+  return '';
 }

@@ -8,7 +8,7 @@ import { deriveHealth } from '../../core/store/views.js';
 import type { InstanceStatus } from '../../core/records.js';
 import { parseListen } from '../../coordinator/server.js';
 import { table } from '../../coordinator/cli/output.js';
-import { UI_HTML, UI_SCRIPT } from '../../coordinator/ui.js';
+import { PAGE_FILES } from '../../coordinator/ui/files.js';
 
 const fieldOf = (fn: () => unknown): string | undefined => {
   try {
@@ -154,10 +154,19 @@ describe('coordinator helpers', () => {
     for (const bad of ['', 'host', 'a:b', '1.2.3.4:70000', 'a b:1']) expect(() => parseListen(bad), bad).toThrow(InvalidInputError);
   });
 
-  it('ships a web page script that compiles and a page that loads it', () => {
-    expect(() => new Function(UI_SCRIPT)).not.toThrow();
-    expect(UI_HTML).toContain('<script src="/ui.js"></script>');
-    expect(UI_HTML).not.toMatch(/<script>/);
+  it('ships the fleet page: index.html loads app.js as a module, every file has its content type, no inline script', () => {
+    const index = PAGE_FILES.get('index.html');
+    expect(index?.contentType).toBe('text/html; charset=utf-8');
+    expect(index?.text).toContain('<script type="module" src="/ui/app.js"></script>');
+    expect(index?.text).not.toMatch(/<script>/);
+    expect(PAGE_FILES.get('app.js')?.contentType).toBe('text/javascript; charset=utf-8');
+    expect(PAGE_FILES.get('style.css')?.contentType).toBe('text/css; charset=utf-8');
+    expect(PAGE_FILES.has('files.ts')).toBe(false);
+    // Every module the page imports is one of its files.
+    for (const [name, file] of PAGE_FILES) {
+      for (const [, imported] of file.text.matchAll(/from '\.\/([^']+)'/g))
+        expect(PAGE_FILES.has(imported as string), `${name} imports ${imported}`).toBe(true);
+    }
   });
 
   it('renders aligned tables with - for empty cells', () => {
