@@ -221,6 +221,8 @@ export type EcsChange = { type: 'start'; task: FakeTask } | { type: 'stop'; task
 export class FakeEcs {
   readonly tasks: FakeTask[] = [];
   readonly attributes = new Map<string, Record<string, string>>();
+  /** Instances drained (UpdateContainerInstancesState DRAINING). */
+  readonly draining = new Set<string>();
   readonly calls: Record<string, number> = {};
   private seq = 0;
   /** An error for a call, or a StartTask failure answer (like RESOURCE:MEMORY), or nothing. */
@@ -365,7 +367,26 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
 
   async describeSelf(): Promise<{ status: string; facts: { attributes: Record<string, string> } }> {
     this.check('DescribeContainerInstances');
-    return { status: 'ACTIVE', facts: { attributes: { ...(this.ecs.attributes.get(this.instanceArn) ?? {}) } } };
+    return {
+      status: this.ecs.draining.has(this.instanceArn) ? 'DRAINING' : 'ACTIVE',
+      facts: { attributes: { ...(this.ecs.attributes.get(this.instanceArn) ?? {}) } },
+    };
+  }
+
+  async drainSelf(): Promise<void> {
+    this.check('UpdateContainerInstancesState');
+    this.ecs.draining.add(this.instanceArn);
+  }
+
+  async instanceStatuses(ids: readonly string[]): Promise<Map<string, string>> {
+    this.check('DescribeContainerInstances');
+    const known = new Map([...this.ecs.attributes.keys()].map((arn) => [arn.slice(arn.lastIndexOf('/') + 1), arn]));
+    return new Map(
+      ids.map((id) => {
+        const arn = known.get(id);
+        return [id, arn === undefined ? 'MISSING' : this.ecs.draining.has(arn) ? 'DRAINING' : 'ACTIVE'];
+      }),
+    );
   }
 
   async putOwnAttribute(name: string, value: string): Promise<void> {
