@@ -1,7 +1,7 @@
 // The scale-in / Spot decision (agent/decide/lifecycle.ts): pure, so every case is a table row.
 import { describe, expect, it } from 'vitest';
 import { decideLifecycle, lifecycleWakeAt, type LifecycleInput, type LifecycleMemory } from '../../agent/decide/lifecycle.js';
-import { drainViewOf, type DrainPhase } from '../../agent/decide/drain-view.js';
+import type { DrainPhase } from '../../agent/decide/drain.js';
 
 const hook = { groupName: 'g', hookName: 'drain-hook', heartbeatTimeoutMs: 300_000, globalTimeoutMs: 30_000_000 };
 
@@ -75,16 +75,5 @@ describe('the lifecycle decision', () => {
     expect(types(spot)).toEqual(['drain-self']);
     expect(types({ ...spot, ecsStatus: 'DRAINING' })).toEqual([]);
     expect(lifecycleWakeAt(spot)).toBeUndefined();
-  });
-});
-
-describe('the drain view stand-in', () => {
-  const t = (ours: boolean, lastStatus = 'RUNNING') => ({ ours, lastStatus, desiredStatus: 'RUNNING' });
-  it('follows the instance status and what still runs on it', () => {
-    expect(drainViewOf('ACTIVE', [t(true)]).phase).toBe('none');
-    expect(drainViewOf('DRAINING', undefined).phase).toBe('waiting-for-tasks');
-    expect(drainViewOf('DRAINING', [t(true), t(false)]).phase).toBe('waiting-for-tasks');
-    expect(drainViewOf('DRAINING', [t(true), t(false, 'STOPPED')]).phase).toBe('stopping-daemons');
-    expect(drainViewOf('DRAINING', [t(true, 'STOPPED')]).phase).toBe('drained');
   });
 });

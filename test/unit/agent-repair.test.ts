@@ -1,7 +1,7 @@
 // Critical-daemon repair: the decision (agent/decide/repair.ts) and the repair budget's semaphore
 // rule (core/records/repair.ts), pure.
 import { describe, expect, it } from 'vitest';
-import { decideRepair, trackNotReady, type RepairEnvInput, type RepairInput } from '../../agent/decide/repair.js';
+import { decideRepair, type RepairEnvInput, type RepairInput } from '../../agent/decide/repair.js';
 import { holderGone, parseRepairBudget, takeSlot, type InstanceHeartbeat, type RepairHolder } from '../../core/records.js';
 import { InvalidRecordError } from '../../core/errors.js';
 import { parseCreateEnvironment, parseUpdateEnvironment } from '../../core/store/inputs.js';
@@ -76,13 +76,6 @@ describe('the repair decision', () => {
   it('one environment repairs the instance: the lowest order first', () => {
     const d = decide([env({ environment: 'b', crashLoop: true, order: 1 }), env({ environment: 'a', crashLoop: true, order: 2 })]);
     expect(d.intents).toMatchObject([{ type: 'take-budget', environment: 'b' }]);
-  });
-
-  it('tracks since when a daemon is not ready', () => {
-    const first = trackNotReady(new Map(), [{ environment: 'a', matching: true, ready: false }], 10);
-    const second = trackNotReady(first, [{ environment: 'a', matching: true, ready: false }], 50);
-    expect(second.get('a')).toBe(10);
-    expect(trackNotReady(second, [{ environment: 'a', matching: true, ready: true }], 60).has('a')).toBe(false);
   });
 });
 
