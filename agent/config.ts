@@ -52,6 +52,8 @@ export interface AgentConfig {
   lifecyclePollMs: number;
   /** The lifecycle action is completed at the latest this long after termination began (also capped by the hook's global timeout). */
   lifecycleCompleteBoundMs: number;
+  /** A repair that found the budget full tries again after about this long (jittered 0.5x to 1.5x): a fleet's waits spread over the item. */
+  repairRetryMs: number;
   /** Auto Scaling endpoint (the local world); absent: the region's. */
   autoscalingEndpoint?: string;
 }
@@ -119,6 +121,7 @@ export const CONFIG_KEYS: Key[] = [
     default: 172_800_000,
     min: 1_000,
   },
+  { key: 'repairRetryMs', env: 'BLOX_REPAIR_RETRY_MS', flag: '--repair-retry-ms', kind: 'ms', default: 30_000, min: 100 },
   { key: 'autoscalingEndpoint', env: 'BLOX_AUTOSCALING_ENDPOINT', flag: '--autoscaling-endpoint', kind: 'url' },
 ];
 
