@@ -23,6 +23,8 @@ export class RepairControl {
   private markedUnhealthy = false;
   private readonly retry: Backoff;
   private lastHeld: string | undefined;
+  /** The budget was full: no new take before this (monotonic). */
+  private takeNotBeforeMono = 0;
   last: RepairDecision | undefined;
 
   constructor(
@@ -49,12 +51,13 @@ export class RepairControl {
     if (decision.held !== this.lastHeld && decision.held) this.ctx.log.warn({ reason: decision.held }, 'critical daemon failing; instance not repaired');
     this.lastHeld = decision.held;
     if (decision.intents.length === 0 || this.retry.active(nowMono)) return decision;
+    if (decision.intents.every((i) => i.type === 'take-budget') && nowMono < this.takeNotBeforeMono) return decision;
     const budgets = new Map(environments.map((e) => [e.environment, e.repairBudget]));
     try {
       for (const intent of decision.intents) {
         if (intent.type === 'read-budget') await this.readHolding(intent.environment);
         else if (intent.type === 'take-budget')
-          await this.take(intent.environment, budgets.get(intent.environment) ?? '1', intent.action, intent.revision, intent.reason);
+          await this.take(intent.environment, budgets.get(intent.environment) ?? '1', intent.action, intent.revision, intent.reason, nowMono);
         else if (intent.type === 'release-budget') await this.release(intent.environment, intent.reason);
         else if (intent.type === 'drain-self') await this.drain.drain(intent.reason, nowMono);
         else if (intent.type === 'set-unhealthy') await this.setUnhealthy(intent.reason);
@@ -74,7 +77,7 @@ export class RepairControl {
   }
 
   /** Takes a slot, freeing on evidence the holders whose instance is gone; a lost race is read again next step. */
-  private async take(environment: string, budget: string, action: 'drain' | 'replace', revision: number, reason: string): Promise<void> {
+  private async take(environment: string, budget: string, action: 'drain' | 'replace', revision: number, reason: string, nowMono: number): Promise<void> {
     const port = this.ports.repair!;
     const record = await port.getRepairBudget(environment);
     const id = this.ctx.identity.containerInstanceId;
@@ -97,6 +100,8 @@ export class RepairControl {
       this.ctx.metrics.inc('blox_agent_repair_waits_total', 'Repairs that waited for the repair budget', { environment });
       this.ctx.log.info({ environment, reason: outcome.reason }, 'repair waits for the repair budget');
       this.holding.set(environment, false);
+      // A full budget is read again only after a while: a fleet of failing instances must not hammer the one item.
+      this.takeNotBeforeMono = nowMono + this.ctx.config.repairRetryMs * (0.5 + this.ctx.random());
       return;
     }
     if (outcome.holders !== record?.holders) {
