@@ -10,7 +10,6 @@ import { SimulatedRuntime } from '../../local/runtime/simulated.js';
 import { startAgentWorld, waitFor, type AgentWorld } from '../support/agent-world.js';
 import { startAutoScalingGroup, type AsgWorld, type GroupMember } from '../support/asg-world.js';
 import { dynamoDbEndpoint } from '../support/services.js';
-import { PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
 
 const endpoint = dynamoDbEndpoint();
 const ATTRIBUTE = 'blox-edge.daemons';
@@ -32,15 +31,7 @@ describe.skipIf(!endpoint)('critical-daemon repair within the repair budget (int
       deploymentConfiguration: { maxUnavailable: '100%', healthyDeadlineSeconds: 5 },
     });
     group = await startAutoScalingGroup(world, { desired: FLEET, attributes: { [ATTRIBUTE]: 'pending' }, agent: { repairRetryMs: 1_000 } });
-    await group.client.send(
-      new PutLifecycleHookCommand({
-        AutoScalingGroupName: 'blox-local',
-        LifecycleHookName: 'drain-first',
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-        HeartbeatTimeout: 60,
-        DefaultResult: 'CONTINUE',
-      }),
-    );
+    await group.putTerminationHook('drain-first', 60);
     await waitFor('ten instances with their daemons', 60_000, () => group.live().length === FLEET && group.live().every(ready));
     await waitFor('the first deployment completed', 30_000, async () => (await world.store.getEnvironment('rp-logs')).activeDeployment?.status === 'completed');
   }, 120_000);
@@ -49,8 +40,7 @@ describe.skipIf(!endpoint)('critical-daemon repair within the repair budget (int
     await world?.close();
   });
 
-  const attributeOf = (m: GroupMember) => world.emulator.instance(m.instance.arn)?.attributes[ATTRIBUTE];
-  const ready = (m: GroupMember) => attributeOf(m) === 'ready' && world.liveTasks(m.instance.arn, 'rp-logs').some((t) => t.lastStatus === 'RUNNING');
+  const ready = (m: GroupMember) => group.ready(m, 'rp-logs');
 
   it('a crash-looping critical revision on ten instances: at most two repair at once, none during its rollout, all replaced, the replacements get their daemons', async () => {
     const originals = group.live();
@@ -63,7 +53,7 @@ describe.skipIf(!endpoint)('critical-daemon repair within the repair budget (int
       let repairing = 0;
       for (const m of originals) {
         if (m.terminatedAt !== undefined) continue;
-        if (attributeOf(m) === 'degraded') degraded.add(m.instance.ec2InstanceId);
+        if (group.attributeOf(m) === 'degraded') degraded.add(m.instance.ec2InstanceId);
         const inGroup = group.asg.group.instances.get(m.instance.ec2InstanceId);
         const draining = world.emulator.instance(m.instance.arn)?.status === 'DRAINING';
         if (draining || inGroup?.healthStatus === 'Unhealthy' || inGroup?.lifecycleState.startsWith('Terminating')) repairing++;

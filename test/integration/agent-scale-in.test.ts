@@ -4,7 +4,7 @@
 // Scaling SDK client) and on a Spot interruption notice, the instance's own agent drains it, the
 // replicas leave, its daemons stop last, the lifecycle action is kept open by heartbeats past the
 // hook's timeout while a task stays, then completed; the replacement gets its daemons.
-import { PutLifecycleHookCommand, SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
+import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateServiceCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SimulatedRuntime } from '../../local/runtime/simulated.js';
@@ -24,15 +24,7 @@ describe.skipIf(!endpoint)('scale-in and Spot in the agent (integration)', () =>
     world = await startAgentWorld({ dynamodbEndpoint: endpoint, runtime: new SimulatedRuntime({ startLatencyMs: 100 }) });
     await world.createEnvironment('si-logs', await world.registerTaskDefinition('si-logs'), { critical: true });
     group = await startAutoScalingGroup(world, { desired: 2, attributes: { [ATTRIBUTE]: 'pending' } });
-    await group.client.send(
-      new PutLifecycleHookCommand({
-        AutoScalingGroupName: 'blox-local',
-        LifecycleHookName: HOOK,
-        LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
-        HeartbeatTimeout: HOOK_TIMEOUT_S,
-        DefaultResult: 'CONTINUE',
-      }),
-    );
+    await group.putTerminationHook(HOOK, HOOK_TIMEOUT_S);
     await waitFor('two instances with their daemons', 30_000, () => group.live().length === 2 && group.live().every(ready));
     await world.ecs.send(
       new CreateServiceCommand({
@@ -51,8 +43,7 @@ describe.skipIf(!endpoint)('scale-in and Spot in the agent (integration)', () =>
     await world?.close();
   });
 
-  const attributeOf = (m: GroupMember) => world.emulator.instance(m.instance.arn)?.attributes[ATTRIBUTE];
-  const ready = (m: GroupMember) => attributeOf(m) === 'ready' && world.liveTasks(m.instance.arn, 'si-logs').some((t) => t.lastStatus === 'RUNNING');
+  const ready = (m: GroupMember) => group.ready(m, 'si-logs');
   const replicasOn = (m: GroupMember) => world.emulator.tasksOnInstance(m.instance.arn).filter((t) => t.group === 'service:si-web');
   const daemonOf = (m: GroupMember) => world.emulator.tasksOnInstance(m.instance.arn).find((t) => t.group === 'blox:si-logs')!;
   const lifecycleCalls = (m: GroupMember, call: string) =>

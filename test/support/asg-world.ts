@@ -3,9 +3,9 @@
 // target lifecycle state, Spot notices), whose instances are world instances with a real agent
 // each, in-process (so ten of them cost one Node process). The agent reaches Auto Scaling through
 // the real SDK client, on the emulator's endpoint.
-import { AutoScalingClient } from '@aws-sdk/client-auto-scaling';
+import { AutoScalingClient, PutLifecycleHookCommand } from '@aws-sdk/client-auto-scaling';
 import type { AgentConfig } from '../../agent/config.js';
-import { SandboxAutoScaling } from '../../local/sandbox/auto-scaling.js';
+import { GROUP_NAME, SandboxAutoScaling } from '../../local/sandbox/auto-scaling.js';
 import type { AgentWorld, RunningAgent, WorldInstance } from './agent-world.js';
 import { localCredentials } from './services.js';
 
@@ -23,8 +23,16 @@ export interface AsgWorld {
   /** Every instance the group launched, by EC2 instance id (terminated ones kept). */
   members: Map<string, GroupMember>;
   live(): GroupMember[];
+  /** A termination lifecycle hook on the group (through the Auto Scaling API, as a user adds one). */
+  putTerminationHook(name: string, heartbeatTimeoutSeconds: number): Promise<void>;
+  /** The daemons-first attribute of the member's container instance, as ECS holds it. */
+  attributeOf(member: GroupMember): string | undefined;
+  /** The member is open for work: the attribute `ready` and the environment's daemon RUNNING. */
+  ready(member: GroupMember, environment: string): boolean;
   close(): Promise<void>;
 }
+
+const ATTRIBUTE = 'blox-edge.daemons';
 
 export async function startAutoScalingGroup(
   world: AgentWorld,
@@ -71,12 +79,26 @@ export async function startAutoScalingGroup(
     () => {},
   );
   asg.group.start();
+  const attributeOf = (m: GroupMember): string | undefined => world.emulator.instance(m.instance.arn)?.attributes[ATTRIBUTE];
   const client = new AutoScalingClient({ endpoint: world.emulator.url, region: 'us-east-1', credentials: localCredentials, maxAttempts: 1 });
   return {
     asg,
     client,
     members,
     live: () => [...members.values()].filter((m) => m.terminatedAt === undefined),
+    async putTerminationHook(name, heartbeatTimeoutSeconds) {
+      await client.send(
+        new PutLifecycleHookCommand({
+          AutoScalingGroupName: GROUP_NAME,
+          LifecycleHookName: name,
+          LifecycleTransition: 'autoscaling:EC2_INSTANCE_TERMINATING',
+          HeartbeatTimeout: heartbeatTimeoutSeconds,
+          DefaultResult: 'CONTINUE',
+        }),
+      );
+    },
+    attributeOf,
+    ready: (m, environment) => attributeOf(m) === 'ready' && world.liveTasks(m.instance.arn, environment).some((t) => t.lastStatus === 'RUNNING'),
     async close() {
       asg.close();
       client.destroy();
