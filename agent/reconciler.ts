@@ -166,7 +166,8 @@ export class Reconciler {
     if (acting) {
       // Scale-in, Spot and repair: after the step's own actions, so the drain they start is seen by the next step.
       const life = await this.life.step({
-        desired,
+        // What the instance converges to (a failed deployment keeps new instances on the stable revision): its repair settings apply.
+        desired: converged,
         reports: decision.environments.map((e) => e.report),
         memories: this.memories,
         rollout: (env, id) => this.rollouts.view(env, id),

@@ -3,7 +3,8 @@
 // that waits for the daemons, DynamoDB Local. On SetDesiredCapacity down (through the real Auto
 // Scaling SDK client) and on a Spot interruption notice, the instance's own agent drains it, the
 // replicas leave, its daemons stop last, the lifecycle action is kept open by heartbeats past the
-// hook's timeout while a task stays, then completed; the replacement gets its daemons.
+// hook's timeout while a task stays (by an agent restarted mid-way), then completed; the
+// replacement gets its daemons.
 import { SetDesiredCapacityCommand } from '@aws-sdk/client-auto-scaling';
 import { CreateServiceCommand, RunTaskCommand, StopTaskCommand } from '@aws-sdk/client-ecs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -53,7 +54,7 @@ describe.skipIf(!endpoint)('scale-in and Spot in the agent (integration)', () =>
       .filter((l) => l.startsWith('blox_agent_lifecycle_calls_total') && l.includes(`call="${call}"`) && l.includes('open="true"'))
       .reduce((sum, l) => sum + Number(l.split(' ').at(-1)), 0);
 
-  it('scale-in with a termination hook: drains itself, heartbeats past the hook timeout while a task stays, daemons stop last, completes', async () => {
+  it('scale-in with a termination hook: drains itself, restarted mid-way carries on, heartbeats past the hook timeout while a task stays, daemons stop last, completes', async () => {
     const [first] = [...group.live()].sort((a, b) => a.launchedAt - b.launchedAt);
     const victim = first!;
     // a standalone task of another scheduler: ECS leaves it on a DRAINING instance, so the drain waits for it
@@ -71,6 +72,9 @@ describe.skipIf(!endpoint)('scale-in and Spot in the agent (integration)', () =>
     await group.client.send(new SetDesiredCapacityCommand({ AutoScalingGroupName: 'blox-local', DesiredCapacity: 1 }));
     await waitFor('the victim DRAINING by its own agent', 5_000, () => world.emulator.instance(victim.instance.arn)?.status === 'DRAINING');
     await waitFor('the replicas gone from the victim', 15_000, () => replicasOn(victim).every((t) => t.lastStatus === 'STOPPED'));
+    // The agent restarts mid-way: the new one finds the instance DRAINING and the target state
+    // Terminated, looks the hook up again and keeps the action open (the counts below are its own).
+    await group.restartAgent(victim);
     // Past the hook's timeout the instance is still held: the agent's heartbeats kept the action open.
     await new Promise((r) => setTimeout(r, HOOK_TIMEOUT_S * 1000 + 3_000 - (Date.now() - scaledAt)));
     expect(group.asg.group.instances.get(victim.instance.ec2InstanceId)?.lifecycleState).toBe('Terminating:Wait');

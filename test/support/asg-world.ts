@@ -23,6 +23,8 @@ export interface AsgWorld {
   /** Every instance the group launched, by EC2 instance id (terminated ones kept). */
   members: Map<string, GroupMember>;
   live(): GroupMember[];
+  /** The member's agent stopped and a new one started on the same instance (same state directory): what a restart mid-way finds. */
+  restartAgent(member: GroupMember): Promise<void>;
   /** A termination lifecycle hook on the group (through the Auto Scaling API, as a user adds one). */
   putTerminationHook(name: string, heartbeatTimeoutSeconds: number): Promise<void>;
   /** The daemons-first attribute of the member's container instance, as ECS holds it. */
@@ -39,6 +41,15 @@ export async function startAutoScalingGroup(
   options: { desired: number; max?: number; attributes?: Record<string, string>; agent?: Partial<AgentConfig> },
 ): Promise<AsgWorld> {
   const members = new Map<string, GroupMember>();
+  const agentConfig: Partial<AgentConfig> = {
+    scaleInDrain: true,
+    spotDrain: true,
+    autoscalingEndpoint: world.emulator.url,
+    lifecyclePollMs: 200,
+    ecsReconcileIntervalMs: 1_000,
+    statusHeartbeatMs: 1_000,
+    ...options.agent,
+  };
   const end = async (id: string): Promise<void> => {
     const member = members.get(id);
     if (!member || member.terminatedAt !== undefined) return;
@@ -52,15 +63,7 @@ export async function startAutoScalingGroup(
       async addInstance() {
         const instance = await world.addInstance(options.attributes ? { attributes: options.attributes } : {});
         instance.endpoints.setTargetLifecycleState('InService');
-        const agent = await world.startAgent(instance, {
-          scaleInDrain: true,
-          spotDrain: true,
-          autoscalingEndpoint: world.emulator.url,
-          lifecyclePollMs: 200,
-          ecsReconcileIntervalMs: 1_000,
-          statusHeartbeatMs: 1_000,
-          ...options.agent,
-        });
+        const agent = await world.startAgent(instance, agentConfig);
         members.set(instance.ec2InstanceId, { instance, agent, launchedAt: Date.now() });
         return { ec2InstanceId: instance.ec2InstanceId, availabilityZone: 'us-east-1a', instanceType: 't2.micro' };
       },
@@ -86,6 +89,10 @@ export async function startAutoScalingGroup(
     client,
     members,
     live: () => [...members.values()].filter((m) => m.terminatedAt === undefined),
+    async restartAgent(member) {
+      await member.agent.stop();
+      member.agent = await world.startAgent(member.instance, agentConfig);
+    },
     async putTerminationHook(name, heartbeatTimeoutSeconds) {
       await client.send(
         new PutLifecycleHookCommand({
