@@ -248,7 +248,11 @@ function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): 
 }
 
 /** The Auto Scaling actions that take a group resource (confined to groups tagged with the cluster); the Describe ones take none. */
-const AUTOSCALING_GROUP_ACTIONS = new Set(['autoscaling:RecordLifecycleActionHeartbeat', 'autoscaling:CompleteLifecycleAction', 'autoscaling:SetInstanceHealth']);
+const AUTOSCALING_GROUP_ACTIONS = new Set([
+  'autoscaling:RecordLifecycleActionHeartbeat',
+  'autoscaling:CompleteLifecycleAction',
+  'autoscaling:SetInstanceHealth',
+]);
 export const CLUSTER_TAG = 'blox-edge:cluster';
 
 function autoScalingStatements(actions: string[]): Json[] {
