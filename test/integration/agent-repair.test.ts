@@ -94,6 +94,10 @@ describe.skipIf(!endpoint)('critical-daemon repair within the repair budget (int
         200,
         () => JSON.stringify(seen),
       );
+      // an instance waiting for the budget says so on its health endpoint's /status
+      await waitFor('a waiting instance reports its failing daemon', 20_000, () =>
+        originals.some((m) => m.terminatedAt === undefined && m.agent.agent.status().repair.failing[0]?.environment === 'rp-logs'),
+      );
       await waitFor('every original instance replaced', 240_000, () => originals.every((m) => m.terminatedAt !== undefined));
       const replacements = await waitFor('ten replacements with their daemons', 60_000, () => {
         const fresh = group.live().filter((m) => !originalIds.has(m.instance.ec2InstanceId));

@@ -74,6 +74,7 @@ describe.skipIf(!endpoint)('scale-in and Spot in the agent (integration)', () =>
     await waitFor('the replicas gone from the victim', 15_000, () => replicasOn(victim).every((t) => t.lastStatus === 'STOPPED'));
     // The agent restarts mid-way: the new one finds the instance DRAINING and the target state
     // Terminated, looks the hook up again and keeps the action open (the counts below are its own).
+    expect(victim.agent.agent.status().lifecycle).toMatchObject({ leaving: 'scale-in' });
     await group.restartAgent(victim);
     // Past the hook's timeout the instance is still held: the agent's heartbeats kept the action open.
     await new Promise((r) => setTimeout(r, HOOK_TIMEOUT_S * 1000 + 3_000 - (Date.now() - scaledAt)));
