@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import type pino from 'pino';
 import { systemClock, type Clock } from '../core/clock.js';
 import { errorMessage } from '../core/errors.js';
+import { AgentAutoScaling } from './adapters/autoscaling.js';
 import { AgentDynamo } from './adapters/dynamo.js';
 import { DockerWatcher } from './adapters/docker.js';
 import { AgentEcs } from './adapters/ecs.js';
@@ -94,7 +95,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
     if (!identity) return false;
     const region = identity.region ?? 'us-east-1';
     const call =
-      (service: 'ecs' | 'dynamodb') =>
+      (service: 'ecs' | 'dynamodb' | 'autoscaling') =>
       <T>(operation: string, run: () => Promise<T>) =>
         recordCall(metrics, service, operation, () => clock.monoMs(), run);
     const sdk = { region, ...(deps.credentials ? { credentials: deps.credentials } : {}) };
@@ -110,6 +111,11 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       table: config.table,
       ...(config.dynamodbEndpoint ? { endpoint: config.dynamodbEndpoint } : {}),
       call: call('dynamodb'),
+    });
+    const autoScaling = new AgentAutoScaling({
+      ...sdk,
+      ...(config.autoscalingEndpoint ? { endpoint: config.autoscalingEndpoint } : {}),
+      call: call('autoscaling'),
     });
     const ctx: AgentContext = { config, identity, owner, clock, random, randomHex, log, metrics, troubles };
     const docker = new DockerWatcher({
@@ -136,6 +142,9 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
         ecs,
         ecsAgent: metadata,
         docker,
+        lifecycle: metadata,
+        autoScaling,
+        repair: dynamo,
       },
       { tickMs, expectationTimeoutMs: deps.expectationTimeoutMs ?? 30_000, ...(deps.fault ? { fault: deps.fault } : {}) },
     );
@@ -144,6 +153,7 @@ export function createAgent(config: AgentConfig, deps: AgentDeps): Agent {
       () => docker.close(),
       () => ecs.destroy(),
       () => dynamo.destroy(),
+      () => autoScaling.destroy(),
     );
     reconciler = step;
     log.info({ identity }, 'identity read; reconciling');

@@ -42,6 +42,20 @@ export interface AgentConfig {
   rolloutEcsRatePerSecond: number;
   /** On a DRAINING instance, daemons wait for the other tasks to leave at most this long (ECS's own drain bound: 48 h). */
   drainDaemonsTimeoutMs: number;
+  /** Opt-in: on scale-in (IMDS target lifecycle state Terminated) drain, heartbeat and complete the lifecycle action. */
+  scaleInDrain: boolean;
+  /** Opt-in: on a Spot interruption notice drain the instance at once. */
+  spotDrain: boolean;
+  /** The termination lifecycle hook; absent: the group's termination hook (DescribeLifecycleHooks). */
+  lifecycleHookName?: string;
+  /** How often IMDS's lifecycle paths are read (when scale-in or Spot handling is on). */
+  lifecyclePollMs: number;
+  /** The lifecycle action is completed at the latest this long after termination began (also capped by the hook's global timeout). */
+  lifecycleCompleteBoundMs: number;
+  /** A repair that found the budget full tries again after about this long (jittered 0.5x to 1.5x): a fleet's waits spread over the item. */
+  repairRetryMs: number;
+  /** Auto Scaling endpoint (the local world); absent: the region's. */
+  autoscalingEndpoint?: string;
 }
 
 export class ConfigError extends Error {
@@ -54,13 +68,13 @@ export class ConfigError extends Error {
   }
 }
 
-type Kind = 'string' | 'url' | 'listen' | 'ms' | 'count' | 'level' | 'attribute';
+type Kind = 'string' | 'url' | 'listen' | 'ms' | 'count' | 'level' | 'attribute' | 'boolean';
 interface Key {
   key: keyof AgentConfig;
   env: string;
   flag: string;
   kind: Kind;
-  default?: string | number;
+  default?: string | number | boolean;
   min?: number;
 }
 
@@ -95,6 +109,20 @@ export const CONFIG_KEYS: Key[] = [
     default: 172_800_000,
     min: 0,
   },
+  { key: 'scaleInDrain', env: 'BLOX_SCALE_IN_DRAIN', flag: '--scale-in-drain', kind: 'boolean', default: false },
+  { key: 'spotDrain', env: 'BLOX_SPOT_DRAIN', flag: '--spot-drain', kind: 'boolean', default: false },
+  { key: 'lifecycleHookName', env: 'BLOX_LIFECYCLE_HOOK_NAME', flag: '--lifecycle-hook-name', kind: 'string' },
+  { key: 'lifecyclePollMs', env: 'BLOX_LIFECYCLE_POLL_MS', flag: '--lifecycle-poll-ms', kind: 'ms', default: 5_000, min: 100 },
+  {
+    key: 'lifecycleCompleteBoundMs',
+    env: 'BLOX_LIFECYCLE_COMPLETE_BOUND_MS',
+    flag: '--lifecycle-complete-bound-ms',
+    kind: 'ms',
+    default: 172_800_000,
+    min: 1_000,
+  },
+  { key: 'repairRetryMs', env: 'BLOX_REPAIR_RETRY_MS', flag: '--repair-retry-ms', kind: 'ms', default: 30_000, min: 100 },
+  { key: 'autoscalingEndpoint', env: 'BLOX_AUTOSCALING_ENDPOINT', flag: '--autoscaling-endpoint', kind: 'url' },
 ];
 
 const LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
@@ -136,8 +164,15 @@ export function parseArgs(argv: string[]): ParsedArgs {
   return result;
 }
 
-function check(key: Key, raw: unknown, where: string): string | number {
+function check(key: Key, raw: unknown, where: string): string | number | boolean {
   const fail = (message: string) => new ConfigError(`invalid configuration: ${key.key} (${where}): ${message}`, EXIT_CONFIG);
+  if (key.kind === 'boolean') {
+    if (typeof raw === 'boolean') return raw;
+    const text = typeof raw === 'string' ? raw.trim().toLowerCase() : '';
+    if (text === 'true' || text === '1' || text === 'on') return true;
+    if (text === 'false' || text === '0' || text === 'off') return false;
+    throw fail(`must be true or false, got ${JSON.stringify(raw)}`);
+  }
   if (key.kind === 'ms' || key.kind === 'count') {
     const n = typeof raw === 'number' ? raw : typeof raw === 'string' && /^\d+$/.test(raw.trim()) ? Number(raw.trim()) : NaN;
     if (!Number.isInteger(n)) throw fail(`must be a whole number${key.kind === 'ms' ? ' of milliseconds' : ''}, got ${JSON.stringify(raw)}`);
@@ -209,7 +244,7 @@ export function loadConfig(sources: ConfigSources): { config: AgentConfig; args:
   }
   const config: Record<string, unknown> = {};
   for (const key of CONFIG_KEYS) {
-    let value: string | number | undefined = key.default;
+    let value: string | number | boolean | undefined = key.default;
     if (file[key.key] !== undefined) value = check(key, file[key.key], path);
     const fromEnv = sources.env[key.env];
     if (fromEnv !== undefined && fromEnv !== '') value = check(key, fromEnv, `environment ${key.env}`);

@@ -95,7 +95,7 @@ export class Metrics {
 /** Counts an API call by service, operation and outcome, and times it. */
 export async function recordCall<T>(
   metrics: Metrics,
-  service: 'ecs' | 'dynamodb' | 'ecs-agent' | 'imds' | 'docker',
+  service: 'ecs' | 'dynamodb' | 'autoscaling' | 'ecs-agent' | 'imds' | 'docker',
   operation: string,
   monoMs: () => number,
   call: () => Promise<T>,

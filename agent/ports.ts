@@ -14,8 +14,10 @@ import type {
   InstanceStatus,
   RolloutControl,
   Deployment,
+  RepairBudgetRecord,
   StewardLease,
 } from '../core/records.js';
+
 import type { StewardRecord } from '../core/store/rollouts.js';
 import type { RolloutCounterMove } from './model.js';
 
@@ -142,6 +144,44 @@ export interface EcsPort {
   putOwnAttribute(name: string, value: string): Promise<void>;
   /** Whether a task definition gives any container a health check (immutable: cacheable). */
   hasHealthCheck(taskDefinitionArn: string): Promise<boolean>;
+  /** UpdateContainerInstancesState(DRAINING) on this instance (a no-op when it drains already). */
+  drainSelf(): Promise<void>;
+  /** ECS status (ACTIVE, DRAINING, INACTIVE; MISSING when ECS does not know it) of container instances of this cluster, by id. */
+  instanceStatuses(containerInstanceIds: readonly string[]): Promise<Map<string, string>>;
+}
+
+/** EC2 instance metadata's lifecycle paths (IMDSv2); absent paths (404) leave their field out. */
+export interface InstanceLifecyclePort {
+  lifecycle(): Promise<{ targetLifecycleState?: string; spotAction?: { action: string; time: string } }>;
+}
+
+/** The termination lifecycle hook of a group, as DescribeLifecycleHooks answers. */
+export interface TerminationHook {
+  name: string;
+  heartbeatTimeoutSeconds: number;
+  globalTimeoutSeconds: number;
+}
+
+/** EC2 Auto Scaling, always about this agent's own instance. */
+export interface AutoScalingPort {
+  /** DescribeAutoScalingInstances on the instance: its group, or undefined when it is in none. */
+  groupOf(ec2InstanceId: string): Promise<string | undefined>;
+  /** The group's termination hook (the one named, or the first), or undefined. */
+  terminationHook(groupName: string, hookName?: string): Promise<TerminationHook | undefined>;
+  /** false: Auto Scaling has no open lifecycle action for the instance (completed, timed out). */
+  recordHeartbeat(groupName: string, hookName: string, ec2InstanceId: string): Promise<boolean>;
+  /** CompleteLifecycleAction CONTINUE; false: no open action (already over). */
+  completeAction(groupName: string, hookName: string, ec2InstanceId: string): Promise<boolean>;
+  /** SetInstanceHealth Unhealthy: the group replaces the instance. */
+  setUnhealthy(ec2InstanceId: string): Promise<void>;
+}
+
+/** The repair budgets (core/records/repair.ts), DynamoDB. */
+export interface RepairPort {
+  /** Strongly consistent; null when there is none. */
+  getRepairBudget(environment: string): Promise<RepairBudgetRecord | null>;
+  /** Whole-item put if absent (`expected` undefined) or of that record version; else WriteConflictError. */
+  putRepairBudget(record: RepairBudgetRecord, expectedRecordVersion: string | undefined): Promise<void>;
 }
 
 /** A task as the ECS agent's introspection API lists it. */
@@ -180,6 +220,12 @@ export interface AgentPorts {
   ecsAgent: EcsAgentPort;
   /** Absent where no Docker engine is reachable (health then comes from ECS). */
   docker?: DockerPort;
+  /** Absent: scale-in and Spot handling off (simulations). */
+  lifecycle?: InstanceLifecyclePort;
+  /** Absent: no lifecycle action is heartbeated or completed, no instance set Unhealthy. */
+  autoScaling?: AutoScalingPort;
+  /** Absent: critical-daemon repair only marks the instance degraded. */
+  repair?: RepairPort;
 }
 
 /** The instance's identity: the ECS agent's /v1/metadata and EC2 instance metadata (IMDSv2). */

@@ -5,6 +5,7 @@
 import { DEFAULT_RESTART_POLICY, type EnvironmentRevision, type RestartPolicy, type RolloutControl } from '../core/records.js';
 import { ClaimWriter } from './act/claim-writer.js';
 import { Actuator } from './act/actuator.js';
+import { InstanceLife } from './act/instance-life.js';
 import { ReadinessWriter } from './act/readiness-writer.js';
 import { TaskControl, type FaultPoint } from './act/task-control.js';
 import type { AgentContext } from './context.js';
@@ -57,6 +58,7 @@ export class Reconciler {
   private readonly decisions: DecisionLog;
   private readonly status: StatusWriter;
   private readonly readiness: ReadinessWriter;
+  readonly life: InstanceLife;
   private readonly decideOptions: DecideOptions;
   private last: Decision | undefined;
   private lastDrain: DrainView = { phase: 'none', reason: '' };
@@ -81,6 +83,7 @@ export class Reconciler {
     this.actuator = new Actuator(ctx, this.writer, tasks, () => this.claims.standing(ctx.clock.monoMs()), this.decisions);
     this.status = new StatusWriter(ctx, ports.status, this.memories);
     this.readiness = new ReadinessWriter(ctx, ports.ecs, this.facts);
+    this.life = new InstanceLife(ctx, ports, this.facts);
     this.decideOptions = {
       orphanGraceMs: ctx.config.orphanGraceMs,
       attemptSettleMs: ctx.config.attemptSettleMs,
@@ -158,6 +161,22 @@ export class Reconciler {
 
     const acting = this.claims.standing(clock.monoMs()).acting;
     if (acting) await this.stewards.step(clock.monoMs(), this.unfinishedRollouts());
+    let lifeWakeAt: number | undefined;
+    let degraded = false;
+    if (acting) {
+      // Scale-in, Spot and repair: after the step's own actions, so the drain they start is seen by the next step.
+      const life = await this.life.step({
+        // What the instance converges to (a failed deployment keeps new instances on the stable revision): its repair settings apply.
+        desired: converged,
+        reports: decision.environments.map((e) => e.report),
+        memories: this.memories,
+        rollout: (env, id) => this.rollouts.view(env, id),
+        drain: drain.view,
+        nowMono: clock.monoMs(),
+      });
+      lifeWakeAt = life.wakeAtMono;
+      degraded = life.repair.degraded.length > 0;
+    }
     const ready = this.ready();
     this.ctx.metrics.set('blox_agent_ready', 'Every matching daemon RUNNING (and HEALTHY where checked)', {}, ready ? 1 : 0);
     this.ctx.metrics.set('blox_agent_degraded', 'The agent cannot reach DynamoDB or ECS', {}, this.ctx.troubles.degraded ? 1 : 0);
@@ -165,13 +184,14 @@ export class Reconciler {
     if (acting) {
       const critical = new Set((this.desired.entries ?? []).filter((e) => e.kind === 'valid' && e.revision.critical).map((e) => e.name));
       const reports = decision.environments.map((e) => e.report);
-      await this.readiness.publish(this.desired.entries ? reports : undefined, critical, clock.monoMs(), drain.view.phase !== 'none');
+      await this.readiness.publish(this.desired.entries ? reports : undefined, critical, clock.monoMs(), drain.view.phase !== 'none', degraded);
       await this.status.write({ reports, ready, ecsStatus: this.facts.status, drain: drain.view }, clock.monoMs());
     }
 
     // Wake for the next poll on time rather than at the tick after it, and for any wait that ends sooner.
     const after = clock.monoMs();
     let wakeIn = Math.min(this.options.tickMs, Math.max(10, this.desired.nextPollAt - after));
+    if (lifeWakeAt !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, lifeWakeAt - after));
     for (const chain of chains)
       for (const a of chain.actions) if (a.type === 'wait' && a.untilMono !== undefined) wakeIn = Math.min(wakeIn, Math.max(10, a.untilMono - after));
     return progress ? Math.min(wakeIn, PROGRESS_WAKE_MS) : wakeIn;

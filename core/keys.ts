@@ -49,6 +49,7 @@ export const keys = {
   deployment: (name: string, id: string): ItemKey => ({ pk: environmentPk(name), sk: `${DEPLOYMENT_SK_PREFIX}${id}` }),
   claim: (name: string, containerInstanceId: string): ItemKey => ({ pk: environmentPk(name), sk: `${CLAIM_SK_PREFIX}${containerInstanceId}` }),
   rolloutControl: (name: string): ItemKey => ({ pk: environmentPk(name), sk: 'ROLLOUT' }),
+  repairBudget: (name: string): ItemKey => ({ pk: environmentPk(name), sk: 'REPAIR' }),
   instanceStatus: (cluster: string, containerInstanceId: string): ItemKey => ({ pk: clusterPk(cluster), sk: `${INSTANCE_SK_PREFIX}${containerInstanceId}` }),
   // One partition per instance: a fleet's heartbeats spread over the table instead of loading one key.
   heartbeat: (containerInstanceId: string): ItemKey => ({ pk: `${INSTANCE_SK_PREFIX}${containerInstanceId}`, sk: 'HEARTBEAT' }),

@@ -5,3 +5,4 @@ export * from './records/environment.js';
 export * from './records/instance.js';
 export * from './records/claim.js';
 export * from './records/rollout.js';
+export * from './records/repair.js';

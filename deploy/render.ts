@@ -64,7 +64,16 @@ export const AGENT_ACTIONS = {
     'ecs:ListTasks',
     'ecs:DescribeContainerInstances',
     'ecs:PutAttributes',
+    'ecs:UpdateContainerInstancesState',
     'ecs:DescribeTaskDefinition',
+  ],
+  // Scale-in, Spot and repair: reads of its own group, and the lifecycle action and health of its own instance.
+  autoscaling: [
+    'autoscaling:DescribeAutoScalingInstances',
+    'autoscaling:DescribeLifecycleHooks',
+    'autoscaling:RecordLifecycleActionHeartbeat',
+    'autoscaling:CompleteLifecycleAction',
+    'autoscaling:SetInstanceHealth',
   ],
   dynamodb: [
     'dynamodb:GetItem',
@@ -238,12 +247,39 @@ function ecsStatements(actions: string[], clusterArn: Json, sidPrefix: string): 
   return statements;
 }
 
+/** The Auto Scaling actions that take a group resource (confined to groups tagged with the cluster); the Describe ones take none. */
+const AUTOSCALING_GROUP_ACTIONS = new Set([
+  'autoscaling:RecordLifecycleActionHeartbeat',
+  'autoscaling:CompleteLifecycleAction',
+  'autoscaling:SetInstanceHealth',
+]);
+export const CLUSTER_TAG = 'blox-edge:cluster';
+
+function autoScalingStatements(actions: string[]): Json[] {
+  const group = actions.filter((a) => AUTOSCALING_GROUP_ACTIONS.has(a));
+  const reads = actions.filter((a) => !AUTOSCALING_GROUP_ACTIONS.has(a));
+  return [
+    { Sid: 'AgentAutoScalingReads', Effect: 'Allow', Action: reads, Resource: '*' },
+    {
+      Sid: 'AgentAutoScalingOwnGroup',
+      Effect: 'Allow',
+      Action: group,
+      Resource: sub('arn:${AWS::Partition}:autoscaling:${AWS::Region}:${AWS::AccountId}:autoScalingGroup:*:autoScalingGroupName/*'),
+      Condition: { StringEquals: { [`autoscaling:ResourceTag/${CLUSTER_TAG}`]: ref('ClusterName') } },
+    },
+  ];
+}
+
 function tableStatement(actions: string[]): Json {
   return { Sid: 'BloxEdgeTable', Effect: 'Allow', Action: actions, Resource: TABLE_ARN };
 }
 
 export function agentPolicyDocument(): Json {
-  const statements: Json[] = [...ecsStatements(AGENT_ACTIONS.ecs, CLUSTER_ARN, 'AgentEcs'), tableStatement(AGENT_ACTIONS.dynamodb)];
+  const statements: Json[] = [
+    ...ecsStatements(AGENT_ACTIONS.ecs, CLUSTER_ARN, 'AgentEcs'),
+    ...autoScalingStatements(AGENT_ACTIONS.autoscaling),
+    tableStatement(AGENT_ACTIONS.dynamodb),
+  ];
   // StartTask of a task definition with a task or execution role needs iam:PassRole on that role.
   statements.push({
     'Fn::If': [
@@ -511,7 +547,11 @@ export function cloudFormationTemplate(script = installerScript()): Json {
           MaxSize: ref('MaxSize'),
           DesiredCapacity: ref('DesiredCapacity'),
           VPCZoneIdentifier: ref('SubnetIds'),
-          Tags: [{ Key: 'Name', Value: sub('blox-edge-${ClusterName}'), PropagateAtLaunch: true }],
+          Tags: [
+            { Key: 'Name', Value: sub('blox-edge-${ClusterName}'), PropagateAtLaunch: true },
+            // The agent's lifecycle and health calls are confined to groups with this tag.
+            { Key: CLUSTER_TAG, Value: ref('ClusterName'), PropagateAtLaunch: false },
+          ],
         },
         // DependsOn cannot name a resource whose condition may be false; a conditional Ref can, and it
         // makes a cluster created here exist before the instances register with it.

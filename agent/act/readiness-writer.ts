@@ -21,18 +21,22 @@ export class ReadinessWriter {
     this.retry = new Backoff(RETRY, ctx.random);
   }
 
-  /** The instance is closed to new work: the attribute reads `pending` (or the feature is off). */
+  /** The instance is closed to new work: the attribute reads `pending` or `degraded` (or the feature is off). */
   get closed(): boolean {
     const attribute = this.ctx.config.daemonsReadyAttribute;
-    return attribute === '' || this.facts.facts?.attributes[attribute] === 'pending';
+    const value = this.facts.facts?.attributes[attribute];
+    return attribute === '' || value === 'pending' || value === 'degraded';
   }
 
-  /** `reports` undefined: desired state not read yet (nothing is written). `draining`: closed whatever the daemons do. */
-  async publish(reports: readonly Report[] | undefined, critical: ReadonlySet<string>, nowMono: number, draining = false): Promise<void> {
+  /**
+   * `reports` undefined: desired state not read yet (nothing is written). `draining`: closed whatever
+   * the daemons do; `degraded`: a critical daemon fails (decide/repair.ts), shown whatever else holds.
+   */
+  async publish(reports: readonly Report[] | undefined, critical: ReadonlySet<string>, nowMono: number, draining = false, degraded = false): Promise<void> {
     const attributes = this.facts.facts?.attributes;
     if (this.retry.active(nowMono) || !attributes) return;
     const attribute = this.ctx.config.daemonsReadyAttribute;
-    const value = readinessAttributeChange({ attribute, attributes, reports, critical, draining });
+    const value = readinessAttributeChange({ attribute, attributes, reports, critical, draining, degraded });
     if (!value) return;
     try {
       await this.ecs.putOwnAttribute(attribute, value);
@@ -43,9 +47,11 @@ export class ReadinessWriter {
         { attribute, value },
         value === 'ready'
           ? 'critical daemons ready: instance open for other work'
-          : draining
-            ? 'instance draining: closed to new work'
-            : 'a critical daemon is not ready: instance closed to new work',
+          : value === 'degraded'
+            ? 'a critical daemon is failing: instance marked degraded'
+            : draining
+              ? 'instance draining: closed to new work'
+              : 'a critical daemon is not ready: instance closed to new work',
       );
     } catch (error) {
       this.retry.fail(String(error), nowMono);

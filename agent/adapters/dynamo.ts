@@ -26,7 +26,9 @@ import { clusterPk, containerInstanceIdOf, environmentPk, ENV_SK_PREFIX, keys, t
 import {
   claimAttributes,
   COUNTER_CONDITION,
+  parseRepairBudget,
   parseRolloutControl,
+  type RepairBudgetRecord,
   type RolloutControl,
   parseChangeMarker,
   parseClaimRecord,
@@ -48,6 +50,7 @@ import {
   type ClaimPort,
   type DesiredStatePort,
   type EnvironmentEntry,
+  type RepairPort,
   type RolloutPort,
   type StatusPort,
 } from '../ports.js';
@@ -62,7 +65,7 @@ export interface DynamoAdapterOptions extends SdkClientOptions {
   call?: <T>(operation: string, run: () => Promise<T>) => Promise<T>;
 }
 
-export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort {
+export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort, RepairPort {
   readonly client: DynamoDBClient;
   private readonly table: string;
   private readonly ownsClient: boolean;
@@ -283,6 +286,15 @@ export class AgentDynamo implements DesiredStatePort, ClaimPort, StatusPort, Rol
   async putInstanceStatus(status: InstanceStatus): Promise<void> {
     const item = { ...keys.instanceStatus(status.cluster, containerInstanceIdOf(status.containerInstanceArn)), ...status };
     await this.call('PutItem', () => this.client.send(new PutItemCommand({ TableName: this.table, Item: marshall(item, { removeUndefinedValues: true }) })));
+  }
+
+  async getRepairBudget(environment: string): Promise<RepairBudgetRecord | null> {
+    const item = await this.getConsistent(keys.repairBudget(environment));
+    return item ? parseRepairBudget(item) : null;
+  }
+
+  async putRepairBudget(record: RepairBudgetRecord, expectedRecordVersion: string | undefined): Promise<void> {
+    await this.conditionalPut(keys.repairBudget(record.environment), { ...record }, expectedRecordVersion, parseRepairBudget);
   }
 
   private async getConsistent(key: ItemKey): Promise<Record<string, unknown> | undefined> {

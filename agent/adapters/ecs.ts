@@ -2,7 +2,8 @@
 // the attempt token, group and tags naming environment and revision), StopTask with a reason,
 // ListTasks(startedBy)+DescribeTasks to resolve an attempt, DescribeContainerInstances on itself,
 // ListTasks(containerInstance)+DescribeTasks for the slow reconcile, and PutAttributes of the
-// daemons-first attribute on itself. It implements the ECS port (agent/ports.ts); wire shapes
+// daemons-first attribute on itself; UpdateContainerInstancesState(DRAINING) on itself (scale-in,
+// Spot, repair) and DescribeContainerInstances of a repair holder's instance (is it gone?). It implements the ECS port (agent/ports.ts); wire shapes
 // become the agent's TaskInfo here and nowhere else.
 import {
   DescribeContainerInstancesCommand,
@@ -13,10 +14,12 @@ import {
   PutAttributesCommand,
   StartTaskCommand,
   StopTaskCommand,
+  UpdateContainerInstancesStateCommand,
   type Task,
 } from '@aws-sdk/client-ecs';
 import { GROUP_PREFIX, MANAGED_BY, TAG_ENVIRONMENT, TAG_MANAGED_BY, TAG_REVISION } from '../../core/ecs-labels.js';
 import { instanceFactsOf } from '../../core/instance-facts.js';
+import { lastArnSegment } from '../../core/keys.js';
 import type { EcsPort, SelfDescription, StartFailure, StartTaskInput, TaskInfo } from '../ports.js';
 import { sdkClientConfig, type SdkClientOptions } from './sdk-client-config.js';
 
@@ -170,6 +173,30 @@ export class AgentEcs implements EcsPort {
     const ci = out.containerInstances?.[0];
     if (!ci) throw new Error(`container instance ${this.containerInstanceArn} not found in cluster ${this.cluster}: ${JSON.stringify(out.failures ?? [])}`);
     return { status: ci.status ?? 'ACTIVE', facts: instanceFactsOf(ci) };
+  }
+
+  /** Drains this agent's own container instance (ECS moves service tasks off it; standalone tasks stay). */
+  async drainSelf(): Promise<void> {
+    await this.call('UpdateContainerInstancesState', () =>
+      this.client.send(
+        new UpdateContainerInstancesStateCommand({ cluster: this.cluster, containerInstances: [this.containerInstanceArn], status: 'DRAINING' }),
+      ),
+    );
+  }
+
+  /** ECS status of container instances of this cluster by id; MISSING for those ECS does not know. */
+  async instanceStatuses(containerInstanceIds: readonly string[]): Promise<Map<string, string>> {
+    const statuses = new Map<string, string>();
+    // DescribeContainerInstances takes up to 100 at a time.
+    for (let i = 0; i < containerInstanceIds.length; i += 100) {
+      const ids = containerInstanceIds.slice(i, i + 100);
+      const out = await this.call('DescribeContainerInstances', () =>
+        this.client.send(new DescribeContainerInstancesCommand({ cluster: this.cluster, containerInstances: [...ids] })),
+      );
+      for (const ci of out.containerInstances ?? []) if (ci.containerInstanceArn) statuses.set(lastArnSegment(ci.containerInstanceArn), ci.status ?? 'ACTIVE');
+      for (const failure of out.failures ?? []) if (failure.arn && failure.reason === 'MISSING') statuses.set(lastArnSegment(failure.arn), 'MISSING');
+    }
+    return statuses;
   }
 
   /** Sets a custom attribute on this agent's own container instance. */

@@ -1,10 +1,10 @@
 // Local metadata over HTTP, with timeouts: the ECS agent's introspection API (/v1/metadata:
 // cluster and container instance; /v1/tasks: the tasks it runs, at no API cost) and EC2 instance
-// metadata with the IMDSv2 token flow.
+// metadata with the IMDSv2 token flow (identity, and the lifecycle paths scale-in and Spot read).
 // node:http rather than undici here: these are a few small loopback/link-local requests, and
 // bundling undici costs the agent ~7 MiB of resident memory on every host (see bench/README.md).
 import { Agent, request } from 'node:http';
-import type { EcsAgentPort, IdentityPort, LocalTask } from '../ports.js';
+import type { EcsAgentPort, IdentityPort, InstanceLifecyclePort, LocalTask } from '../ports.js';
 
 export interface EcsAgentMetadata {
   cluster: string;
@@ -36,7 +36,7 @@ export interface MetadataOptions {
   timeoutMs?: number;
 }
 
-export class MetadataClient implements IdentityPort, EcsAgentPort {
+export class MetadataClient implements IdentityPort, EcsAgentPort, InstanceLifecyclePort {
   private readonly httpAgent: Agent;
   private readonly timeoutMs: number;
   private imdsToken: { value: string; expiresAt: number } | undefined;
@@ -103,6 +103,23 @@ export class MetadataClient implements IdentityPort, EcsAgentPort {
     if (status === 404) return undefined;
     if (status !== 200) throw new MetadataError(`IMDS ${path} answered ${status}`, status);
     return text.trim();
+  }
+
+  /** The lifecycle paths: Auto Scaling's target lifecycle state and a Spot interruption notice (each absent: 404). */
+  async lifecycle(): Promise<{ targetLifecycleState?: string; spotAction?: { action: string; time: string } }> {
+    const [target, spot] = await Promise.all([this.imds('autoscaling/target-lifecycle-state'), this.imds('spot/instance-action')]);
+    const out: { targetLifecycleState?: string; spotAction?: { action: string; time: string } } = {};
+    if (target) out.targetLifecycleState = target;
+    if (spot) {
+      let parsed: { action?: unknown; time?: unknown } = {};
+      try {
+        parsed = JSON.parse(spot) as typeof parsed;
+      } catch {
+        // A notice that is not JSON is still a notice: the instance is going.
+      }
+      out.spotAction = { action: typeof parsed.action === 'string' ? parsed.action : 'terminate', time: typeof parsed.time === 'string' ? parsed.time : '' };
+    }
+    return out;
   }
 
   /** Instance id, AZ, type, AMI and region through IMDSv2. */

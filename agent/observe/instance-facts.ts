@@ -80,6 +80,13 @@ export class InstanceFactsSource {
     }
   }
 
+  /** The agent drained its own instance: DRAINING from now, read back at the next step. */
+  drainWritten(nowMono: number): void {
+    this.ecsStatus = 'DRAINING';
+    this.drainingSinceMono ??= nowMono;
+    this.nextReadMono = nowMono;
+  }
+
   /** An attribute this agent just wrote (the daemons-first attribute): known without reading it back. */
   attributeWritten(name: string, value: string): void {
     if (this.current) this.current = { ...this.current, attributes: { ...this.current.attributes, [name]: value } };

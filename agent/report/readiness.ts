@@ -1,7 +1,8 @@
 // Daemons first: the instance carries a custom ECS attribute (default `blox-edge.daemons`) that
 // user-data registers as `pending`; the agent sets it to `ready` once every matching *critical*
 // daemon is RUNNING (and HEALTHY where it has a health check), and back to `pending` while one is
-// not. Services that must wait for the daemons use the placement constraint
+// not; `degraded` while a critical daemon fails past repair's thresholds (decide/repair.ts: the
+// instance keeps no new work, whatever its repair setting). Services that must wait for the daemons use the placement constraint
 // `memberOf(attribute:blox-edge.daemons == ready)`. ECS applies constraints only when it places a
 // task, so flipping back never moves work that already runs; it only keeps new work away. A
 // DRAINING instance is `pending` from the moment the agent sees it drain (before any daemon
@@ -9,7 +10,7 @@
 // daemons are back.
 import type { Report } from '../model.js';
 
-export type ReadinessValue = 'ready' | 'pending';
+export type ReadinessValue = 'ready' | 'pending' | 'degraded';
 
 export interface ReadinessInput {
   /** The attribute's name; '' turns the feature off. */
@@ -22,12 +23,14 @@ export interface ReadinessInput {
   critical: ReadonlySet<string>;
   /** The instance drains: closed whatever the daemons do. */
   draining?: boolean;
+  /** A critical daemon crash-loops or stays not ready past its deadline. */
+  degraded?: boolean;
 }
 
 /** The value to write, or undefined when the attribute is right already or nothing is known yet. */
 export function readinessAttributeChange(input: ReadinessInput): ReadinessValue | undefined {
   if (!input.attribute || !input.attributes || !input.reports) return undefined;
   const gating = input.reports.filter((r) => r.matching && input.critical.has(r.environment));
-  const wanted: ReadinessValue = !input.draining && gating.every((r) => r.ready) ? 'ready' : 'pending';
+  const wanted: ReadinessValue = input.degraded ? 'degraded' : !input.draining && gating.every((r) => r.ready) ? 'ready' : 'pending';
   return input.attributes[input.attribute] === wanted ? undefined : wanted;
 }

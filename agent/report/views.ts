@@ -27,6 +27,10 @@ export interface AgentStatusView {
   /** The instance's ECS status as last read, and the drain (daemons last). */
   ecsStatus: string | undefined;
   drain: DrainView;
+  /** Scale-in and Spot: why the instance is leaving (undefined: it is not), and where it stands. */
+  lifecycle: { leaving?: 'scale-in' | 'spot'; reason: string };
+  /** Critical-daemon repair: the failing critical daemons, and why nothing repairs (when so). */
+  repair: { failing: { environment: string; reason: string }[]; held?: string };
   degraded: boolean;
   degradedReasons: string[];
   desired: {
@@ -109,6 +113,8 @@ export function statusView(s: ViewSources): AgentStatusView {
     ready: r?.ready() ?? false,
     ecsStatus: r?.facts.status,
     drain: r?.drain ?? { phase: 'none', reason: '' },
+    lifecycle: lifecycleView(r),
+    repair: repairView(r),
     degraded: s.troubles.degraded,
     degradedReasons: s.troubles.reasons(),
     desired: {
@@ -143,4 +149,15 @@ export function statusView(s: ViewSources): AgentStatusView {
     expectations,
     lastErrors: s.troubles.recentErrors(),
   };
+}
+
+function lifecycleView(r: Reconciler | undefined): AgentStatusView['lifecycle'] {
+  const last = r?.life.lifecycle.last;
+  if (!last) return { reason: r?.life.lifecycle.enabled ? 'not read yet' : 'scale-in and Spot handling off' };
+  return last.leaving ? { leaving: last.leaving, reason: last.reason } : { reason: last.reason };
+}
+
+function repairView(r: Reconciler | undefined): AgentStatusView['repair'] {
+  const last = r?.life.repair.last;
+  return { failing: last?.degraded ?? [], ...(last?.held ? { held: last.held } : {}) };
 }

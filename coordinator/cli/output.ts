@@ -70,6 +70,7 @@ export function environmentDetails(e: EnvironmentView): string {
     ['Auto rollback', e.deploymentConfiguration.autoRollback],
     ['Critical', e.critical],
     ['Order', e.order],
+    ['Repair', `${e.repair} (budget ${e.repairBudget})`],
     ['Token', e.token],
     ['Created', e.createdAt],
     ['Updated', e.updatedAt],
@@ -102,6 +103,7 @@ export function revisionDetails(r: RevisionView): string {
     ['Restart policy', JSON.stringify(r.restartPolicy)],
     ['Critical', r.critical],
     ['Order', r.order],
+    ['Repair', `${r.repair} (budget ${r.repairBudget})`],
     ['Copied from', r.copiedFrom],
     ['Created', r.createdAt],
   ]);

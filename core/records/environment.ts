@@ -51,6 +51,14 @@ export interface DeploymentConfiguration {
   strategy: DeploymentStrategy;
 }
 
+/**
+ * What an agent does about its instance when this critical daemon crash-loops or stays not ready
+ * past its healthy deadline (docs/deploying.md "Critical-daemon repair"): none only marks the
+ * instance degraded; drain also drains it; replace also sets it Unhealthy in its Auto Scaling group.
+ */
+export const REPAIR_ACTIONS = ['none', 'drain', 'replace'] as const;
+export type RepairAction = (typeof REPAIR_ACTIONS)[number];
+
 /** Restarting a stopped daemon: exponential backoff with jitter and a cap (agent side). */
 export interface RestartPolicy {
   initialDelayMs: number;
@@ -94,6 +102,10 @@ export interface EnvironmentRevision {
   critical: boolean;
   /** Lower starts first and stops last among an instance's daemons. */
   order: number;
+  /** What a failing critical daemon does to its instance (none: only marked degraded). */
+  repair: RepairAction;
+  /** Instances of the environment that may repair at once (drain or replace): a count or "N%" of the cluster's live instances, rounded up. */
+  repairBudget: string;
   /** Set when this revision was made by a rollback: the revision it copies. */
   copiedFrom?: number;
   createdAt: string;
@@ -180,6 +192,9 @@ export const DEFAULT_DEPLOYMENT_CONFIGURATION: DeploymentConfiguration = {
   strategy: 'rolling',
 };
 
+export const DEFAULT_REPAIR: RepairAction = 'none';
+export const DEFAULT_REPAIR_BUDGET = '1';
+
 export const DEFAULT_RESTART_POLICY: RestartPolicy = {
   initialDelayMs: 1_000,
   maxDelayMs: 60_000,
@@ -216,6 +231,14 @@ export function readDeploymentConfiguration(reader: ObjectReader | undefined, ba
   }
   if (config.failureThreshold === '0' || config.failureThreshold === '0%') throw reader.error('failureThreshold', 'must be at least 1 instance');
   return config;
+}
+
+/** The `repair` and `repairBudget` fields of a revision or an input (a budget of 0 would make repair a no-op: refused). */
+export function readRepair(reader: ObjectReader, base: { repair: RepairAction; repairBudget: string }): { repair: RepairAction; repairBudget: string } {
+  const repair = reader.has('repair') ? reader.oneOf('repair', REPAIR_ACTIONS) : (reader.allow('repair'), base.repair);
+  const repairBudget = reader.has('repairBudget') ? readCountOrPercent(reader, 'repairBudget') : (reader.allow('repairBudget'), base.repairBudget);
+  if (repairBudget === '0' || repairBudget === '0%') throw reader.error('repairBudget', 'must be at least 1 instance (use repair: "none" to turn repair off)');
+  return { repair, repairBudget };
 }
 
 function readCountOrPercent(reader: ObjectReader, name: string): string {
@@ -290,6 +313,7 @@ export function parseRevision(item: unknown, validateExpression: (expression: st
     restartPolicy: readRestartPolicy(reader.optionalObject('restartPolicy')),
     critical: reader.optionalBoolean('critical', false),
     order: reader.optionalInteger('order', 0, { min: -1000, max: 1000 }),
+    ...readRepair(reader, { repair: DEFAULT_REPAIR, repairBudget: DEFAULT_REPAIR_BUDGET }),
     createdAt: reader.string('createdAt', { pattern: TIMESTAMP }),
   };
   if (reader.has('copiedFrom')) revision.copiedFrom = reader.integer('copiedFrom', { min: 1 });

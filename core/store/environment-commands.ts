@@ -9,6 +9,8 @@ import type { Clock } from '../clock.js';
 import { ConflictError, InvalidInputError } from '../errors.js';
 import { clusterNameOf, environmentPk, keys, REVISION_SK_PREFIX, SCHEMA_VERSION, TTL_ATTRIBUTE } from '../keys.js';
 import {
+  DEFAULT_REPAIR,
+  DEFAULT_REPAIR_BUDGET,
   parseEnvironment,
   parseEnvironmentIndex,
   readDeploymentConfiguration,
@@ -48,7 +50,10 @@ export interface UpdateResult {
   deployment?: DeploymentView;
 }
 
-type RevisionContent = Pick<EnvironmentRevision, 'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'>;
+type RevisionContent = Pick<
+  EnvironmentRevision,
+  'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order' | 'repair' | 'repairBudget'
+>;
 
 export interface EnvironmentCommandsOptions {
   table: TableAccess;
@@ -94,8 +99,17 @@ export class EnvironmentCommands {
         createdAt: now,
         updatedAt: now,
       };
-      const { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order } = input;
-      const content: RevisionContent = { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order };
+      const { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order, repair, repairBudget } = input;
+      const content: RevisionContent = {
+        taskDefinition,
+        instanceGroup,
+        deploymentConfiguration,
+        restartPolicy,
+        critical,
+        order,
+        repair: repair ?? DEFAULT_REPAIR,
+        repairBudget: repairBudget ?? DEFAULT_REPAIR_BUDGET,
+      };
       const revision = newRevision(name, revisionNumber, content, now);
       const deployment = newDeployment(deploymentId, name, revisionNumber, undefined, now, ['environment created']);
       const newIndex: EnvironmentIndex = { kind: 'EnvironmentIndex', schemaVersion: SCHEMA_VERSION, name, cluster };
@@ -229,6 +243,8 @@ function mergeContent(input: UpdateEnvironmentInput, latest: EnvironmentRevision
       : latest.restartPolicy,
     critical: input.critical ?? latest.critical,
     order: input.order ?? latest.order,
+    repair: input.repair ?? latest.repair,
+    repairBudget: input.repairBudget ?? latest.repairBudget,
   };
 }
 
@@ -238,6 +254,6 @@ function sameContent(content: RevisionContent, revision: EnvironmentRevision): b
     JSON.stringify(value, (_key, v: unknown) =>
       v && typeof v === 'object' && !Array.isArray(v) ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b))) : v,
     );
-  const { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order } = revision;
-  return canonical(content) === canonical({ taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order });
+  const { taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order, repair, repairBudget } = revision;
+  return canonical(content) === canonical({ taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order, repair, repairBudget });
 }

@@ -4,13 +4,17 @@ import { InvalidInputError } from '../errors.js';
 import { clusterNameOf } from '../keys.js';
 import {
   DEFAULT_DEPLOYMENT_CONFIGURATION,
+  DEFAULT_REPAIR,
+  DEFAULT_REPAIR_BUDGET,
   DEFAULT_RESTART_POLICY,
   ENVIRONMENT_NAME_PATTERN,
   patterns,
   readDeploymentConfiguration,
   readInstanceGroup,
+  readRepair,
   readRestartPolicy,
   type EnvironmentRevision,
+  type RepairAction,
   type InstanceGroup,
 } from '../records.js';
 import { ObjectReader } from '../validate.js';
@@ -23,6 +27,10 @@ export interface CreateEnvironmentInput extends Pick<
   'taskDefinition' | 'instanceGroup' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'
 > {
   name: string;
+  /** Default none (only marking). */
+  repair?: RepairAction;
+  /** Default 1. */
+  repairBudget?: string;
 }
 
 /** A partial update: omitted fields keep the latest revision's value. */
@@ -35,6 +43,8 @@ export interface UpdateEnvironmentInput {
   restartPolicy?: Record<string, unknown>;
   critical?: boolean;
   order?: number;
+  repair?: RepairAction;
+  repairBudget?: string;
   /** Start a deployment to the new revision (default true). */
   deploy: boolean;
 }
@@ -81,8 +91,9 @@ export function parseCreateEnvironment(body: unknown): CreateEnvironmentInput {
   const restartPolicy = readRestartPolicy(reader.optionalObject('restartPolicy'));
   const critical = reader.optionalBoolean('critical', false);
   const order = reader.optionalInteger('order', 0, { min: -1000, max: 1000 });
+  const { repair, repairBudget } = readRepair(reader, { repair: DEFAULT_REPAIR, repairBudget: DEFAULT_REPAIR_BUDGET });
   reader.noUnknownFields();
-  return { name, taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order };
+  return { name, taskDefinition, instanceGroup, deploymentConfiguration, restartPolicy, critical, order, repair, repairBudget };
 }
 
 // Bases that no given field can conflict with, for checking a partial update on its own.
@@ -117,6 +128,10 @@ export function parseUpdateEnvironment(body: unknown, pathName: string, queryTok
   else reader.allow('critical');
   if (reader.has('order')) input.order = reader.integer('order', { min: -1000, max: 1000 });
   else reader.allow('order');
+  // Checked on their own here (a budget of 0 refused); omitted ones keep the latest revision's.
+  const repair = readRepair(reader, { repair: DEFAULT_REPAIR, repairBudget: DEFAULT_REPAIR_BUDGET });
+  if (reader.has('repair')) input.repair = repair.repair;
+  if (reader.has('repairBudget')) input.repairBudget = repair.repairBudget;
   reader.noUnknownFields();
   return input;
 }

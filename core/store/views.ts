@@ -35,7 +35,10 @@ export interface InstanceCounts {
 export interface EnvironmentView
   extends
     Pick<Environment, 'name' | 'cluster' | 'status' | 'health' | 'token' | 'currentRevision' | 'latestRevision' | 'createdAt' | 'updatedAt'>,
-    Pick<EnvironmentRevision, 'instanceGroup' | 'taskDefinition' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order'> {
+    Pick<
+      EnvironmentRevision,
+      'instanceGroup' | 'taskDefinition' | 'deploymentConfiguration' | 'restartPolicy' | 'critical' | 'order' | 'repair' | 'repairBudget'
+    > {
   /** The same value as `token`, under Blox's name. */
   deploymentToken: string;
   activeDeployment?: DeploymentSummary;
@@ -121,6 +124,8 @@ export function environmentView(env: Environment, revision: EnvironmentRevision,
     restartPolicy: { ...revision.restartPolicy },
     critical: revision.critical,
     order: revision.order,
+    repair: revision.repair,
+    repairBudget: revision.repairBudget,
     instances: counts,
     createdAt: env.createdAt,
     updatedAt: env.updatedAt,
@@ -139,6 +144,8 @@ export function revisionView(revision: EnvironmentRevision): RevisionView {
     restartPolicy: { ...revision.restartPolicy },
     critical: revision.critical,
     order: revision.order,
+    repair: revision.repair,
+    repairBudget: revision.repairBudget,
     createdAt: revision.createdAt,
   };
   if (revision.copiedFrom !== undefined) view.copiedFrom = revision.copiedFrom;

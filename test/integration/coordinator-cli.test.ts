@@ -92,15 +92,21 @@ describe.skipIf(!endpoint)('blox (DynamoDB Local)', () => {
     const updated = await blox(['env', 'update', 'shipper', '--task-definition', 'logs:2', '-o', 'json', ...http]);
     expect(updated.code, updated.stderr).toBe(EXIT.ok);
     expect(updated.json).toMatchObject({ currentRevision: 2, taskDefinition: 'logs:2', critical: true, deploymentConfiguration: { maxUnavailable: '25%' } });
+    const repairing = await blox(['env', 'update', 'shipper', '--repair', 'replace', '--repair-budget', '10%', '--no-deploy', ...http]);
+    expect(repairing.code, repairing.stderr).toBe(EXIT.ok);
+    expect((await blox(['env', 'revisions', 'shipper', '3', '-o', 'json', ...http])).json).toMatchObject({ repair: 'replace', repairBudget: '10%' });
+    const badRepair = await blox(['env', 'update', 'shipper', '--repair', 'reboot', ...http]);
+    expect(badRepair.code).toBe(EXIT.usage);
+    expect(badRepair.stderr).toContain('repair');
     const stale = await blox(['env', 'update', 'shipper', '--task-definition', 'logs:3', '--deployment-token', got.json.token, ...http]);
     expect(stale.code).toBe(EXIT.conflict);
     expect(stale.stderr).toContain('stale');
     const cleared = await blox(['env', 'update', 'shipper', '--clear-expression', '--no-deploy', '-o', 'json', ...http]);
-    expect(cleared.json).toMatchObject({ currentRevision: 2, latestRevision: 3 });
+    expect(cleared.json).toMatchObject({ currentRevision: 2, latestRevision: 4 });
     expect(cleared.json.instanceGroup.expression).toBe('attribute:ecs.os-type == linux'); // the view shows the current revision
-    expect((await blox(['env', 'revisions', 'shipper', '3', '-o', 'json', ...http])).json.instanceGroup).toEqual({ cluster: 'prod' });
+    expect((await blox(['env', 'revisions', 'shipper', '4', '-o', 'json', ...http])).json.instanceGroup).toEqual({ cluster: 'prod' });
     const revisions = await blox(['env', 'revisions', 'shipper', ...http]);
-    expect(revisions.stdout.split('\n').filter((l) => /^\d/.test(l))).toHaveLength(3);
+    expect(revisions.stdout.split('\n').filter((l) => /^\d/.test(l))).toHaveLength(4);
     const one = await blox(['env', 'revisions', 'shipper', '1', '-o', 'json', ...http]);
     expect(one.json.taskDefinition).toBe('logs:1');
     const duplicate = await blox(['env', 'create', 'shipper', '--cluster', 'prod', '--task-definition', 'logs:1', ...http]);

@@ -15,7 +15,13 @@ import { createAgent, type Agent, type AgentDeps } from '../../agent/agent.js';
 import { CONFIG_KEYS, type AgentConfig } from '../../agent/config.js';
 import { startHealthServer, type HealthServer } from '../../agent/health-server.js';
 import { tableDefinition } from '../../core/dynamo-table.js';
-import { DEFAULT_DEPLOYMENT_CONFIGURATION, DEFAULT_RESTART_POLICY, type DeploymentConfiguration, type RestartPolicy } from '../../core/records.js';
+import {
+  DEFAULT_DEPLOYMENT_CONFIGURATION,
+  DEFAULT_RESTART_POLICY,
+  type DeploymentConfiguration,
+  type RepairAction,
+  type RestartPolicy,
+} from '../../core/records.js';
 import { DynamoTable } from '../../core/store/dynamo.js';
 import { EnvironmentStore } from '../../core/store/environments.js';
 import { startEcsEmulator, type EcsEmulator, type EmulatedTask } from '../../local/ecs/emulator.js';
@@ -88,6 +94,8 @@ export interface AgentWorld {
       critical?: boolean;
       order?: number;
       deploymentConfiguration?: Partial<DeploymentConfiguration>;
+      repair?: RepairAction;
+      repairBudget?: string;
     },
   ): Promise<void>;
   deleteEnvironment(name: string): Promise<void>;
@@ -210,6 +218,8 @@ export async function startAgentWorld(options: { dynamodbEndpoint: string; runti
         restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000, ...o.restartPolicy },
         critical: o.critical ?? false,
         order: o.order ?? 0,
+        ...(o.repair ? { repair: o.repair } : {}),
+        ...(o.repairBudget ? { repairBudget: o.repairBudget } : {}),
       });
     },
     async deleteEnvironment(name) {

@@ -47,6 +47,8 @@ export function env(name: string, over: Partial<Environment> = {}, rev = 1, surg
     restartPolicy: DEFAULT_RESTART_POLICY,
     critical: false,
     order: 0,
+    repair: 'none',
+    repairBudget: '1',
     createdAt: '2026-01-01T00:00:00Z',
   };
   return { name, kind: 'valid', environment, revision, matches: true, matchReason: 'matches' };

@@ -9,6 +9,7 @@ import { InvalidRecordError } from '../../core/errors.js';
 import { keys, lastArnSegment } from '../../core/keys.js';
 import {
   counterAllows,
+  parseRepairBudget,
   parseRolloutControl,
   parseStoredRevision,
   type EnvironmentRevision,
@@ -21,6 +22,7 @@ import {
   type ClaimRecord,
   type InstanceHeartbeat,
   type InstanceStatus,
+  type RepairBudgetRecord,
 } from '../../core/records.js';
 import type {
   AgentPorts,
@@ -30,6 +32,7 @@ import type {
   EcsPort,
   EnvironmentEntry,
   LocalTask,
+  RepairPort,
   RolloutPort,
   StartFailure,
   StartTaskInput,
@@ -53,7 +56,7 @@ export class InjectedError extends Error {
 // ---------------------------------------------------------------------------------------------
 // DynamoDB
 
-export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort {
+export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, RolloutPort, RepairPort {
   readonly items = new Map<string, Item>();
   environments: EnvironmentEntry[] = [];
   marker: ChangeMarker | undefined;
@@ -93,6 +96,16 @@ export class FakeTable implements DesiredStatePort, ClaimPort, StatusPort, Rollo
 
   async putHeartbeat(heartbeat: InstanceHeartbeat, expected: string | undefined): Promise<void> {
     this.conditionalPut(keys.heartbeat(heartbeat.containerInstanceId), { ...heartbeat }, expected, parseInstanceHeartbeat);
+  }
+
+  async getRepairBudget(environment: string): Promise<RepairBudgetRecord | null> {
+    this.touch(false);
+    const item = this.items.get(keyOf(keys.repairBudget(environment)));
+    return item ? parseRepairBudget(item) : null;
+  }
+
+  async putRepairBudget(record: RepairBudgetRecord, expected: string | undefined): Promise<void> {
+    this.conditionalPut(keys.repairBudget(record.environment), { ...structuredClone(record) }, expected, parseRepairBudget);
   }
 
   async getClaims(environments: readonly string[], containerInstanceId: string): Promise<Map<string, ClaimRecord | null | InvalidRecordError>> {
@@ -224,7 +237,7 @@ export type EcsChange = { type: 'start'; task: FakeTask } | { type: 'stop'; task
 export class FakeEcs {
   readonly tasks: FakeTask[] = [];
   readonly attributes = new Map<string, Record<string, string>>();
-  /** ECS status per instance (ACTIVE unless set: DRAINING). */
+  /** ECS status per instance (ACTIVE unless set: DRAINING, by a test or UpdateContainerInstancesState). */
   readonly status = new Map<string, string>();
   readonly calls: Record<string, number> = {};
   private seq = 0;
@@ -390,6 +403,22 @@ class InstanceEcs implements EcsPort, EcsAgentPort {
   async describeSelf(): Promise<{ status: string; facts: { attributes: Record<string, string> } }> {
     this.check('DescribeContainerInstances');
     return { status: this.ecs.status.get(this.instanceArn) ?? 'ACTIVE', facts: { attributes: { ...(this.ecs.attributes.get(this.instanceArn) ?? {}) } } };
+  }
+
+  async drainSelf(): Promise<void> {
+    this.check('UpdateContainerInstancesState');
+    this.ecs.status.set(this.instanceArn, 'DRAINING');
+  }
+
+  async instanceStatuses(ids: readonly string[]): Promise<Map<string, string>> {
+    this.check('DescribeContainerInstances');
+    const known = new Map([...this.ecs.attributes.keys()].map((arn) => [arn.slice(arn.lastIndexOf('/') + 1), arn]));
+    return new Map(
+      ids.map((id) => {
+        const arn = known.get(id);
+        return [id, arn === undefined ? 'MISSING' : (this.ecs.status.get(arn) ?? 'ACTIVE')];
+      }),
+    );
   }
 
   async putOwnAttribute(name: string, value: string): Promise<void> {

@@ -117,6 +117,8 @@ export function environmentEntry(name: string, revision: number, maxSurge = '0',
     restartPolicy: { ...DEFAULT_RESTART_POLICY, initialDelayMs: 200, maxDelayMs: 2_000 },
     critical: false,
     order: 0,
+    repair: 'none',
+    repairBudget: '1',
     createdAt: '2026-01-01T00:00:00.000Z',
   };
   return { name, kind: 'valid', environment, revision: rev };

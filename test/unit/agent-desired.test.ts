@@ -13,6 +13,8 @@ const rev = (expression?: string): EnvironmentRevision => ({
   restartPolicy: DEFAULT_RESTART_POLICY,
   critical: false,
   order: 0,
+  repair: 'none',
+  repairBudget: '1',
   createdAt: '2026-01-01T00:00:00Z',
 });
 

@@ -17,6 +17,7 @@ export const PROVISIONING_FUNCTIONS = new Set(['createTable', 'ensureTable', 'de
 /** IAM prefixes of the SDK clients the code may use; any other client fails the derivation. */
 const SERVICE_PREFIX: Record<string, string> = {
   '@aws-sdk/client-ecs': 'ecs',
+  '@aws-sdk/client-auto-scaling': 'autoscaling',
   '@aws-sdk/client-dynamodb': 'dynamodb',
   // The Streams API's actions are under the dynamodb: prefix too.
   '@aws-sdk/client-dynamodb-streams': 'dynamodb',

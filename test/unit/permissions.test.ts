@@ -59,7 +59,7 @@ function describeCalls(derivation: typeof agentCode): string {
 }
 
 describe('the calls the code can make', () => {
-  it('are derived without problems (only ECS and DynamoDB, through Commands)', () => {
+  it('are derived without problems (only ECS, Auto Scaling and DynamoDB, through Commands)', () => {
     expect(agentCode.problems).toEqual([]);
     expect(coordinatorCode.problems).toEqual([]);
   });
@@ -96,7 +96,7 @@ describe('the agent role (AgentInstanceRole)', () => {
   });
 
   it('deploy/render.ts lists the same actions (the template is rendered from them)', () => {
-    expect(new Set([...AGENT_ACTIONS.ecs, ...AGENT_ACTIONS.dynamodb])).toEqual(agentCode.actions);
+    expect(new Set([...AGENT_ACTIONS.ecs, ...AGENT_ACTIONS.autoscaling, ...AGENT_ACTIONS.dynamodb])).toEqual(agentCode.actions);
   });
 });
 
