@@ -59,6 +59,9 @@ export interface DockerRuntimeOptions {
   removeOrphans?: boolean;
 }
 
+/** A 137 exit is reported after at most this many looks 250 ms apart, waiting for a late 'oom' event. */
+const OOM_LOOKS = 8;
+
 interface TrackedContainer {
   id: string;
   taskArn: string;
@@ -67,8 +70,8 @@ interface TrackedContainer {
   view: ViewContainer & { oomKilled: boolean; hasHealthCheck: boolean };
   startedReported: boolean;
   exitedReported: boolean;
-  /** A 137 exit waited once for a late 'oom' event (the engine's inspect may not say OOMKilled). */
-  oomWaited?: boolean;
+  /** Looks taken at a 137 exit for a late 'oom' event (the engine's inspect may not say OOMKilled yet). */
+  oomLooks?: number;
   removeTimer?: NodeJS.Timeout;
 }
 
@@ -611,10 +614,11 @@ export class DockerRuntime implements TaskRuntime {
       if (!tracked.startedReported && epochMs(state.StartedAt) !== null) this.markStarted(id, epochMs(state.StartedAt) ?? Date.now());
       tracked.view.finishedAt = epochMs(state.FinishedAt) ?? Date.now();
       const oomKilled = state.OOMKilled || tracked.view.oomKilled;
-      if (!oomKilled && state.ExitCode === 137 && !tracked.oomWaited && !this.closed) {
+      if (!oomKilled && state.ExitCode === 137 && (tracked.oomLooks ?? 0) < OOM_LOOKS && !this.closed) {
         // SIGKILL, by a person or by the kernel's OOM killer: with cgroup v2 the engine's inspect
-        // can miss OOMKilled and its 'oom' event can come after 'die'. Give it a moment.
-        tracked.oomWaited = true;
+        // can miss OOMKilled and its 'oom' event can come after 'die', later still on a loaded
+        // machine (250 ms once was not enough in CI). Look again for up to OOM_LOOKS x 250 ms.
+        tracked.oomLooks = (tracked.oomLooks ?? 0) + 1;
         setTimeout(() => void this.refresh(id, reasonIfExited), 250).unref();
         return;
       }
