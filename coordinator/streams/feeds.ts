@@ -191,6 +191,8 @@ export class LiveFeeds implements ChangeSink {
     let initial = snapshot ? sseFrame('snapshot', this.ids.format(after), { items: snapshot }) : '';
     for (const event of replay) if (scope === undefined || event.scope === scope) initial += event.frame;
     sse.sendInitial(initial);
+    // The client may have gone while its snapshot was read: its 'close' has passed, so it would never leave the set.
+    if (!sse.isOpen) return;
     const client: Client = { scope, sse };
     this.clients[feed].add(client);
     res.on('close', () => this.clients[feed].delete(client));

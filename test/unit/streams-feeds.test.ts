@@ -212,3 +212,45 @@ describe('LiveFeeds', () => {
     expect(feeds.clientCounts.instances).toBe(0);
   });
 });
+
+describe('LiveFeeds and a client gone while its snapshot is read', () => {
+  it('does not keep the client: nothing is held for a connection that closed before its stream began', async () => {
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    let releaseSnapshot: () => void = () => undefined;
+    const snapshotRead = new Promise<void>((resolve) => (releaseSnapshot = resolve));
+    let reading = false;
+    const store = {
+      listInstances: async () => {
+        reading = true;
+        await snapshotRead;
+        return { items: [] };
+      },
+    } as unknown as EnvironmentStore;
+    const feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    let written: () => void = () => undefined;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    const server = createServer((req, res) => {
+      void feeds.open({ feed: 'instances' }).then((write) => {
+        write(req, res, {});
+        written();
+      });
+    });
+    try {
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      const abort = new AbortController();
+      const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: abort.signal }).catch(() => undefined);
+      while (!reading) await new Promise((r) => setTimeout(r, 5));
+      // The client gives up while the snapshot is read: its connection is closed before the stream begins.
+      abort.abort();
+      await responding;
+      while ((await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 5));
+      releaseSnapshot();
+      await wrote;
+      expect(feeds.clientCounts.instances).toBe(0);
+    } finally {
+      await feeds.close();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+});
