@@ -114,27 +114,24 @@ export class TableStream implements ChangeSource {
   }
 
   private async follow(sink: ChangeSink, started: () => void): Promise<void> {
-    while (!this.abort.signal.aborted && !this.streamArn) {
-      try {
-        const out = await this.options.dynamodb.send(new DescribeTableCommand({ TableName: this.options.tableName }), { abortSignal: this.abort.signal });
-        const spec = out.Table?.StreamSpecification;
-        if (spec?.StreamEnabled && out.Table?.LatestStreamArn) {
-          if (spec.StreamViewType !== 'NEW_AND_OLD_IMAGES')
-            this.log('warn', `the stream of table ${this.options.tableName} has view type ${spec.StreamViewType}; task removals need NEW_AND_OLD_IMAGES`);
-          this.streamArn = out.Table.LatestStreamArn;
-        } else this.setUnavailable(`table ${this.options.tableName} has no stream; enable it with: ${enableStreamCommand(this.options.tableName)}`);
-      } catch (error) {
-        if (this.abort.signal.aborted) return;
-        this.setUnavailable(`cannot read the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
+    // Until the stream and its shards are read, the feeds are unavailable (a 503 that says why) and
+    // this looks again: a throttled or failed first read must neither stop the reader nor hold `start`.
+    while (!this.abort.signal.aborted) {
+      if (!this.streamArn) await this.findStream();
+      if (this.streamArn) {
+        try {
+          // Shards open now are read from their newest record on; shards that appear later from their start.
+          await this.discover(sink, 'LATEST');
+          break;
+        } catch (error) {
+          if (this.abort.signal.aborted) return;
+          this.setUnavailable(`cannot read the shards of the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
+        }
       }
-      if (!this.streamArn) {
-        started();
-        await this.sleep(this.retryUnavailableMs);
-      }
+      started();
+      await this.sleep(this.retryUnavailableMs);
     }
-    if (!this.streamArn) return;
-    // Shards open now are read from their newest record on; shards that appear later from their start.
-    await this.discover(sink, 'LATEST');
+    if (this.abort.signal.aborted) return;
     this.unavailableReason = undefined;
     this.log('info', 'following the table stream', { streamArn: this.streamArn, shards: this.shards.size });
     started();
@@ -146,6 +143,21 @@ export class TableStream implements ChangeSource {
       } catch (error) {
         if (!this.abort.signal.aborted) this.log('warn', `reading the stream's shards failed: ${errorMessage(error)}`);
       }
+    }
+  }
+
+  /** Sets `streamArn` when the table has a stream, else says why the feeds are unavailable. */
+  private async findStream(): Promise<void> {
+    try {
+      const out = await this.options.dynamodb.send(new DescribeTableCommand({ TableName: this.options.tableName }), { abortSignal: this.abort.signal });
+      const spec = out.Table?.StreamSpecification;
+      if (spec?.StreamEnabled && out.Table?.LatestStreamArn) {
+        if (spec.StreamViewType !== 'NEW_AND_OLD_IMAGES')
+          this.log('warn', `the stream of table ${this.options.tableName} has view type ${spec.StreamViewType}; task removals need NEW_AND_OLD_IMAGES`);
+        this.streamArn = out.Table.LatestStreamArn;
+      } else this.setUnavailable(`table ${this.options.tableName} has no stream; enable it with: ${enableStreamCommand(this.options.tableName)}`);
+    } catch (error) {
+      if (!this.abort.signal.aborted) this.setUnavailable(`cannot read the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
     }
   }
 
@@ -218,6 +230,7 @@ export class TableStream implements ChangeSource {
   private async readShard(state: ShardState, sink: ChangeSink): Promise<void> {
     let idle = this.minIdleMs;
     let throttled = 0;
+    let ended = false;
     try {
       while (!this.abort.signal.aborted && state.iterator) {
         let records: StreamRecord[];
@@ -263,8 +276,12 @@ export class TableStream implements ChangeSource {
           idle = Math.min(this.maxIdleMs, idle * 2);
         }
       }
+      ended = true;
     } finally {
       this.reading.delete(state.id);
+      // A reader that failed (a new iterator could not be obtained) leaves the shard without an
+      // iterator: the next read of the shard list starts it again, after its last record read.
+      if (!ended) state.iterator = undefined;
     }
     if (this.abort.signal.aborted) return;
     // The shard ended (closed and read to its end, or gone): its children may begin now.

@@ -118,3 +118,87 @@ describe('TableStream', () => {
     await source.close();
   });
 });
+
+describe('TableStream when the Streams API fails at the wrong moment', () => {
+  const openShard = [{ ShardId: 'A', SequenceNumberRange: { StartingSequenceNumber: '1' } }];
+  const within = async <T>(promise: Promise<T>, ms: number): Promise<T | 'timed out'> =>
+    Promise.race([promise, new Promise<'timed out'>((resolve) => setTimeout(() => resolve('timed out'), ms))]);
+
+  it('a failed first read of the shard list is retried: start resolves and the stream is followed', async () => {
+    let describes = 0;
+    const streams = {
+      send: async (command: unknown) => {
+        if (command instanceof DescribeStreamCommand) {
+          if (describes++ === 0) throw new LimitExceededException({ message: 'slow down', $metadata: {} });
+          return { StreamDescription: { Shards: openShard } };
+        }
+        if (command instanceof GetShardIteratorCommand) return { ShardIterator: 'it0' };
+        if (command instanceof GetRecordsCommand)
+          return command.input.ShardIterator === 'it0' ? { Records: [record('1')], NextShardIterator: 'it1' } : { Records: [], NextShardIterator: 'it1' };
+        throw new Error(`unexpected ${String(command)}`);
+      },
+    } as unknown as DynamoDBStreamsClient;
+    const delivered: string[] = [];
+    const source = new TableStream({
+      tableName: 't',
+      dynamodb: dynamodb(true),
+      streams,
+      minIdleMs: 5,
+      maxIdleMs: 10,
+      describeEveryMs: 20,
+      retryUnavailableMs: 20,
+    });
+    try {
+      const started = await within(
+        source.start({ changes: async (changes) => void delivered.push(...changes.map((c) => c.key.sk)), lost: () => undefined }),
+        2_000,
+      );
+      expect(started).not.toBe('timed out');
+      const deadline = Date.now() + 2_000;
+      while ((source.unavailable !== undefined || delivered.length === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(source.unavailable).toBeUndefined();
+      expect(delivered).toEqual(['INSTANCE#1']);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it('a shard whose expired iterator cannot be obtained again at once is read again, from after its last record', async () => {
+    let refreshes = 0;
+    const calls: string[] = [];
+    const streams = {
+      send: async (command: unknown) => {
+        if (command instanceof DescribeStreamCommand) return { StreamDescription: { Shards: openShard } };
+        if (command instanceof GetShardIteratorCommand) {
+          const { ShardIteratorType, SequenceNumber } = command.input;
+          calls.push(`iterator ${ShardIteratorType}${SequenceNumber ? ` ${SequenceNumber}` : ''}`);
+          if (ShardIteratorType === 'LATEST') return { ShardIterator: 'it0' };
+          if (refreshes++ === 0) throw new LimitExceededException({ message: 'slow down', $metadata: {} });
+          return { ShardIterator: 'it2' };
+        }
+        if (command instanceof GetRecordsCommand) {
+          const iterator = command.input.ShardIterator;
+          if (iterator === 'it0') return { Records: [record('1')], NextShardIterator: 'it1' };
+          if (iterator === 'it1') throw new ExpiredIteratorException({ message: 'expired', $metadata: {} });
+          if (iterator === 'it2') return { Records: [record('2')], NextShardIterator: 'it3' };
+          return { Records: [], NextShardIterator: 'it3' };
+        }
+        throw new Error(`unexpected ${String(command)}`);
+      },
+    } as unknown as DynamoDBStreamsClient;
+    const delivered: string[] = [];
+    const source = new TableStream({ tableName: 't', dynamodb: dynamodb(true), streams, minIdleMs: 5, maxIdleMs: 10, describeEveryMs: 20 });
+    try {
+      await source.start({ changes: async (changes) => void delivered.push(...changes.map((c) => c.key.sk)), lost: () => undefined });
+      const deadline = Date.now() + 3_000;
+      while (delivered.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(delivered).toEqual(['INSTANCE#1', 'INSTANCE#2']);
+      expect(calls.filter((c) => c.startsWith('iterator AFTER_SEQUENCE_NUMBER'))).toEqual([
+        'iterator AFTER_SEQUENCE_NUMBER 1',
+        'iterator AFTER_SEQUENCE_NUMBER 1',
+      ]);
+    } finally {
+      await source.close();
+    }
+  });
+});
