@@ -85,6 +85,8 @@ const digest = (token: string): Buffer => createHash('sha256').update(token, 'ut
 export class CoordinatorAuth {
   private fileDigests: Buffer[] = [];
   private watch: FileWatch | undefined;
+  /** Told after each re-read of the token file (open streams check their token again). */
+  private readonly reloaded = new Set<() => void>();
 
   private constructor(
     readonly mode: AuthMode,
@@ -156,6 +158,15 @@ export class CoordinatorAuth {
     if (!this.accepts(match[1] as string)) throw new BloxError('Unauthorized', 'the bearer token is not valid');
   }
 
+  /**
+   * Calls `listener` after every re-read of the token file; answers what stops it. A request that
+   * lasts (a stream) checks its token again there: a token rotated out must not keep one open.
+   */
+  onReload(listener: () => void): () => void {
+    this.reloaded.add(listener);
+    return () => this.reloaded.delete(listener);
+  }
+
   /** Compares against every valid token, in constant time per token and without stopping at a match. */
   private accepts(token: string): boolean {
     const given = digest(token);
@@ -175,12 +186,15 @@ export class CoordinatorAuth {
       else this.logger?.info({ file, tokens: tokens.length }, 'token file re-read');
     } catch (error) {
       this.logger?.error({ file }, `token file not re-read, the previous tokens stay valid: ${errorMessage(error)}`);
+      return;
     }
+    for (const listener of [...this.reloaded]) listener();
   }
 
   /** Stops watching the token file. */
   close(): void {
     this.watch?.close();
+    this.reloaded.clear();
   }
 }
 

@@ -298,7 +298,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     } catch {
       throw new InvalidInputError('(url)', 'is not a valid request target');
     }
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    const path = routingPath(url);
     // The one token check, before any route is looked for, on the path routing uses: every route,
     // those added later included, is covered, and an unknown path tells nothing without a token.
     auth.check(method, path, req.headers.authorization);
@@ -321,8 +321,24 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     const finish = (reply: Reply, extraHeaders: Record<string, string> = {}) => {
       const headers: Record<string, string> = { 'x-request-id': id, ...extraHeaders };
       if (reply.stream) {
-        res.once('close', () => logger.info({ requestId: id, method: req.method, path, status: 200, stream: true }, 'request'));
+        // A stream outlives the check made when it began: it is cut once its token is rotated out.
+        // (Checked on the path routing used: the URL parsed when the request was dispatched.)
+        const routed = routingPath(new URL(req.url ?? '/', 'http://coordinator'));
+        const stopRecheck = auth.onReload(() => {
+          try {
+            auth.check((req.method ?? 'GET').toUpperCase(), routed, req.headers.authorization);
+          } catch {
+            logger.info({ requestId: id, path }, 'stream closed: its bearer token is no longer valid');
+            res.destroy();
+          }
+        });
+        res.once('close', () => {
+          stopRecheck();
+          logger.info({ requestId: id, method: req.method, path, status: 200, stream: true }, 'request');
+        });
         reply.stream(req, res, headers);
+        // Gone before its stream began (during the snapshot read): its 'close' has passed already.
+        if (res.destroyed) stopRecheck();
         return;
       }
       let payload: string | undefined;
@@ -376,6 +392,11 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       },
     );
   };
+}
+
+/** The path routing and the token check use: the URL's path without trailing slashes. */
+function routingPath(url: URL): string {
+  return url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
 }
 
 function isTokenHolder(value: unknown): value is { token: string } {

@@ -1,9 +1,18 @@
-// The pure parts of the coordinator's door (coordinator/auth.ts, core/net.ts): token files and
-// lists, which requests need a token, the check, and where the coordinator may listen without one.
+// The coordinator's door (coordinator/auth.ts, core/net.ts): token files and lists, which requests
+// need a token, the check, where the coordinator may listen without one, and a stream cut when its
+// token is rotated out (a real coordinator on loopback with scripted feeds).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { checkExposure, CoordinatorAuth, parseToken, parseTokenFile, parseTokenList, tokenNeeded } from '../../coordinator/auth.js';
 import { isLoopbackAddress, listensOnLoopback } from '../../core/net.js';
 import { BloxError } from '../../core/errors.js';
+import type { EnvironmentStore } from '../../core/store/environments.js';
+import type { ChangeSource } from '../../coordinator/streams/changes.js';
+import { LiveFeeds } from '../../coordinator/streams/feeds.js';
+import { startCoordinator } from '../../coordinator/server.js';
 
 const open = { writes: false, reads: false };
 const writes = { writes: true, reads: false };
@@ -122,5 +131,49 @@ describe('where the coordinator may listen without a token', () => {
     await expect(checkExposure({ host: '127.0.0.1', port: 7070, auth: writes, tls: false, insecureNoAuth: true }, none)).rejects.toThrow(
       /--insecure-no-auth: contradicts the tokens given/,
     );
+  });
+});
+
+describe('a stream and token rotation', () => {
+  it('a stream opened with a token is cut once the token file no longer holds it; one with a kept token runs on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'blox-auth-'));
+    const file = join(dir, 'tokens');
+    writeFileSync(file, 'old-token-0123456789\nkept-token-0123456789\n');
+    const auth = CoordinatorAuth.load({ file, requireForReads: true }, { watchIntervalMs: 20 });
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    const store = { listInstances: async () => ({ items: [] }) } as unknown as EnvironmentStore;
+    const streams = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    const running = await startCoordinator({ store, streams, auth, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    const open = async (token: string) => {
+      const response = await fetch(`${running.url}/v1/stream/instances`, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read(); // the stream has begun
+      let ended = false;
+      const reading = (async () => {
+        try {
+          while (!(await reader.read()).done);
+        } catch {
+          // cut
+        }
+        ended = true;
+      })();
+      return { ended: () => ended, reading, cancel: () => reader.cancel().catch(() => undefined) };
+    };
+    try {
+      const old = await open('old-token-0123456789');
+      const kept = await open('kept-token-0123456789');
+      writeFileSync(file, 'kept-token-0123456789\n');
+      const deadline = Date.now() + 3_000;
+      while (!old.ended() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(old.ended()).toBe(true);
+      expect(kept.ended()).toBe(false);
+      expect((await fetch(`${running.url}/v1/stream/instances`, { headers: { authorization: 'Bearer old-token-0123456789' } })).status).toBe(401);
+      await kept.cancel();
+    } finally {
+      await running.close(100);
+      auth.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
