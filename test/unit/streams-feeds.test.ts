@@ -154,6 +154,24 @@ describe('SseParser', () => {
   });
 });
 
+/** A store whose instance list is held until `release()`: a snapshot being read. */
+function heldSnapshot(items: () => unknown[]) {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const state = { reading: false };
+  const store = {
+    listInstances: async () => {
+      state.reading = true;
+      await held;
+      return { items: items() };
+    },
+  } as unknown as EnvironmentStore;
+  const whileReading = async () => {
+    while (!state.reading) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { store, release, whileReading };
+}
+
 describe('LiveFeeds', () => {
   let server: Server | undefined;
   let feeds: LiveFeeds | undefined;
@@ -170,16 +188,8 @@ describe('LiveFeeds', () => {
       start: async (s) => void (sink = s),
       close: async () => undefined,
     };
-    let releaseSnapshot: () => void = () => undefined;
-    const snapshotRead = new Promise<void>((resolve) => (releaseSnapshot = resolve));
-    let reading = false;
-    const store = {
-      listInstances: async () => {
-        reading = true;
-        await snapshotRead;
-        return { items: [instanceView(parseInstanceStatus(status('i-old', [])))] };
-      },
-    } as unknown as EnvironmentStore;
+    const snapshot = heldSnapshot(() => [instanceView(parseInstanceStatus(status('i-old', [])))]);
+    const { store } = snapshot;
     feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
     const live = feeds;
     server = createServer((req, res) => {
@@ -188,11 +198,11 @@ describe('LiveFeeds', () => {
     await new Promise<void>((resolve) => (server as Server).listen(0, '127.0.0.1', resolve));
     // The answer begins once the snapshot is read (an error before it is a plain JSON error).
     const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    while (!reading) await new Promise((r) => setTimeout(r, 5));
+    await snapshot.whileReading();
     // A write lands while the snapshot is being read.
     const during = status('i-new', []);
     await sink?.changes([{ eventName: 'INSERT', key: key(during), newImage: during } as TableChange]);
-    releaseSnapshot();
+    snapshot.release();
     const reader = ((await responding).body as ReadableStream<Uint8Array>).getReader();
     const parser = new SseParser();
     const events: Array<{ id?: string; event: string; data: string }> = [];
@@ -211,46 +221,31 @@ describe('LiveFeeds', () => {
     expect((await reader.read()).done).toBe(true);
     expect(feeds.clientCounts.instances).toBe(0);
   });
-});
 
-describe('LiveFeeds and a client gone while its snapshot is read', () => {
-  it('does not keep the client: nothing is held for a connection that closed before its stream began', async () => {
+  it('does not keep a client whose connection closed while its snapshot was read', async () => {
     const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
-    let releaseSnapshot: () => void = () => undefined;
-    const snapshotRead = new Promise<void>((resolve) => (releaseSnapshot = resolve));
-    let reading = false;
-    const store = {
-      listInstances: async () => {
-        reading = true;
-        await snapshotRead;
-        return { items: [] };
-      },
-    } as unknown as EnvironmentStore;
-    const feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    const snapshot = heldSnapshot(() => []);
+    feeds = await LiveFeeds.start({ source, store: snapshot.store, logger: pino({ level: 'silent' }) });
+    const live = feeds;
     let written: () => void = () => undefined;
     const wrote = new Promise<void>((resolve) => (written = resolve));
-    const server = createServer((req, res) => {
-      void feeds.open({ feed: 'instances' }).then((write) => {
+    server = createServer((req, res) => {
+      void live.open({ feed: 'instances' }).then((write) => {
         write(req, res, {});
         written();
       });
     });
-    try {
-      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-      const abort = new AbortController();
-      const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`, { signal: abort.signal }).catch(() => undefined);
-      while (!reading) await new Promise((r) => setTimeout(r, 5));
-      // The client gives up while the snapshot is read: its connection is closed before the stream begins.
-      abort.abort();
-      await responding;
-      while ((await new Promise<number>((r) => server.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 5));
-      releaseSnapshot();
-      await wrote;
-      expect(feeds.clientCounts.instances).toBe(0);
-    } finally {
-      await feeds.close();
-      server.closeAllConnections();
-      await new Promise((resolve) => server.close(resolve));
-    }
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const abort = new AbortController();
+    const responding = fetch(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/`, { signal: abort.signal }).catch(() => undefined);
+    await snapshot.whileReading();
+    // The client gives up while the snapshot is read: its connection is closed before the stream begins.
+    abort.abort();
+    await responding;
+    while ((await new Promise<number>((r) => listening.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 5));
+    snapshot.release();
+    await wrote;
+    expect(live.clientCounts.instances).toBe(0);
   });
 });
