@@ -205,7 +205,15 @@ export class LiveFeeds implements ChangeSink {
     if (feed === 'tasks') return (await everyPage((page) => store.listTasks({ ...cluster, ...page }))).items;
     const names = scope !== undefined ? [scope] : (await everyPage((page) => store.listEnvironments(page))).items.map((e) => e.name);
     const items: FeedItem[] = [];
-    for (const name of names) items.push(...(await everyPage((page) => store.listDeployments(name, page))).items.map(deploymentFeedItem));
+    for (const name of names) {
+      try {
+        items.push(...(await everyPage((page) => store.listDeployments(name, page))).items.map(deploymentFeedItem));
+      } catch (error) {
+        // Listed, then deleted before its deployments were read: it has none to show (a scoped feed keeps its 404).
+        if (scope === undefined && error instanceof BloxError && error.code === 'NotFound') continue;
+        throw error;
+      }
+    }
     return items;
   }
 

@@ -12,6 +12,7 @@ import { Liveness } from '../../coordinator/streams/liveness.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 import { instanceView, taskViews } from '../../core/store/views.js';
 import { parseInstanceStatus } from '../../core/records.js';
+import { NotFoundError } from '../../core/errors.js';
 
 const status = (id: string, daemons: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) => ({
   pk: 'CLUSTER#c',
@@ -247,5 +248,40 @@ describe('LiveFeeds', () => {
     snapshot.release();
     await wrote;
     expect(live.clientCounts.instances).toBe(0);
+  });
+
+  it('a deployments snapshot of every environment leaves out one deleted while it is read (no 404 for the whole stream)', async () => {
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    const store = {
+      listEnvironments: async () => ({ items: [{ name: 'gone' }, { name: 'kept' }] }),
+      listDeployments: async (name: string) => {
+        if (name === 'gone') throw new NotFoundError('environment gone');
+        return { items: [{ environmentName: 'kept', deploymentId: 'd-1' }] };
+      },
+    } as unknown as EnvironmentStore;
+    feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    const live = feeds;
+    server = createServer((req, res) => {
+      void live.open({ feed: 'deployments' }).then(
+        (write) => write(req, res, {}),
+        (error: unknown) => res.writeHead(500).end(String(error)),
+      );
+    });
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const response = await fetch(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/`);
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    const events: Array<{ event: string; data: string }> = [];
+    while (events.length < 1) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      events.push(...parser.push(decoder.decode(value)));
+    }
+    expect(events[0]?.event).toBe('snapshot');
+    expect(JSON.parse(events[0]?.data as string).items.map((d: { deploymentId: string }) => d.deploymentId)).toEqual(['d-1']);
+    await reader.cancel();
   });
 });
