@@ -5,6 +5,7 @@
 // Invariant: no token, nor any part of one, is ever written to a log or an error message.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { BloxError, InvalidInputError, errorMessage } from '../core/errors.js';
 import { listensOnLoopback, lookupAddresses, type HostLookup } from '../core/net.js';
@@ -77,6 +78,33 @@ export function tokenNeeded(method: string, path: string, mode: AuthMode): boole
   if (method !== 'GET' && method !== 'HEAD') return mode.writes;
   if (OPEN_API_PATHS.has(path) || !path.startsWith('/v1/')) return false;
   return mode.reads;
+}
+
+/**
+ * Throws Unauthorized when a browser sent a change from another site's page. A form or a `fetch`
+ * with a plain-text body needs no CORS preflight, so without tokens (the default on loopback) any
+ * web page the operator opens could otherwise create an environment, which runs any task
+ * definition on the fleet. Browsers say where a request comes from (`Sec-Fetch-Site`; older ones
+ * only `Origin`); other clients send neither and are not concerned. Reads are left alone: a page
+ * of another site cannot read the answers (no CORS headers are ever sent).
+ */
+export function refuseCrossSiteChange(method: string, headers: IncomingHttpHeaders): void {
+  if (method === 'GET' || method === 'HEAD') return;
+  const site = one(headers['sec-fetch-site']);
+  const origin = one(headers.origin);
+  const crossSite = site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && originHost(origin) !== headers.host?.toLowerCase();
+  if (crossSite) throw new BloxError('Unauthorized', "a change sent by another site's page is refused (cross-site request)");
+}
+
+const one = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
+/** The `host[:port]` of an Origin header, lower case; undefined for `null` or garbage. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
 }
 
 /** SHA-256 first, so that every comparison is of 32 bytes whatever the lengths. */

@@ -16,7 +16,7 @@ import { buildPreview } from './preview.js';
 import { PAGE_FILES } from './ui/files.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
-import { CoordinatorAuth, checkExposure } from './auth.js';
+import { CoordinatorAuth, checkExposure, refuseCrossSiteChange } from './auth.js';
 import { readTls, watchTls, type TlsFiles } from './tls.js';
 import type { LiveFeeds, StreamWriter } from './streams/feeds.js';
 import { streamRoutes } from './streams/routes.js';
@@ -302,6 +302,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     // The one token check, before any route is looked for, on the path routing uses: every route,
     // those added later included, is covered, and an unknown path tells nothing without a token.
     auth.check(method, path, req.headers.authorization);
+    refuseCrossSiteChange(method, req.headers);
     for (const route of routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;

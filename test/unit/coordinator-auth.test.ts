@@ -1,6 +1,7 @@
 // The coordinator's door (coordinator/auth.ts, core/net.ts): token files and lists, which requests
 // need a token, the check, where the coordinator may listen without one, and a stream cut when its
-// token is rotated out (a real coordinator on loopback with scripted feeds).
+// token is rotated out and changes sent by another site's page refused (a real coordinator on
+// loopback with scripted feeds and store).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -174,6 +175,43 @@ describe('a stream and token rotation', () => {
       await running.close(100);
       auth.close();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('changes sent by another site', () => {
+  it("refuses a change a browser sends from another site's page (no preflight is needed for it); same-origin pages and non-browser clients pass", async () => {
+    const created: unknown[] = [];
+    const store = {
+      createEnvironment: async (input: { name: string }) => {
+        created.push(input.name);
+        return { name: input.name };
+      },
+    } as unknown as EnvironmentStore;
+    const running = await startCoordinator({ store, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    const host = new URL(running.url).host;
+    const create = (name: string, headers: Record<string, string>) =>
+      fetch(`${running.url}/v1/environments`, {
+        method: 'POST',
+        // text/plain: what a form or a no-cors fetch of another site may send without a preflight.
+        headers: { 'content-type': 'text/plain', ...headers },
+        body: JSON.stringify({ name, taskDefinition: 'logs:1', instanceGroup: { cluster: 'c' } }),
+      });
+    try {
+      const crossSite = await create('evil-a', { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' });
+      expect(crossSite.status).toBe(401);
+      expect(((await crossSite.json()) as { message: string }).message).toMatch(/another site's page is refused/);
+      expect((await create('evil-b', { 'sec-fetch-site': 'same-site' })).status).toBe(401);
+      // An older browser says only where the page is.
+      expect((await create('evil-c', { origin: 'https://evil.example' })).status).toBe(401);
+      expect((await create('evil-d', { origin: 'null' })).status).toBe(401);
+      // The coordinator's own page, and clients that are not browsers (the CLI, curl).
+      expect((await create('page', { 'sec-fetch-site': 'same-origin', origin: `http://${host}` })).status).toBe(200);
+      expect((await create('old-page', { origin: `http://${host}` })).status).toBe(200);
+      expect((await create('cli', {})).status).toBe(200);
+      expect(created).toEqual(['page', 'old-page', 'cli']);
+    } finally {
+      await running.close(100);
     }
   });
 });
