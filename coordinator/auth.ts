@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { BloxError, InvalidInputError, errorMessage } from '../core/errors.js';
-import { listensOnLoopback, lookupAddresses, type HostLookup } from '../core/net.js';
+import { isLoopbackAddress, listensOnLoopback, lookupAddresses, type HostLookup } from '../core/net.js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchFiles, type FileWatch } from './file-watch.js';
 
 /** What needs a token: `writes` (every change) when tokens are configured, `reads` too when asked. */
@@ -94,6 +94,29 @@ export function refuseCrossSiteChange(method: string, headers: IncomingHttpHeade
   const origin = one(headers.origin);
   const crossSite = site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && originHost(origin) !== headers.host?.toLowerCase();
   if (crossSite) throw new BloxError('Unauthorized', "a change sent by another site's page is refused (cross-site request)");
+}
+
+/**
+ * Throws InvalidInputError naming the Host header unless it names this machine (a loopback address
+ * or `localhost`). For a coordinator on loopback without tokens: a web page whose name its owner
+ * points at 127.0.0.1 (DNS rebinding) is same-origin with the coordinator, and could read and change
+ * everything, but its requests carry that name in Host. A request without Host (HTTP/1.0) passes.
+ */
+export function refuseForeignHost(host: string | undefined): void {
+  if (host === undefined) return;
+  let name = '';
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    // not a host: refused below
+  }
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name;
+  if (bare === 'localhost' || bare.endsWith('.localhost') || isLoopbackAddress(bare)) return;
+  throw new InvalidInputError(
+    'Host',
+    'must name this machine (127.0.0.1, [::1] or localhost): this coordinator listens on loopback without tokens. ' +
+      'To reach it by another name, give it tokens (--token-file FILE), or pass --insecure-no-auth when something in front authenticates',
+  );
 }
 
 const one = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);

@@ -16,7 +16,7 @@ import { buildPreview } from './preview.js';
 import { PAGE_FILES } from './ui/files.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
-import { CoordinatorAuth, checkExposure, refuseCrossSiteChange } from './auth.js';
+import { CoordinatorAuth, checkExposure, refuseCrossSiteChange, refuseForeignHost } from './auth.js';
 import { readTls, watchTls, type TlsFiles } from './tls.js';
 import type { LiveFeeds, StreamWriter } from './streams/feeds.js';
 import { streamRoutes } from './streams/routes.js';
@@ -34,6 +34,8 @@ export interface CoordinatorOptions {
   bodyLimit?: number;
   /** The live feeds (/v1/stream/*); without them those routes answer 503. Closed with the coordinator. */
   streams?: LiveFeeds;
+  /** Only requests whose Host names this machine are served (on loopback without tokens: coordinator/auth.ts refuseForeignHost). */
+  loopbackHostsOnly?: boolean;
 }
 
 interface Request {
@@ -299,6 +301,7 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       throw new InvalidInputError('(url)', 'is not a valid request target');
     }
     const path = routingPath(url);
+    if (options.loopbackHostsOnly) refuseForeignHost(req.headers.host);
     // The one token check, before any route is looked for, on the path routing uses: every route,
     // those added later included, is covered, and an unknown path tells nothing without a token.
     auth.check(method, path, req.headers.authorization);
@@ -504,7 +507,9 @@ export async function startCoordinator(options: CoordinatorOptions & ServeOption
   const logger = options.logger ?? pino({ base: undefined });
   const auth = options.auth ?? CoordinatorAuth.none();
   const warnings = await checkExposure({ host, port, auth: auth.mode, tls: options.tls !== undefined, insecureNoAuth: options.insecureNoAuth === true });
-  const handler = createCoordinatorHandler({ ...options, logger, auth });
+  // Past checkExposure, no tokens and no --insecure-no-auth means a loopback address.
+  const loopbackHostsOnly = !auth.mode.writes && options.insecureNoAuth !== true;
+  const handler = createCoordinatorHandler({ ...options, logger, auth, loopbackHostsOnly });
   const server = options.tls ? createHttpsServer(readTls(options.tls), handler) : createServer(handler);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

@@ -3,6 +3,7 @@
 // token is rotated out and changes sent by another site's page refused (a real coordinator on
 // loopback with scripted feeds and store).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -212,6 +213,36 @@ describe('changes sent by another site', () => {
       expect(created).toEqual(['page', 'old-page', 'cli']);
     } finally {
       await running.close(100);
+    }
+  });
+});
+
+describe('a coordinator on loopback without tokens and the Host it is asked for', () => {
+  const get = (url: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${url}/v1/environments`, { headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+
+  it('serves only requests for this machine by name (a rebound DNS name is refused); with tokens or --insecure-no-auth any name', async () => {
+    const store = { listEnvironments: async () => ({ items: [] }) } as unknown as EnvironmentStore;
+    const silent = pino({ level: 'silent' });
+    const open = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent });
+    const tokens = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent, auth: CoordinatorAuth.fromTokens(['t-0123456789abcdef']) });
+    const fronted = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent, insecureNoAuth: true });
+    try {
+      const port = new URL(open.url).port;
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `127.1:${port}`, 'app.localhost'])
+        expect(await get(open.url, host)).toBe(200);
+      for (const host of [`rebound.example:${port}`, `10.0.0.5:${port}`, `localhost.example:${port}`]) expect(await get(open.url, host)).toBe(400);
+      expect(await get(tokens.url, `rebound.example:${port}`)).toBe(200);
+      expect(await get(fronted.url, `coordinator.internal.example`)).toBe(200);
+    } finally {
+      await Promise.all([open.close(100), tokens.close(100), fronted.close(100)]);
     }
   });
 });
