@@ -5,9 +5,10 @@
 // Invariant: no token, nor any part of one, is ever written to a log or an error message.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import type { Logger } from 'pino';
 import { BloxError, InvalidInputError, errorMessage } from '../core/errors.js';
-import { listensOnLoopback, lookupAddresses, type HostLookup } from '../core/net.js';
+import { isLoopbackAddress, listensOnLoopback, lookupAddresses, type HostLookup } from '../core/net.js';
 import { DEFAULT_WATCH_INTERVAL_MS, watchFiles, type FileWatch } from './file-watch.js';
 
 /** What needs a token: `writes` (every change) when tokens are configured, `reads` too when asked. */
@@ -79,12 +80,64 @@ export function tokenNeeded(method: string, path: string, mode: AuthMode): boole
   return mode.reads;
 }
 
+/**
+ * Throws Unauthorized when a browser sent a change from another site's page. A form or a `fetch`
+ * with a plain-text body needs no CORS preflight, so without tokens (the default on loopback) any
+ * web page the operator opens could otherwise create an environment, which runs any task
+ * definition on the fleet. Browsers say where a request comes from (`Sec-Fetch-Site`; older ones
+ * only `Origin`); other clients send neither and are not concerned. Reads are left alone: a page
+ * of another site cannot read the answers (no CORS headers are ever sent).
+ */
+export function refuseCrossSiteChange(method: string, headers: IncomingHttpHeaders): void {
+  if (method === 'GET' || method === 'HEAD') return;
+  const site = one(headers['sec-fetch-site']);
+  const origin = one(headers.origin);
+  const crossSite = site !== undefined ? site !== 'same-origin' && site !== 'none' : origin !== undefined && originHost(origin) !== headers.host?.toLowerCase();
+  if (crossSite) throw new BloxError('Unauthorized', "a change sent by another site's page is refused (cross-site request)");
+}
+
+/**
+ * Throws InvalidInputError naming the Host header unless it names this machine (a loopback address
+ * or `localhost`). For a coordinator on loopback without tokens: a web page whose name its owner
+ * points at 127.0.0.1 (DNS rebinding) is same-origin with the coordinator, and could read and change
+ * everything, but its requests carry that name in Host. A request without Host (HTTP/1.0) passes.
+ */
+export function refuseForeignHost(host: string | undefined): void {
+  if (host === undefined) return;
+  let name = '';
+  try {
+    name = new URL(`http://${host}`).hostname.toLowerCase();
+  } catch {
+    // not a host: refused below
+  }
+  const bare = name.startsWith('[') ? name.slice(1, -1) : name;
+  if (bare === 'localhost' || bare.endsWith('.localhost') || isLoopbackAddress(bare)) return;
+  throw new InvalidInputError(
+    'Host',
+    'must name this machine (127.0.0.1, [::1] or localhost): this coordinator listens on loopback without tokens. ' +
+      'To reach it by another name, give it tokens (--token-file FILE), or pass --insecure-no-auth when something in front authenticates',
+  );
+}
+
+const one = (value: string | string[] | undefined): string | undefined => (Array.isArray(value) ? value[0] : value);
+
+/** The `host[:port]` of an Origin header, lower case; undefined for `null` or garbage. */
+function originHost(origin: string): string | undefined {
+  try {
+    return new URL(origin).host.toLowerCase();
+  } catch {
+    return undefined;
+  }
+}
+
 /** SHA-256 first, so that every comparison is of 32 bytes whatever the lengths. */
 const digest = (token: string): Buffer => createHash('sha256').update(token, 'utf8').digest();
 
 export class CoordinatorAuth {
   private fileDigests: Buffer[] = [];
   private watch: FileWatch | undefined;
+  /** Told after each re-read of the token file (open streams check their token again). */
+  private readonly reloaded = new Set<() => void>();
 
   private constructor(
     readonly mode: AuthMode,
@@ -156,6 +209,15 @@ export class CoordinatorAuth {
     if (!this.accepts(match[1] as string)) throw new BloxError('Unauthorized', 'the bearer token is not valid');
   }
 
+  /**
+   * Calls `listener` after every re-read of the token file; answers what stops it. A request that
+   * lasts (a stream) checks its token again there: a token rotated out must not keep one open.
+   */
+  onReload(listener: () => void): () => void {
+    this.reloaded.add(listener);
+    return () => this.reloaded.delete(listener);
+  }
+
   /** Compares against every valid token, in constant time per token and without stopping at a match. */
   private accepts(token: string): boolean {
     const given = digest(token);
@@ -175,12 +237,15 @@ export class CoordinatorAuth {
       else this.logger?.info({ file, tokens: tokens.length }, 'token file re-read');
     } catch (error) {
       this.logger?.error({ file }, `token file not re-read, the previous tokens stay valid: ${errorMessage(error)}`);
+      return;
     }
+    for (const listener of [...this.reloaded]) listener();
   }
 
   /** Stops watching the token file. */
   close(): void {
     this.watch?.close();
+    this.reloaded.clear();
   }
 }
 

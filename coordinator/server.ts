@@ -16,7 +16,7 @@ import { buildPreview } from './preview.js';
 import { PAGE_FILES } from './ui/files.js';
 import { validateExpression } from '../core/cql.js';
 import { validateCluster } from '../core/store/environments.js';
-import { CoordinatorAuth, checkExposure } from './auth.js';
+import { CoordinatorAuth, checkExposure, refuseCrossSiteChange, refuseForeignHost } from './auth.js';
 import { readTls, watchTls, type TlsFiles } from './tls.js';
 import type { LiveFeeds, StreamWriter } from './streams/feeds.js';
 import { streamRoutes } from './streams/routes.js';
@@ -34,6 +34,8 @@ export interface CoordinatorOptions {
   bodyLimit?: number;
   /** The live feeds (/v1/stream/*); without them those routes answer 503. Closed with the coordinator. */
   streams?: LiveFeeds;
+  /** Only requests whose Host names this machine are served (on loopback without tokens: coordinator/auth.ts refuseForeignHost). */
+  loopbackHostsOnly?: boolean;
 }
 
 interface Request {
@@ -298,10 +300,12 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     } catch {
       throw new InvalidInputError('(url)', 'is not a valid request target');
     }
-    const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+    const path = routingPath(url);
+    if (options.loopbackHostsOnly) refuseForeignHost(req.headers.host);
     // The one token check, before any route is looked for, on the path routing uses: every route,
     // those added later included, is covered, and an unknown path tells nothing without a token.
     auth.check(method, path, req.headers.authorization);
+    refuseCrossSiteChange(method, req.headers);
     for (const route of routes) {
       const match = route.pattern.exec(path);
       if (!match) continue;
@@ -321,8 +325,24 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
     const finish = (reply: Reply, extraHeaders: Record<string, string> = {}) => {
       const headers: Record<string, string> = { 'x-request-id': id, ...extraHeaders };
       if (reply.stream) {
-        res.once('close', () => logger.info({ requestId: id, method: req.method, path, status: 200, stream: true }, 'request'));
+        // A stream outlives the check made when it began: it is cut once its token is rotated out.
+        // (Checked on the path routing used: the URL parsed when the request was dispatched.)
+        const routed = routingPath(new URL(req.url ?? '/', 'http://coordinator'));
+        const stopRecheck = auth.onReload(() => {
+          try {
+            auth.check((req.method ?? 'GET').toUpperCase(), routed, req.headers.authorization);
+          } catch {
+            logger.info({ requestId: id, path }, 'stream closed: its bearer token is no longer valid');
+            res.destroy();
+          }
+        });
+        res.once('close', () => {
+          stopRecheck();
+          logger.info({ requestId: id, method: req.method, path, status: 200, stream: true }, 'request');
+        });
         reply.stream(req, res, headers);
+        // Gone before its stream began (during the snapshot read): its 'close' has passed already.
+        if (res.destroyed) stopRecheck();
         return;
       }
       let payload: string | undefined;
@@ -376,6 +396,11 @@ export function createCoordinatorHandler(options: CoordinatorOptions): (req: Inc
       },
     );
   };
+}
+
+/** The path routing and the token check use: the URL's path without trailing slashes. */
+function routingPath(url: URL): string {
+  return url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
 }
 
 function isTokenHolder(value: unknown): value is { token: string } {
@@ -482,7 +507,9 @@ export async function startCoordinator(options: CoordinatorOptions & ServeOption
   const logger = options.logger ?? pino({ base: undefined });
   const auth = options.auth ?? CoordinatorAuth.none();
   const warnings = await checkExposure({ host, port, auth: auth.mode, tls: options.tls !== undefined, insecureNoAuth: options.insecureNoAuth === true });
-  const handler = createCoordinatorHandler({ ...options, logger, auth });
+  // Past checkExposure, no tokens and no --insecure-no-auth means a loopback address.
+  const loopbackHostsOnly = !auth.mode.writes && options.insecureNoAuth !== true;
+  const handler = createCoordinatorHandler({ ...options, logger, auth, loopbackHostsOnly });
   const server = options.tls ? createHttpsServer(readTls(options.tls), handler) : createServer(handler);
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;

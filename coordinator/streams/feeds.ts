@@ -191,6 +191,8 @@ export class LiveFeeds implements ChangeSink {
     let initial = snapshot ? sseFrame('snapshot', this.ids.format(after), { items: snapshot }) : '';
     for (const event of replay) if (scope === undefined || event.scope === scope) initial += event.frame;
     sse.sendInitial(initial);
+    // The client may have gone while its snapshot was read: its 'close' has passed, so it would never leave the set.
+    if (!sse.isOpen) return;
     const client: Client = { scope, sse };
     this.clients[feed].add(client);
     res.on('close', () => this.clients[feed].delete(client));
@@ -203,7 +205,15 @@ export class LiveFeeds implements ChangeSink {
     if (feed === 'tasks') return (await everyPage((page) => store.listTasks({ ...cluster, ...page }))).items;
     const names = scope !== undefined ? [scope] : (await everyPage((page) => store.listEnvironments(page))).items.map((e) => e.name);
     const items: FeedItem[] = [];
-    for (const name of names) items.push(...(await everyPage((page) => store.listDeployments(name, page))).items.map(deploymentFeedItem));
+    for (const name of names) {
+      try {
+        items.push(...(await everyPage((page) => store.listDeployments(name, page))).items.map(deploymentFeedItem));
+      } catch (error) {
+        // Listed, then deleted before its deployments were read: it has none to show (a scoped feed keeps its 404).
+        if (scope === undefined && error instanceof BloxError && error.code === 'NotFound') continue;
+        throw error;
+      }
+    }
     return items;
   }
 

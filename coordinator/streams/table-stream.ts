@@ -1,7 +1,9 @@
 // The adapter of the table's DynamoDB Stream: the only file that imports the Streams SDK. It finds
 // the stream (DescribeTable), follows every shard (DescribeStream; a child shard once its parent is
 // read to its end; GetRecords with backoff when empty or throttled; an expired iterator obtained
-// again after the last record read) and hands each shard's records, in order, to `onChanges`.
+// again after the last record read) and hands each shard's records, in order, to `onChanges`. A
+// stream disabled or replaced (disabled and enabled again: a new ARN) is noticed with the shard list
+// and ends what is followed (`lost`: clients start over); the table's stream is looked for again.
 // Invariants: records of one shard reach `onChanges` in order and one batch at a time across all
 // shards (the caller's ids follow that order); a child shard is read only after its parent, so the
 // changes of one item never overtake each other when DynamoDB splits or rolls a shard.
@@ -114,39 +116,85 @@ export class TableStream implements ChangeSource {
   }
 
   private async follow(sink: ChangeSink, started: () => void): Promise<void> {
-    while (!this.abort.signal.aborted && !this.streamArn) {
-      try {
-        const out = await this.options.dynamodb.send(new DescribeTableCommand({ TableName: this.options.tableName }), { abortSignal: this.abort.signal });
-        const spec = out.Table?.StreamSpecification;
-        if (spec?.StreamEnabled && out.Table?.LatestStreamArn) {
-          if (spec.StreamViewType !== 'NEW_AND_OLD_IMAGES')
-            this.log('warn', `the stream of table ${this.options.tableName} has view type ${spec.StreamViewType}; task removals need NEW_AND_OLD_IMAGES`);
-          this.streamArn = out.Table.LatestStreamArn;
-        } else this.setUnavailable(`table ${this.options.tableName} has no stream; enable it with: ${enableStreamCommand(this.options.tableName)}`);
-      } catch (error) {
-        if (this.abort.signal.aborted) return;
-        this.setUnavailable(`cannot read the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
-      }
-      if (!this.streamArn) {
-        started();
-        await this.sleep(this.retryUnavailableMs);
-      }
+    while (!this.abort.signal.aborted) {
+      if (!(await this.open(sink, started))) return;
+      this.unavailableReason = undefined;
+      this.log('info', 'following the table stream', { streamArn: this.streamArn, shards: this.shards.size });
+      started();
+      await this.followShards(sink);
     }
-    if (!this.streamArn) return;
-    // Shards open now are read from their newest record on; shards that appear later from their start.
-    await this.discover(sink, 'LATEST');
-    this.unavailableReason = undefined;
-    this.log('info', 'following the table stream', { streamArn: this.streamArn, shards: this.shards.size });
-    started();
+  }
+
+  /**
+   * Finds the stream and reads its shards; until both are read the feeds are unavailable (a 503
+   * that says why) and this looks again: a throttled or failed first read must neither stop the
+   * reader nor hold `start`. False when closed meanwhile.
+   */
+  private async open(sink: ChangeSink, started: () => void): Promise<boolean> {
+    while (!this.abort.signal.aborted) {
+      if (!this.streamArn) await this.findStream();
+      if (this.streamArn) {
+        try {
+          // Shards open now are read from their newest record on; shards that appear later from their start.
+          await this.discover(sink, 'LATEST');
+          return true;
+        } catch (error) {
+          if (this.abort.signal.aborted) return false;
+          this.setUnavailable(`cannot read the shards of the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
+        }
+      }
+      started();
+      await this.sleep(this.retryUnavailableMs);
+    }
+    return false;
+  }
+
+  /**
+   * Reads the shard list again now and then (new shards, children of ended ones) and the table's
+   * stream with it: a stream disabled, or replaced by a new one (disabled and enabled again), ends
+   * what is followed: every client starts over and the table's stream is looked for again.
+   */
+  private async followShards(sink: ChangeSink): Promise<void> {
     while (!this.abort.signal.aborted) {
       await this.sleep(this.describeEveryMs, (wake) => (this.describeSoon = wake));
       if (this.abort.signal.aborted) return;
       try {
+        const current = await this.currentStream();
+        if (current.arn !== this.streamArn) {
+          this.log('warn', `the stream of table ${this.options.tableName} changed (${current.arn ?? current.reason}): the feeds start over`);
+          this.streamArn = undefined;
+          this.shards.clear();
+          sink.lost();
+          if (current.reason !== undefined) this.setUnavailable(current.reason);
+          return;
+        }
         await this.discover(sink, 'TRIM_HORIZON');
       } catch (error) {
         if (!this.abort.signal.aborted) this.log('warn', `reading the stream's shards failed: ${errorMessage(error)}`);
       }
     }
+  }
+
+  /** Sets `streamArn` when the table has a stream, else says why the feeds are unavailable. */
+  private async findStream(): Promise<void> {
+    try {
+      const current = await this.currentStream();
+      if (current.reason === undefined) this.streamArn = current.arn;
+      else this.setUnavailable(current.reason);
+    } catch (error) {
+      if (!this.abort.signal.aborted) this.setUnavailable(`cannot read the stream of table ${this.options.tableName}: ${errorMessage(error)}`);
+    }
+  }
+
+  /** The table's stream now (DescribeTable), or why it has none; throws when the table cannot be read. */
+  private async currentStream(): Promise<{ arn: string; reason?: undefined } | { arn?: undefined; reason: string }> {
+    const out = await this.options.dynamodb.send(new DescribeTableCommand({ TableName: this.options.tableName }), { abortSignal: this.abort.signal });
+    const spec = out.Table?.StreamSpecification;
+    if (!spec?.StreamEnabled || !out.Table?.LatestStreamArn)
+      return { reason: `table ${this.options.tableName} has no stream; enable it with: ${enableStreamCommand(this.options.tableName)}` };
+    if (spec.StreamViewType !== 'NEW_AND_OLD_IMAGES' && out.Table.LatestStreamArn !== this.streamArn)
+      this.log('warn', `the stream of table ${this.options.tableName} has view type ${spec.StreamViewType}; task removals need NEW_AND_OLD_IMAGES`);
+    return { arn: out.Table.LatestStreamArn };
   }
 
   private setUnavailable(reason: string): void {
@@ -218,6 +266,7 @@ export class TableStream implements ChangeSource {
   private async readShard(state: ShardState, sink: ChangeSink): Promise<void> {
     let idle = this.minIdleMs;
     let throttled = 0;
+    let ended = false;
     try {
       while (!this.abort.signal.aborted && state.iterator) {
         let records: StreamRecord[];
@@ -263,8 +312,12 @@ export class TableStream implements ChangeSource {
           idle = Math.min(this.maxIdleMs, idle * 2);
         }
       }
+      ended = true;
     } finally {
       this.reading.delete(state.id);
+      // A reader that failed (a new iterator could not be obtained) leaves the shard without an
+      // iterator: the next read of the shard list starts it again, after its last record read.
+      if (!ended) state.iterator = undefined;
     }
     if (this.abort.signal.aborted) return;
     // The shard ended (closed and read to its end, or gone): its children may begin now.

@@ -1,9 +1,20 @@
-// The pure parts of the coordinator's door (coordinator/auth.ts, core/net.ts): token files and
-// lists, which requests need a token, the check, and where the coordinator may listen without one.
+// The coordinator's door (coordinator/auth.ts, core/net.ts): token files and lists, which requests
+// need a token, the check, where the coordinator may listen without one, and a stream cut when its
+// token is rotated out and changes sent by another site's page refused (a real coordinator on
+// loopback with scripted feeds and store).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { checkExposure, CoordinatorAuth, parseToken, parseTokenFile, parseTokenList, tokenNeeded } from '../../coordinator/auth.js';
 import { isLoopbackAddress, listensOnLoopback } from '../../core/net.js';
 import { BloxError } from '../../core/errors.js';
+import type { EnvironmentStore } from '../../core/store/environments.js';
+import type { ChangeSource } from '../../coordinator/streams/changes.js';
+import { LiveFeeds } from '../../coordinator/streams/feeds.js';
+import { startCoordinator } from '../../coordinator/server.js';
 
 const open = { writes: false, reads: false };
 const writes = { writes: true, reads: false };
@@ -122,5 +133,116 @@ describe('where the coordinator may listen without a token', () => {
     await expect(checkExposure({ host: '127.0.0.1', port: 7070, auth: writes, tls: false, insecureNoAuth: true }, none)).rejects.toThrow(
       /--insecure-no-auth: contradicts the tokens given/,
     );
+  });
+});
+
+describe('a stream and token rotation', () => {
+  it('a stream opened with a token is cut once the token file no longer holds it; one with a kept token runs on', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'blox-auth-'));
+    const file = join(dir, 'tokens');
+    writeFileSync(file, 'old-token-0123456789\nkept-token-0123456789\n');
+    const auth = CoordinatorAuth.load({ file, requireForReads: true }, { watchIntervalMs: 20 });
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    const store = { listInstances: async () => ({ items: [] }) } as unknown as EnvironmentStore;
+    const streams = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    const running = await startCoordinator({ store, streams, auth, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    const open = async (token: string) => {
+      const response = await fetch(`${running.url}/v1/stream/instances`, { headers: { authorization: `Bearer ${token}` } });
+      expect(response.status).toBe(200);
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      await reader.read(); // the stream has begun
+      let ended = false;
+      const reading = (async () => {
+        try {
+          while (!(await reader.read()).done);
+        } catch {
+          // cut
+        }
+        ended = true;
+      })();
+      return { ended: () => ended, reading, cancel: () => reader.cancel().catch(() => undefined) };
+    };
+    try {
+      const old = await open('old-token-0123456789');
+      const kept = await open('kept-token-0123456789');
+      writeFileSync(file, 'kept-token-0123456789\n');
+      const deadline = Date.now() + 3_000;
+      while (!old.ended() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(old.ended()).toBe(true);
+      expect(kept.ended()).toBe(false);
+      expect((await fetch(`${running.url}/v1/stream/instances`, { headers: { authorization: 'Bearer old-token-0123456789' } })).status).toBe(401);
+      await kept.cancel();
+    } finally {
+      await running.close(100);
+      auth.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('changes sent by another site', () => {
+  it("refuses a change a browser sends from another site's page (no preflight is needed for it); same-origin pages and non-browser clients pass", async () => {
+    const created: unknown[] = [];
+    const store = {
+      createEnvironment: async (input: { name: string }) => {
+        created.push(input.name);
+        return { name: input.name };
+      },
+    } as unknown as EnvironmentStore;
+    const running = await startCoordinator({ store, listen: '127.0.0.1:0', logger: pino({ level: 'silent' }) });
+    const host = new URL(running.url).host;
+    const create = (name: string, headers: Record<string, string>) =>
+      fetch(`${running.url}/v1/environments`, {
+        method: 'POST',
+        // text/plain: what a form or a no-cors fetch of another site may send without a preflight.
+        headers: { 'content-type': 'text/plain', ...headers },
+        body: JSON.stringify({ name, taskDefinition: 'logs:1', instanceGroup: { cluster: 'c' } }),
+      });
+    try {
+      const crossSite = await create('evil-a', { 'sec-fetch-site': 'cross-site', origin: 'https://evil.example' });
+      expect(crossSite.status).toBe(401);
+      expect(((await crossSite.json()) as { message: string }).message).toMatch(/another site's page is refused/);
+      expect((await create('evil-b', { 'sec-fetch-site': 'same-site' })).status).toBe(401);
+      // An older browser says only where the page is.
+      expect((await create('evil-c', { origin: 'https://evil.example' })).status).toBe(401);
+      expect((await create('evil-d', { origin: 'null' })).status).toBe(401);
+      // The coordinator's own page, and clients that are not browsers (the CLI, curl).
+      expect((await create('page', { 'sec-fetch-site': 'same-origin', origin: `http://${host}` })).status).toBe(200);
+      expect((await create('old-page', { origin: `http://${host}` })).status).toBe(200);
+      expect((await create('cli', {})).status).toBe(200);
+      expect(created).toEqual(['page', 'old-page', 'cli']);
+    } finally {
+      await running.close(100);
+    }
+  });
+});
+
+describe('a coordinator on loopback without tokens and the Host it is asked for', () => {
+  const get = (url: string, host: string) =>
+    new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${url}/v1/environments`, { headers: { host } }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.end();
+    });
+
+  it('serves only requests for this machine by name (a rebound DNS name is refused); with tokens or --insecure-no-auth any name', async () => {
+    const store = { listEnvironments: async () => ({ items: [] }) } as unknown as EnvironmentStore;
+    const silent = pino({ level: 'silent' });
+    const open = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent });
+    const tokens = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent, auth: CoordinatorAuth.fromTokens(['t-0123456789abcdef']) });
+    const fronted = await startCoordinator({ store, listen: '127.0.0.1:0', logger: silent, insecureNoAuth: true });
+    try {
+      const port = new URL(open.url).port;
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, `127.1:${port}`, 'app.localhost'])
+        expect(await get(open.url, host)).toBe(200);
+      for (const host of [`rebound.example:${port}`, `10.0.0.5:${port}`, `localhost.example:${port}`]) expect(await get(open.url, host)).toBe(400);
+      expect(await get(tokens.url, `rebound.example:${port}`)).toBe(200);
+      expect(await get(fronted.url, `coordinator.internal.example`)).toBe(200);
+    } finally {
+      await Promise.all([open.close(100), tokens.close(100), fronted.close(100)]);
+    }
   });
 });

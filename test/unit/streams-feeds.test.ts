@@ -12,6 +12,7 @@ import { Liveness } from '../../coordinator/streams/liveness.js';
 import type { EnvironmentStore } from '../../core/store/environments.js';
 import { instanceView, taskViews } from '../../core/store/views.js';
 import { parseInstanceStatus } from '../../core/records.js';
+import { NotFoundError } from '../../core/errors.js';
 
 const status = (id: string, daemons: Array<Record<string, unknown>>, extra: Record<string, unknown> = {}) => ({
   pk: 'CLUSTER#c',
@@ -154,6 +155,24 @@ describe('SseParser', () => {
   });
 });
 
+/** A store whose instance list is held until `release()`: a snapshot being read. */
+function heldSnapshot(items: () => unknown[]) {
+  let release: () => void = () => undefined;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const state = { reading: false };
+  const store = {
+    listInstances: async () => {
+      state.reading = true;
+      await held;
+      return { items: items() };
+    },
+  } as unknown as EnvironmentStore;
+  const whileReading = async () => {
+    while (!state.reading) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { store, release, whileReading };
+}
+
 describe('LiveFeeds', () => {
   let server: Server | undefined;
   let feeds: LiveFeeds | undefined;
@@ -170,16 +189,8 @@ describe('LiveFeeds', () => {
       start: async (s) => void (sink = s),
       close: async () => undefined,
     };
-    let releaseSnapshot: () => void = () => undefined;
-    const snapshotRead = new Promise<void>((resolve) => (releaseSnapshot = resolve));
-    let reading = false;
-    const store = {
-      listInstances: async () => {
-        reading = true;
-        await snapshotRead;
-        return { items: [instanceView(parseInstanceStatus(status('i-old', [])))] };
-      },
-    } as unknown as EnvironmentStore;
+    const snapshot = heldSnapshot(() => [instanceView(parseInstanceStatus(status('i-old', [])))]);
+    const { store } = snapshot;
     feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
     const live = feeds;
     server = createServer((req, res) => {
@@ -188,11 +199,11 @@ describe('LiveFeeds', () => {
     await new Promise<void>((resolve) => (server as Server).listen(0, '127.0.0.1', resolve));
     // The answer begins once the snapshot is read (an error before it is a plain JSON error).
     const responding = fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
-    while (!reading) await new Promise((r) => setTimeout(r, 5));
+    await snapshot.whileReading();
     // A write lands while the snapshot is being read.
     const during = status('i-new', []);
     await sink?.changes([{ eventName: 'INSERT', key: key(during), newImage: during } as TableChange]);
-    releaseSnapshot();
+    snapshot.release();
     const reader = ((await responding).body as ReadableStream<Uint8Array>).getReader();
     const parser = new SseParser();
     const events: Array<{ id?: string; event: string; data: string }> = [];
@@ -210,5 +221,67 @@ describe('LiveFeeds', () => {
     await feeds.close();
     expect((await reader.read()).done).toBe(true);
     expect(feeds.clientCounts.instances).toBe(0);
+  });
+
+  it('does not keep a client whose connection closed while its snapshot was read', async () => {
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    const snapshot = heldSnapshot(() => []);
+    feeds = await LiveFeeds.start({ source, store: snapshot.store, logger: pino({ level: 'silent' }) });
+    const live = feeds;
+    let written: () => void = () => undefined;
+    const wrote = new Promise<void>((resolve) => (written = resolve));
+    server = createServer((req, res) => {
+      void live.open({ feed: 'instances' }).then((write) => {
+        write(req, res, {});
+        written();
+      });
+    });
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const abort = new AbortController();
+    const responding = fetch(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/`, { signal: abort.signal }).catch(() => undefined);
+    await snapshot.whileReading();
+    // The client gives up while the snapshot is read: its connection is closed before the stream begins.
+    abort.abort();
+    await responding;
+    while ((await new Promise<number>((r) => listening.getConnections((_e, n) => r(n)))) > 0) await new Promise((r) => setTimeout(r, 5));
+    snapshot.release();
+    await wrote;
+    expect(live.clientCounts.instances).toBe(0);
+  });
+
+  it('a deployments snapshot of every environment leaves out one deleted while it is read (no 404 for the whole stream)', async () => {
+    const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+    const store = {
+      listEnvironments: async () => ({ items: [{ name: 'gone' }, { name: 'kept' }] }),
+      listDeployments: async (name: string) => {
+        if (name === 'gone') throw new NotFoundError('environment gone');
+        return { items: [{ environmentName: 'kept', deploymentId: 'd-1' }] };
+      },
+    } as unknown as EnvironmentStore;
+    feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }) });
+    const live = feeds;
+    server = createServer((req, res) => {
+      void live.open({ feed: 'deployments' }).then(
+        (write) => write(req, res, {}),
+        (error: unknown) => res.writeHead(500).end(String(error)),
+      );
+    });
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const response = await fetch(`http://127.0.0.1:${(listening.address() as AddressInfo).port}/`);
+    expect(response.status).toBe(200);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const parser = new SseParser();
+    const decoder = new TextDecoder();
+    const events: Array<{ event: string; data: string }> = [];
+    while (events.length < 1) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      events.push(...parser.push(decoder.decode(value)));
+    }
+    expect(events[0]?.event).toBe('snapshot');
+    expect(JSON.parse(events[0]?.data as string).items.map((d: { deploymentId: string }) => d.deploymentId)).toEqual(['d-1']);
+    await reader.cancel();
   });
 });
