@@ -39,6 +39,13 @@ export const CLIENT_BUFFER_BYTES = 1024 * 1024;
 const LOG_EVENTS = 10_000;
 const LOG_BYTES = 8 * 1024 * 1024;
 const REVISION_CACHE = 10_000;
+/**
+ * Bounds on what anyone who reaches the port can make the coordinator do: streams open at once
+ * (each may hold CLIENT_BUFFER_BYTES) and snapshots read at once (each reads the feed's records).
+ * Past either, a stream request is answered 503 and the client retries.
+ */
+export const MAX_CLIENTS = 1_000;
+export const MAX_SNAPSHOTS = 8;
 /** How often instances whose agent stopped writing are looked for (they leave the list routes by time, not by a write). */
 const LIVENESS_SWEEP_MS = 1_000;
 
@@ -52,6 +59,8 @@ export interface LiveFeedsOptions {
   clientBufferBytes?: number;
   logEvents?: number;
   logBytes?: number;
+  maxClients?: number;
+  maxSnapshots?: number;
 }
 
 interface Client {
@@ -79,6 +88,8 @@ export class LiveFeeds implements ChangeSink {
   private readonly liveness = new Liveness();
   private readonly sweep: NodeJS.Timeout;
   private closed = false;
+  /** Snapshots being read now (opens that passed the bounds and have not attached yet). */
+  private snapshotsInFlight = 0;
 
   private constructor(private readonly options: LiveFeedsOptions) {
     this.clock = options.clock ?? systemClock;
@@ -112,12 +123,23 @@ export class LiveFeeds implements ChangeSink {
   async open(request: StreamRequest): Promise<StreamWriter> {
     const reason = this.unavailable;
     if (reason) throw new BloxError('Unavailable', `live feeds are unavailable: ${reason}`);
+    const maxClients = this.options.maxClients ?? MAX_CLIENTS;
+    const open = FEEDS.reduce((sum, feed) => sum + this.clients[feed].size, 0);
+    if (open >= maxClients) throw new BloxError('Unavailable', `${maxClients} streams are open already (the coordinator's bound); retry later`);
     const log = this.logs[request.feed];
     const resumeAt = this.ids.parse(request.lastEventId);
     if (resumeAt !== undefined && log.after(resumeAt) !== undefined) return (req, res, headers) => this.attach(request, req, res, headers, resumeAt);
+    const maxSnapshots = this.options.maxSnapshots ?? MAX_SNAPSHOTS;
+    if (this.snapshotsInFlight >= maxSnapshots)
+      throw new BloxError('Unavailable', `${maxSnapshots} stream snapshots are being read already; retry in a moment`);
     const mark = log.seqBefore(this.clock.wallMs() - SNAPSHOT_OVERLAP_MS, this.ids.head);
-    const items = await this.snapshot(request);
-    return (req, res, headers) => this.attach(request, req, res, headers, mark, items);
+    this.snapshotsInFlight += 1;
+    try {
+      const items = await this.snapshot(request);
+      return (req, res, headers) => this.attach(request, req, res, headers, mark, items);
+    } finally {
+      this.snapshotsInFlight -= 1;
+    }
   }
 
   /** Ends every stream and stops reading the table's stream. */

@@ -285,3 +285,53 @@ describe('LiveFeeds', () => {
     await reader.cancel();
   });
 });
+
+describe('LiveFeeds bounds', () => {
+  const source: ChangeSource = { unavailable: undefined, start: async () => undefined, close: async () => undefined };
+  let feeds: LiveFeeds | undefined;
+  let server: Server | undefined;
+  afterEach(async () => {
+    await feeds?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => (server ? server.close(resolve) : resolve(undefined)));
+    server = undefined;
+  });
+
+  it('answers 503 past its bound of snapshots read at once, and serves again once one is read', async () => {
+    const snapshot = heldSnapshot(() => []);
+    feeds = await LiveFeeds.start({ source, store: snapshot.store, logger: pino({ level: 'silent' }), maxSnapshots: 1 });
+    const first = feeds.open({ feed: 'instances' });
+    await snapshot.whileReading();
+    await expect(feeds.open({ feed: 'instances' })).rejects.toMatchObject({ code: 'Unavailable', message: expect.stringContaining('1 stream snapshots') });
+    snapshot.release();
+    await first;
+    await expect(feeds.open({ feed: 'instances' })).resolves.toBeTypeOf('function');
+  });
+
+  it('answers 503 past its bound of open streams, and serves again once one closes', async () => {
+    const store = { listInstances: async () => ({ items: [] }) } as unknown as EnvironmentStore;
+    feeds = await LiveFeeds.start({ source, store, logger: pino({ level: 'silent' }), maxClients: 2 });
+    const live = feeds;
+    server = createServer((req, res) => {
+      void live.open({ feed: 'instances' }).then(
+        (write) => write(req, res, {}),
+        (error: unknown) => res.writeHead(503).end(String(error)),
+      );
+    });
+    const listening = server;
+    await new Promise<void>((resolve) => listening.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(listening.address() as AddressInfo).port}/`;
+    const aborts = [new AbortController(), new AbortController()];
+    const open = await Promise.all(aborts.map((a) => fetch(url, { signal: a.signal })));
+    expect(open.map((r) => r.status)).toEqual([200, 200]);
+    const refused = await fetch(url);
+    expect(refused.status).toBe(503);
+    expect(await refused.text()).toContain('2 streams are open already');
+    aborts[0]?.abort();
+    while (live.clientCounts.instances > 1) await new Promise((r) => setTimeout(r, 5));
+    const again = new AbortController();
+    expect((await fetch(url, { signal: again.signal })).status).toBe(200);
+    again.abort();
+    aborts[1]?.abort();
+  });
+});
