@@ -4,7 +4,8 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EcsEmulator } from '../../local/ecs/emulator.js';
 import type { InstanceEndpoints, SpotInstanceAction } from '../../local/instance/endpoints.js';
-import { SandboxAutoScaling, type SandboxFleet } from '../../local/sandbox/auto-scaling.js';
+import { SANDBOX_HOOK, SandboxAutoScaling, type SandboxFleet } from '../../local/sandbox/auto-scaling.js';
+import { parseUpOptions, UsageError } from '../../local/sandbox/options.js';
 import { waitFor } from '../support/wait.js';
 
 interface FakeInstance {
@@ -62,5 +63,34 @@ describe("the sandbox's Auto Scaling group", () => {
     await waitFor('the interrupted instance replaced', 2_000, () => terminated.includes('i-1') && scaling?.group.instances.size === 2);
     expect([...(scaling.group.instances.keys() ?? [])].sort()).toEqual(['i-2', 'i-3']);
     expect(() => scaling?.spotInterrupt('i-nope')).toThrow('no running instance i-nope');
+  });
+
+  it('with the termination hook, a scale-in waits in Terminating:Wait until the action is completed; the notice period is the option', async () => {
+    const { fleet, live, terminated } = world();
+    const emulator = { serveQueryApi: () => {} } as unknown as EcsEmulator;
+    const options = { region: 'us-east-1', accountId: '0', availabilityZones: ['us-east-1a'], desired: 2, max: 4 };
+    scaling = new SandboxAutoScaling(fleet, emulator, { ...options, terminationHook: SANDBOX_HOOK, spotNoticeMs: 40 }, () => {});
+    expect([...scaling.group.hooks.values()]).toEqual([{ ...SANDBOX_HOOK, transition: 'autoscaling:EC2_INSTANCE_TERMINATING', defaultResult: 'CONTINUE' }]);
+    scaling.group.start();
+    await waitFor('two members', 2_000, () => scaling?.group.instances.size === 2);
+    scaling.group.setDesiredCapacity(1);
+    const victim = [...scaling.group.instances.values()].find((instance) => instance.lifecycleState === 'Terminating:Wait');
+    expect(victim).toBeDefined();
+    expect(live.get(victim!.instanceId)?.state).toBe('Terminated');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(terminated).toEqual([]);
+    scaling.group.completeLifecycleAction(SANDBOX_HOOK.name, { instanceId: victim!.instanceId }, 'CONTINUE');
+    await waitFor('the victim terminated', 2_000, () => terminated.includes(victim!.instanceId) && scaling?.group.instances.size === 1);
+    const [other] = scaling.group.instances.keys();
+    const notice = scaling.spotInterrupt(other!);
+    expect(Date.parse(notice.time) - Date.now()).toBeLessThan(1_000);
+    await waitFor('the Spot instance terminated after the short notice', 2_000, () => terminated.includes(other!));
+  });
+
+  it('is on by default in `blox local up`; --no-lifecycle-drain turns it off; --spot-notice-ms is checked', () => {
+    expect(parseUpOptions([])).toMatchObject({ lifecycleDrain: true, spotNoticeMs: 120_000 });
+    expect(parseUpOptions(['--no-lifecycle-drain', '--spot-notice-ms', '15000'])).toMatchObject({ lifecycleDrain: false, spotNoticeMs: 15_000 });
+    expect(() => parseUpOptions(['--spot-notice-ms', 'soon'])).toThrow(UsageError);
+    expect(() => parseUpOptions(['--spot-notice-ms', 'soon'])).toThrow(/--spot-notice-ms/);
   });
 });
