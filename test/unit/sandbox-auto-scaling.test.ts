@@ -1,11 +1,15 @@
 // The sandbox's Auto Scaling group wiring, with a fake fleet: the IMDS target lifecycle state of
 // each member, and a Spot interruption (the notice at once, termination and replacement after
-// the notice period).
-import { afterEach, describe, expect, it } from 'vitest';
+// the notice period), the termination hook `blox local up` puts on it, and the flags its agents get.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { EcsEmulator } from '../../local/ecs/emulator.js';
 import type { InstanceEndpoints, SpotInstanceAction } from '../../local/instance/endpoints.js';
 import { SANDBOX_HOOK, SandboxAutoScaling, type SandboxFleet } from '../../local/sandbox/auto-scaling.js';
 import { parseUpOptions, UsageError } from '../../local/sandbox/options.js';
+import { Sandbox, type SandboxInstance } from '../../local/sandbox/sandbox.js';
 import { waitFor } from '../support/wait.js';
 
 interface FakeInstance {
@@ -92,5 +96,35 @@ describe("the sandbox's Auto Scaling group", () => {
     expect(parseUpOptions(['--no-lifecycle-drain', '--spot-notice-ms', '15000'])).toMatchObject({ lifecycleDrain: false, spotNoticeMs: 15_000 });
     expect(() => parseUpOptions(['--spot-notice-ms', 'soon'])).toThrow(UsageError);
     expect(() => parseUpOptions(['--spot-notice-ms', 'soon'])).toThrow(/--spot-notice-ms/);
+  });
+});
+
+describe('the agents `blox local up` starts', () => {
+  const stateDir = mkdtempSync(join(tmpdir(), 'blox-sandbox-args-'));
+  afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
+  const instance = {
+    endpoints: { introspectionUrl: 'http://127.0.0.1:1', imdsUrl: 'http://127.0.0.1:2', dockerSocket: '/x.sock' },
+    agentPort: 3,
+    agentStateDir: join(stateDir, 'agents', 'i-1'),
+  } as SandboxInstance;
+  const flag = (args: string[], name: string): string | undefined => args[args.indexOf(name) + 1];
+
+  it('drain on scale-in and Spot, reaching the group on the emulator, unless --no-lifecycle-drain', () => {
+    const on = new Sandbox(parseUpOptions(['--state-dir', stateDir, '--ecs-port', '17171']), () => {});
+    const args = on.agentArgs(instance);
+    expect([flag(args, '--scale-in-drain'), flag(args, '--spot-drain'), flag(args, '--autoscaling-endpoint')]).toEqual([
+      'true',
+      'true',
+      'http://127.0.0.1:17171',
+    ]);
+    expect(on.endpointsDocument().autoScaling).toEqual({
+      groupName: 'blox-local',
+      lifecycleHookName: SANDBOX_HOOK.name,
+      lifecycleDrain: true,
+      spotNoticeMs: 120_000,
+    });
+    const off = new Sandbox(parseUpOptions(['--state-dir', stateDir, '--no-lifecycle-drain']), () => {});
+    expect([flag(off.agentArgs(instance), '--scale-in-drain'), flag(off.agentArgs(instance), '--spot-drain')]).toEqual(['false', 'false']);
+    expect(off.endpointsDocument().autoScaling).toMatchObject({ lifecycleHookName: null, lifecycleDrain: false });
   });
 });
