@@ -18,9 +18,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
-import { upSandbox } from '../support/sandbox-process.js';
-import { freePort, localCredentials } from '../support/services.js';
-import { processAlive, waitFor } from '../support/wait.js';
+import { freePortArgs, idleContainer, stopSandbox, upSandbox } from '../support/sandbox-process.js';
+import { localCredentials } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const aws = findAws();
 const run = promisify(execFile);
@@ -47,8 +47,6 @@ interface Member {
 }
 const ms = (time: string | undefined): number => (time === undefined ? NaN : Date.parse(time));
 const seconds = (elapsed: number): string => `${(elapsed / 1000).toFixed(1)} s`;
-const container = (name: string, extra: Record<string, unknown> = {}): string =>
-  JSON.stringify([{ name, image: 'busybox:latest', essential: true, memory: 32, command: ['sh', '-c', 'while true; do sleep 1; done'], ...extra }]);
 
 describe.skipIf(!aws)('scale-in and Spot in the sandbox: the agent drains, daemons stop last, the lifecycle action completes (AWS CLI)', () => {
   const cwd = mkdtempSync(join(tmpdir(), 'blox-life-'));
@@ -117,10 +115,8 @@ describe.skipIf(!aws)('scale-in and Spot in the sandbox: the agent drains, daemo
 
   beforeAll(async () => {
     bloxJs = (await freshBundles()).blox;
-    const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const args = ['--instances', '2', '--runtime', 'simulated', '--cluster', 'life', '--register-delay-ms', '300'];
-    args.push('--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort));
-    args.push('--control-port', String(controlPort), '--spot-notice-ms', String(SPOT_NOTICE_MS));
+    const args = ['--instances', '2', '--runtime', 'simulated', '--cluster', 'life', '--register-delay-ms', '300', ...(await freePortArgs())];
+    args.push('--spot-notice-ms', String(SPOT_NOTICE_MS));
     // The agents read their configuration from the environment too: faster polls than the default 5 s.
     ({ child: sandbox, doc } = await upSandbox(bloxJs, args, {
       cwd,
@@ -130,15 +126,28 @@ describe.skipIf(!aws)('scale-in and Spot in the sandbox: the agent drains, daemo
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
 
     const healthCheck = { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1, startPeriod: 1 };
-    await ecsCli('register-task-definition', '--family', 'shipper', '--container-definitions', container('shipper', { healthCheck }));
-    await ecsCli('register-task-definition', '--family', 'web', '--container-definitions', container('web'));
+    await ecsCli('register-task-definition', '--family', 'shipper', '--container-definitions', idleContainer('shipper', { healthCheck }));
+    await ecsCli('register-task-definition', '--family', 'web', '--container-definitions', idleContainer('web'));
     const created = await fetch(`${doc.coordinator!.url}/v1/environments`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ name: 'shipper', taskDefinition: 'shipper:1', instanceGroup: { cluster: doc.cluster }, critical: true }),
     });
     expect(created.status, await created.text()).toBe(200);
-    await waitFor('both instances open for work', 60_000, async () => [...(await containerInstances()).values()].every((ci) => ci.attribute === 'ready'), 250);
+    // open for work with the daemon running (an instance is `ready` before its agent has read a new critical environment)
+    await waitFor(
+      'both instances open for work, their daemon running',
+      60_000,
+      async () => {
+        const all = [...(await containerInstances()).values()];
+        for (const ci of all) {
+          if (ci.attribute !== 'ready') return false;
+          if (!(await tasksOn(ci.arn)).some((task) => task.group === 'blox:shipper' && task.lastStatus === 'RUNNING')) return false;
+        }
+        return all.length === 2 && all.every((ci) => ci.attribute === 'ready');
+      },
+      500,
+    );
     await ecsCli(
       'create-service',
       '--cluster',
@@ -155,18 +164,19 @@ describe.skipIf(!aws)('scale-in and Spot in the sandbox: the agent drains, daemo
       `type=memberOf,expression=attribute:${ATTRIBUTE} == ready`,
     );
     await waitFor('the replicas running', 30_000, async () => (await runningReplicas()) === REPLICAS, 250);
+    // spread over both instances, whichever the scale-in picks
+    const placed = await Promise.all([...(await containerInstances()).values()].map(async (ci) => ({ ...ci, tasks: await tasksOn(ci.arn) })));
+    for (const ci of placed)
+      expect(
+        ci.tasks.filter((task) => task.group === 'service:web' && task.lastStatus === 'RUNNING').length,
+        JSON.stringify(placed.map((p) => ({ arn: p.arn, attribute: p.attribute, tasks: p.tasks.map((t) => [t.group, t.lastStatus, t.createdAt]) }))),
+      ).toBeGreaterThan(0);
   }, 240_000);
 
   afterAll(async () => {
     if (figures.length > 0) process.stdout.write(`sandbox lifecycle figures:\n${figures.map((line) => `  ${line}`).join('\n')}\n`);
     ecs?.destroy();
-    if (sandbox && sandbox.exitCode === null) {
-      const gone = new Promise((r) => sandbox.once('exit', r));
-      sandbox.kill('SIGINT');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
-      if (sandbox.exitCode === null) sandbox.kill('SIGKILL');
-    }
-    for (const pid of doc?.pids ?? []) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    await stopSandbox(sandbox, doc);
     rmSync(cwd, { recursive: true, force: true });
   }, 30_000);
 
@@ -182,7 +192,7 @@ describe.skipIf(!aws)('scale-in and Spot in the sandbox: the agent drains, daemo
     // A standalone task (another scheduler's batch job) on each instance: ECS leaves it on a
     // DRAINING instance, so the victim's drain waits for it, and the hook holds the victim meanwhile.
     const batch = new Map<string, string>();
-    await ecsCli('register-task-definition', '--family', 'batch', '--container-definitions', container('batch'));
+    await ecsCli('register-task-definition', '--family', 'batch', '--container-definitions', idleContainer('batch'));
     for (const [ec2InstanceId, ci] of byEc2) {
       const started = (await ecsCli(
         'run-task',
