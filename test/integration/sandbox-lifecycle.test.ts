@@ -2,9 +2,9 @@
 // coordinator, one agent process per instance, the Auto Scaling group with its termination hook),
 // driven with the AWS CLI as a user would: a critical daemon environment and a REPLICA service on
 // two instances. (1) `aws autoscaling set-desired-capacity` down by one: the victim's own agent
-// drains it while the hook holds it in Terminating:Wait, its replicas leave, its daemon stops only
-// after them (ECS task timestamps), the agent completes the lifecycle action and the instance leaves
-// the group, which keeps one InService. (2) `blox local spot-interrupt`: the instance drains at
+// drains it while the hook holds it in Terminating:Wait, its replicas leave, its daemon outlives a
+// standalone task and stops only after it and the replicas (ECS task timestamps), the agent
+// completes the lifecycle action and the instance leaves the group, which keeps one InService. (2) `blox local spot-interrupt`: the instance drains at
 // once, the daemon stops last before the notice runs out, and the replacement the group launches
 // registers and gets its daemon. The sandbox's defaults are what is tested (no agent flag is
 // passed); only the polls and the Spot notice are shortened.
