@@ -169,6 +169,7 @@ export class AutoScalingGroup {
   completeLifecycleAction(hookName: string, target: { instanceId?: string; token?: string }, result: string): void {
     const instance = this.waiting(hookName, target);
     if (result !== 'CONTINUE' && result !== 'ABANDON') throw validation('LifecycleActionResult must be CONTINUE or ABANDON');
+    this.log('lifecycle action completed', { instanceId: instance.instanceId, hook: hookName, result });
     this.proceed(instance);
   }
 
@@ -176,7 +177,7 @@ export class AutoScalingGroup {
     const instance = this.waiting(hookName, target);
     const action = instance.action as NonNullable<GroupInstance['action']>;
     action.timer.cancel();
-    action.timer = setTimer(this.clock, () => this.proceed(instance), action.hook.heartbeatTimeoutSeconds * 1000);
+    action.timer = setTimer(this.clock, () => this.timedOut(instance), action.hook.heartbeatTimeoutSeconds * 1000);
   }
 
   close(): void {
@@ -266,9 +267,14 @@ export class AutoScalingGroup {
     }
     instance.lifecycleState = 'Terminating:Wait';
     // The hook's timeout: the default result applies (for termination both end in Terminated).
-    instance.action = { hook, token: randomUUID(), timer: setTimer(this.clock, () => this.proceed(instance), hook.heartbeatTimeoutSeconds * 1000) };
+    instance.action = { hook, token: randomUUID(), timer: setTimer(this.clock, () => this.timedOut(instance), hook.heartbeatTimeoutSeconds * 1000) };
     this.log('instance waiting on lifecycle hook', { instanceId: instance.instanceId, hook: hook.name });
     return activity;
+  }
+
+  private timedOut(instance: GroupInstance): void {
+    this.log('lifecycle action timed out; its default result applies', { instanceId: instance.instanceId, hook: instance.action?.hook.name });
+    this.proceed(instance);
   }
 
   private proceed(instance: GroupInstance): void {

@@ -4,9 +4,10 @@
 //   add-instance         add a container instance to the running sandbox
 //   terminate-instance   terminate one (its agent and tasks vanish without a goodbye)
 //   drain-instance       set one DRAINING
-//   set-desired-capacity the Auto Scaling group's desired capacity (it launches or terminates)
-//   set-instance-health  Healthy | Unhealthy (an Unhealthy instance is replaced)
-//   spot-interrupt       raise a Spot interruption notice (IMDS spot/instance-action; terminated 2 min later)
+//   set-desired-capacity the Auto Scaling group's desired capacity (it launches, or drains and terminates)
+//   set-instance-health  Healthy | Unhealthy (an Unhealthy instance is drained and replaced)
+//   spot-interrupt       raise a Spot interruption notice (IMDS spot/instance-action; its agent drains it;
+//                        terminated 2 min later, --spot-notice-ms of up)
 //   down                 stop the running sandbox (SIGTERM to its pid) and wait until it is gone
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -32,9 +33,17 @@ const COMMANDS: ReadonlyArray<readonly [name: string, args: string, what: string
     'the instance vanishes without a goodbye; the Auto Scaling group launches a replacement',
   ],
   ['drain-instance', '<ec2-instance-id | container-instance-arn>', 'the instance becomes DRAINING'],
-  ['set-desired-capacity', '<n>', 'the Auto Scaling group "blox-local" launches or terminates instances'],
-  ['set-instance-health', '<ec2-instance-id> Healthy|Unhealthy', 'an Unhealthy instance is replaced'],
-  ['spot-interrupt', '<ec2-instance-id>', 'Spot notice in its IMDS; terminated and replaced 2 minutes later'],
+  [
+    'set-desired-capacity',
+    '<n>',
+    'the Auto Scaling group "blox-local" launches or terminates instances; its agent drains a terminating one (daemons last) and completes the lifecycle action (up --no-lifecycle-drain: terminated at once)',
+  ],
+  ['set-instance-health', '<ec2-instance-id> Healthy|Unhealthy', 'an Unhealthy instance is drained like a scale-in and replaced'],
+  [
+    'spot-interrupt',
+    '<ec2-instance-id>',
+    'Spot notice in its IMDS; its agent drains it at once (daemons last); terminated and replaced 2 minutes later (up --spot-notice-ms)',
+  ],
   ['down', '[--timeout-seconds 60]', 'stop the running sandbox'],
 ];
 
@@ -71,6 +80,13 @@ export function banner(doc: EndpointsDocument, endpointsFile: string): string {
   lines.push(`  ECS emulator    ${doc.ecs.url}`);
   lines.push(`  DynamoDB Local  ${doc.dynamodb.endpoint}  table ${doc.table}${doc.dynamodb.dataDir ? `, data in ${doc.dynamodb.dataDir}` : ', in memory'}`);
   lines.push(`  control         ${doc.control.url}`);
+  lines.push(
+    `  auto scaling    group ${doc.autoScaling.groupName}, ${
+      doc.autoScaling.lifecycleHookName
+        ? `termination hook ${doc.autoScaling.lifecycleHookName}: agents drain on scale-in and Spot notices`
+        : 'no termination hook: agents do not drain on scale-in or Spot notices'
+    }`,
+  );
   lines.push(
     `  credentials     AWS_ACCESS_KEY_ID=${doc.credentials.accessKeyId} AWS_SECRET_ACCESS_KEY=${doc.credentials.secretAccessKey} AWS_REGION=${doc.region}`,
   );

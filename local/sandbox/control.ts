@@ -6,7 +6,7 @@
 //   DELETE /v1/instances/{ec2InstanceId|arn|id}  terminate: the agent is SIGKILLed, tasks vanish
 //   POST   /v1/instances/{...}/drain             set the instance DRAINING
 //   POST   /v1/instances/{id}/health             {"healthStatus": "Healthy"|"Unhealthy"} (Unhealthy: replaced)
-//   POST   /v1/instances/{id}/spot-interruption  a Spot notice in its IMDS; terminated 2 minutes later
+//   POST   /v1/instances/{id}/spot-interruption  a Spot notice in its IMDS; terminated 2 minutes (--spot-notice-ms) later
 //   POST   /v1/autoscaling/desired-capacity      {"desiredCapacity": n} for the Auto Scaling group
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { closeServer, listen } from '../../core/net.js';

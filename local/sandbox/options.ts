@@ -23,6 +23,13 @@ export interface SandboxOptions {
   coordinator: boolean;
   /** How long an instance "boots" before its ECS agent registers (introspection resets connections meanwhile). */
   registerDelayMs: number;
+  /**
+   * Scale-in and Spot drained by the agents: they run with scaleInDrain and spotDrain, and the
+   * group has a termination lifecycle hook (so a scale-in waits for the agent to complete it).
+   */
+  lifecycleDrain: boolean;
+  /** How long after a Spot interruption notice the instance is terminated (EC2: two minutes). */
+  spotNoticeMs: number;
   logLevel: string;
 }
 
@@ -39,6 +46,7 @@ export const DEFAULTS = {
   dynamodbPort: 8000,
   stateDir: '.blox-local',
   registerDelayMs: 1_000,
+  spotNoticeMs: 120_000,
   logLevel: 'info',
 } as const;
 
@@ -60,6 +68,9 @@ container instances, one blox-edge agent per instance, and the coordinator. Ctrl
   --state-dir DIR          endpoints.json, logs, sockets, agent state (default ${DEFAULTS.stateDir})
   --region REGION          region the instances report (default ${DEFAULTS.region})
   --register-delay-ms N    boot time before an instance registers with ECS (default ${DEFAULTS.registerDelayMs})
+  --spot-notice-ms N       a Spot notice terminates its instance N ms later (default ${DEFAULTS.spotNoticeMs}: EC2's 2 minutes)
+  --no-lifecycle-drain     agents do not drain their instance on scale-in or a Spot notice, and the group
+                           has no termination lifecycle hook (default: they do, and it has one)
   --no-agents              start no agent processes
   --no-coordinator         start no coordinator
   --log-level LEVEL        sandbox, emulator and agent log level (default ${DEFAULTS.logLevel})
@@ -93,6 +104,8 @@ export function parseUpOptions(argv: string[]): SandboxOptions {
         'data-dir': { type: 'string' },
         'state-dir': { type: 'string' },
         'register-delay-ms': { type: 'string' },
+        'spot-notice-ms': { type: 'string' },
+        'no-lifecycle-drain': { type: 'boolean' },
         'no-agents': { type: 'boolean' },
         'no-coordinator': { type: 'boolean' },
         'log-level': { type: 'string' },
@@ -109,6 +122,8 @@ export function parseUpOptions(argv: string[]): SandboxOptions {
   }
   const registerDelayMs = values['register-delay-ms'] === undefined ? DEFAULTS.registerDelayMs : Number(values['register-delay-ms']);
   if (!Number.isInteger(registerDelayMs) || registerDelayMs < 0) throw new UsageError(`--register-delay-ms: expected a number of milliseconds`);
+  const spotNoticeMs = values['spot-notice-ms'] === undefined ? DEFAULTS.spotNoticeMs : Number(values['spot-notice-ms']);
+  if (!Number.isInteger(spotNoticeMs) || spotNoticeMs < 0) throw new UsageError(`--spot-notice-ms: expected a number of milliseconds`);
   const cluster = values.cluster ?? DEFAULTS.cluster;
   if (!/^[a-zA-Z0-9_-]{1,255}$/.test(cluster)) throw new UsageError(`--cluster: letters, digits, - and _ only`);
   return {
@@ -128,6 +143,8 @@ export function parseUpOptions(argv: string[]): SandboxOptions {
     agents: values['no-agents'] !== true,
     coordinator: values['no-coordinator'] !== true,
     registerDelayMs,
+    lifecycleDrain: values['no-lifecycle-drain'] !== true,
+    spotNoticeMs,
     logLevel: values['log-level'] ?? DEFAULTS.logLevel,
   };
 }

@@ -18,7 +18,7 @@ import { reservePort } from '../../core/net.js';
 import { DockerRuntime, dockerAvailable } from '../runtime/docker.js';
 import { SimulatedRuntime } from '../runtime/simulated.js';
 import type { TaskRuntime } from '../runtime/types.js';
-import { SandboxAutoScaling } from './auto-scaling.js';
+import { GROUP_NAME, SANDBOX_HOOK, SandboxAutoScaling } from './auto-scaling.js';
 import { startControlServer, type ControlServer } from './control.js';
 import type { SandboxOptions } from './options.js';
 import { pidAlive, spawnLogged, stopChild, track, type Child } from './processes.js';
@@ -70,6 +70,8 @@ export interface EndpointsDocument {
   control: { url: string };
   logs: string;
   sampleTaskDefinition: string;
+  /** The group the instances belong to; lifecycleHookName null: scale-in terminates at once (--no-lifecycle-drain). */
+  autoScaling: { groupName: string; lifecycleHookName: string | null; lifecycleDrain: boolean; spotNoticeMs: number };
   instances: Array<{
     ec2InstanceId: string;
     containerInstanceArn: string | null;
@@ -322,6 +324,9 @@ export class Sandbox {
         availabilityZones: AVAILABILITY_ZONE_SUFFIXES.map((suffix) => `${o.region}${suffix}`),
         desired: o.instances,
         max: Math.max(10, o.instances * 2),
+        // With the hook a scale-in waits in Terminating:Wait until the instance's agent completes it.
+        ...(o.lifecycleDrain ? { terminationHook: SANDBOX_HOOK } : {}),
+        spotNoticeMs: o.spotNoticeMs,
       },
       (message, details) => this.logger.info(details, `auto scaling: ${message}`),
     );
@@ -488,6 +493,14 @@ export class Sandbox {
       instance.endpoints.imdsUrl,
       '--docker-socket',
       instance.endpoints.dockerSocket,
+      // The group is served on the emulator's endpoint (lifecycle actions, repair: replace).
+      '--autoscaling-endpoint',
+      this.ecsUrl,
+      // Explicit either way: an inherited BLOX_SCALE_IN_DRAIN cannot turn it on without the group's hook.
+      '--scale-in-drain',
+      String(o.lifecycleDrain),
+      '--spot-drain',
+      String(o.lifecycleDrain),
       '--listen',
       `${o.host}:${instance.agentPort}`,
       '--state-dir',
@@ -586,6 +599,12 @@ export class Sandbox {
       control: { url: this.controlUrl },
       logs: this.logsDir,
       sampleTaskDefinition: `${SAMPLE_TASK_DEFINITION_FAMILY}:1`,
+      autoScaling: {
+        groupName: GROUP_NAME,
+        lifecycleHookName: o.lifecycleDrain ? SANDBOX_HOOK.name : null,
+        lifecycleDrain: o.lifecycleDrain,
+        spotNoticeMs: o.spotNoticeMs,
+      },
       instances: live.map((instance) => ({
         ec2InstanceId: instance.ec2InstanceId,
         containerInstanceArn: instance.containerInstanceArn ?? null,

@@ -4,7 +4,10 @@
 // decrementing, a termination lifecycle hook with its heartbeat and complete-lifecycle-action,
 // and the instances' IMDS lifecycle paths (target-lifecycle-state, a Spot interruption notice).
 // Every answer is checked against the official Auto Scaling service model. Locally a missing CLI
-// skips this suite; under CI it fails.
+// skips this suite; under CI it fails. The group here is built as the sandbox builds its own, but
+// with no agents and no hook of the sandbox's (`npm start` puts one on, which its agents complete;
+// test/integration/sandbox-lifecycle.test.ts proves that): the hook is this test's own, and only
+// the CLI completes it, so nothing races the hand-made heartbeat and completion.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AutoScalingApi } from '../../local/autoscaling/api.js';
 import { AutoScalingGroup } from '../../local/autoscaling/group.js';

@@ -14,9 +14,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
-import { upSandbox } from '../support/sandbox-process.js';
-import { freePort, localCredentials } from '../support/services.js';
-import { processAlive, waitFor } from '../support/wait.js';
+import { freePortArgs, idleContainer, stopSandbox, upSandbox } from '../support/sandbox-process.js';
+import { localCredentials } from '../support/services.js';
+import { waitFor } from '../support/wait.js';
 
 const aws = findAws();
 const run = promisify(execFile);
@@ -53,10 +53,7 @@ describe.skipIf(!aws)('daemons first with a real ECS service in the sandbox (AWS
 
   beforeAll(async () => {
     bloxJs = (await freshBundles()).blox;
-    const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const args = ['--instances', '1', '--runtime', 'simulated', '--cluster', 'first', '--register-delay-ms', '300'];
-    args.push('--coordinator-port', String(coordinatorPort), '--ecs-port', String(ecsPort), '--dynamodb-port', String(dynamodbPort));
-    args.push('--control-port', String(controlPort));
+    const args = ['--instances', '1', '--runtime', 'simulated', '--cluster', 'first', '--register-delay-ms', '300', ...(await freePortArgs())];
     // The agents read their configuration from the environment too: a faster poll than the default 5 s.
     ({ child: sandbox, doc } = await upSandbox(bloxJs, args, { cwd, env: { BLOX_POLL_INTERVAL_MS: '500' }, onOutput: () => undefined }));
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
@@ -64,22 +61,14 @@ describe.skipIf(!aws)('daemons first with a real ECS service in the sandbox (AWS
 
   afterAll(async () => {
     ecs?.destroy();
-    if (sandbox && sandbox.exitCode === null) {
-      const gone = new Promise((r) => sandbox.once('exit', r));
-      sandbox.kill('SIGINT');
-      await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
-      if (sandbox.exitCode === null) sandbox.kill('SIGKILL');
-    }
-    for (const pid of doc?.pids ?? []) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+    await stopSandbox(sandbox, doc);
     rmSync(cwd, { recursive: true, force: true });
   }, 30_000);
 
   it('no replica lands on a new instance before its critical daemon is ready; a lost daemon closes it again', async () => {
-    const container = (name: string, extra: Record<string, unknown> = {}) =>
-      JSON.stringify([{ name, image: 'busybox:latest', essential: true, memory: 32, command: ['sh', '-c', 'while true; do sleep 1; done'], ...extra }]);
     const healthCheck = { command: ['CMD-SHELL', 'true'], interval: 5, timeout: 2, retries: 1, startPeriod: START_PERIOD_SECONDS };
-    await cli(['register-task-definition', '--family', 'shipper', '--container-definitions', container('shipper', { healthCheck })]);
-    await cli(['register-task-definition', '--family', 'web', '--container-definitions', container('web')]);
+    await cli(['register-task-definition', '--family', 'shipper', '--container-definitions', idleContainer('shipper', { healthCheck })]);
+    await cli(['register-task-definition', '--family', 'web', '--container-definitions', idleContainer('web')]);
     const created = await fetch(`${doc.coordinator!.url}/v1/environments`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json' },

@@ -22,8 +22,8 @@ import { OWNER_LABEL } from '../../local/runtime/docker.js';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
 import { awsJson, findAws } from '../support/aws-cli.js';
 import { freshBundles } from '../support/bundles.js';
-import { upSandbox } from '../support/sandbox-process.js';
-import { dockerAvailable, dynamoDbClient, freePort, localCredentials } from '../support/services.js';
+import { freePortArgs, upSandbox } from '../support/sandbox-process.js';
+import { dockerAvailable, dynamoDbClient, localCredentials } from '../support/services.js';
 import { processAlive, waitFor } from '../support/wait.js';
 
 const haveDocker = await dockerAvailable();
@@ -43,27 +43,10 @@ describe('npm start: blox local up', () => {
   beforeAll(async () => {
     // `npm test` builds first; run alone, the bundles are rebuilt when missing or stale.
     bloxJs = (await freshBundles()).blox;
-    const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    const up = await upSandbox(
-      bloxJs,
-      [
-        '--instances',
-        '2',
-        '--coordinator-port',
-        String(coordinatorPort),
-        '--ecs-port',
-        String(ecsPort),
-        '--dynamodb-port',
-        String(dynamodbPort),
-        '--control-port',
-        String(controlPort),
-        '--register-delay-ms',
-        '300',
-        '--cluster',
-        'sandbox-test',
-      ],
-      { cwd, onOutput: (text) => (output += text) },
-    );
+    const up = await upSandbox(bloxJs, ['--instances', '2', ...(await freePortArgs()), '--register-delay-ms', '300', '--cluster', 'sandbox-test'], {
+      cwd,
+      onOutput: (text) => (output += text),
+    });
     ({ child: sandbox, exited, doc } = up);
     ecs = new ECSClient({ endpoint: doc.ecs.url, region: doc.region, credentials: localCredentials });
   }, 240_000);

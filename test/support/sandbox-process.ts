@@ -5,7 +5,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { EndpointsDocument } from '../../local/sandbox/sandbox.js';
-import { waitFor } from './wait.js';
+import { freePort } from './services.js';
+import { processAlive, waitFor } from './wait.js';
 
 export interface SandboxProcess {
   child: ChildProcess;
@@ -46,4 +47,35 @@ export async function upSandbox(
     throw error;
   }
   return { child, exited, doc: JSON.parse(readFileSync(endpointsFile, 'utf8')) as EndpointsDocument };
+}
+
+/** The four ports of `blox local up` (coordinator, ECS, DynamoDB Local, control), each a free one. */
+export async function freePortArgs(): Promise<string[]> {
+  const [coordinatorPort, ecsPort, dynamodbPort, controlPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  return [
+    '--coordinator-port',
+    String(coordinatorPort),
+    '--ecs-port',
+    String(ecsPort),
+    '--dynamodb-port',
+    String(dynamodbPort),
+    '--control-port',
+    String(controlPort),
+  ];
+}
+
+/** Ctrl-C to the sandbox (SIGKILL if it has not gone in 20 s), then SIGKILL to any child of it left. */
+export async function stopSandbox(child: ChildProcess | undefined, doc: EndpointsDocument | undefined): Promise<void> {
+  if (child && child.exitCode === null) {
+    const gone = new Promise((r) => child.once('exit', r));
+    child.kill('SIGINT');
+    await Promise.race([gone, new Promise((r) => setTimeout(r, 20_000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  }
+  for (const pid of doc?.pids ?? []) if (processAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** `--container-definitions` of one essential busybox container that idles until stopped. */
+export function idleContainer(name: string, extra: Record<string, unknown> = {}): string {
+  return JSON.stringify([{ name, image: 'busybox:latest', essential: true, memory: 32, command: ['sh', '-c', 'while true; do sleep 1; done'], ...extra }]);
 }
