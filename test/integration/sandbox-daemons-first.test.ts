@@ -21,7 +21,9 @@ import { waitFor } from '../support/wait.js';
 const aws = findAws();
 const run = promisify(execFile);
 const ATTRIBUTE = 'blox-edge.daemons';
-const START_PERIOD_SECONDS = 3;
+// Long enough that the check right after add-instance (an AWS CLI process on a loaded machine)
+// still reads the attribute before the daemon can be ready (3 s once was not).
+const START_PERIOD_SECONDS = 8;
 
 interface CliTask {
   taskArn: string;
