@@ -1,4 +1,4 @@
-// The routes GET /v1/stream/{instances,tasks,deployments}, as coordinator/server.ts mounts them:
+// The routes GET /v1/stream/{instances,tasks,deployments}, as coordinator/routes.ts mounts them:
 // validation of the filter and of where the client left off (the Last-Event-ID header, or
 // `?lastEventId=` for clients that cannot set headers; the header wins), then the feed's stream.
 import type { IncomingMessage } from 'node:http';
