@@ -72,6 +72,8 @@ interface TrackedContainer {
   exitedReported: boolean;
   /** Looks taken at a 137 exit for a late 'oom' event (the engine's inspect may not say OOMKilled yet). */
   oomLooks?: number;
+  /** The engine sent it a signal (`docker kill`, `docker stop`): a 137 exit is that, not the OOM killer. */
+  signalled?: boolean;
   removeTimer?: NodeJS.Timeout;
 }
 
@@ -563,6 +565,10 @@ export class DockerRuntime implements TaskRuntime {
       return;
     } else if (action === 'oom') {
       tracked.view.oomKilled = true;
+      // A 137 exit waiting for this event is reported now rather than at its next look.
+      if (tracked.view.state === 'exited' && !tracked.exitedReported) void this.refresh(id);
+    } else if (action === 'kill') {
+      tracked.signalled = true;
     } else if (action.startsWith('health_status')) {
       const health = healthOf(action.split(':')[1]?.trim());
       if (health !== tracked.view.health) {
@@ -614,10 +620,11 @@ export class DockerRuntime implements TaskRuntime {
       if (!tracked.startedReported && epochMs(state.StartedAt) !== null) this.markStarted(id, epochMs(state.StartedAt) ?? Date.now());
       tracked.view.finishedAt = epochMs(state.FinishedAt) ?? Date.now();
       const oomKilled = state.OOMKilled || tracked.view.oomKilled;
-      if (!oomKilled && state.ExitCode === 137 && (tracked.oomLooks ?? 0) < OOM_LOOKS && !this.closed) {
-        // SIGKILL, by a person or by the kernel's OOM killer: with cgroup v2 the engine's inspect
-        // can miss OOMKilled and its 'oom' event can come after 'die', later still on a loaded
-        // machine (250 ms once was not enough in CI). Look again for up to OOM_LOOKS x 250 ms.
+      if (!oomKilled && state.ExitCode === 137 && !tracked.signalled && (tracked.oomLooks ?? 0) < OOM_LOOKS && !this.closed) {
+        // SIGKILL not sent through the engine (no 'kill' event): the kernel's OOM killer, most
+        // likely. With cgroup v2 the engine's inspect can miss OOMKilled and its 'oom' event can
+        // come after 'die', later still on a loaded machine (250 ms once was not enough in CI).
+        // Look again for up to OOM_LOOKS x 250 ms; the 'oom' event ends the wait at once.
         tracked.oomLooks = (tracked.oomLooks ?? 0) + 1;
         setTimeout(() => void this.refresh(id, reasonIfExited), 250).unref();
         return;
