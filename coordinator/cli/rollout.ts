@@ -4,7 +4,7 @@ import { BloxError, errorMessage } from '../../core/errors.js';
 import { FINISHED_DEPLOYMENT_STATUSES, type DeploymentCounts } from '../../core/records.js';
 import type { Page } from '../../core/store/paging.js';
 import type { DeploymentView, EnvironmentView } from '../../core/store/views.js';
-import type { Command, Context, Values } from './cli.js';
+import type { Command, Context, Values } from './options.js';
 import { everyPage, EXIT, UsageError } from './common.js';
 import * as out from './output.js';
 import { DeploymentChanges } from './watch-stream.js';
