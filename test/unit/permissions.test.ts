@@ -11,7 +11,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { AGENT_ACTIONS, COORDINATOR_ACTIONS } from '../../deploy/render.js';
+import { AGENT_ACTIONS, COORDINATOR_ACTIONS } from '../../deploy/iam.js';
 import { deriveShippedCalls, PROVISIONING_FUNCTIONS, scanSource } from './permissions-scan.js';
 import { asList, loadTemplate, Resolver, statementsOf } from './shipping-cfn.js';
 import { repoRoot } from './shipping-support.js';
@@ -95,7 +95,7 @@ describe('the agent role (AgentInstanceRole)', () => {
     for (const op of agentCode.provisioning) expect(grants.has(op), op).toBe(false);
   });
 
-  it('deploy/render.ts lists the same actions (the template is rendered from them)', () => {
+  it('deploy/iam.ts lists the same actions (the template is rendered from them)', () => {
     expect(new Set([...AGENT_ACTIONS.ecs, ...AGENT_ACTIONS.autoscaling, ...AGENT_ACTIONS.dynamodb])).toEqual(agentCode.actions);
   });
 });
@@ -111,7 +111,7 @@ describe('the coordinator role (CoordinatorRole)', () => {
     for (const op of coordinatorCode.provisioning) expect(grants.has(op), op).toBe(false);
   });
 
-  it('deploy/render.ts lists the same actions (the template is rendered from them)', () => {
+  it('deploy/iam.ts lists the same actions (the template is rendered from them)', () => {
     expect(new Set([...COORDINATOR_ACTIONS.ecs, ...COORDINATOR_ACTIONS.dynamodb, ...COORDINATOR_ACTIONS.dynamodbStreams])).toEqual(coordinatorCode.actions);
   });
 });
